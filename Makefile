@@ -1,0 +1,43 @@
+# imaclab: `make demo` and `make test` on a fresh Debian machine as root.
+# Each target installs only what is missing: system packages (ngspice, the
+# Fashion-MNIST data set), then a virtual environment in .venv.
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.imaclab-installed
+SYSTEM_PACKAGES := ngspice dataset-fashion-mnist
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test test-all install system-deps clean
+
+demo: install
+	$(VENV)/bin/imaclab demo -o report
+
+test: install
+	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q
+
+test-all: install
+	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+
+install: system-deps $(STAMP)
+
+system-deps:
+	@missing=""; \
+	for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	$(PYTHON) -c "import ensurepip, venv" >/dev/null 2>&1 || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing system packages:$$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# The CPU build of torch first: a bare `torch` requirement would pull a CUDA build.
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) report .pytest_cache

@@ -1,0 +1,5 @@
+import sys
+
+from imaclab.cli import main
+
+sys.exit(main())

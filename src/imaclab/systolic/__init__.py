@@ -1,0 +1,1 @@
+"""imaclab.systolic"""
