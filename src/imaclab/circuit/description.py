@@ -1,0 +1,441 @@
+"""The frozen circuit description of a whole partitioned IMAC network.
+
+``build_circuit(config, model) -> NetworkCircuit`` maps an :class:`~imaclab.circuit.mlp.MLPModel`
+onto crossbars.  The SPICE writer (:mod:`imaclab.circuit.netlist`) and the fast solver
+(:mod:`imaclab.solver`) read ONLY this description; both must build the same nodal equations
+from it.  Everything is in SI units.  Exactly what each element connects:
+
+Supplies and drivers
+--------------------
+* ``vdd`` = ``+supply_v``, ``vss`` = ``-supply_v`` (ideal sources to ground ``0``).
+* Input ``i`` of the network is an ideal voltage source from ground to node ``x{i}`` carrying
+  ``encode_inputs(sample)`` (through ``driver_resistance_ohm`` when > 0, then to node
+  ``x{i}_d``: the row lines attach to :meth:`NetworkCircuit.row_driver_node`).
+* The bias row of every layer is driven from its own ideal source ``vb{l}`` = ``+supply_v``
+  at node ``l{l}_bias`` (a separate source so that its power can be metered).
+* Rows of layer ``l > 0`` are driven by the neurons (or buffers) of layer ``l-1``; see Loading.
+
+Tiles (crossbars)
+-----------------
+Layer ``l`` has ``N = fan_in + 1`` rows (inputs ``0..fan_in-1``, then the bias row with index
+``fan_in``) split evenly (``np.array_split``) into ``n_h = ceil(N / rows)`` horizontal
+partitions, and ``fan_out`` outputs split evenly into ``n_v = ceil(fan_out / columns)``
+vertical partitions.  Tile ``(h, v)`` holds rows ``row_partitions[h]`` x outputs
+``col_partitions[v]``.  Inside a tile, local row ``r`` / column ``c``:
+
+* Input line of row ``r``: driver node -> segment ``r_in_seg[r, 0]`` -> cell node ``(r, 0)``
+  -> segment ``r_in_seg[r, 1]`` -> cell node ``(r, 1)`` ... ``(r, n_c - 1)``, where the line
+  ends.  Every tile re-drives its rows from the driver node (segment 0 starts there).
+* Positive line of column ``c``: cell node ``(0, c)`` -> ``r_out_seg[0, c]`` -> ``(1, c)`` ...
+  -> ``(n_r - 1, c)`` -> ``r_out_seg[n_r - 1, c]`` -> the amplifier's positive input node.
+  The negative line is identical with its own nodes.  Row 0 is the far end; the bias row
+  (in the last partition) sits next to the amplifier.
+* Cell ``(r, c)`` is a conductance ``g_pos[r, c]`` between input-line node ``(r, c)`` and
+  positive-line node ``(r, c)``, and ``g_neg[r, c]`` to negative-line node ``(r, c)``.
+* Capacitances ``c_in_node[r, c]`` (input line) and ``c_out_node[r, c]`` (each of the two
+  output lines) from the cell nodes to ground: each segment's capacitance lumped at the cell
+  end of that segment.
+* A zero segment resistance (parasitics off) means an ideal connection: the two nodes are one.
+
+Amplifiers
+----------
+Each :class:`Amplifier` has a positive and a negative input node.  ``join='sum'``: one
+amplifier per output; the line ends of all its horizontal partitions (all tiles of that
+column) land on its input nodes, so their currents add.  ``join='average'``: one amplifier
+per (output, horizontal partition), its output through ``tie_resistance_ohm`` to the shared
+node ``l{l}_u{j}``, so the node carries the average of the partition outputs.
+
+Model of one amplifier, with ``I+`` / ``I-`` the currents flowing from the lines into its
+input nodes::
+
+    input_resistance_ohm == 0 : each input node is held at 0 V (ideal virtual ground)
+    input_resistance_ohm  > 0 : each input node connects to ground through that resistance
+    v_out = clamp(sign * transimpedance_ohm * (I+ - I-), +-clamp_v)   ideal voltage source
+
+``sign = -1`` for hidden layers (the inverting neuron restores the polarity), ``+1`` for the
+output layer.  With ``join='sum'`` ``transimpedance_ohm = A / (N * G_mid)``; with
+``join='average'`` each of the ``n_h`` amplifiers has ``n_h * A / (N * G_mid)`` so that the
+average equals the sum.  The output node is ``out_node``; with ``'sum'`` it is the neuron
+input node ``l{l}_u{j}`` (hidden) or ``out{j}`` (output layer).
+
+Neurons and loading
+-------------------
+A :class:`Neuron` after each hidden output reads its ``in_node`` (which carries ``-u``) and
+drives ``out_node`` from the supplies ``vdd``/``vss``: transistor level (``NeuronConfig``
+sizing, :func:`~imaclab.devices.neuron.neuron_subcircuit_lines`) or behavioral (ideal source
+``curve.pin_transfer(v_in)``).  A transistor neuron draws current through its ``R_input`` from
+its input node.  Loading (``loading``): ``direct`` -> rows of layer ``l+1`` attach to the
+neuron output node; ``ideal_buffer``/``buffer`` -> a unity-gain ideal source copies the neuron
+output to ``l{l}_b{j}`` through ``buffer_output_resistance_ohm`` (0 for the ideal buffer), and
+the rows attach there.  The rows of every hidden layer are metered by a 0-V source from the
+driving node to ``row_driver_node`` (so the power delivered into each crossbar is known).
+
+Outputs of the network are the last layer's amplifier output nodes ``out{j}`` (or, with
+``'average'``, the tie nodes ``l{L}_u{j}``): :meth:`NetworkCircuit.output_nodes`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from imaclab.circuit.config import CircuitConfig
+from imaclab.circuit.mlp import MLPModel
+from imaclab.devices.column import ideal_column_gain, mid_conductance_s
+from imaclab.devices.inputs import InputConfig, bias_voltage
+from imaclab.devices.memristor import (DeviceConfig, apply_nonidealities, layer_rng, layer_weight_scale,
+                                       map_conductances, quantize_weights)
+from imaclab.devices.neuron import NeuronConfig, NeuronCurve
+from imaclab.devices.wires import SegmentParasitics, segment_parasitics
+from imaclab.errors import ConfigError, InputError
+
+
+class CircuitBuildConfig(Protocol):
+    """What :func:`build_circuit` reads (``imaclab.imac.ImacConfig`` satisfies it)."""
+
+    devices: DeviceConfig
+    circuit: CircuitConfig
+    neuron: NeuronConfig
+    inputs: InputConfig
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One crossbar: a block of a layer's rows x a block of its outputs."""
+
+    layer: int
+    h: int
+    v: int
+    rows: np.ndarray        # int [n_r]: layer row index of each local row (== fan_in: bias row)
+    cols: np.ndarray        # int [n_c]: layer output index of each local column
+    g_pos: np.ndarray       # [n_r, n_c] S, cell to the positive line
+    g_neg: np.ndarray       # [n_r, n_c] S, cell to the negative line
+    r_in_seg: np.ndarray    # [n_r, n_c] ohm, input-line segment ending at cell (r, c)
+    c_in_node: np.ndarray   # [n_r, n_c] F, input-line cell node to ground
+    r_out_seg: np.ndarray   # [n_r, n_c] ohm, output-line segment from cell (r, c) toward the amplifier
+    c_out_node: np.ndarray  # [n_r, n_c] F, each output-line cell node to ground
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.rows.size), int(self.cols.size)
+
+    @property
+    def name(self) -> str:
+        return f"l{self.layer}_t{self.h}_{self.v}"
+
+    def in_node(self, r: int, c: int) -> str:
+        return f"{self.name}_i{r}_{c}"
+
+    def out_node(self, r: int, c: int, line: str) -> str:
+        """Output-line cell node; ``line`` is ``'p'`` or ``'n'``."""
+        return f"{self.name}_{line}{r}_{c}"
+
+    has_bias_row: bool = False  # the last local row is the layer's bias row
+
+
+@dataclass(frozen=True)
+class Amplifier:
+    """Differential transimpedance amplifier of one output (or one partition of it)."""
+
+    layer: int
+    column: int
+    partition: int | None   # None: sums all horizontal partitions; h for join='average'
+    pos_node: str
+    neg_node: str
+    out_node: str
+    transimpedance_ohm: float
+    sign: int
+    input_resistance_ohm: float
+    clamp_v: float | None
+    tie_node: str | None = None       # join='average': the shared node the output ties to
+    tie_resistance_ohm: float | None = None
+
+    @property
+    def name(self) -> str:
+        part = "" if self.partition is None else f"_h{self.partition}"
+        return f"l{self.layer}_a{self.column}{part}"
+
+
+@dataclass(frozen=True)
+class Neuron:
+    """Analog neuron after hidden output ``column`` of ``layer``."""
+
+    layer: int
+    column: int
+    in_node: str
+    out_node: str
+    drive_node: str         # node the next layer's rows hang from (neuron or buffer output)
+
+    @property
+    def name(self) -> str:
+        return f"l{self.layer}_n{self.column}"
+
+
+@dataclass(frozen=True)
+class LayerCircuit:
+    """One fully connected layer mapped onto its tiles, amplifiers and neurons."""
+
+    index: int
+    fan_in: int
+    fan_out: int
+    weights: np.ndarray          # [fan_in, fan_out] normalized, quantized weights (nominal encoding)
+    bias: np.ndarray             # [fan_out]
+    weight_scale: float          # model weights / weight_scale = weights
+    gain: float                  # amplifier voltage gain A
+    column_gain: float           # u = column_gain * (v @ weights + v_bias * bias), ideally
+    row_partitions: tuple[np.ndarray, ...]
+    col_partitions: tuple[np.ndarray, ...]
+    tiles: tuple[Tile, ...]
+    amplifiers: tuple[Amplifier, ...]
+    neurons: tuple[Neuron, ...]  # empty for the output layer
+    hidden: bool
+    bias_node: str
+    bias_source: str
+
+    @property
+    def n_rows(self) -> int:
+        return self.fan_in + 1
+
+    @property
+    def crossbars(self) -> int:
+        return len(self.tiles)
+
+    def tile(self, h: int, v: int) -> Tile:
+        return self.tiles[h * len(self.col_partitions) + v]
+
+    def signal_node(self, column: int) -> str:
+        """Node carrying the joined amplifier output of ``column`` (``-u`` hidden, ``u`` output)."""
+        return f"l{self.index}_u{column}" if (self.hidden or self.amplifiers[0].partition is not None) \
+            else f"out{column}"
+
+
+@dataclass(frozen=True)
+class NetworkCircuit:
+    """The whole network as one circuit (see the module docstring for connectivity)."""
+
+    layers: tuple[LayerCircuit, ...]
+    supply_v: float
+    bias_v: float
+    input_mode: str
+    input_threshold: float
+    sampling_period_s: float
+    rise_time_s: float
+    driver_resistance_ohm: float
+    join: str
+    loading: str
+    buffer_output_resistance_ohm: float
+    neuron: NeuronConfig
+    neuron_curve: NeuronCurve
+    parasitics: SegmentParasitics
+    cell_area_m2: float
+    crossbar_rows: int
+    crossbar_columns: int
+    amplifier_static_power_w: float
+    model: MLPModel
+    meta: dict = field(default_factory=dict)
+
+    # topology -------------------------------------------------------------------------------
+    @property
+    def layer_sizes(self) -> list[int]:
+        return [self.layers[0].fan_in] + [lay.fan_out for lay in self.layers]
+
+    @property
+    def n_inputs(self) -> int:
+        return self.layers[0].fan_in
+
+    @property
+    def n_outputs(self) -> int:
+        return self.layers[-1].fan_out
+
+    @property
+    def crossbars_per_layer(self) -> list[int]:
+        return [lay.crossbars for lay in self.layers]
+
+    @staticmethod
+    def input_node(i: int) -> str:
+        return f"x{i}"
+
+    def row_driver_node(self, layer: int, row: int) -> str:
+        """Node that segment 0 of row ``row`` of ``layer`` starts from, in every tile."""
+        lay = self.layers[layer]
+        if row == lay.fan_in:
+            return lay.bias_node
+        if layer == 0:
+            return f"x{row}_d" if self.driver_resistance_ohm > 0 else f"x{row}"
+        return f"l{layer}_r{row}"
+
+    def output_nodes(self) -> list[str]:
+        last = self.layers[-1]
+        return [last.signal_node(j) for j in range(last.fan_out)]
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Input-line voltages for data in [0, 1] (shape [..., n_inputs])."""
+        from imaclab.devices.inputs import encode_inputs
+
+        return encode_inputs(x, self.input_mode, self.supply_v, self.input_threshold)
+
+    # ideal reference ------------------------------------------------------------------------
+    def ideal_forward(self, v_in: np.ndarray, return_hidden: bool = False) -> np.ndarray | tuple:
+        """Parasitic-free, variation-free outputs ``u_L`` for input voltages ``v_in`` [n, fan_in]:
+        the software reference (the neuron curve as activation, unloaded)."""
+        v = np.atleast_2d(np.asarray(v_in, dtype=np.float64))
+        hidden = []
+        for lay in self.layers:
+            u = lay.column_gain * (v @ lay.weights + self.bias_v * lay.bias)
+            if lay.hidden:
+                v = self.neuron_curve(u)
+                hidden.append(v)
+            else:
+                v = u
+        return (v, hidden) if return_hidden else v
+
+    def counts(self) -> dict[str, int]:
+        """Element counts (for reports and size estimates)."""
+        cells = sum(int(t.g_pos.size) * 2 for lay in self.layers for t in lay.tiles)
+        r_on = self.parasitics.input_line_r_ohm > 0
+        c_on = self.parasitics.input_line_c_f > 0
+        seg = sum(int(t.g_pos.size) * 3 for lay in self.layers for t in lay.tiles)
+        return {"crossbars": sum(self.crossbars_per_layer), "memristors": cells,
+                "wire_resistors": seg if r_on else 0, "wire_capacitors": seg if c_on else 0,
+                "amplifiers": sum(len(lay.amplifiers) for lay in self.layers),
+                "neurons": sum(len(lay.neurons) for lay in self.layers)}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"layer_sizes": self.layer_sizes, "crossbars_per_layer": self.crossbars_per_layer,
+                "crossbar": f"{self.crossbar_rows}x{self.crossbar_columns}",
+                "supply_v": self.supply_v, "join": self.join, "loading": self.loading,
+                "gains": [lay.gain for lay in self.layers],
+                "column_gains": [lay.column_gain for lay in self.layers],
+                "weight_scales": [lay.weight_scale for lay in self.layers],
+                "parasitics": self.parasitics.to_dict(), "neuron": self.neuron_curve.to_dict(),
+                "counts": self.counts()}
+
+
+# ---------------------------------------------------------------------------- factory
+def partition_counts(fan_in: int, fan_out: int, rows: int, columns: int) -> tuple[int, int]:
+    """(horizontal, vertical) partitions: ceil((fan_in + 1) / rows), ceil(fan_out / columns)."""
+    if rows < 1 or columns < 1:
+        raise ConfigError(f"crossbar size must be at least 1x1, got {rows}x{columns}")
+    return math.ceil((fan_in + 1) / rows), math.ceil(fan_out / columns)
+
+
+def crossbars_per_layer(layer_sizes: list[int], rows: int = 32, columns: int = 32) -> list[int]:
+    """Crossbar count of each layer of a network ``[inputs, hidden..., outputs]``."""
+    out = []
+    for fan_in, fan_out in zip(layer_sizes[:-1], layer_sizes[1:]):
+        h, v = partition_counts(fan_in, fan_out, rows, columns)
+        out.append(h * v)
+    return out
+
+
+def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: NeuronCurve | None = None,
+                  weight_kind: str | None = None) -> NetworkCircuit:
+    """Map ``model`` onto crossbars as configured; the one factory of :class:`NetworkCircuit`.
+
+    ``neuron_curve`` defaults to :func:`~imaclab.devices.neuron.load_neuron_curve` of
+    ``config.neuron`` (characterized and cached for transistor neurons).
+    """
+    from imaclab.devices.neuron import load_neuron_curve
+
+    dev: DeviceConfig = config.devices
+    circ: CircuitConfig = config.circuit
+    neu: NeuronConfig = config.neuron
+    inp: InputConfig = config.inputs
+    kind = weight_kind or dev.weight_kind or model.weight_kind
+    if kind not in ("binary", "ternary", "multilevel", "real"):
+        raise InputError(f"unknown weight kind '{kind}'")
+    curve = neuron_curve if neuron_curve is not None else load_neuron_curve(neu)
+    rows, cols = circ.crossbar.rows, circ.crossbar.columns
+    par = segment_parasitics(circ.parasitics)
+    g_mid = mid_conductance_s(dev.r_low_ohm, dev.r_high_ohm)
+    amp = circ.amplifier
+    supply = neu.vdd_v
+    layers = []
+    n_layers = model.n_layers
+    for li, (w_raw, b_raw) in enumerate(zip(model.weights, model.biases)):
+        fan_in, fan_out = w_raw.shape
+        hidden = li < n_layers - 1
+        if model.scales is not None:
+            scale = model.scales[li]
+        else:
+            scale = layer_weight_scale(w_raw, b_raw, kind, dev.weight_scale)
+        wq = quantize_weights(w_raw / scale, kind, dev.levels)
+        bq = quantize_weights(b_raw / scale, kind, dev.levels)
+        if kind in ("binary", "ternary") and model.scales is None and dev.weight_scale == "auto":
+            _check_discrete(w_raw, b_raw, kind, li, model.source)
+        gain = model.gains[li] if model.gains is not None else amp.gain(li)
+        n_rows = fan_in + 1
+        col_gain = ideal_column_gain(fan_in, dev.r_low_ohm, dev.r_high_ohm, gain)
+        # the full (fan_in + 1) x fan_out conductance matrices, bias as the last row
+        w_full = np.vstack([wq, bq[None, :]])
+        g_pos, g_neg = map_conductances(w_full, dev, kind)
+        rng = layer_rng(dev, li)
+        g_pos = apply_nonidealities(g_pos, dev, rng)
+        g_neg = apply_nonidealities(g_neg, dev, rng)
+        n_h, n_v = partition_counts(fan_in, fan_out, rows, cols)
+        row_parts = tuple(np.array_split(np.arange(n_rows), n_h))
+        col_parts = tuple(np.array_split(np.arange(fan_out), n_v))
+        tiles = []
+        for h, rp in enumerate(row_parts):
+            for v, cp in enumerate(col_parts):
+                shape = (rp.size, cp.size)
+                tiles.append(Tile(layer=li, h=h, v=v, rows=rp, cols=cp,
+                                  g_pos=g_pos[np.ix_(rp, cp)].copy(), g_neg=g_neg[np.ix_(rp, cp)].copy(),
+                                  r_in_seg=np.full(shape, par.input_line_r_ohm),
+                                  c_in_node=np.full(shape, par.input_line_c_f),
+                                  r_out_seg=np.full(shape, par.output_line_r_ohm),
+                                  c_out_node=np.full(shape, par.output_line_c_f),
+                                  has_bias_row=bool(rp[-1] == fan_in)))
+        sign = -1 if hidden else 1
+        amps = []
+        for j in range(fan_out):
+            if amp.join == "sum":
+                out_node = f"l{li}_u{j}" if hidden else f"out{j}"
+                amps.append(Amplifier(layer=li, column=j, partition=None, pos_node=f"l{li}_a{j}_p",
+                                      neg_node=f"l{li}_a{j}_n", out_node=out_node,
+                                      transimpedance_ohm=gain / (n_rows * g_mid), sign=sign,
+                                      input_resistance_ohm=amp.input_resistance_ohm, clamp_v=amp.output_clamp_v))
+            else:
+                for h in range(n_h):
+                    amps.append(Amplifier(layer=li, column=j, partition=h, pos_node=f"l{li}_a{j}_h{h}_p",
+                                          neg_node=f"l{li}_a{j}_h{h}_n", out_node=f"l{li}_a{j}_h{h}_o",
+                                          transimpedance_ohm=n_h * gain / (n_rows * g_mid), sign=sign,
+                                          input_resistance_ohm=amp.input_resistance_ohm,
+                                          clamp_v=amp.output_clamp_v, tie_node=f"l{li}_u{j}",
+                                          tie_resistance_ohm=amp.tie_resistance_ohm))
+        neurons = []
+        if hidden:
+            buffered = circ.loading.mode != "direct"
+            for j in range(fan_out):
+                out = f"l{li}_y{j}"
+                neurons.append(Neuron(layer=li, column=j, in_node=f"l{li}_u{j}", out_node=out,
+                                      drive_node=f"l{li}_b{j}" if buffered else out))
+        layers.append(LayerCircuit(index=li, fan_in=fan_in, fan_out=fan_out, weights=wq, bias=bq,
+                                   weight_scale=float(scale), gain=float(gain), column_gain=float(col_gain),
+                                   row_partitions=row_parts, col_partitions=col_parts, tiles=tuple(tiles),
+                                   amplifiers=tuple(amps), neurons=tuple(neurons), hidden=hidden,
+                                   bias_node=f"l{li}_bias", bias_source=f"vb{li}"))
+    return NetworkCircuit(layers=tuple(layers), supply_v=supply, bias_v=bias_voltage(supply),
+                          input_mode=inp.mode, input_threshold=inp.threshold,
+                          sampling_period_s=inp.sampling_period_s, rise_time_s=inp.rise_time_s,
+                          driver_resistance_ohm=inp.driver_resistance_ohm, join=amp.join,
+                          loading=circ.loading.mode,
+                          buffer_output_resistance_ohm=(circ.loading.buffer_output_resistance_ohm
+                                                        if circ.loading.mode == "buffer" else 0.0),
+                          neuron=neu, neuron_curve=curve, parasitics=par,
+                          cell_area_m2=circ.parasitics.cell_area_m2, crossbar_rows=rows, crossbar_columns=cols,
+                          amplifier_static_power_w=amp.static_power_w, model=model,
+                          meta={"weight_kind": kind})
+
+
+def _check_discrete(w: np.ndarray, b: np.ndarray, kind: str, layer: int, source: str) -> None:
+    allowed = {-1.0, 1.0} if kind == "binary" else {-1.0, 0.0, 1.0}
+    values = set(np.unique(np.concatenate([w.ravel(), b.ravel()])).tolist())
+    if not values <= allowed:
+        where = f"{source}: " if source else ""
+        extra = sorted(values - allowed)[:3]
+        raise InputError(f"{where}layer {layer + 1} is declared {kind} but holds values like {extra}: "
+                         f"export quantized weights or use weight_kind multilevel/real")

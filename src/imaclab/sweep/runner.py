@@ -1,0 +1,311 @@
+"""Run points in isolated worker processes.
+
+Every executor runs a point the same way: in a persistent child process
+(``python -m imaclab.sweep.runner``) that reads one task per line on stdin and
+answers one JSON line.  The parent enforces the time limit and watches the child:
+
+* the job raises -> the child answers ``failed`` with the error; the child lives on;
+* the job runs past its limit -> the parent kills the child: ``timeout``;
+* the child dies (killed, out of memory, a segfault in a native library) ->
+  ``crashed``; the executor retries the point up to ``execution.max_attempts``.
+
+Anything a job prints goes to the worker's log, never into the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import IO, Any
+
+from imaclab.sweep.result import TIMEOUT, WORKER_DIED
+
+#: Lines of traceback kept per failed point (the innermost frames).
+TRACEBACK_LINES = 30
+#: Seconds a runner gets to exit after its stdin closes, before it is killed.
+EXIT_GRACE_S = 2.0
+
+
+# ------------------------------------------------------------------------------ child side
+def _error_line(err: BaseException) -> str:
+    """One line: the message, and for non-imaclab errors the innermost frame."""
+    from imaclab.errors import ImaclabError
+
+    message = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, ImaclabError):
+        return message
+    frames = traceback.extract_tb(err.__traceback__)
+    where = f" (at {Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return f"{message}{where}"
+
+
+def run_task(task: dict[str, Any]) -> dict[str, Any]:
+    """Run one task in this process; never raises (errors become a ``failed`` reply)."""
+    from imaclab.sweep.targets import load_target
+
+    reply: dict[str, Any] = {"key": task["key"], "worker": f"{socket.gethostname()}:{os.getpid()}",
+                             "started_at": time.time()}
+    start = time.perf_counter()
+    try:
+        target = load_target(task["target"])
+        reply.update(status="ok", metrics=target.evaluate(task["config"], task.get("workdir")))
+    except Exception as err:  # noqa: BLE001 - isolation: any error of the job is recorded, not raised
+        lines = traceback.format_exception(err)
+        reply.update(status="failed", error_type=type(err).__name__, error=_error_line(err),
+                     traceback="".join(lines)[-TRACEBACK_LINES * 120:])
+    reply["run_s"] = time.perf_counter() - start
+    reply["finished_at"] = time.time()
+    return reply
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Child entry point: serve tasks from stdin until it closes."""
+    argv = sys.argv[1:] if argv is None else argv
+    # The protocol gets a private copy of stdout; fd 1 then points at stderr (the log),
+    # so a job that prints cannot corrupt the replies.
+    protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    # Ctrl-C in a terminal is the client's to handle; it stops its workers itself.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "--target" in argv:  # import the target up front so the first point is not charged for it
+        from imaclab.sweep.targets import load_target
+
+        try:
+            load_target(argv[argv.index("--target") + 1])
+        except Exception:  # noqa: BLE001 - reported per point when a task arrives
+            pass
+    protocol.write(json.dumps({"ready": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        reply = run_task(json.loads(line))
+        try:
+            protocol.write(json.dumps(reply) + "\n")
+        except BrokenPipeError:
+            return 0  # the client is gone
+    return 0
+
+
+# ------------------------------------------------------------------------------ parent side
+def _child_env() -> dict[str, str]:
+    """The parent's environment, with its extra import paths so custom targets import in the child."""
+    env = dict(os.environ)
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    extra = []
+    for entry in sys.path:
+        path = os.path.realpath(entry or os.getcwd())
+        if os.path.isdir(path) and not any(path.startswith(prefix + os.sep) or path == prefix
+                                           for prefix in prefixes):
+            extra.append(path)
+    if env.get("PYTHONPATH"):
+        extra.append(env["PYTHONPATH"])
+    if extra:
+        env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(extra))
+    return env
+
+
+class Runner:
+    """One worker child process, seen from the parent.
+
+    Replies are read from the raw pipe into a line buffer, so ``select`` on
+    :meth:`fileno` never misses a line already read ahead.
+    """
+
+    def __init__(self, *, target: str, log_path: Path | None, label: str):
+        self.target = target
+        self.log_path = log_path
+        self.label = label
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.task: dict[str, Any] | None = None  # in flight
+        self.timeout_s: float | None = None
+        self.deadline: float | None = None  # monotonic; set once the child is ready and has the task
+        self.ready = False
+        self._buffer = bytearray()
+        self._log: IO[bytes] | None = None
+
+    # lifecycle -----------------------------------------------------------------------
+    def start(self) -> None:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "imaclab.sweep.runner", "--target", self.target],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self._log if self._log is not None else subprocess.DEVNULL,
+            env=_child_env(), start_new_session=True, bufsize=0)
+        self.ready = False
+        self._buffer.clear()
+
+    @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
+    def busy(self) -> bool:
+        return self.task is not None
+
+    def fileno(self) -> int:
+        assert self.proc is not None and self.proc.stdout is not None
+        return self.proc.stdout.fileno()
+
+    def wait_ready(self, timeout: float | None = None) -> bool:
+        """Block until the child has imported its target (True), or died / timed out (False)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while not self.ready:
+            wait = None if end is None else max(0.0, end - time.monotonic())
+            if not self._wait_readable(wait):
+                return False
+            if not self._fill():
+                return False
+            self._take_lines()
+        return True
+
+    # tasks ---------------------------------------------------------------------------
+    def send(self, task: dict[str, Any], timeout_s: float | None) -> None:
+        """Hand a task to the (idle) child."""
+        assert self.proc is not None and self.proc.stdin is not None and self.task is None
+        self.task, self.timeout_s = task, timeout_s
+        self.deadline = time.monotonic() + timeout_s if (timeout_s and self.ready) else None
+        try:
+            self.proc.stdin.write((json.dumps(task) + "\n").encode())
+        except (BrokenPipeError, OSError):
+            pass  # the child is dead; the next read reports it
+
+    def on_readable(self) -> dict[str, Any] | None:
+        """Read what the child wrote; the reply to the task in flight once complete, else None."""
+        if not self._fill():
+            return self._crashed(self._pop())
+        return self._take_lines()
+
+    def _take_lines(self) -> dict[str, Any] | None:
+        while b"\n" in self._buffer:
+            line, _, rest = bytes(self._buffer).partition(b"\n")
+            self._buffer[:] = rest
+            try:
+                message = json.loads(line)
+            except json.JSONDecodeError:
+                message = None
+            if isinstance(message, dict) and "ready" in message:
+                self.ready = True
+                if self.task is not None and self.timeout_s:
+                    self.deadline = time.monotonic() + self.timeout_s
+                continue
+            if self.task is None:
+                continue  # nothing asked; ignore
+            if not isinstance(message, dict) or message.get("key") != self.task["key"]:
+                self.kill()
+                return self._crashed(self._pop())
+            self._pop()
+            return message
+        return None
+
+    def _fill(self) -> bool:
+        """One read from the pipe into the buffer; False at end of file (the child is gone)."""
+        try:
+            chunk = os.read(self.fileno(), 1 << 16)
+        except OSError:
+            chunk = b""
+        self._buffer.extend(chunk)
+        return bool(chunk)
+
+    def _wait_readable(self, timeout: float | None) -> bool:
+        sel = selectors.DefaultSelector()
+        sel.register(self.fileno(), selectors.EVENT_READ)
+        try:
+            return bool(sel.select(timeout))
+        finally:
+            sel.close()
+
+    def _pop(self) -> dict[str, Any]:
+        task, self.task, self.deadline = self.task, None, None
+        assert task is not None
+        return task
+
+    def _crashed(self, task: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc is not None
+        try:
+            code = self.proc.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            code = self.proc.returncode
+        if code is not None and code < 0:
+            try:
+                how = f"killed by {signal.Signals(-code).name}"
+            except ValueError:
+                how = f"killed by signal {-code}"
+        else:
+            how = f"exit code {code}"
+        self._close_pipes()
+        return {"key": task["key"], "status": "crashed", "error_type": WORKER_DIED,
+                "error": f"worker process {self.label} (pid {self.proc.pid}) died while running the point ({how})",
+                "worker": f"{socket.gethostname()}:{self.proc.pid}"}
+
+    def timed_out(self) -> dict[str, Any]:
+        """Kill the child for running past the deadline; the reply for the task in flight."""
+        task = self._pop()
+        self.kill()
+        limit = self.timeout_s or 0.0
+        return {"key": task["key"], "status": "timeout", "error_type": TIMEOUT,
+                "error": f"point ran longer than {limit:g} s and was stopped (raise execution.timeout_s)",
+                "worker": f"{socket.gethostname()}:{self.proc.pid if self.proc else 0}", "run_s": float(limit)}
+
+    def run(self, task: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+        """Blocking: run one task with a time limit (used inside Dask tasks)."""
+        if not self.alive:
+            self.start()
+        self.send(task, timeout_s)
+        while True:
+            wait = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
+            if not self._wait_readable(wait):
+                if self.deadline is not None and time.monotonic() >= self.deadline:
+                    return self.timed_out()
+                continue
+            reply = self.on_readable()
+            if reply is not None:
+                return reply
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self._close_pipes()
+
+    def stop(self) -> None:
+        """Close stdin so the child exits; kill it if it does not within the grace period."""
+        if self.proc is None:
+            return
+        try:
+            if self.proc.stdin:
+                self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout=EXIT_GRACE_S)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        self._close_pipes()
+
+    def _close_pipes(self) -> None:
+        if self.proc is not None:
+            for pipe in (self.proc.stdin, self.proc.stdout):
+                try:
+                    if pipe:
+                        pipe.close()
+                except OSError:
+                    pass
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

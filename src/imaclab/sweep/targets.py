@@ -1,0 +1,181 @@
+"""Registry of sweep targets: a job name -> (its config class, a run function).
+
+A target's run function takes one validated config and returns flat metrics
+(``{"total_cycles": 1234, "utilization": 0.8}``); nested dicts are flattened with
+dots and results with ``to_dict()`` are accepted.  Rooms are imported lazily, inside
+:func:`load_target`, so a room that is missing or unfinished fails only its own target,
+with a one-line error, and never the sweep machinery.
+
+Besides the registered names, a spec may name any ``package.module:function`` whose
+first parameter is annotated with a :class:`~imaclab.config.ConfigModel` subclass; the
+module must be importable by the workers (installed, or on ``PYTHONPATH``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import numbers
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imaclab.config import ConfigModel
+from imaclab.errors import ConfigError, ImaclabError, unknown_name
+
+Metrics = dict[str, float | int | str | bool | None]
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    """A registered target: where its adapter lives and what it computes."""
+
+    name: str
+    summary: str
+    adapter: str  # "module:function" returning (config class, run function)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A loaded target, ready to build configs and run points."""
+
+    name: str
+    config_class: type[ConfigModel]
+    run: Callable[..., Any]
+    #: Expands shorthand in a base config (e.g. a preset name into its fields) before axes apply.
+    resolve_base: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+
+    @property
+    def uses_workdir(self) -> bool:
+        """Whether the run function takes a ``workdir`` (a per-point folder for artifacts)."""
+        return "workdir" in inspect.signature(self.run).parameters
+
+    def evaluate(self, config_data: Mapping[str, Any], workdir: str | Path | None = None) -> Metrics:
+        """Validate ``config_data``, run the job, return flat metrics."""
+        config = self.config_class.from_dict(dict(config_data), source=f"{self.name} config")
+        if self.uses_workdir:
+            if workdir is None:
+                raise ConfigError(f"target '{self.name}' needs a work directory for its artifacts")
+            Path(workdir).mkdir(parents=True, exist_ok=True)
+            return flatten_metrics(self.run(config, workdir=Path(workdir)))
+        return flatten_metrics(self.run(config))
+
+
+_JOBS = "imaclab.sweep.jobs"
+TARGETS: dict[str, TargetInfo] = {info.name: info for info in (
+    TargetInfo("imac.evaluate", "IMAC MLP inference on crossbars (accuracy, power, latency, area)",
+               f"{_JOBS}:imac_evaluate"),
+    TargetInfo("tpu.simulate", "systolic-array model of a topology (cycles, stalls, utilization, traffic)",
+               f"{_JOBS}:tpu_simulate"),
+    TargetInfo("llm.amdahl", "Amdahl analysis of 1-bit quantization for an LLM phase (f, ceiling, speedup)",
+               f"{_JOBS}:llm_amdahl"),
+    TargetInfo("hetero.evaluate", "TPU-IMAC heterogeneous accelerator vs TPU-only (latency, energy, area)",
+               f"{_JOBS}:hetero_evaluate"),
+    TargetInfo("train", "hardware-aware training of an MLP (accuracy, loss)", f"{_JOBS}:train"),
+)}
+
+# Loaded targets, per process (workers load each target once).
+_LOADED: dict[str, Target] = {}
+
+
+def _import(reference: str, what: str) -> Any:
+    module_name, _, attr = reference.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as err:
+        raise ConfigError(f"{what}: cannot import module '{module_name}' ({err}); install it or add it to "
+                          f"PYTHONPATH on every worker") from None
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ConfigError(f"{what}: module '{module_name}' has no '{attr}'") from None
+
+
+def _custom_target(reference: str) -> Target:
+    function = _import(reference, f"target '{reference}'")
+    if not callable(function):
+        raise ConfigError(f"target '{reference}' is not a function")
+    params = list(inspect.signature(function).parameters.values())
+    try:
+        hints = typing.get_type_hints(function)
+    except Exception as err:  # unresolvable annotations
+        raise ConfigError(f"target '{reference}': cannot read its annotations ({err})") from None
+    config_class = hints.get(params[0].name) if params else None
+    if not (isinstance(config_class, type) and issubclass(config_class, ConfigModel)):
+        raise ConfigError(f"target '{reference}': its first parameter must be annotated with a ConfigModel "
+                          f"subclass, e.g. def run(config: MyConfig) -> dict")
+    return Target(reference, config_class, function)
+
+
+def load_target(name: str) -> Target:
+    """The target called ``name`` (registered, or ``package.module:function``)."""
+    if name in _LOADED:
+        return _LOADED[name]
+    if name in TARGETS:
+        adapter = _import(TARGETS[name].adapter, f"target '{name}'")
+        try:
+            config_class, run, *rest = adapter()
+        except ImaclabError as err:
+            raise ConfigError(f"target '{name}' is not available: {err}") from None
+        except (ImportError, AttributeError) as err:
+            raise ConfigError(f"target '{name}' is not available in this install: {type(err).__name__}: "
+                              f"{err}") from None
+        target = Target(name, config_class, run, rest[0] if rest else None)
+    elif ":" in name:
+        target = _custom_target(name)
+    else:
+        raise unknown_name("sweep target", name, list(TARGETS))
+    _LOADED[name] = target
+    return target
+
+
+def list_targets() -> list[dict[str, Any]]:
+    """Every registered target with whether it loads in this install (and why not)."""
+    rows = []
+    for info in TARGETS.values():
+        try:
+            target = load_target(info.name)
+            rows.append({"name": info.name, "summary": info.summary, "available": True,
+                         "config": target.config_class.__name__, "reason": ""})
+        except ImaclabError as err:
+            rows.append({"name": info.name, "summary": info.summary, "available": False, "config": "",
+                         "reason": str(err)})
+    return rows
+
+
+def flatten_metrics(result: Any) -> Metrics:
+    """Flat ``{name: scalar}`` from a dict, a dataclass or an object with ``to_dict()``.
+
+    Nested mappings become dotted names; numpy scalars become Python numbers.  Lists
+    and other containers are refused: a metric is one number (or a short string).
+    """
+    if hasattr(result, "to_dict") and callable(result.to_dict):
+        result = result.to_dict()
+    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
+        result = dataclasses.asdict(result)
+    if not isinstance(result, Mapping):
+        raise ConfigError(f"a target must return a mapping of metrics, got {type(result).__name__}")
+    flat: Metrics = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, Mapping):
+            for key, inner in value.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), inner)
+            return
+        if hasattr(value, "item") and getattr(value, "shape", None) == ():
+            value = value.item()  # numpy scalar
+        if value is None or isinstance(value, (bool, str)):
+            flat[prefix] = value
+        elif isinstance(value, numbers.Integral):
+            flat[prefix] = int(value)
+        elif isinstance(value, numbers.Real):
+            flat[prefix] = float(value)
+        else:
+            raise ConfigError(f"metric '{prefix}' is a {type(value).__name__}; a metric must be a number, "
+                              f"a string, a bool or None")
+
+    walk("", result)
+    return flat

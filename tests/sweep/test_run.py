@@ -1,0 +1,144 @@
+"""Running sweeps: isolation of failures, time limits, dead workers, resume after SIGKILL, Dask = local.
+
+These use the test-only probe target, which can raise, hang or kill its own worker
+on purpose; tests/sweep/test_targets.py runs the real targets.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import HERE, PROBE
+from imaclab.sweep import ExecutorSettings, ResultStore, SweepSpec, run_sweep, sweep_status
+from imaclab.sweep.store import store_path
+
+STABLE = ("key", "point_index", "status", "config", "overrides", "variables", "metrics", "error_type")
+
+
+def stable_rows(directory) -> list[tuple]:
+    """Stored rows without timings, workers or run ids (which legitimately differ between runs)."""
+    with ResultStore.open_existing(directory) as store:
+        return sorted(tuple(str(row[c]) for c in STABLE) for row in store.rows())
+
+
+def probe_spec(axes, **execution) -> SweepSpec:
+    return SweepSpec.from_dict({"name": "probe", "target": PROBE, "axes": axes, "execution": execution})
+
+
+def test_failures_are_isolated_recorded_and_the_sweep_goes_on(tmp_path):
+    marker = tmp_path / "died-once"
+    cases = [  # (what the point does, expected status, expected error type, attempts)
+        ({}, "ok", "", 1),
+        ({"raise_error": True}, "failed", "ValueError", 1),
+        ({"delay_s": 30.0}, "failed", "Timeout", 1),
+        ({"always_die": True}, "failed", "WorkerDied", 2),
+        ({"print_noise": True, "terms": 5}, "ok", "", 1),
+        ({"die_marker": str(marker), "terms": 6}, "ok", "", 2),
+    ]
+    fields = ("raise_error", "delay_s", "always_die", "print_noise", "die_marker", "terms")
+    defaults = {"raise_error": False, "delay_s": 0.0, "always_die": False, "print_noise": False, "die_marker": None,
+                "terms": 8}
+    axes = [{"zip": [{"field": f, "values": [{**defaults, **case}[f] for case, *_ in cases]} for f in fields]}]
+    summary = run_sweep(spec=probe_spec(axes, timeout_s=2.0, max_attempts=2), directory=tmp_path / "s",
+                        executor=ExecutorSettings(workers=2))
+    assert (summary.planned, summary.ran, summary.ok, summary.failed, summary.retried) == (6, 6, 3, 3, 2)
+    with ResultStore.open_existing(tmp_path / "s") as store:
+        rows = {row["point_index"]: row for row in store.rows()}
+    for index, (_, status, error_type, attempts) in enumerate(cases):
+        assert (rows[index]["status"], rows[index]["error_type"], rows[index]["attempts"]) == (status, error_type,
+                                                                                               attempts), index
+    assert "probe asked to fail at x=1.0" in rows[1]["error"] and "ValueError" in rows[1]["traceback"]
+    assert "longer than 2 s" in rows[2]["error"]
+    assert "SIGKILL" in rows[3]["error"] and "gave up after 2 attempts" in rows[3]["error"]
+    # a point that succeeds computes the truncated series of exp(1)
+    assert rows[0]["metrics"]["series"] == pytest.approx(sum(1 / math.factorial(k) for k in range(8)))
+    assert rows[5]["metrics"]["series"] == pytest.approx(sum(1 / math.factorial(k) for k in range(6)))
+    assert marker.read_text() == "died once"
+    status = sweep_status(directory=tmp_path / "s")
+    assert (status.ok, status.failed, status.pending, status.planned) == (3, 3, 0, 6)
+    assert {e["error_type"]: e["count"] for e in status.errors} == {"ValueError": 1, "Timeout": 1, "WorkerDied": 1}
+
+
+def test_resume_skips_stored_points_and_retry_failed_reruns_failures(tmp_path):
+    axes = [{"field": "terms", "values": [1, 2, 3]}, {"field": "raise_error", "values": [False, True]}]
+    first = run_sweep(spec=probe_spec(axes), directory=tmp_path, executor=ExecutorSettings(workers=1))
+    assert (first.ran, first.ok, first.failed) == (6, 3, 3)
+    again = run_sweep(spec=probe_spec(axes), directory=tmp_path, executor=ExecutorSettings(workers=1))
+    assert (again.skipped, again.ran) == (6, 0)
+    grown = probe_spec([{"field": "terms", "values": [1, 2, 3, 4]}, axes[1]])
+    more = run_sweep(spec=grown, directory=tmp_path, executor=ExecutorSettings(workers=1))
+    assert (more.skipped, more.ran, more.ok, more.failed) == (6, 2, 1, 1)
+    retry = run_sweep(spec=grown, directory=tmp_path, executor=ExecutorSettings(workers=1), retry_failed=True)
+    assert (retry.skipped, retry.ran, retry.failed) == (4, 4, 4)
+    with ResultStore.open_existing(tmp_path) as store:
+        assert store.count() == {"ok": 4, "failed": 4}
+        assert [r["status"] for r in store.runs()] == ["finished"] * 3  # the no-op run is not recorded
+
+
+def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
+    axes = [{"field": "terms", "values": list(range(1, 21))}, {"field": "delay_s", "values": [0.05, 0.06]}]
+    spec = probe_spec(axes)
+    spec_path = spec.save(tmp_path / "probe.yaml")
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    client = subprocess.Popen([sys.executable, "-m", "imaclab", "sweep", "run", str(spec_path), "-o", str(killed),
+                               "-j", "2", "--no-progress"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
+    stored = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and client.poll() is None:
+        if store_path(killed).exists():
+            try:
+                with sqlite3.connect(f"file:{store_path(killed)}?mode=ro", uri=True) as conn:
+                    stored = conn.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+            except sqlite3.OperationalError:
+                stored = 0
+        if stored >= 6:
+            break
+        time.sleep(0.02)
+    assert client.poll() is None, f"the sweep ended before it could be killed: {client.stderr.read().decode()}"
+    client.send_signal(signal.SIGKILL)
+    client.wait()
+    with ResultStore.open_existing(killed) as store:
+        after_kill = len(store.stored_status())
+    assert 6 <= after_kill < 40
+    status = sweep_status(directory=killed)
+    assert status.pending == 40 - after_kill and status.runs[0]["status"] == "killed"
+
+    resumed = run_sweep(spec=spec_path, directory=killed, executor=ExecutorSettings(workers=2))
+    assert resumed.skipped == after_kill and resumed.ran == 40 - after_kill and resumed.failed == 0
+    run_sweep(spec=spec_path, directory=tmp_path / "whole", executor=ExecutorSettings(workers=2))
+    assert stable_rows(killed) == stable_rows(tmp_path / "whole")
+    assert len(stable_rows(killed)) == 40
+
+
+def test_dask_local_cluster_gives_the_same_rows_as_local(tmp_path):
+    axes = [{"field": "terms", "values": [2, 4, 8]},
+            {"random": {"samples": 4, "seed": 5, "fields": [{"field": "x", "uniform": [0, 2]},
+                                                            {"field": "seed", "integers": [0, 99]}]}},
+            {"field": "raise_error", "values": [False, True]}]
+    run_sweep(spec=probe_spec(axes), directory=tmp_path / "local", executor=ExecutorSettings(workers=2))
+    summary = run_sweep(spec=probe_spec(axes), directory=tmp_path / "dask", executor=ExecutorSettings(dask_local=2))
+    assert (summary.executor, summary.workers, summary.ok, summary.failed) == ("dask", 2, 12, 12)
+    assert stable_rows(tmp_path / "dask") == stable_rows(tmp_path / "local")
+
+
+def test_dask_worker_killed_mid_point_is_rerun_not_lost(tmp_path):
+    marker = tmp_path / "killed-a-worker"
+    axes = [{"field": "terms", "values": [3, 4, 5, 6]},
+            {"field": "kill_parent_marker", "values": [str(marker)]}]
+    summary = run_sweep(spec=probe_spec(axes, max_attempts=3), directory=tmp_path / "d",
+                        executor=ExecutorSettings(dask_local=2))
+    assert marker.exists()  # a Dask worker process was killed while it ran a point
+    assert (summary.ran, summary.ok, summary.failed) == (4, 4, 0)
+    with ResultStore.open_existing(tmp_path / "d") as store:
+        series = {row["overrides"]["terms"]: row["metrics"]["series"] for row in store.rows()}
+    assert series == pytest.approx({t: sum(1 / math.factorial(k) for k in range(t)) for t in (3, 4, 5, 6)})
