@@ -120,17 +120,6 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert len(stable_rows(killed)) == 40
 
 
-def test_dask_local_cluster_gives_the_same_rows_as_local(tmp_path):
-    axes = [{"field": "terms", "values": [2, 4, 8]},
-            {"random": {"samples": 4, "seed": 5, "fields": [{"field": "x", "uniform": [0, 2]},
-                                                            {"field": "seed", "integers": [0, 99]}]}},
-            {"field": "raise_error", "values": [False, True]}]
-    run_sweep(spec=probe_spec(axes), directory=tmp_path / "local", executor=ExecutorSettings(workers=2))
-    summary = run_sweep(spec=probe_spec(axes), directory=tmp_path / "dask", executor=ExecutorSettings(dask_local=2))
-    assert (summary.executor, summary.workers, summary.ok, summary.failed) == ("dask", 2, 12, 12)
-    assert stable_rows(tmp_path / "dask") == stable_rows(tmp_path / "local")
-
-
 def test_dask_worker_killed_mid_point_is_rerun_not_lost(tmp_path):
     marker = tmp_path / "killed-a-worker"
     axes = [{"field": "terms", "values": [3, 4, 5, 6]},

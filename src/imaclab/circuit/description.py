@@ -88,7 +88,7 @@ from imaclab.devices.column import ideal_column_gain, mid_conductance_s
 from imaclab.devices.inputs import InputConfig, bias_voltage
 from imaclab.devices.memristor import (DeviceConfig, apply_nonidealities, layer_rng, layer_weight_scale,
                                        map_conductances, quantize_weights)
-from imaclab.devices.neuron import NeuronConfig, NeuronCurve
+from imaclab.devices.neuron import NeuronConfig, NeuronCurve, loaded_curve, row_load_ohm
 from imaclab.devices.wires import SegmentParasitics, segment_parasitics
 from imaclab.errors import ConfigError, InputError
 
@@ -235,6 +235,7 @@ class NetworkCircuit:
     crossbar_columns: int
     amplifier_static_power_w: float
     model: MLPModel
+    layer_curves: tuple[NeuronCurve, ...] = ()   # effective curve per hidden layer (under its row load)
     meta: dict = field(default_factory=dict)
 
     # topology -------------------------------------------------------------------------------
@@ -278,15 +279,19 @@ class NetworkCircuit:
         return encode_inputs(x, self.input_mode, self.supply_v, self.input_threshold)
 
     # ideal reference ------------------------------------------------------------------------
-    def ideal_forward(self, v_in: np.ndarray, return_hidden: bool = False) -> np.ndarray | tuple:
+    def ideal_forward(self, v_in: np.ndarray, return_hidden: bool = False, loaded: bool = True) -> np.ndarray | tuple:
         """Parasitic-free, variation-free outputs ``u_L`` for input voltages ``v_in`` [n, fan_in]:
-        the software reference (the neuron curve as activation, unloaded)."""
+        the software reference.  ``loaded``: each hidden layer's activation is its neuron curve
+        under the nominal load of the next layer's rows (``layer_curves``; Thevenin estimate,
+        only differs from the device curve for directly driven transistor neurons); else the
+        unloaded device curve."""
         v = np.atleast_2d(np.asarray(v_in, dtype=np.float64))
         hidden = []
         for lay in self.layers:
             u = lay.column_gain * (v @ lay.weights + self.bias_v * lay.bias)
             if lay.hidden:
-                v = self.neuron_curve(u)
+                curve = self.layer_curves[lay.index] if (loaded and self.layer_curves) else self.neuron_curve
+                v = curve(u)
                 hidden.append(v)
             else:
                 v = u
@@ -362,8 +367,9 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
             scale = model.scales[li]
         else:
             scale = layer_weight_scale(w_raw, b_raw, kind, dev.weight_scale)
-        wq = quantize_weights(w_raw / scale, kind, dev.levels)
-        bq = quantize_weights(b_raw / scale, kind, dev.levels)
+        levels = model.levels if (model.levels and not dev.weight_kind) else dev.levels
+        wq = quantize_weights(w_raw / scale, kind, levels)
+        bq = quantize_weights(b_raw / scale, kind, levels)
         if kind in ("binary", "ternary") and model.scales is None and dev.weight_scale == "auto":
             _check_discrete(w_raw, b_raw, kind, li, model.source)
         gain = model.gains[li] if model.gains is not None else amp.gain(li)
@@ -418,7 +424,15 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                                    row_partitions=row_parts, col_partitions=col_parts, tiles=tuple(tiles),
                                    amplifiers=tuple(amps), neurons=tuple(neurons), hidden=hidden,
                                    bias_node=f"l{li}_bias", bias_source=f"vb{li}"))
-    return NetworkCircuit(layers=tuple(layers), supply_v=supply, bias_v=bias_voltage(supply),
+    layer_curves = []
+    for lay in layers[:-1]:
+        nxt = layers[lay.index + 1]
+        if neu.kind == "transistor" and circ.loading.mode == "direct":
+            load = row_load_ohm(nxt.fan_out, dev.r_low_ohm, dev.r_high_ohm)
+            layer_curves.append(loaded_curve(curve, load))
+        else:
+            layer_curves.append(curve)
+    return NetworkCircuit(layers=tuple(layers), supply_v=supply, layer_curves=tuple(layer_curves), bias_v=bias_voltage(supply),
                           input_mode=inp.mode, input_threshold=inp.threshold,
                           sampling_period_s=inp.sampling_period_s, rise_time_s=inp.rise_time_s,
                           driver_resistance_ohm=inp.driver_resistance_ohm, join=amp.join,

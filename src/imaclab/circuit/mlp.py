@@ -29,6 +29,7 @@ class MLPModel:
     weight_kind: str = "real"
     gains: tuple[float, ...] | None = None
     scales: tuple[float, ...] | None = None
+    levels: int | None = None
     source: str = ""
     meta: dict = field(default_factory=dict)
 
@@ -72,6 +73,6 @@ class MLPModel:
         return len(self.weights)
 
     def to_dict(self) -> dict:
-        return {"layer_sizes": self.layer_sizes, "weight_kind": self.weight_kind,
+        return {"layer_sizes": self.layer_sizes, "weight_kind": self.weight_kind, "levels": self.levels,
                 "gains": list(self.gains) if self.gains else None,
                 "scales": list(self.scales) if self.scales else None, "source": self.source}

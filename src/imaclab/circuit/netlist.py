@@ -137,7 +137,7 @@ class _Writer:
     # behavioral sources ---------------------------------------------------------------------
     def bsource(self, name: str, plus: str, minus: str, expr: str) -> str:
         if self.dialect == "ngspice":
-            return f"B{name} {plus} {minus} V={{{expr}}}" if False else f"B{name} {plus} {minus} V={expr}"
+            return f"B{name} {plus} {minus} V={expr}"
         return f"E{name} {plus} {minus} VOL='{expr}'"
 
     def current_ref(self, source: str) -> str:
@@ -295,12 +295,11 @@ class _Writer:
         self.line(f"Vdd vdd 0 {vdd}")
         self.line(f"Vss vss 0 {_num(-c.supply_v)}")
         for lay in c.layers:
-            self.line(f"V{lay.bias_source[1:] if lay.bias_source.startswith('v') else lay.bias_source} "
-                      f"{lay.bias_node} 0 {_num(c.bias_v)}")
+            self.line(f"{lay.bias_source} {lay.bias_node} 0 {_num(c.bias_v)}")
             self.bias_sources.append((lay.bias_source, lay.bias_node))
         self.comment(f"input drivers ({c.input_mode}), {n} samples")
         if self.analysis == "dc":
-            self.line(f"V{SAMPLE_INDEX_SOURCE[1:]} {SAMPLE_INDEX_NODE} 0 0")
+            self.line(f"{SAMPLE_INDEX_SOURCE} {SAMPLE_INDEX_NODE} 0 0")
         period, rise = c.sampling_period_s, c.rise_time_s
         for i in range(c.n_inputs):
             vals = samples_v[:, i]

@@ -43,8 +43,10 @@ from imaclab.errors import InputError, SimulationError
 
 #: Version of the characterization netlist; bump to invalidate cached curves.
 _CHARACTERIZATION_VERSION = 2
-#: Offset that centres the default sky130 sizing (calibrate_offset, ngspice-39, tt, 27 C): f(0) = 3e-5 V.
-DEFAULT_OFFSET_V = -0.0544
+#: Offset that centres the default sky130 sizing (calibrate_offset, ngspice-39, tt, 27 C): f(0) = -2e-5 V.
+DEFAULT_OFFSET_V = -0.0562
+#: tanh(x) differs from 1 by 2 exp(-2x) < 1e-8 beyond this argument.
+_BEHAVIORAL_FLAT_ARG = 10.0
 #: Probe current drawn from the neuron output to measure its large-signal output resistance, A.
 _PROBE_CURRENT_A = 1e-3
 
@@ -56,17 +58,17 @@ class NeuronConfig(ConfigModel):
         "transistor", description="transistor: inverter-based sigmoid simulated with MOSFET models; "
                                   "behavioral: ideal-inverter sigmoid VDD*tanh(slope*u/VDD)")
     vdd_v: float = Field(0.8, gt=0, description="neuron supplies are +vdd_v and -vdd_v, volts")
-    r_input_ohm: float = Field(3.0e3, gt=0, description="divider resistor from the offset-shifted input to "
+    r_input_ohm: float = Field(500.0, gt=0, description="divider resistor from the offset-shifted input to "
                                                          "the inverter gate, ohms")
-    r_feedback_ohm: float = Field(3.0e3, gt=0, description="divider resistor from the inverter gate to "
+    r_feedback_ohm: float = Field(500.0, gt=0, description="divider resistor from the inverter gate to "
                                                             "its output, ohms")
     offset_v: float = Field(DEFAULT_OFFSET_V, description="offset source in series with the input (centres the "
                                                           "curve: f(0) = 0), volts; see calibrate_offset")
     nmos_width_m: float = Field(5e-6, gt=0, description="NMOS finger width, metres")
     pmos_width_m: float = Field(5e-6, gt=0, description="PMOS finger width, metres")
     length_m: float = Field(0.15e-6, gt=0, description="channel length of both devices, metres")
-    nmos_fingers: int = Field(200, ge=1, description="parallel NMOS devices (multiplier m)")
-    pmos_fingers: int = Field(600, ge=1, description="parallel PMOS devices (multiplier m)")
+    nmos_fingers: int = Field(40, ge=1, description="parallel NMOS devices (multiplier m)")
+    pmos_fingers: int = Field(120, ge=1, description="parallel PMOS devices (multiplier m)")
     models: TransistorModelConfig = Field(default_factory=TransistorModelConfig,
                                           description="where the MOSFET models come from")
     slope: float | None = Field(None, gt=0, description="behavioral small-signal slope d v_out/d u; "
@@ -169,9 +171,12 @@ class NeuronCurve:
 # ---------------------------------------------------------------------------- behavioral
 def behavioral_curve(config: NeuronConfig) -> NeuronCurve:
     """The ideal-inverter sigmoid ``VDD * tanh(slope * u / VDD)``."""
-    u = _sweep_points(config)
     vdd = config.vdd_v
     slope = config.behavioral_slope
+    # extend the table until tanh is flat to ~1e-8, so that clamping at its ends is exact
+    span = max(config.sweep_v, _BEHAVIORAL_FLAT_ARG * vdd / slope)
+    n = int(round(2 * span / config.sweep_step_v)) + 1
+    u = np.linspace(-span, span, n)
     return NeuronCurve(v_in=u, v_out=vdd * np.tanh(slope * u / vdd), vdd_v=vdd,
                        source=f"behavioral: {vdd:g}*tanh({slope:g}*u/{vdd:g})",
                        r_out_ohm=np.zeros_like(u), supply_current_a=np.zeros_like(u),
@@ -299,11 +304,13 @@ def load_neuron_curve(config: NeuronConfig, cache_dir: str | Path | None = None,
             return NeuronCurve.load(path)
         except InputError:
             path.unlink(missing_ok=True)  # a torn or stale file: characterize again
-    import tempfile
+    import shutil
 
-    with tempfile.TemporaryDirectory(prefix="imaclab-neuron-") as tmp:
-        curve = characterize_transistor_neuron(config, tmp, load_ohm=load_ohm, ngspice=ngspice)
+    # characterize next to the cache; the netlist and log stay there if ngspice fails
+    workdir = cache / f"{key}.work"
+    curve = characterize_transistor_neuron(config, workdir, load_ohm=load_ohm, ngspice=ngspice)
     curve.save(path)
+    shutil.rmtree(workdir, ignore_errors=True)
     return curve
 
 
@@ -332,3 +339,15 @@ def calibrate_offset(config: NeuronConfig, *, cache_dir: str | Path | None = Non
         # pin = -u, a = pin + offset: raising the offset acts like lowering u
         cfg = cfg.with_overrides({"offset_v": cfg.offset_v + f0 / slope})
     return cfg
+
+
+def loaded_curve(curve: NeuronCurve, load_ohm: float) -> NeuronCurve:
+    """Thevenin estimate of ``curve`` driving ``load_ohm`` to ground:
+    ``f_L(u) = f(u) * R_L / (R_L + r_out(u))`` (exact for an ideal source, r_out = 0)."""
+    if load_ohm <= 0:
+        raise InputError(f"load_ohm must be > 0, got {load_ohm}")
+    r_out = curve.r_out_ohm if curve.r_out_ohm is not None else np.zeros_like(curve.v_in)
+    v_out = curve.v_out * load_ohm / (load_ohm + np.maximum(r_out, 0.0))
+    return NeuronCurve(v_in=curve.v_in, v_out=v_out, vdd_v=curve.vdd_v, source=f"{curve.source}, loaded by "
+                       f"{load_ohm:.4g} ohm (Thevenin)", r_out_ohm=curve.r_out_ohm,
+                       supply_current_a=curve.supply_current_a, meta={**curve.meta, "load_ohm": load_ohm})

@@ -39,7 +39,7 @@ _FAILURE_HINTS: tuple[tuple[str, str, str], ...] = (
      r"no convergence|iteration limit reached|transient op failed|dc solution failed|"
      r"simulation\(s\) aborted",
      "did not converge",
-     "check the circuit values (zero/negative resistances, floating nodes), or loosen reltol/ raise itl1"),
+     "check the circuit values (shorted sources, zero or negative resistances, floating nodes), or relax .options reltol / raise itl1 and itl2"),
 )
 
 
@@ -76,11 +76,22 @@ def classify_failure(log: str) -> tuple[str, str] | None:
     return None
 
 
+_SPECIFIC_ERRORS = re.compile(r"can't find model|could not find|unknown subckt|unknown subcircuit|timestep too small|"
+                              r"singular matrix|no such file|could not open|cannot open|gmin stepping failed|"
+                              r"source stepping failed|not converge", re.IGNORECASE)
+
+
 def _first_error_line(log: str) -> str:
-    for line in log.splitlines():
-        s = line.strip()
-        if re.search(r"error|fatal|abort|not found|could not|unknown", s, re.IGNORECASE):
-            return s[:200]
+    """The most telling line of a failed run's log (a specific cause before a generic 'error')."""
+    lines = [ln.strip() for ln in log.splitlines() if ln.strip()]
+    for ln in lines:
+        if _SPECIFIC_ERRORS.search(ln):
+            return ln.rstrip(":")[:200]
+    for k, ln in enumerate(lines):
+        if re.search(r"error|fatal|abort|not found|unknown", ln, re.IGNORECASE):
+            if ln.endswith(":") and k + 1 < len(lines):
+                return f"{ln} {lines[k + 1]}"[:200]
+            return ln[:200]
     return ""
 
 
@@ -92,6 +103,7 @@ class NgspiceRun:
     raw_path: Path
     log: str
     wall_s: float
+    cpu_s: float = 0.0
     plots: list["RawPlot"] = field(default_factory=list)
 
 
@@ -104,6 +116,8 @@ def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
     ngspice is missing, times out, exits non-zero, reports a missing model or does not
     converge, or writes no raw file.
     """
+    import os
+    import threading
     import time
 
     netlist = Path(netlist).resolve()
@@ -111,16 +125,34 @@ def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
     exe = find_ngspice(ngspice)
     if raw_path.exists():
         raw_path.unlink()
+    log_path = netlist.parent / (netlist.stem + ".log")
     start = time.perf_counter()
-    try:
-        proc = subprocess.run([exe, "-b", "-r", str(raw_path), str(netlist)], cwd=netlist.parent,
-                              capture_output=True, text=True, timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        raise SimulationError(f"{netlist}: ngspice ran past {timeout_s:.0f} s: simulate fewer samples per "
-                              "netlist or raise the timeout") from None
+    timed_out = threading.Event()
+    with open(log_path, "w") as log_fh:
+        try:
+            proc = subprocess.Popen([exe, "-b", "-r", str(raw_path), str(netlist)], cwd=netlist.parent,
+                                    stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        except OSError as err:
+            raise SimulationError(f"{netlist}: cannot start ngspice ({err})") from None
+
+        def _kill() -> None:
+            timed_out.set()
+            proc.kill()
+
+        timer = threading.Timer(timeout_s, _kill)
+        timer.start()
+        try:
+            # wait4 reaps the child and returns its own resource usage (CPU time under contention)
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
-    log = (proc.stdout or "") + "\n" + (proc.stderr or "")
-    (netlist.parent / (netlist.stem + ".log")).write_text(log)
+    cpu = usage.ru_utime + usage.ru_stime
+    log = log_path.read_text(errors="replace")
+    if timed_out.is_set():
+        raise SimulationError(f"{netlist}: ngspice ran past {timeout_s:.0f} s: simulate fewer samples per "
+                              "netlist or raise the timeout")
     failure = classify_failure(log)
     aborted = re.search(r"simulation\(s\) aborted|analysis aborted|cannot recover", log, re.IGNORECASE)
     no_raw = not raw_path.exists() or raw_path.stat().st_size == 0
@@ -131,7 +163,7 @@ def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
         what, hint = failure
         detail = _first_error_line(log)
         raise SimulationError(f"{netlist}: {what}{f' ({detail})' if detail else ''}: {hint}")
-    run = NgspiceRun(netlist=netlist, raw_path=raw_path, log=log, wall_s=wall)
+    run = NgspiceRun(netlist=netlist, raw_path=raw_path, log=log, wall_s=wall, cpu_s=cpu)
     if read:
         run.plots = read_raw(raw_path)
     return run

@@ -29,7 +29,7 @@ def model_names() -> list[str]:
 
 def list_models() -> list[LlmSpec]:
     """Every catalog model."""
-    return list(_catalog().values())
+    return [spec.model_copy(deep=True) for spec in _catalog().values()]
 
 
 def get_model(name: str) -> LlmSpec:

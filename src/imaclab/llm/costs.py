@@ -117,14 +117,6 @@ def gemm_cycles(systolic_config: Any, gemms: Iterable[GemmOp]) -> np.ndarray:
     return cycles[inverse.reshape(-1)]
 
 
-def array_columns(systolic_config: Any) -> int:
-    """Columns of the array (the default vector-unit width)."""
-    for attr in ("array_cols", "array_columns", "cols"):
-        if hasattr(systolic_config, attr):
-            return int(getattr(systolic_config, attr))
-    raise ConfigError(f"{type(systolic_config).__name__} has no array column count; give VectorUnitConfig.lanes")
-
-
 def systolic_cost(workload: Workload, systolic_config: Any, vector_unit: VectorUnitConfig | None = None, *,
                   gemm_instance_cycles: np.ndarray | None = None) -> CostBreakdown:
     """Cycles of one forward pass: every GEMM instance on the array, vector work on the vector unit.
@@ -134,7 +126,7 @@ def systolic_cost(workload: Workload, systolic_config: Any, vector_unit: VectorU
     lets a caller pass cycles already computed for ``workload.gemms`` (batched studies).
     """
     vector_unit = vector_unit or VectorUnitConfig()
-    lanes = (vector_unit.lanes or array_columns(systolic_config)) * vector_unit.ops_per_lane_per_cycle
+    lanes = (vector_unit.lanes or systolic_config.array_cols) * vector_unit.ops_per_lane_per_cycle
     cycles = gemm_instance_cycles if gemm_instance_cycles is not None else gemm_cycles(systolic_config,
                                                                                         workload.gemms)
     per_layer = dict.fromkeys(CATEGORIES, 0.0)

@@ -8,7 +8,6 @@ roofline costs (``edge`` -> ``edge-npu``, ``cloud`` -> ``tpu-v4``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from imaclab.errors import ConfigError
@@ -17,8 +16,9 @@ from imaclab.llm.roofline import RooflineHardware
 SYSTOLIC_ALIASES = {"edge": "edge-32x32", "cloud": "cloud-128x128"}
 ROOFLINE_PAIRS = {"edge-32x32": "edge-npu", "cloud-128x128": "tpu-v4", "cloud-256x256": "tpu-v4"}
 DEFAULT_ROOFLINE = "tpu-v4"
-#: Clock when a systolic config carries none: 1 GHz (TPU v4 runs at 1050 MHz, Jouppi et al. 2023).
-DEFAULT_CLOCK_HZ = 1e9
+#: The LLM analysis runs every array output stationary unless told otherwise.
+DEFAULT_DATAFLOW = "os"
+KEEP_PRESET_DATAFLOW = "preset"
 
 
 def parse_array(text: str) -> tuple[int, int]:
@@ -32,29 +32,22 @@ def parse_array(text: str) -> tuple[int, int]:
     return rows, cols
 
 
-def resolve_systolic(name: str, *, array: str | None = None, dataflow: str | None = None) -> Any:
-    """A :class:`imaclab.systolic.SystolicConfig` from an alias, preset name or file, with overrides."""
+def resolve_systolic(name: str, *, array: str | None = None, dataflow: str | None = DEFAULT_DATAFLOW) -> Any:
+    """A :class:`imaclab.systolic.SystolicConfig` from an alias, preset name, SCALE-Sim ``.cfg`` or
+    YAML/JSON file, with the array size (``'64x64'``) and dataflow overridden.
+
+    The dataflow is output stationary unless given; ``None`` or ``'preset'`` keeps the file's own
+    (``cloud-128x128`` is weight stationary, like a TPU).
+    """
     from imaclab.systolic import SystolicConfig
 
-    key = name.strip()
-    preset = SYSTOLIC_ALIASES.get(key.lower(), key)
-    if Path(key).suffix.lower() in (".cfg", ".yaml", ".yml", ".json"):
-        cfg = SystolicConfig.load(key) if Path(key).suffix.lower() != ".cfg" else _load_cfg(SystolicConfig, key)
-    else:
-        cfg = SystolicConfig.preset(preset)
+    cfg = SystolicConfig.resolve(systolic_label(name))
     overrides: dict[str, Any] = {}
     if array:
         overrides["array_rows"], overrides["array_cols"] = parse_array(array)
-    if dataflow:
+    if dataflow and dataflow.strip().lower() != KEEP_PRESET_DATAFLOW:
         overrides["dataflow"] = dataflow.strip().lower()
     return cfg.with_overrides(overrides) if overrides else cfg
-
-
-def _load_cfg(cls: Any, path: str) -> Any:
-    for loader in ("from_cfg", "load_cfg", "from_scalesim_cfg", "read_cfg"):
-        if hasattr(cls, loader):
-            return getattr(cls, loader)(path)
-    return cls.load(path)
 
 
 def systolic_label(name: str) -> str:
@@ -63,14 +56,8 @@ def systolic_label(name: str) -> str:
 
 
 def clock_of(systolic_config: Any, override_hz: float | None = None) -> float:
-    """Clock frequency for cycles -> seconds: an explicit value, the config's own, or 1 GHz."""
-    if override_hz:
-        return float(override_hz)
-    for attr in ("clock_hz", "frequency_hz", "clock_frequency_hz"):
-        value = getattr(systolic_config, attr, None)
-        if value:
-            return float(value)
-    return DEFAULT_CLOCK_HZ
+    """Clock frequency for cycles -> seconds: an explicit value, else the config's ``clock_hz``."""
+    return float(override_hz or systolic_config.clock_hz)
 
 
 def roofline_for(hardware_name: str, override: str | None = None) -> RooflineHardware:

@@ -14,6 +14,7 @@ cost and the cost of the same pass on the improved design.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any, Iterable, Literal
 
 from pydantic import Field
@@ -171,5 +172,4 @@ def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: C
     result = amdahl(base, improved=improved, improved_cost=after, tokens_per_pass=workload.config.tokens_per_pass,
                     note=(f"{crossbar.rows}x{crossbar.cols} crossbars, {crossbar.operation_latency_s:.3g} s per "
                           f"operation, {crossbar.operations_per_vector} operations per input vector"))
-    return AmdahlResult(**{**result.__dict__, "cost_kind": "hybrid_pim",
-                           "extra": {"crossbars_required": required, "weights_fit": fits}})
+    return replace(result, cost_kind="hybrid_pim", extra={"crossbars_required": required, "weights_fit": fits})

@@ -21,12 +21,12 @@ from pydantic import Field, field_validator
 
 from imaclab.config import ConfigModel
 from imaclab.errors import ConfigError, ImaclabError
-from imaclab.llm.amdahl import amdahl, amdahl_ceiling, amdahl_speedup
+from imaclab.llm.amdahl import amdahl, amdahl_ceiling, amdahl_speedup, general_ceiling, general_speedup
 from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.catalog import resolve_models
 from imaclab.llm.costs import (MemoryConfig, VectorUnitConfig, check_categories, memory_cost, roofline_cost,
                                systolic_cost)
-from imaclab.llm.hardware import clock_of, resolve_systolic, roofline_for, systolic_label
+from imaclab.llm.hardware import DEFAULT_DATAFLOW, clock_of, resolve_systolic, roofline_for, systolic_label
 from imaclab.llm.improve import (ComputeImprovementConfig, CrossbarConfig, compute_improvement,
                                  hybrid_pim_improvement)
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
@@ -47,16 +47,22 @@ class StudyConfig(ConfigModel):
     phases: list[Literal["decode", "prefill"]] = Field(default=["decode", "prefill"], description="phases")
     batch: int = Field(default=1, gt=0, description="sequences per pass")
     array: str | None = Field(default=None, description="override array size of every hardware, e.g. 64x64")
-    dataflow: str | None = Field(default=None, description="override dataflow (os, ws, is)")
+    dataflow: str = Field(default=DEFAULT_DATAFLOW, description=(
+        "dataflow of every array: os (default), ws, is, or 'preset' to keep each preset's own"))
     improved: list[str] = Field(default=["projection"], description="categories that improve")
     factors: list[float] = Field(default=DEFAULT_FACTORS, description="improvement factors s to sweep")
+    attention_factor: float | None = Field(default=None, gt=0, description=(
+        "general form: attention also improves by this factor (adds speedup_general_s<s> columns)"))
     baseline_precision: str = Field(default="fp16", description="precision of the baseline pass")
     quantized_precision: str = Field(default="w1.58a8", description="precision after quantization (w<W>a<A>)")
     bit_serial_baseline_bits: float = Field(default=8, gt=0, description="weight bits of the baseline bit-serial PE")
     roofline: str | None = Field(default=None, description=(
         "roofline device for memory/roofline costs; None pairs edge->edge-npu, cloud->tpu-v4"))
-    clock_hz: float | None = Field(default=None, gt=0, description="clock for cycles->seconds; None = config or 1 GHz")
+    clock_hz: float | None = Field(default=None, gt=0, description=(
+        "clock for cycles -> seconds, Hz; None = the systolic config's clock_hz"))
     crossbar: CrossbarConfig = Field(default_factory=CrossbarConfig, description="hybrid PIM crossbars")
+    vector_unit: VectorUnitConfig = Field(default_factory=VectorUnitConfig, description=(
+        "vector unit for norms/softmax/activations (default: one lane per array column)"))
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(
         "workload options (mask, causal block, logits); phase/context/batch are set per case"))
 
@@ -123,10 +129,10 @@ class StudyResult:
         return path
 
     def headline(self) -> list[dict[str, Any]]:
-        """For each (phase, hardware): the smallest and largest f over models at the largest context run."""
+        """For each (phase, hardware): the cases with the smallest and the largest f (systolic cost)."""
         out = []
         for phase in self.config.phases:
-            for hw in {r["hardware"] for r in self.rows}:
+            for hw in dict.fromkeys(r["hardware"] for r in self.rows):
                 rows = [r for r in self.rows if r["phase"] == phase and r["hardware"] == hw]
                 if not rows:
                     continue
@@ -235,7 +241,7 @@ def _case_row(plan: _Plan, hw: _Hardware, workload: Workload, instance_cycles: n
     """Every cost and speedup of one (model, phase, context) on one hardware."""
     spec, wcfg, cfg = workload.model, workload.config, plan.config
     tokens = wcfg.tokens_per_pass
-    cost = systolic_cost(workload, hw.systolic, VectorUnitConfig(), gemm_instance_cycles=instance_cycles)
+    cost = systolic_cost(workload, hw.systolic, cfg.vector_unit, gemm_instance_cycles=instance_cycles)
     row: dict[str, Any] = {
         "model": spec.name, "phase": wcfg.phase, "context": wcfg.context_tokens, "batch": wcfg.batch,
         "hardware": hw.label, "array": f"{hw.systolic.array_rows}x{hw.systolic.array_cols}",
@@ -250,14 +256,21 @@ def _case_row(plan: _Plan, hw: _Hardware, workload: Workload, instance_cycles: n
     row["tokens_per_s_systolic"] = tokens / cost.in_seconds(hw.clock_hz).total
     for s in cfg.factors:
         row[factor_column(s)] = float(amdahl_speedup(f, s))
+    if cfg.attention_factor and "attention" not in plan.improved:
+        fractions = cost.fractions()
+        others = {"attention": cfg.attention_factor}
+        for s in cfg.factors:
+            factors = {**dict.fromkeys(plan.improved, s), **others}
+            row[f"speedup_general_s{s:g}"] = general_speedup(fractions, factors)
+        row["ceiling_general"] = general_ceiling(fractions, plan.improved, others)
     if plan.systolic_improved:
         serial = compute_improvement(workload, hw.systolic, hw.bit_serial, improved=plan.systolic_improved,
-                                     clock_hz=hw.clock_hz, baseline=cost)
+                                     clock_hz=hw.clock_hz, vector_unit=cfg.vector_unit, baseline=cost)
         row["s_bit_serial"] = serial.factor
         row["speedup_bit_serial"] = serial.speedup
     if plan.hybrid_improved:
         hybrid = hybrid_pim_improvement(workload, hw.systolic, cfg.crossbar, clock_hz=hw.clock_hz,
-                                        improved=plan.hybrid_improved, baseline=cost)
+                                        improved=plan.hybrid_improved, vector_unit=cfg.vector_unit, baseline=cost)
         row["s_hybrid_pim"] = hybrid.factor
         row["speedup_hybrid_pim"] = hybrid.speedup
         row["tokens_per_s_hybrid_pim"] = hybrid.tokens_per_s_after

@@ -47,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from imaclab.devices.memristor import quantize_weights
 from imaclab.nn.imac_layers import IMACHead, IMACLinear, UnitRange
 from imaclab.nn.layers import QConv2d, QLinear
 from imaclab.nn.policy import MixedHead
@@ -68,14 +69,15 @@ def imac_arrays(head: IMACHead) -> dict[str, Any]:
     with torch.no_grad():
         for i, layer in enumerate(head.layers, start=1):
             wq, bq = layer.quantized()
-            arrays[f"W{i}"] = wq.t().double().numpy().copy()
-            arrays[f"B{i}"] = bq.double().numpy().copy()
+            # snap the float32 training values onto the exact float64 device grid
+            arrays[f"W{i}"] = quantize_weights(wq.t().double().numpy(), layer.kind, layer.levels)
+            arrays[f"B{i}"] = quantize_weights(bq.double().numpy(), layer.kind, layer.levels)
     first: IMACLinear = head.layers[0]
     curve = first.neuron if first.neuron is not None else None
     arrays.update({
         "weight_kind": np.array(first.kind),
         "levels": np.int64(first.levels),
-        "amplifier_gains": np.array([float(layer.amplifier_gain) for layer in head.layers]),
+        "amplifier_gains": np.array([layer.amplifier_gain_value for layer in head.layers]),
         "gains": np.array([layer.column_gain for layer in head.layers]),
         "input_mode": np.array(spec.input_mode),
         "input_threshold": np.float64(spec.input_threshold),
@@ -171,7 +173,7 @@ def layer_table(model: ZooModel, assigned: dict | None = None) -> list[dict[str,
                        per_channel=spec.per_channel, symmetric=spec.symmetric)
         elif isinstance(module, IMACLinear):
             rec.update(target="imac", weight_kind=module.kind, levels=module.levels,
-                       imac_layer_index=module.layer_index, amplifier_gain=float(module.amplifier_gain),
+                       imac_layer_index=module.layer_index, amplifier_gain=module.amplifier_gain_value,
                        column_gain=module.column_gain, neuron=module.neuron is not None)
         else:
             rec.update(target="fp32", weight_kind="fp32", weight_bits=32, act_bits=32)

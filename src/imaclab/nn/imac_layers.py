@@ -46,8 +46,6 @@ from imaclab.nn.quantizers import STE_CLIP, ActivationQuantizer, QuantSpec
 
 INPUT_DAC_BITS = 8
 """Resolution of the [0, 1] values handed from the TPU part to the IMAC input drivers."""
-LOGIT_SCALE_INIT = 10.0
-"""Initial softmax temperature (1/V) on the output layer's column voltages."""
 GAIN_BOUNDS = (1e-3, 1e4)
 """Trained amplifier gains are kept in this range (an amplifier with gain 1e-3..1e4 V/V)."""
 
@@ -67,6 +65,18 @@ class IMACSpec(ConfigModel):
     learn_amplifier_gain: bool = Field(True, description="train A per layer (exported with the weights)")
     neuron_cache_dir: str | None = Field(None, description="cache folder of characterized transistor "
                                                            "neuron curves (None = ~/.cache/imaclab/neuron)")
+
+
+def neuron_signal_scale(curve: NeuronCurve) -> float:
+    """Half the width of the neuron's linear region, volts of u: ``0.5 * half_swing / peak_slope``.
+
+    Initial amplifier gains put the column signals' spread there, so the neurons start
+    in their sensitive region rather than saturated or linear-and-tiny.
+    """
+    v_in, v_out = np.asarray(curve.v_in, dtype=float), np.asarray(curve.v_out, dtype=float)
+    half_swing = 0.5 * float(v_out.max() - v_out.min())
+    peak_slope = float(np.max(np.abs(np.diff(v_out) / np.diff(v_in))))
+    return 0.5 * half_swing / peak_slope if peak_slope > 0 else 1.0
 
 
 def device_weight_kind(spec: QuantSpec) -> tuple[str, int]:
@@ -123,6 +133,9 @@ class IMACLinear(nn.Module):
         self.v_bias = bias_voltage(spec.neuron.vdd_v)
         self.noise_enabled = False
         self.noise_generator: np.random.Generator | None = None
+        # the gain is initialized from the first training batch (data-dependent, like ActNorm)
+        self.register_buffer("gain_initialized", torch.tensor(not spec.learn_amplifier_gain))
+        self.target_signal_v = 0.0
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -145,10 +158,15 @@ class IMACLinear(nn.Module):
         return self.log_amplifier_gain.exp().clamp(*GAIN_BOUNDS)
 
     @property
+    def amplifier_gain_value(self) -> float:
+        """The amplifier voltage gain A as a number, V/V."""
+        return float(self.amplifier_gain.detach())
+
+    @property
     def column_gain(self) -> float:
         """Volts of ``u`` per (volt x unit weight): ``ideal_column_gain(fan_in, R_low, R_high, A)``."""
         return ideal_column_gain(self.in_features, self.spec.devices.r_low_ohm, self.spec.devices.r_high_ohm,
-                                 float(self.amplifier_gain))
+                                 self.amplifier_gain_value)
 
     def _normalized(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Latent weights/bias divided by the per-layer scale the devices room applies."""
@@ -202,9 +220,21 @@ class IMACLinear(nn.Module):
                 self.weight.clamp_(-STE_CLIP, STE_CLIP)
                 self.bias.clamp_(-STE_CLIP, STE_CLIP)
 
+    @torch.no_grad()
+    def _init_gain(self, summed: torch.Tensor) -> None:
+        """Choose A so the batch's column signals have standard deviation ``target_signal_v``."""
+        spread = float(summed.std()) * self.unit_gain
+        if self.target_signal_v > 0 and spread > 0:
+            gain = min(max(self.target_signal_v / spread, GAIN_BOUNDS[0]), GAIN_BOUNDS[1])
+            self.log_amplifier_gain.fill_(float(np.log(gain)))
+        self.gain_initialized.fill_(True)
+
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         wq, bq = self.effective()
-        u = (self.unit_gain * self.amplifier_gain) * (v @ wq.t() + self.v_bias * bq)
+        summed = v @ wq.t() + self.v_bias * bq
+        if self.training and not bool(self.gain_initialized):
+            self._init_gain(summed)
+        u = (self.unit_gain * self.amplifier_gain) * summed
         return self.neuron(u) if self.neuron is not None else u
 
     def extra_repr(self) -> str:
@@ -285,7 +315,11 @@ class IMACHead(nn.Module):
             for i, (a, b, w) in enumerate(zip(self.dims[:-1], self.dims[1:], weights)))
         # the output layer's gain only sets the softmax temperature: keep it fixed
         self.layers[-1].log_amplifier_gain.requires_grad_(False)
-        self.log_logit_scale = nn.Parameter(torch.tensor(float(np.log(LOGIT_SCALE_INIT))))
+        target = neuron_signal_scale(curve)
+        for layer in self.layers:
+            layer.target_signal_v = target
+        # logits = u / target start with unit spread (the output gain is initialized to the same target)
+        self.log_logit_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / target))))
 
     @classmethod
     def from_linears(cls, linears: Sequence[nn.Linear], weights: Sequence[QuantSpec], spec: IMACSpec, *,

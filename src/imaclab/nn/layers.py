@@ -126,6 +126,9 @@ class CurveActivation(nn.Module):
         if np.any(np.diff(v_in) <= 0):
             raise ConfigError("neuron curve input voltages must be strictly increasing")
         slope = np.diff(v_out) / np.diff(v_in)
+        step = (v_in[-1] - v_in[0]) / (v_in.size - 1)
+        # a uniformly sampled table (DC sweeps are) is indexed arithmetically, ~10x faster than bucketize
+        self.uniform_step = float(step) if np.allclose(np.diff(v_in), step, rtol=1e-6, atol=0.0) else 0.0
         self.register_buffer("v_in", torch.tensor(v_in, dtype=torch.float32))
         self.register_buffer("v_out", torch.tensor(v_out, dtype=torch.float32))
         self.register_buffer("slope", torch.tensor(slope, dtype=torch.float32))
@@ -137,9 +140,13 @@ class CurveActivation(nn.Module):
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         knots = self.v_in
-        clamped = torch.clamp(v, min=float(knots[0]), max=float(knots[-1]))
-        # segment index i such that knots[i] <= v < knots[i+1] (last segment holds the right end)
-        idx = torch.bucketize(clamped.detach(), knots[1:-1], right=True)
+        first, last = float(knots[0]), float(knots[-1])
+        clamped = torch.clamp(v, min=first, max=last)
+        # segment index i such that knots[i] <= v < knots[i+1] (the last segment holds the right end)
+        if self.uniform_step > 0:
+            idx = ((clamped.detach() - first) / self.uniform_step).floor_().clamp_(0, knots.numel() - 2).long()
+        else:
+            idx = torch.bucketize(clamped.detach(), knots[1:-1], right=True)
         return self.v_out[idx] + self.slope[idx] * (clamped - knots[idx])
 
     def extra_repr(self) -> str:

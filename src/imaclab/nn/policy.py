@@ -145,7 +145,7 @@ def load_policy_file(path: str | Path) -> PrecisionPolicy:
     if base is not None:
         merged = get_policy(str(base)).to_dict()
     merged.update(data)
-    merged.setdefault("name", path.stem)
+    merged["name"] = data.get("name", path.stem)
     return PrecisionPolicy.from_dict(merged, source=str(path))
 
 

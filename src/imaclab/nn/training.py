@@ -78,6 +78,9 @@ class TrainConfig(ConfigModel):
     batch_size: int = Field(128, ge=1, description="training batch size")
     eval_batch_size: int = Field(1000, ge=1, description="evaluation batch size")
     lr: float = Field(1e-3, gt=0, description="peak learning rate")
+    imac_lr_scale: float = Field(1.0, gt=0, description="learning-rate multiplier of the IMAC layers' latent "
+                                                        "weights, biases and gains (binary/ternary latent "
+                                                        "weights live in [-1, 1] and may need a larger step)")
     optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optimizer")
     momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
     weight_decay: float = Field(0.0, ge=0, description="L2 weight decay (adamw: decoupled)")
@@ -219,13 +222,19 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
 
 
 def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    """The optimizer over two parameter groups: digital layers, and IMAC layers (``imac_lr_scale``)."""
+    head = imac_head(model)
+    imac_ids = {id(p) for p in head.parameters()} if head is not None else set()
+    digital = [p for p in model.parameters() if p.requires_grad and id(p) not in imac_ids]
+    analog = [p for p in model.parameters() if p.requires_grad and id(p) in imac_ids]
+    groups = [{"params": digital, "lr_scale": 1.0}, {"params": analog, "lr_scale": config.imac_lr_scale}]
+    groups = [g for g in groups if g["params"]]
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
                                nesterov=config.momentum > 0)
     if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
-    return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+        return torch.optim.AdamW(groups, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
 def augment_batch(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
@@ -382,7 +391,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
                 t0 = time.perf_counter()
                 lr = learning_rate(config, epoch)
                 for group in optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 aug_gen.manual_seed(config.seed * 7_919 + epoch)
                 perm = _epoch_permutation(config, epoch, len(data.train))
                 batches = perm.split(config.batch_size)
@@ -404,7 +413,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
                     optimizer.step()
                     if head is not None:
                         head.clip_latent()
-                    loss_sum += float(loss) * len(idx)
+                    loss_sum += loss.item() * len(idx)
                     correct += int((logits.detach().argmax(1) == y).sum())
                     seen += len(idx)
                     observer.batch(loss_sum / seen, correct / seen)
@@ -568,3 +577,50 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     return TrainedRun(run_dir, config, model, report, tuple(meta["input_shape"]), int(meta["num_classes"]),
                       tuple(meta["classes"]), int(ckpt["epoch"]))
+
+
+# ------------------------------------------------------------------------------ entry points
+def make_train_config(*, config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
+    """A TrainConfig from an optional YAML/JSON file plus overrides.
+
+    ``overrides`` maps field names or dotted paths (``noise.train``,
+    ``policy.imac.input_mode``) to values; ``None`` values are skipped.  A dotted path
+    into ``policy`` first resolves a preset name to its full policy.
+    """
+    config = TrainConfig.load(config_file) if config_file is not None else TrainConfig()
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if "policy" in overrides:
+        config = config.model_copy(update={"policy": overrides.pop("policy")})
+    if any(k.startswith("policy.") for k in overrides):
+        config = config.model_copy(update={"policy": get_policy(config.policy)})
+    data = config.to_dict()
+    for dotted, value in overrides.items():
+        node = data
+        keys = dotted.split(".")
+        for key in keys[:-1]:
+            if not isinstance(node, dict) or key not in node:
+                raise ConfigError(f"override '{dotted}': no field '{key}' in the training config")
+            node = node[key]
+        if not isinstance(node, dict) or keys[-1] not in node:
+            raise ConfigError(f"override '{dotted}': no field '{keys[-1]}' in the training config")
+        node[keys[-1]] = value
+    return TrainConfig.from_dict(data, source=str(config_file) if config_file else "train options")
+
+
+def run_training(*, out_dir: str | Path, config_file: str | Path | None = None,
+                 overrides: dict[str, Any] | None = None, resume: bool = True,
+                 observer: TrainObserver | None = None) -> TrainResult:
+    """The ``imaclab train`` job: build the config (file + overrides) and :func:`train` it into ``out_dir``."""
+    config = make_train_config(config_file=config_file, overrides=overrides)
+    return train(config, out_dir, resume=resume, observer=observer)
+
+
+def load_report(run_dir: str | Path) -> dict[str, Any]:
+    """A run folder's ``report.json`` (InputError if the run has none yet)."""
+    path = Path(run_dir) / REPORT_FILE
+    if not path.is_file():
+        raise InputError(f"{path}: no report yet; train into {Path(run_dir)} first (imaclab train run ... -o DIR)")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise InputError(f"{path}: not valid JSON ({err.msg})") from None

@@ -13,11 +13,14 @@ from typing import Any
 
 import numpy as np
 
+from imaclab.errors import ConfigError
 from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.study import StudyResult
 
+HEATMAP_COSTS = ("systolic", "memory", "roofline")
 CATEGORY_COLORS = {"projection": "#1f77b4", "attention": "#d62728", "head": "#2ca02c", "other": "#7f7f7f"}
-S_AXIS = np.logspace(0, 3, 200)  # improvement factor s from 1 to 1000
+S_AXIS = np.logspace(0, 3, 60)  # improvement factor s from 1 to 1000
+DPI = 110
 
 
 def _pyplot():
@@ -55,16 +58,21 @@ def plot_f_heatmap(result: StudyResult, path: Path, *, cost: str = "systolic") -
     contexts = sorted(result.config.contexts)
     ncols = len({hw for _, hw in panels}) or 1
     nrows = max(1, len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 + 1.0 * len(contexts) * ncols, 1.2 + 0.32 * len(models) * nrows),
-                             squeeze=False, constrained_layout=True)
-    cmap = plt.get_cmap("viridis").copy()
-    cmap.set_bad("#d9d9d9")
+    panel_w, panel_h = 0.75 * len(contexts) + 0.3, max(1.4, 0.28 * len(models) + 0.4)
+    gap = 0.95  # inches between panel rows: x label of one row, title of the next
+    width, height = 1.7 + panel_w * ncols + 1.2, 0.55 + 0.8 + panel_h * nrows + gap * (nrows - 1)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False, sharey=True)
+    fig.subplots_adjust(left=1.7 / width, right=1 - 1.2 / width, bottom=0.55 / height, top=1 - 0.8 / height,
+                        wspace=0.3 / panel_w, hspace=gap / panel_h)
+    cmap = plt.get_cmap("viridis").with_extremes(bad="#d9d9d9")
     image = None
     for ax, (phase, hw) in zip(axes.flat, panels):
         grid = np.full((len(models), len(contexts)), np.nan)
+        devices = set()
         for r in result.rows:
             if r["phase"] == phase and r["hardware"] == hw:
                 grid[models.index(r["model"]), contexts.index(r["context"])] = r[f"f_{cost}"]
+                devices.add(r["roofline"])
         image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto")
         for i in range(len(models)):
             for j in range(len(contexts)):
@@ -74,13 +82,16 @@ def plot_f_heatmap(result: StudyResult, path: Path, *, cost: str = "systolic") -
                 ax.text(j, i, text, ha="center", va="center", fontsize=7, color=color)
         ax.set_xticks(range(len(contexts)), [str(c) for c in contexts])
         ax.set_yticks(range(len(models)), models, fontsize=8)
+        ax.tick_params(axis="y", labelleft=ax in axes[:, 0])
         ax.set_xlabel("context length L (tokens)")
-        ax.set_title(f"{phase}, {hw}", fontsize=10)
+        device = f" ({', '.join(sorted(devices))})" if cost != "systolic" and devices else ""
+        ax.set_title(f"{phase}, {hw}{device}", fontsize=10)
     if image is not None:
-        fig.colorbar(image, ax=axes, shrink=0.8, label=f"f = improved share of {cost} cost")
+        colorbar_axes = fig.add_axes((1 - 1.0 / width, 0.2, 0.18 / width, 0.6))
+        fig.colorbar(image, cax=colorbar_axes, label="f (improved share)")
     improved = "+".join(result.config.improved)
-    fig.suptitle(f"Share f of the {cost} cost in {improved} (grey: beyond the model's max context)")
-    fig.savefig(path, dpi=130)
+    fig.suptitle(f"Share f of the {cost} cost in {improved} (grey: beyond the model's max context)", fontsize=10)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -92,8 +103,13 @@ def plot_speedup_curves(result: StudyResult, path: Path, *, context: int | None 
     panels = _panels(result)
     ncols = len({hw for _, hw in panels}) or 1
     nrows = max(1, len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(6.2 * ncols, 4.2 * nrows), squeeze=False,
-                             constrained_layout=True)
+    width, height = 5.6 * ncols + 2.6, 4.0 * nrows
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+    fig.subplots_adjust(left=0.7 / width, right=1 - 2.7 / width, bottom=0.6 / height, top=1 - 0.7 / height,
+                        wspace=0.25, hspace=0.35)
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    plain = FuncFormatter(lambda value, _: f"{value:g}")
     models = _model_order(result)
     colors = plt.get_cmap("tab20")(np.linspace(0, 1, max(len(models), 2)))
     for ax, (phase, hw) in zip(axes.flat, panels):
@@ -102,24 +118,27 @@ def plot_speedup_curves(result: StudyResult, path: Path, *, context: int | None 
                 continue
             f = r["f_systolic"]
             color = colors[models.index(r["model"])]
-            ax.plot(S_AXIS, 1.0 / ((1 - f) + f / S_AXIS), color=color, lw=1.4,
-                    label=f"{r['model']} (f={f:.2f})")
+            ax.plot(S_AXIS, 1.0 / ((1 - f) + f / S_AXIS), color=color, lw=1.4, label=r["model"])
             if f < 1:
                 ax.axhline(1.0 / (1 - f), color=color, lw=0.8, ls="--")
             if "s_bit_serial" in r:
                 ax.plot(r["s_bit_serial"], r["speedup_bit_serial"], marker="o", color=color, ms=4)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        # plain tick labels: log axes default to mathtext, which is slow to render
+        ax.xaxis.set_major_formatter(plain)
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("improvement factor s of the improved part (x)")
         ax.set_ylabel("overall speedup S (x)")
         ax.set_title(f"{phase}, {hw}, L = {context} tokens", fontsize=10)
-        ax.grid(True, which="both", alpha=0.3)
+        ax.grid(True, which="major", alpha=0.3)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     if handles:
-        fig.legend(handles, labels, loc="outside right center", fontsize=7)
+        fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1 - 2.5 / width, 0.5), fontsize=7)
     fig.suptitle("Amdahl speedup S = 1/((1-f)+f/s) of the systolic cost; dashed: ceiling 1/(1-f); "
                  "dots: bit-serial PE", fontsize=10)
-    fig.savefig(path, dpi=130)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
@@ -132,8 +151,11 @@ def plot_cost_by_category(result: StudyResult, path: Path, *, context: int | Non
     models = _model_order(result)
     ncols = len({hw for _, hw in panels}) or 1
     nrows = max(1, len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(max(6.0, 0.45 * len(models) + 2) * ncols, 4.4 * nrows),
-                             squeeze=False, constrained_layout=True)
+    panel_h = 3.0
+    width, height = max(5.0, 0.35 * len(models) + 1.0) * ncols + 1.4, 0.5 + (panel_h + 1.6) * nrows
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width, height), squeeze=False)
+    fig.subplots_adjust(left=0.8 / width, right=1 - 1.4 / width, bottom=1.6 / height, top=1 - 0.5 / height,
+                        wspace=0.15, hspace=1.6 / panel_h)
     for ax, (phase, hw) in zip(axes.flat, panels):
         rows = {r["model"]: r for r in result.rows
                 if r["phase"] == phase and r["hardware"] == hw and r["context"] == context}
@@ -150,20 +172,27 @@ def plot_cost_by_category(result: StudyResult, path: Path, *, context: int | Non
         ax.set_ylabel("share of systolic cycles (%)")
         ax.set_title(f"{phase}, {hw}, L = {context} tokens (total cycles on top)", fontsize=10)
     handles, labels = axes.flat[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside right center", fontsize=8)
-    fig.savefig(path, dpi=130)
+    fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1 - 1.3 / width, 0.5), fontsize=8)
+    fig.savefig(path, dpi=DPI)
     plt.close(fig)
     return path
 
 
-def write_study_report(result: StudyResult, *, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``amdahl.csv``, ``study.json`` and the plots into ``out_dir``; the CSV comes first."""
+def write_study_report(result: StudyResult, *, out_dir: str | Path,
+                       heatmap_costs: tuple[str, ...] = ("systolic",)) -> dict[str, Path]:
+    """Write ``amdahl.csv``, ``study.json`` and the plots into ``out_dir``; the CSV comes first.
+
+    ``heatmap_costs``: the costs (systolic, memory, roofline) to draw an f heatmap for.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Any] = {"csv": result.write_csv(out / "amdahl.csv"), "json": result.write_json(out / "study.json")}
     if result.rows:
-        files["f_heatmap"] = plot_f_heatmap(result, out / "f_heatmap_systolic.png", cost="systolic")
-        files["f_heatmap_memory"] = plot_f_heatmap(result, out / "f_heatmap_memory.png", cost="memory")
+        for cost in heatmap_costs:
+            if cost not in HEATMAP_COSTS:
+                raise ConfigError(f"no f heatmap for cost '{cost}': use {', '.join(HEATMAP_COSTS)}")
+            key = "f_heatmap" if cost == "systolic" else f"f_heatmap_{cost}"
+            files[key] = plot_f_heatmap(result, out / f"f_heatmap_{cost}.png", cost=cost)
         files["speedup_curves"] = plot_speedup_curves(result, out / "speedup_curves.png")
         files["cost_by_category"] = plot_cost_by_category(result, out / "cost_by_category.png")
     return files

@@ -2,8 +2,9 @@
 
 ``derived: {devices.r_high_ohm: "devices.r_low_ohm * ratio"}`` sets a field from
 sweep variables and other config fields.  Expressions are parsed with :mod:`ast`
-and only numbers, names, dotted names, arithmetic, comparisons, conditional
-expressions and a few math functions are allowed; nothing else is evaluated.
+and only numbers, names, dotted names, arithmetic, comparisons, ``and``/``or``/``not``,
+conditional expressions and a few math functions are allowed; nothing else is
+evaluated, and a dotted name only ever reads a config field (never a Python attribute).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ _BINARY: dict[type, Callable[[Any, Any], Any]] = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
     ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
 }
-_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_UNARY: dict[type, Callable[[Any], Any]] = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}
 _COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
     ast.Eq: operator.eq, ast.NotEq: operator.ne,
@@ -51,7 +52,8 @@ def parse_expression(text: str, where: str) -> ast.Expression:
         raise ConfigError(f"{where}: cannot parse '{text}': {err.msg}") from None
     for node in ast.walk(tree):
         ok = isinstance(node, (ast.Expression, ast.Constant, ast.Name, ast.Attribute, ast.BinOp, ast.UnaryOp,
-                               ast.Compare, ast.IfExp, ast.Call, ast.Load, *_BINARY, *_UNARY, *_COMPARE))
+                               ast.Compare, ast.IfExp, ast.Call, ast.Load, ast.BoolOp, ast.And, ast.Or,
+                               *_BINARY, *_UNARY, *_COMPARE))
         if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float, str, bool)):
             ok = False
         if isinstance(node, ast.Attribute) and (_dotted(node) is None or node.attr.startswith("_")):
@@ -63,7 +65,7 @@ def parse_expression(text: str, where: str) -> ast.Expression:
             raise ConfigError(f"{where}: only these functions are allowed in '{text}': {', '.join(FUNCTIONS)}")
         if not ok:
             raise ConfigError(f"{where}: '{text}' uses {type(node).__name__}, which is not allowed "
-                              f"(use numbers, names, dotted fields, + - * / // % **, comparisons, x if c else y)")
+                              f"(use numbers, names, dotted fields, + - * / // % **, comparisons, and/or/not, x if c else y)")
     return tree
 
 
@@ -109,6 +111,13 @@ def evaluate(tree: ast.Expression, lookup: Callable[[str], Any], where: str) -> 
                     return False
                 left = right
             return True
+        if isinstance(node, ast.BoolOp):  # short-circuit, like Python
+            value = ev(node.values[0])
+            for operand in node.values[1:]:
+                if (not value) if isinstance(node.op, ast.And) else bool(value):
+                    return value
+                value = ev(operand)
+            return value
         if isinstance(node, ast.IfExp):
             return ev(node.body) if ev(node.test) else ev(node.orelse)
         if isinstance(node, ast.Call):

@@ -170,12 +170,11 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
     """Validate the spec against its target and expand it into keyed points."""
     target = load_target(spec.target)
     cls = target.config_class
+    raw_base = target.resolve_base(dict(spec.base)) if target.resolve_base is not None else spec.base
     try:
-        base = cls.model_validate(spec.base).to_dict()
+        base = cls.model_validate(raw_base).to_dict()
     except ValidationError as err:
         raise ConfigError(format_validation_error(err, f"sweep '{spec.name}' base config ({cls.__name__})")) from None
-    if target.resolve_base is not None:
-        base = target.resolve_base(base)
 
     field_names: set[str] = set()
     var_names: set[str] = set()

@@ -55,10 +55,17 @@ class SweepSummary:
     ok: int
     failed: int
     retried: int  # extra attempts after a worker died
-    wall_s: float
+    wall_s: float  # the whole run, executor start-up included
     executor: str
     workers: int
     failures: list[dict[str, Any]] = field(default_factory=list)  # first few failures: key, index, error
+    startup_s: float = 0.0  # starting the executor (runner processes, a Dask cluster)
+
+    @property
+    def remaining(self) -> int:
+        """Planned points neither stored before nor run now (left by ``limit`` or an interruption)."""
+        return self.planned - self.skipped - self.ran
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "remaining": self.remaining}
+

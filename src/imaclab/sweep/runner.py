@@ -7,7 +7,9 @@ answers one JSON line.  The parent enforces the time limit and watches the child
 * the job raises -> the child answers ``failed`` with the error; the child lives on;
 * the job runs past its limit -> the parent kills the child: ``timeout``;
 * the child dies (killed, out of memory, a segfault in a native library) ->
-  ``crashed``; the executor retries the point up to ``execution.max_attempts``.
+  ``crashed``; the executor retries the point up to ``execution.max_attempts``;
+* tasks queued behind a killed or dead child's running task come back as
+  ``requeue`` and are resubmitted without spending an attempt.
 
 Anything a job prints goes to the worker's log, never into the protocol.
 """
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -116,18 +119,23 @@ def _child_env() -> dict[str, str]:
 class Runner:
     """One worker child process, seen from the parent.
 
+    The parent may queue a few tasks in the child's stdin (``depth``) so the child
+    goes straight from one point to the next while the client stores results; the
+    child runs them in order.  The time limit of a task starts when the child reaches
+    it (its predecessor's reply arrived, or it was sent to an idle child).
+
     Replies are read from the raw pipe into a line buffer, so ``select`` on
     :meth:`fileno` never misses a line already read ahead.
     """
 
-    def __init__(self, *, target: str, log_path: Path | None, label: str):
+    def __init__(self, *, target: str, log_path: Path | None, label: str, timeout_s: float | None = None):
         self.target = target
         self.log_path = log_path
         self.label = label
+        self.timeout_s = timeout_s
         self.proc: subprocess.Popen[bytes] | None = None
-        self.task: dict[str, Any] | None = None  # in flight
-        self.timeout_s: float | None = None
-        self.deadline: float | None = None  # monotonic; set once the child is ready and has the task
+        self.tasks: deque[dict[str, Any]] = deque()  # sent and not answered, in order; [0] is running
+        self.deadline: float | None = None  # monotonic limit of tasks[0], once the child runs it
         self.ready = False
         self._buffer = bytearray()
         self._log: IO[bytes] | None = None
@@ -144,6 +152,8 @@ class Runner:
             env=_child_env(), start_new_session=True, bufsize=0)
         self.ready = False
         self._buffer.clear()
+        self.tasks.clear()
+        self.deadline = None
 
     @property
     def alive(self) -> bool:
@@ -151,7 +161,7 @@ class Runner:
 
     @property
     def busy(self) -> bool:
-        return self.task is not None
+        return bool(self.tasks)
 
     def fileno(self) -> int:
         assert self.proc is not None and self.proc.stdout is not None
@@ -170,23 +180,29 @@ class Runner:
         return True
 
     # tasks ---------------------------------------------------------------------------
-    def send(self, task: dict[str, Any], timeout_s: float | None) -> None:
-        """Hand a task to the (idle) child."""
-        assert self.proc is not None and self.proc.stdin is not None and self.task is None
-        self.task, self.timeout_s = task, timeout_s
-        self.deadline = time.monotonic() + timeout_s if (timeout_s and self.ready) else None
+    def send(self, task: dict[str, Any]) -> None:
+        """Queue a task in the child."""
+        assert self.proc is not None and self.proc.stdin is not None
+        self.tasks.append(task)
+        if len(self.tasks) == 1:
+            self._arm()
         try:
             self.proc.stdin.write((json.dumps(task) + "\n").encode())
         except (BrokenPipeError, OSError):
             pass  # the child is dead; the next read reports it
 
-    def on_readable(self) -> dict[str, Any] | None:
-        """Read what the child wrote; the reply to the task in flight once complete, else None."""
+    def _arm(self) -> None:
+        """Start the time limit of the task the child is now running."""
+        self.deadline = time.monotonic() + self.timeout_s if (self.timeout_s and self.ready and self.tasks) else None
+
+    def on_readable(self) -> list[dict[str, Any]]:
+        """Read what the child wrote; replies to finished tasks (a dead child answers all of them)."""
         if not self._fill():
-            return self._crashed(self._pop())
+            return self._crashed()
         return self._take_lines()
 
-    def _take_lines(self) -> dict[str, Any] | None:
+    def _take_lines(self) -> list[dict[str, Any]]:
+        replies = []
         while b"\n" in self._buffer:
             line, _, rest = bytes(self._buffer).partition(b"\n")
             self._buffer[:] = rest
@@ -196,17 +212,17 @@ class Runner:
                 message = None
             if isinstance(message, dict) and "ready" in message:
                 self.ready = True
-                if self.task is not None and self.timeout_s:
-                    self.deadline = time.monotonic() + self.timeout_s
+                self._arm()
                 continue
-            if self.task is None:
+            if not self.tasks:
                 continue  # nothing asked; ignore
-            if not isinstance(message, dict) or message.get("key") != self.task["key"]:
-                self.kill()
-                return self._crashed(self._pop())
-            self._pop()
-            return message
-        return None
+            if not isinstance(message, dict) or message.get("key") != self.tasks[0]["key"]:
+                self.kill()  # out of step: the protocol cannot be trusted any more
+                return replies + self._crashed()
+            self.tasks.popleft()
+            self._arm()
+            replies.append(message)
+        return replies
 
     def _fill(self) -> bool:
         """One read from the pipe into the buffer; False at end of file (the child is gone)."""
@@ -225,12 +241,14 @@ class Runner:
         finally:
             sel.close()
 
-    def _pop(self) -> dict[str, Any]:
-        task, self.task, self.deadline = self.task, None, None
-        assert task is not None
-        return task
+    def _requeue_rest(self) -> list[dict[str, Any]]:
+        """Tasks queued behind the running one: handed back unrun (no attempt spent)."""
+        rest = [{"key": task["key"], "status": "requeue"} for task in list(self.tasks)[1:]]
+        self.tasks.clear()
+        self.deadline = None
+        return rest
 
-    def _crashed(self, task: dict[str, Any]) -> dict[str, Any]:
+    def _crashed(self) -> list[dict[str, Any]]:
         assert self.proc is not None
         try:
             code = self.proc.wait(timeout=EXIT_GRACE_S)
@@ -245,33 +263,40 @@ class Runner:
         else:
             how = f"exit code {code}"
         self._close_pipes()
-        return {"key": task["key"], "status": "crashed", "error_type": WORKER_DIED,
-                "error": f"worker process {self.label} (pid {self.proc.pid}) died while running the point ({how})",
-                "worker": f"{socket.gethostname()}:{self.proc.pid}"}
+        if not self.tasks:
+            return []
+        head = self.tasks[0]
+        return [{"key": head["key"], "status": "crashed", "error_type": WORKER_DIED,
+                 "error": f"worker process {self.label} (pid {self.proc.pid}) died while running the point ({how})",
+                 "worker": f"{socket.gethostname()}:{self.proc.pid}"}] + self._requeue_rest()
 
-    def timed_out(self) -> dict[str, Any]:
-        """Kill the child for running past the deadline; the reply for the task in flight."""
-        task = self._pop()
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def timed_out(self) -> list[dict[str, Any]]:
+        """Kill the child for running past the limit: a timeout for the running task, the rest handed back."""
+        head = self.tasks[0]
         self.kill()
         limit = self.timeout_s or 0.0
-        return {"key": task["key"], "status": "timeout", "error_type": TIMEOUT,
-                "error": f"point ran longer than {limit:g} s and was stopped (raise execution.timeout_s)",
-                "worker": f"{socket.gethostname()}:{self.proc.pid if self.proc else 0}", "run_s": float(limit)}
+        return [{"key": head["key"], "status": "timeout", "error_type": TIMEOUT,
+                 "error": f"point ran longer than {limit:g} s and was stopped (raise execution.timeout_s)",
+                 "worker": f"{socket.gethostname()}:{self.proc.pid if self.proc else 0}",
+                 "run_s": float(limit)}] + self._requeue_rest()
 
-    def run(self, task: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
-        """Blocking: run one task with a time limit (used inside Dask tasks)."""
+    def run(self, task: dict[str, Any]) -> dict[str, Any]:
+        """Blocking: run one task with the time limit (used inside Dask tasks)."""
         if not self.alive:
             self.start()
-        self.send(task, timeout_s)
+        self.send(task)
         while True:
             wait = None if self.deadline is None else max(0.0, self.deadline - time.monotonic())
             if not self._wait_readable(wait):
-                if self.deadline is not None and time.monotonic() >= self.deadline:
-                    return self.timed_out()
+                if self.expired():
+                    return self.timed_out()[0]
                 continue
-            reply = self.on_readable()
-            if reply is not None:
-                return reply
+            replies = self.on_readable()
+            if replies:
+                return replies[0]
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

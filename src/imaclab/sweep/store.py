@@ -2,9 +2,10 @@
 
 ``DIR/results.sqlite`` holds a row per point keyed by the hash of its full config,
 with the config, the axis settings, metrics, status, error, timings and the imaclab
-version that computed it.  The client commits each row as the point finishes
-(WAL journal, ``synchronous=FULL``), so killing the client, a worker or the machine
-loses at most the points in flight.
+version that computed it.  The client commits rows as points finish
+(WAL journal, ``synchronous=FULL``; results that arrive together share one commit,
+so one fsync covers them), so killing the client, a worker or the machine loses at
+most the points in flight.
 
 A file that is not an imaclab store (wrong magic, a foreign SQLite database, a
 newer schema, a corrupted page) is refused with one line and never written to.
@@ -203,6 +204,7 @@ class ResultStore:
     def __init__(self, path: Path, conn: sqlite3.Connection):
         self.path = path
         self.conn = conn
+        self._target: str | None = None
 
     # opening -------------------------------------------------------------------
     @classmethod
@@ -276,19 +278,30 @@ class ResultStore:
 
     def record(self, result: PointResult, run_id: int | None) -> None:
         """Insert or replace one point's row and commit it."""
-        point = result.point
-        values = (point.key, point.index, self.meta_target, json.dumps(point.config), json.dumps(point.overrides),
-                  json.dumps(point.variables), result.status, json.dumps(result.metrics), result.error_type,
-                  result.error, result.traceback, result.attempts, result.run_s, result.elapsed_s,
-                  result.started_at, result.finished_at, result.worker, __version__, run_id)
+        self.record_many([result], run_id)
+
+    def record_many(self, results: list[PointResult], run_id: int | None) -> None:
+        """Insert or replace rows in one transaction (one fsync for all: group commit)."""
         placeholders = ", ".join("?" for _ in _POINT_COLUMNS)
         updates = ", ".join(f"{c}=excluded.{c}" for c in _POINT_COLUMNS if c != "key")
-        self.conn.execute(f"INSERT INTO points({', '.join(_POINT_COLUMNS)}) VALUES ({placeholders}) "
-                          f"ON CONFLICT(key) DO UPDATE SET {updates}", values)
+        sql = (f"INSERT INTO points({', '.join(_POINT_COLUMNS)}) VALUES ({placeholders}) "
+               f"ON CONFLICT(key) DO UPDATE SET {updates}")
+        rows = []
+        for result in results:
+            point = result.point
+            rows.append((point.key, point.index, self.meta_target, json.dumps(point.config),
+                         json.dumps(point.overrides), json.dumps(point.variables), result.status,
+                         json.dumps(result.metrics), result.error_type, result.error, result.traceback,
+                         result.attempts, result.run_s, result.elapsed_s, result.started_at, result.finished_at,
+                         result.worker, __version__, run_id))
+        with self.conn:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.executemany(sql, rows)
 
     @property
     def meta_target(self) -> str:
-        if not hasattr(self, "_target"):
+        """The target this store holds (read once)."""
+        if self._target is None:
             self._target = self.meta().get("target", "")
         return self._target
 

@@ -45,7 +45,8 @@ class Target:
     name: str
     config_class: type[ConfigModel]
     run: Callable[..., Any]
-    #: Expands shorthand in a base config (e.g. a preset name into its fields) before axes apply.
+    #: Expands shorthand in the spec's raw base config (a preset name into its fields) before
+    #: it is validated and the axes apply.
     resolve_base: Callable[[dict[str, Any]], dict[str, Any]] | None = None
 
     @property

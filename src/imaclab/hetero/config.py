@@ -1,0 +1,294 @@
+"""``HeteroConfig``: every parameter of the TPU-only vs TPU-IMAC comparison, with its source.
+
+The tree (all SI units; energies in joules, times in seconds):
+
+* ``tpu`` / ``tpu_overrides`` -- the systolic array (:class:`imaclab.systolic.SystolicConfig`
+  preset, SCALE-Sim ``.cfg`` or YAML, plus dotted overrides).  The default adds a DRAM
+  interface of :data:`DEFAULT_DRAM_WORDS_PER_CYCLE` words/cycle per operand so that DRAM
+  stalls are modelled (the ``edge-32x32`` preset alone is SCALE-Sim's stall-free CALC mode).
+* ``energy`` -- per-operation energies of the digital part (:class:`EnergyTable`, Horowitz
+  ISSCC 2014, 45 nm).
+* ``handoff`` -- the TPU -> IMAC -> digital boundary (:class:`HandoffConfig`): buffer read,
+  input DAC or binarization, output ADC or comparator (:class:`ConverterConfig`, scaled from
+  Kull et al. ISSCC 2013).
+* ``imac`` -- the IMAC circuit (:class:`imaclab.imac.ImacConfig`: crossbar size, parasitics,
+  devices with variation, neuron).  The trained model's own device resistances, supply,
+  neuron and input mode replace the corresponding fields (:func:`imac_config_for_model`).
+* ``accuracy`` -- how many test samples both designs are scored on, and the solver backend.
+* ``pipeline`` -- whether the TPU part and the IMAC part overlap across images.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from imaclab.config import ConfigModel
+from imaclab.errors import ConfigError
+from imaclab.imac.config import ImacConfig, SimulationConfig
+
+# ---------------------------------------------------------------------------------------- sources
+#: Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, Fig. 1.1.9,
+#: 45 nm at 0.9 V: 8-bit integer multiply 0.2 pJ, 32-bit integer add 0.1 pJ.  An int8 MAC of a
+#: systolic PE is one 8x8-bit multiply plus one add into its 32-bit accumulator.
+HOROWITZ_INT8_MULT_PJ = 0.2
+HOROWITZ_INT32_ADD_PJ = 0.1
+HOROWITZ_INT8_ADD_PJ = 0.03
+#: Horowitz 2014, same figure: energy of a 64-bit read from an SRAM cache of 8 kB, 32 kB, 1 MB.
+HOROWITZ_SRAM_64BIT_PJ = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))
+#: DRAM access: 640 pJ per 32-bit word (Han et al., "EIE", ISCA 2016, Table I, from Horowitz
+#: 2014, whose figure gives 1.3-2.6 nJ per 64-bit DRAM access): 160 pJ per byte.
+HAN_DRAM_32BIT_PJ = 640.0
+#: Kull et al., "A 3.1 mW 8b 1.2 GS/s single-channel asynchronous SAR ADC with alternate
+#: comparators for enhanced speed in 32 nm digital SOI CMOS", ISSCC 2013 (the ADC ISAAC,
+#: Shafiee et al. ISCA 2016, scales for its crossbars): 3.1 mW at 1.2 GS/s, 8 bits.
+KULL_ADC_POWER_W = 3.1e-3
+KULL_ADC_RATE_HZ = 1.2e9
+KULL_ADC_BITS = 8
+#: SCALE-Sim v2's example configuration (configs/scale.cfg) sets ``Bandwidth : 10`` words/cycle.
+DEFAULT_DRAM_WORDS_PER_CYCLE = 10
+#: TPU presets by short name (the llm room's ``--hardware edge|cloud`` uses the same mapping).
+TPU_ALIASES = {"edge": "edge-32x32", "cloud": "cloud-128x128"}
+
+
+def horowitz_sram_pj_per_byte(size_bytes: float) -> float:
+    """Read energy per byte of an SRAM of ``size_bytes``: log-log interpolation of Horowitz's
+    64-bit read energies (8 kB: 10 pJ, 32 kB: 20 pJ, 1 MB: 100 pJ), extrapolated with the end
+    segments' slopes."""
+    if size_bytes <= 0:
+        raise ConfigError(f"SRAM size must be positive, got {size_bytes} bytes")
+    points = HOROWITZ_SRAM_64BIT_PJ
+    logs = [(math.log(s), math.log(e)) for s, e in points]
+    x = math.log(size_bytes)
+    (x0, y0), (x1, y1) = (logs[0], logs[1]) if x <= logs[1][0] else (logs[1], logs[2])
+    y = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return math.exp(y) / 8.0
+
+
+class EnergyTable(ConfigModel):
+    """Per-operation energies of the digital (systolic) part, joules.  Defaults: Horowitz 2014, 45 nm."""
+
+    mac_j: float = Field((HOROWITZ_INT8_MULT_PJ + HOROWITZ_INT32_ADD_PJ) * 1e-12, gt=0, description=(
+        "energy of one int8 multiply-accumulate, J (Horowitz 2014: 8-bit mult 0.2 pJ + 32-bit add 0.1 pJ)"))
+    sram_j_per_byte: float | None = Field(None, gt=0, description=(
+        "SRAM access energy per byte, J; None = from the operand SRAM size by Horowitz 2014's 64-bit read "
+        "energies (8 kB 10 pJ, 32 kB 20 pJ, 1 MB 100 pJ, log-log interpolated)"))
+    dram_j_per_byte: float = Field(HAN_DRAM_32BIT_PJ / 4 * 1e-12, gt=0, description=(
+        "DRAM access energy per byte, J (640 pJ per 32-bit word: Han et al. ISCA 2016 / Horowitz 2014)"))
+    vector_op_j: float = Field(HOROWITZ_INT8_ADD_PJ * 1e-12, gt=0, description=(
+        "energy of one 8-bit compare or add of the vector unit (pooling, residual adds), J "
+        "(Horowitz 2014: 8-bit add 0.03 pJ)"))
+    static_power_w: float = Field(0.0, ge=0, description=(
+        "static (leakage + clock) power of the digital accelerator, W, charged for the TPU part's "
+        "latency; 0 = dynamic energy only (Horowitz's figures are dynamic)"))
+
+    def sram_energy_per_byte(self, sram_bytes: float) -> float:
+        """The configured per-byte SRAM energy, or Horowitz's for an SRAM of ``sram_bytes``."""
+        return self.sram_j_per_byte if self.sram_j_per_byte is not None else horowitz_sram_pj_per_byte(
+            sram_bytes) * 1e-12
+
+
+class ConverterConfig(ConfigModel):
+    """A data converter (DAC, ADC or comparator) scaled from a SAR ADC reference design.
+
+    Energy per conversion ``E = E_ref * 2^(bits - ref_bits)`` (a constant Walden figure of
+    merit, ``P / (2^bits * f_s)``); conversion time ``t = (bits / ref_bits) / f_ref`` (a SAR
+    converter resolves one bit per comparator decision).  A comparator is the 1-bit case.
+    """
+
+    bits: int = Field(KULL_ADC_BITS, ge=1, le=16, description="resolution, bits (1 = comparator)")
+    reference_bits: int = Field(KULL_ADC_BITS, ge=1, le=16, description="resolution of the reference design")
+    reference_energy_j: float = Field(KULL_ADC_POWER_W / KULL_ADC_RATE_HZ, gt=0, description=(
+        "energy per conversion of the reference design, J (Kull et al. ISSCC 2013: 3.1 mW / 1.2 GS/s "
+        "= 2.58 pJ at 8 bits)"))
+    reference_rate_hz: float = Field(KULL_ADC_RATE_HZ, gt=0, description=(
+        "conversion rate of the reference design, conversions/s (Kull et al. 2013: 1.2 GS/s)"))
+    energy_per_conversion_j: float | None = Field(None, gt=0, description=(
+        "override: energy per conversion, J (None = scaled from the reference)"))
+    conversion_time_s: float | None = Field(None, gt=0, description=(
+        "override: time per conversion, s (None = scaled from the reference)"))
+    count: int | None = Field(None, ge=1, description=(
+        "converters working in parallel; None = one per line (every row / output converts at once)"))
+
+    @property
+    def energy_j(self) -> float:
+        """Energy of one conversion, J."""
+        if self.energy_per_conversion_j is not None:
+            return self.energy_per_conversion_j
+        return self.reference_energy_j * 2.0 ** (self.bits - self.reference_bits)
+
+    @property
+    def time_s(self) -> float:
+        """Time of one conversion, s."""
+        if self.conversion_time_s is not None:
+            return self.conversion_time_s
+        return (self.bits / self.reference_bits) / self.reference_rate_hz
+
+    def batch(self, lines: int) -> tuple[float, float]:
+        """``(energy J, latency s)`` of converting ``lines`` values with ``count`` converters."""
+        if lines <= 0:
+            return 0.0, 0.0
+        parallel = lines if self.count is None else min(self.count, lines)
+        return lines * self.energy_j, math.ceil(lines / parallel) * self.time_s
+
+
+def _comparator() -> ConverterConfig:
+    return ConverterConfig(bits=1)
+
+
+class HandoffConfig(ConfigModel):
+    """The boundary between the digital TPU part and the analog IMAC part."""
+
+    input_conversion: Literal["auto", "dac", "binarize"] = Field("auto", description=(
+        "activations -> crossbar input voltages: dac (analog drive at dac.bits), binarize (a comparator "
+        "per input, +-VDD drive), auto = as the trained model's IMAC input mode (analog -> dac, binary -> "
+        "binarize)"))
+    dac: ConverterConfig = Field(default_factory=ConverterConfig, description=(
+        "input DAC (default 8 bits: the 8-bit grid imaclab.nn hands to the IMAC drivers); energy scaled "
+        "from Kull 2013 on the assumption that an N-bit DAC conversion costs no more than an N-bit SAR "
+        "conversion, whose capacitive DAC it contains"))
+    binarizer: ConverterConfig = Field(default_factory=_comparator, description=(
+        "comparator per input used by input_conversion=binarize (1-bit case of the converter model)"))
+    output_conversion: Literal["adc", "comparator", "none"] = Field("adc", description=(
+        "IMAC outputs -> digital when the next consumer is digital: adc (adc.bits), comparator (1 bit per "
+        "output, enough for a sign / threshold), none (outputs stay analog)"))
+    adc: ConverterConfig = Field(default_factory=ConverterConfig, description="output ADC (Kull 2013, 8 bits)")
+    comparator: ConverterConfig = Field(default_factory=_comparator, description="output comparator (1 bit)")
+    buffer_read_bytes_per_cycle: int | None = Field(None, ge=1, description=(
+        "bytes per TPU cycle read from the output SRAM when the activations move to IMAC; None = one "
+        "array row (array_cols words), the rate at which the array writes the OFMAP in SCALE-Sim"))
+
+
+class AccuracyConfig(ConfigModel):
+    """How the two designs are scored on the same test images."""
+
+    test_samples: int | None = Field(1000, ge=1, description=(
+        "score both designs on the first N test images (None = the whole test split)"))
+    backend: Literal["fast", "spice"] = Field("fast", description=(
+        "IMAC layers evaluated by the fast circuit solver or by ngspice"))
+    latency_backend: Literal["solver", "spice", "none"] = Field("solver", description=(
+        "where IMAC settling time comes from: the solver's measured settling time, an ngspice transient "
+        "run on latency_samples images, or none (IMAC latency = 0, a lower bound)"))
+    latency_samples: int = Field(4, ge=1, description="images simulated for the IMAC settling time")
+    enabled: bool = Field(True, description="score accuracy (False: costs only)")
+
+
+class HeteroConfig(ConfigModel):
+    """Everything one TPU-only vs TPU-IMAC comparison uses."""
+
+    tpu: str = Field("edge", description=(
+        "systolic array: edge (edge-32x32), cloud (cloud-128x128), a systolic preset name, a SCALE-Sim .cfg "
+        "or an imaclab YAML/JSON file"))
+    tpu_overrides: dict[str, Any] = Field(
+        default_factory=lambda: {"dram_bandwidth_words_per_cycle": DEFAULT_DRAM_WORDS_PER_CYCLE},
+        description=("dotted overrides of the SystolicConfig, e.g. {array_rows: 64, dataflow: ws}; the default "
+                     "sets a DRAM interface of 10 words/cycle per operand (SCALE-Sim's example Bandwidth) so "
+                     "DRAM stalls are counted; set it to null for SCALE-Sim's stall-free CALC mode"))
+    energy: EnergyTable = Field(default_factory=EnergyTable, description="digital per-operation energies")
+    handoff: HandoffConfig = Field(default_factory=HandoffConfig, description="TPU <-> IMAC boundary")
+    imac: ImacConfig = Field(default_factory=lambda: ImacConfig(simulation=SimulationConfig(backend="fast")),
+                             description=("IMAC circuit settings: crossbar size, parasitics, device variation "
+                                          "and faults, amplifiers; the trained model's resistances, supply, "
+                                          "neuron and input mode replace those fields"))
+    imac_layers: Literal["auto", "all-fc", "none"] | list[str] = Field("auto", description=(
+        "which layers TPU-IMAC runs on crossbars: auto = the model's IMAC layers (or, for a model without "
+        "IMAC layers, every linear layer after the last convolution), all-fc = every linear layer, none, "
+        "or a list of layer names"))
+    pipeline: bool = Field(True, description=(
+        "TPU-IMAC: the TPU part of image i+1 overlaps the IMAC part of image i (throughput = 1 / slowest "
+        "stage); the TPU-only design has one stage"))
+    accuracy: AccuracyConfig = Field(default_factory=AccuracyConfig, description="accuracy scoring")
+
+    def systolic(self):
+        """The resolved :class:`imaclab.systolic.SystolicConfig` with ``tpu_overrides`` applied."""
+        from imaclab.systolic import SystolicConfig
+
+        name = TPU_ALIASES.get(self.tpu.strip().lower(), self.tpu)
+        base = SystolicConfig.resolve(name)
+        return base.with_overrides(self.tpu_overrides) if self.tpu_overrides else base
+
+    @property
+    def tpu_label(self) -> str:
+        name = self.tpu.strip()
+        return TPU_ALIASES.get(name.lower(), Path(name).stem if ("/" in name or "." in name) else name)
+
+
+def imac_config_for_model(base: ImacConfig, mlp) -> tuple[ImacConfig, list[str]]:
+    """``base`` with the trained model's device resistances, supply, neuron and input mode.
+
+    Returns the config and one line per field that was replaced (reported, so a user who set
+    e.g. ``imac.devices.r_low_ohm`` sees that the trained weights fixed it).
+    """
+    meta = getattr(mlp, "meta", None) or {}
+    updates: dict[str, Any] = {}
+    notes = []
+    for key, path in (("r_low_ohm", "devices.r_low_ohm"), ("r_high_ohm", "devices.r_high_ohm"),
+                      ("vdd_v", "neuron.vdd_v"), ("input_mode", "inputs.mode"),
+                      ("input_threshold", "inputs.threshold")):
+        if key in meta:
+            updates[path] = meta[key]
+    cfg = base
+    neuron = meta.get("neuron_config")
+    if isinstance(neuron, dict):
+        data = cfg.to_dict()
+        if data["neuron"] != neuron:
+            notes.append("neuron: taken from the trained model")
+        data["neuron"] = neuron
+        cfg = ImacConfig.from_dict(data, source="trained model neuron_config")
+    current = cfg.to_dict()
+    for path, value in updates.items():
+        node = current
+        for key in path.split(".")[:-1]:
+            node = node[key]
+        old = node[path.split(".")[-1]]
+        if old != value:
+            notes.append(f"{path}: {old} -> {value} (trained model)")
+    return (cfg.with_overrides(updates) if updates else cfg), notes
+
+
+def hetero_config(*, path: str | Path | None = None, tpu: str | None = None, overrides: list[str] | dict | None = None,
+                  samples: int | None = None, backend: str | None = None, pipeline: bool | None = None) -> HeteroConfig:
+    """A :class:`HeteroConfig` from a YAML/JSON file (or the defaults) plus command-line settings.
+
+    ``overrides`` are ``key=value`` strings (values read as YAML: ``energy.mac_j=2e-13``,
+    ``tpu_overrides.array_rows=64``) or a dict of dotted paths; ``samples``, ``backend``,
+    ``tpu`` and ``pipeline`` set ``accuracy.test_samples``, ``accuracy.backend``, ``tpu`` and
+    ``pipeline``.
+    """
+    import yaml
+
+    config = HeteroConfig.load(path) if path is not None else HeteroConfig()
+    updates: dict[str, Any] = {}
+    if isinstance(overrides, dict):
+        updates.update(overrides)
+    else:
+        for item in overrides or []:
+            if "=" not in item:
+                raise ConfigError(f"--set '{item}': use KEY=VALUE, e.g. --set energy.dram_j_per_byte=1e-11")
+            key, raw = item.split("=", 1)
+            try:
+                updates[key.strip()] = yaml.safe_load(raw)
+            except yaml.YAMLError:
+                updates[key.strip()] = raw
+    if tpu is not None:
+        updates["tpu"] = tpu
+    if samples is not None:
+        updates["accuracy.test_samples"] = samples
+    if backend is not None:
+        updates["accuracy.backend"] = backend
+    if pipeline is not None:
+        updates["pipeline"] = pipeline
+    # dict-valued fields (tpu_overrides) take new keys: set them directly
+    data = config.to_dict()
+    plain = {}
+    for key, value in updates.items():
+        head, _, rest = key.partition(".")
+        if head == "tpu_overrides" and rest:
+            data["tpu_overrides"][rest] = value
+        else:
+            plain[key] = value
+    config = HeteroConfig.from_dict(data, source="hetero settings")
+    return config.with_overrides(plain) if plain else config

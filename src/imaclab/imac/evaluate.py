@@ -1,0 +1,255 @@
+"""Evaluate an MLP on its IMAC circuit: accuracy, power, latency, area, next to software accuracy.
+
+One entry point, ``evaluate(config=..., model=..., dataset=...) -> ImacResult``: build the
+circuit description, run the backend (ngspice or the fast solver) on the test samples,
+compare with the software reference (the same mapped network evaluated digitally with the
+neuron's transfer curve, :meth:`NetworkCircuit.ideal_forward`), and, given ``out_dir``, write
+the netlists, ``samples.csv`` (label, prediction, outputs, power, latency per sample),
+``summary.json`` and the ``config.yaml`` that reproduces the run.  A backend failure keeps
+the samples that finished: they are written before the error is raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imaclab.circuit.description import NetworkCircuit, build_circuit
+from imaclab.circuit.mlp import MLPModel
+from imaclab.devices.neuron import NeuronCurve, load_neuron_curve
+from imaclab.errors import ConfigError, InputError, SimulationError
+from imaclab.imac.area import AreaReport, circuit_area
+from imaclab.imac.config import ImacConfig
+from imaclab.spice.runner import POWER_COMPONENTS, run_spice
+
+
+@dataclass
+class ImacResult:
+    """Outcome of one evaluation (per-sample arrays plus summary numbers)."""
+
+    labels: np.ndarray
+    predicted: np.ndarray             # [n] circuit prediction (-1 where the backend failed)
+    software_predicted: np.ndarray    # [n] software-reference prediction (neurons under nominal load)
+    software_unloaded_predicted: np.ndarray  # [n] software reference with the unloaded neuron curve
+    outputs: np.ndarray               # [n, n_out] circuit output voltages
+    software_outputs: np.ndarray      # [n, n_out]
+    power_w: dict[str, np.ndarray]    # component -> [n]
+    latency_s: np.ndarray             # [n] (NaN without transient analysis)
+    ok: np.ndarray                    # [n] bool
+    area: AreaReport
+    circuit: NetworkCircuit
+    backend: str
+    analysis: str
+    simulation_s: float               # backend time (summed ngspice process wall time for spice)
+    wall_s: float
+    simulation_cpu_s: float = float("nan")  # summed ngspice CPU time (user + system)
+    out_dir: Path | None = None
+    warnings: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.labels.size)
+
+    @property
+    def accuracy(self) -> float:
+        ok = self.ok
+        return float((self.predicted[ok] == self.labels[ok]).mean()) if ok.any() else float("nan")
+
+    @property
+    def software_accuracy(self) -> float:
+        ok = self.ok
+        return float((self.software_predicted[ok] == self.labels[ok]).mean()) if ok.any() else float("nan")
+
+    @property
+    def software_unloaded_accuracy(self) -> float:
+        ok = self.ok
+        return float((self.software_unloaded_predicted[ok] == self.labels[ok]).mean()) if ok.any() else float("nan")
+
+    @property
+    def agreement(self) -> float:
+        """Fraction of samples where circuit and software predict the same class."""
+        ok = self.ok
+        return float((self.predicted[ok] == self.software_predicted[ok]).mean()) if ok.any() else float("nan")
+
+    @property
+    def total_power_w(self) -> np.ndarray:
+        return sum(self.power_w.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        ok = self.ok
+        lat = self.latency_s[ok]
+        has_lat = lat.size and np.isfinite(lat).any()
+        n_ok = int(ok.sum())
+        return {
+            "accuracy": self.accuracy, "software_accuracy": self.software_accuracy,
+            "software_accuracy_unloaded": self.software_unloaded_accuracy, "agreement": self.agreement,
+            "samples": self.n_samples, "samples_ok": n_ok, "backend": self.backend, "analysis": self.analysis,
+            "mean_power_w": float(np.mean(self.total_power_w[ok])) if n_ok else None,
+            "mean_power_by_component_w": {k: float(np.mean(v[ok])) if n_ok else None
+                                          for k, v in self.power_w.items()},
+            "mean_latency_s": float(np.nanmean(lat)) if has_lat else None,
+            "worst_latency_s": float(np.nanmax(lat)) if has_lat else None,
+            "area_um2": self.area.to_dict(),
+            "crossbars_per_layer": self.circuit.crossbars_per_layer,
+            "layer_sizes": self.circuit.layer_sizes,
+            "simulation_s": self.simulation_s,
+            "simulation_s_per_sample": self.simulation_s / n_ok if n_ok else None,
+            "simulation_cpu_s": self.simulation_cpu_s,
+            "simulation_cpu_s_per_sample": self.simulation_cpu_s / n_ok if n_ok else None,
+            "wall_s": self.wall_s,
+            "circuit": self.circuit.to_dict(),
+            "warnings": self.warnings, "errors": self.errors,
+            "out_dir": str(self.out_dir) if self.out_dir else None,
+        }
+
+
+def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str | Path | None = None,
+             progress: bool = True, neuron_curve: NeuronCurve | None = None) -> ImacResult:
+    """Evaluate ``model`` on ``dataset`` (an ``imaclab.nn.datasets.Dataset`` or ``(x, y)`` with x in
+    [0, 1]) through the IMAC circuit ``config`` describes."""
+    start = time.perf_counter()
+    x_all, y_all = _as_arrays(dataset)
+    sim = config.simulation
+    lo, hi = sim.first_sample, sim.first_sample + sim.samples
+    if lo >= x_all.shape[0]:
+        raise InputError(f"first_sample {lo} is past the end of the data set ({x_all.shape[0]} samples)")
+    x, y = x_all[lo:hi], y_all[lo:hi]
+    if x.shape[1] != model.layer_sizes[0]:
+        raise InputError(f"the data have {x.shape[1]} features per sample but the model expects "
+                         f"{model.layer_sizes[0]} inputs: crop or resize the data (e.g. --crop 20 for 400 inputs)")
+    curve = neuron_curve if neuron_curve is not None else load_neuron_curve(config.neuron, sim.neuron_cache_dir)
+    circuit = build_circuit(config, model, neuron_curve=curve)
+    warnings = _consistency_warnings(config, model)
+    v_in = circuit.encode(x)
+    sw_out = circuit.ideal_forward(v_in)
+    sw_pred = np.argmax(sw_out, axis=1)
+    sw_unloaded_pred = np.argmax(circuit.ideal_forward(v_in, loaded=False), axis=1)
+    out_path = Path(out_dir) if out_dir is not None else None
+    errors: list[str] = []
+    if sim.backend == "spice":
+        workdir = (out_path / "netlists") if out_path is not None else None
+        import tempfile
+
+        tmp = None
+        if workdir is None:
+            tmp = tempfile.TemporaryDirectory(prefix="imaclab-spice-")
+            workdir = Path(tmp.name)
+        try:
+            res = run_spice(circuit=circuit, samples_v=v_in, options=sim.spice, workdir=workdir, progress=progress)
+        finally:
+            if tmp is not None:
+                tmp.cleanup()
+        outputs, power, latency, ok = res.outputs, res.power_w, res.latency_s, res.ok
+        sim_s, analysis, errors = res.ngspice_s, res.analysis, res.errors
+        cpu_s = res.ngspice_cpu_s
+    elif sim.backend == "fast":
+        outputs, power, latency, ok, sim_s = _run_fast(circuit, v_in, config)
+        analysis, cpu_s = "dc", sim_s
+    else:
+        raise ConfigError(f"unknown backend '{sim.backend}': use spice or fast")
+    pred = np.where(ok, np.argmax(np.nan_to_num(outputs, nan=-np.inf), axis=1), -1)
+    result = ImacResult(labels=y, predicted=pred, software_predicted=sw_pred,
+                        software_unloaded_predicted=sw_unloaded_pred, outputs=outputs,
+                        software_outputs=sw_out, power_w=power, latency_s=latency, ok=ok,
+                        area=circuit_area(circuit, config.area), circuit=circuit, backend=sim.backend,
+                        analysis=analysis, simulation_s=float(sim_s), wall_s=time.perf_counter() - start,
+                        simulation_cpu_s=float(cpu_s),
+                        out_dir=out_path, warnings=warnings, errors=errors)
+    if out_path is not None:
+        write_results(result, config, out_path)
+    if errors:
+        where = f"; results of {int(ok.sum())} samples written to {out_path}" if out_path else ""
+        more = f" (+{len(errors) - 1} more failed netlists)" if len(errors) > 1 else ""
+        raise SimulationError(f"{errors[0]}{more}{where}")
+    return result
+
+
+def _as_arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
+    if hasattr(dataset, "x") and hasattr(dataset, "y"):
+        x, y = dataset.x, dataset.y
+    elif isinstance(dataset, (tuple, list)) and len(dataset) == 2:
+        x, y = dataset
+    else:
+        raise InputError("dataset must be an imaclab Dataset or an (x, y) pair")
+    x = np.asarray(x, dtype=np.float64)
+    x = x.reshape(x.shape[0], -1)
+    y = np.asarray(y, dtype=np.int64).reshape(-1)
+    if x.shape[0] != y.shape[0]:
+        raise InputError(f"{x.shape[0]} samples but {y.shape[0]} labels")
+    return x, y
+
+
+def _consistency_warnings(config: ImacConfig, model: MLPModel) -> list[str]:
+    """Differences between what the model was trained for and the circuit it runs on."""
+    meta = model.meta or {}
+    out = []
+    checks = (("vdd_v", config.neuron.vdd_v), ("r_low_ohm", config.devices.r_low_ohm),
+              ("r_high_ohm", config.devices.r_high_ohm), ("input_mode", config.inputs.mode))
+    for key, used in checks:
+        if key in meta and meta[key] != used and not (isinstance(used, float) and
+                                                      abs(float(meta[key]) - used) <= 1e-9 * abs(used)):
+            out.append(f"model trained with {key}={meta[key]}, circuit uses {used}")
+    trained = (meta.get("neuron_config") or {}).get("kind")
+    if trained and trained != config.neuron.kind:
+        out.append(f"model trained with a {trained} neuron, circuit uses {config.neuron.kind}")
+    return out
+
+
+def _run_fast(circuit: NetworkCircuit, v_in: np.ndarray, config: ImacConfig):
+    """The sparse nodal solver (``imaclab.solver``) on the same circuit description."""
+    try:
+        from imaclab.solver.forward import SolverOptions, simulate
+    except ImportError:
+        raise ConfigError("the fast solver (imaclab.solver) is not available in this installation: "
+                          "use --backend spice") from None
+    spice = config.simulation.spice
+    options = SolverOptions(neuron_cache_dir=config.simulation.neuron_cache_dir,
+                            settle_tolerance=spice.settle_tolerance, settle_floor_v=spice.settle_floor_v)
+    t0 = time.perf_counter()
+    sol = simulate(circuit, v_in, options=options)
+    sim_s = time.perf_counter() - t0
+    outputs = np.asarray(sol.outputs, dtype=np.float64)
+    n = outputs.shape[0]
+    power = {k: np.asarray(sol.power_w.get(k, np.zeros(n)), dtype=np.float64) for k in POWER_COMPONENTS}
+    latency = np.asarray(sol.latency_s, dtype=np.float64)
+    return outputs, power, latency, np.asarray(sol.ok, dtype=bool), sim_s
+
+
+def write_results(result: ImacResult, config: ImacConfig, out_dir: Path) -> None:
+    """``samples.csv``, ``summary.json`` and ``config.yaml`` in ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config.save(out_dir / "config.yaml")
+    n_out = result.outputs.shape[1]
+    header = (["sample", "label", "predicted", "software_predicted", "ok"]
+              + [f"v_out{j}" for j in range(n_out)]
+              + ["power_w"] + [f"power_{k}_w" for k in POWER_COMPONENTS] + ["latency_s"])
+    total = result.total_power_w
+    with open(out_dir / "samples.csv", "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(header)
+        first = config.simulation.first_sample
+        for i in range(result.n_samples):
+            row = [first + i, int(result.labels[i]), int(result.predicted[i]), int(result.software_predicted[i]),
+                   int(result.ok[i])]
+            row += [f"{v:.6g}" for v in result.outputs[i]]
+            row += [f"{total[i]:.6g}"] + [f"{result.power_w[k][i]:.6g}" for k in POWER_COMPONENTS]
+            row += [f"{result.latency_s[i]:.6g}"]
+            writer.writerow(row)
+    (out_dir / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

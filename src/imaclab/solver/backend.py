@@ -1,0 +1,113 @@
+"""Array backends of the solver: numpy (always) and torch (CPU or GPU when one is present).
+
+The batched forward pass (:mod:`imaclab.solver.forward`) is written once against this small
+interface; everything is float64 so both backends give the same volts to round-off.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from imaclab.errors import ConfigError
+
+
+class NumpyBackend:
+    name = "numpy"
+    device = "cpu"
+
+    def asarray(self, x: Any) -> np.ndarray:
+        return np.asarray(x, dtype=np.float64)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return np.asarray(x)
+
+    def tanh(self, x):
+        return np.tanh(x)
+
+    def clip(self, x, lo: float, hi: float):
+        return np.clip(x, lo, hi)
+
+    def floor_index(self, x, hi: int):
+        """floor(x) as integers, limited to [0, hi]."""
+        return np.clip(np.floor(x), 0, hi).astype(np.int64)
+
+    def abs_max(self, x) -> float:
+        return float(np.max(np.abs(x))) if x.size else 0.0
+
+    def concat(self, parts, axis: int = -1):
+        return np.concatenate(parts, axis=axis)
+
+    def full(self, shape, value: float):
+        return np.full(shape, value, dtype=np.float64)
+
+    def zeros(self, shape):
+        return np.zeros(shape, dtype=np.float64)
+
+    def solve(self, a, b):
+        return np.linalg.solve(a, b[..., None])[..., 0]
+
+    def eye(self, n: int):
+        return np.eye(n)
+
+
+class TorchBackend:
+    name = "torch"
+
+    def __init__(self, device: str = "auto"):
+        try:
+            import torch
+        except ImportError:  # pragma: no cover - torch is a dependency
+            raise ConfigError("the torch backend needs PyTorch installed") from None
+        self.torch = torch
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ConfigError(f"solver device '{device}' requested but no CUDA GPU is available: use cpu or auto")
+        self.device = device
+
+    def asarray(self, x: Any):
+        t = self.torch
+        if isinstance(x, t.Tensor):
+            return x.to(device=self.device, dtype=t.float64)
+        return t.as_tensor(np.asarray(x, dtype=np.float64), device=self.device)
+
+    def to_numpy(self, x: Any) -> np.ndarray:
+        return x.detach().cpu().numpy() if isinstance(x, self.torch.Tensor) else np.asarray(x)
+
+    def tanh(self, x):
+        return self.torch.tanh(x)
+
+    def clip(self, x, lo: float, hi: float):
+        return self.torch.clamp(x, lo, hi)
+
+    def floor_index(self, x, hi: int):
+        return self.torch.clamp(self.torch.floor(x), 0, hi).to(self.torch.int64)
+
+    def abs_max(self, x) -> float:
+        return float(x.abs().max()) if x.numel() else 0.0
+
+    def concat(self, parts, axis: int = -1):
+        return self.torch.cat(parts, dim=axis)
+
+    def full(self, shape, value: float):
+        return self.torch.full(shape, value, dtype=self.torch.float64, device=self.device)
+
+    def zeros(self, shape):
+        return self.torch.zeros(shape, dtype=self.torch.float64, device=self.device)
+
+    def solve(self, a, b):
+        return self.torch.linalg.solve(a, b)
+
+    def eye(self, n: int):
+        return self.torch.eye(n, dtype=self.torch.float64, device=self.device)
+
+
+def get_backend(name: str, device: str = "auto"):
+    """``'numpy'`` or ``'torch'`` (``device``: auto = cuda when available, else cpu)."""
+    if name == "numpy":
+        return NumpyBackend()
+    if name == "torch":
+        return TorchBackend(device)
+    raise ConfigError(f"unknown solver backend '{name}': use numpy or torch")

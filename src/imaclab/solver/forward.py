@@ -1,0 +1,275 @@
+"""The fast backend: the steady state of the whole network, batched over samples.
+
+``simulate(circuit, input_volts)`` returns per-sample outputs, power per component and
+latency, with the measures the SPICE runner (:mod:`imaclab.spice.runner`) defines:
+
+* outputs: the last layer's output nodes at the DC solution;
+* power, watts, at the DC solution (the runner's ``_instantaneous_power``):
+  ``crossbars`` = input drivers (``v(x_i) i_i``, i.e. including the driver resistance)
+  + bias sources + rows driven by neurons/buffers (power entering the arrays at the row
+  driver nodes); ``amplifiers`` = power their outputs deliver into the neuron pins + static
+  power per amplifier; ``neurons`` = neuron supply power minus what directly driven rows
+  take (transistor neurons; ideal behavioral sources count 0); ``buffers`` = buffer
+  output-resistance loss;
+* latency: see :mod:`imaclab.solver.latency`.
+
+Per layer: source voltages ``s`` -> amplifier currents ``s A^T`` (exact map from
+:mod:`imaclab.solver.reduction`) -> ideal amplifiers -> neurons (behavioral: ideal source;
+transistor: Newton with the next layer's source admittance as load) -> next layer.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+from pydantic import Field
+
+from imaclab.circuit.description import NetworkCircuit
+from imaclab.config import ConfigModel
+from imaclab.devices.neuron_loaded import LoadedNeuronTable
+from imaclab.errors import InputError
+from imaclab.solver.backend import get_backend
+from imaclab.solver.neurons import BehavioralNeuron, NewtonSettings, TransistorNeuron, solve_loaded
+from imaclab.solver.reduction import LayerMap, reduce_network
+
+#: Power components, in the SPICE runner's order (imaclab.spice.runner.POWER_COMPONENTS).
+POWER_COMPONENTS = ("crossbars", "amplifiers", "neurons", "buffers")
+#: Bound on a neuron's output magnitude relative to VDD when sizing the loaded table's current
+#: range (a loaded output stays within the rails; the margin covers injected current).
+_OUTPUT_BOUND_PER_VDD = 1.25
+
+
+class SolverOptions(ConfigModel):
+    """How the fast backend computes."""
+
+    array_backend: Literal["numpy", "torch"] = Field("numpy", description="numpy, or torch (uses a GPU when "
+                                                                         "present with device auto)")
+    device: str = Field("auto", description="torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N")
+    batch_size: int = Field(8192, ge=1, description="samples solved together (memory: ~batch x widest layer)")
+    latency: bool = Field(True, description="estimate the latency of every sample (see imaclab.solver.latency)")
+    settle_tolerance: float = Field(0.01, gt=0, lt=1, description="latency: outputs within this fraction of "
+                                                                  "their final value (as the SPICE runner)")
+    settle_floor_v: float = Field(1e-3, ge=0, description="latency: absolute settling band floor, volts")
+    newton_tolerance_v: float = Field(1e-9, gt=0, description="transistor neurons: Newton residual, volts")
+    neuron_cache_dir: str | None = Field(None, description="cache folder of neuron characterizations "
+                                                           "(None = ~/.cache/imaclab/neuron)")
+
+
+@dataclass
+class SolverResult:
+    """Per-sample measures of the fast backend; the fields of ``imaclab.spice.runner.SpiceResult``."""
+
+    outputs: np.ndarray                      # [n, n_outputs] volts
+    power_w: dict[str, np.ndarray]           # component -> [n] watts
+    latency_s: np.ndarray                    # [n] seconds (NaN when not estimated)
+    ok: np.ndarray                           # [n] bool
+    batches: list = field(default_factory=list)
+    netlists: list = field(default_factory=list)
+    ngspice_s: float = 0.0
+    wall_s: float = 0.0
+    analysis: str = "fast"
+    errors: list[str] = field(default_factory=list)
+    hidden: list[np.ndarray] = field(default_factory=list)  # per hidden layer: neuron outputs [n, fan_out]
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def total_power_w(self) -> np.ndarray:
+        return sum(self.power_w.values())
+
+    @property
+    def n_failed(self) -> int:
+        return int((~self.ok).sum())
+
+    def to_dict(self) -> dict:
+        return {"analysis": self.analysis, "samples": int(self.ok.size), "failed": self.n_failed,
+                "ngspice_s": self.ngspice_s, "wall_s": self.wall_s, "errors": self.errors,
+                "netlists": [], **self.meta}
+
+
+@dataclass
+class SolverPlan:
+    """Everything precomputed for a circuit: the reduced layers and the neuron models."""
+
+    circuit: NetworkCircuit
+    layers: tuple[LayerMap, ...]
+    neuron: object | None            # BehavioralNeuron | LoadedNeuronTable | None (no hidden layer)
+    prepare_s: float
+
+    def to_dict(self) -> dict:
+        return {"layers": len(self.layers), "internal_nodes": [m.internal_nodes for m in self.layers],
+                "amplifiers": [m.amplifiers for m in self.layers], "prepare_s": self.prepare_s,
+                "neuron": (self.neuron.to_dict() if hasattr(self.neuron, "to_dict") else
+                           {"kind": "behavioral", "slope": getattr(self.neuron, "slope", None)})}
+
+
+def neuron_current_bound(circuit: NetworkCircuit, layers: tuple[LayerMap, ...]) -> float:
+    """Largest output current a directly loaded neuron can deliver, amperes (for the table range)."""
+    bound = 0.0
+    for lm in layers[1:]:
+        rows = np.abs(lm.source_admittance[:lm.fan_in]).sum(axis=1)
+        bound = max(bound, float(rows.max()) * _OUTPUT_BOUND_PER_VDD * circuit.supply_v)
+    return bound
+
+
+def prepare(circuit: NetworkCircuit, options: SolverOptions | None = None, *, max_pin_v: float = 0.0) -> SolverPlan:
+    """Reduce every layer and load the neuron model (characterizing it when not cached).
+
+    ``max_pin_v``: the largest neuron input voltage to cover (transistor neurons; the table
+    spans at least the neuron config's ``sweep_v``; :func:`simulate` widens it on demand).
+    """
+    options = options or SolverOptions()
+    start = time.perf_counter()
+    layers = reduce_network(circuit)
+    neuron = _load_neuron(circuit, layers, options, max_pin_v)
+    return SolverPlan(circuit=circuit, layers=layers, neuron=neuron, prepare_s=time.perf_counter() - start)
+
+
+def _load_neuron(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], options: SolverOptions, max_pin_v: float):
+    if len(layers) < 2:
+        return None
+    if circuit.neuron.kind == "behavioral":
+        return BehavioralNeuron.from_curve(circuit.neuron, circuit.neuron_curve)
+    from imaclab.devices.neuron_loaded import load_loaded_neuron
+
+    bound = neuron_current_bound(circuit, layers) if circuit.loading == "direct" else 0.0
+    return load_loaded_neuron(circuit.neuron, max_current_a=bound, max_pin_v=max_pin_v,
+                              cache_dir=options.neuron_cache_dir)
+
+
+def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: SolverOptions | None = None,
+             plan: SolverPlan | None = None) -> SolverResult:
+    """Steady state of ``circuit`` for input voltages ``input_volts`` [samples, fan_in].
+
+    ``plan`` (from :func:`prepare`) may be passed to reuse the reductions across calls.
+    """
+    options = options or SolverOptions()
+    start = time.perf_counter()
+    v_in = np.atleast_2d(np.asarray(input_volts, dtype=np.float64))
+    if v_in.shape[1] != circuit.n_inputs:
+        raise InputError(f"input voltages have {v_in.shape[1]} columns, the network expects {circuit.n_inputs}")
+    if not np.all(np.isfinite(v_in)):
+        raise InputError("input voltages contain NaN or infinite values")
+    if plan is None or plan.circuit is not circuit:
+        plan = prepare(circuit, options)
+    be = get_backend(options.array_backend, options.device)
+    n = v_in.shape[0]
+    while True:
+        outputs, power, hidden, pin_peak = _run_batches(be, plan, v_in, options)
+        table = plan.neuron
+        if not isinstance(table, LoadedNeuronTable) or pin_peak <= table.pin_range_v:
+            break
+        # an amplifier drove a neuron input past the characterized range: widen the table, redo
+        plan = SolverPlan(circuit=circuit, layers=plan.layers,
+                          neuron=_load_neuron(circuit, plan.layers, options, pin_peak),
+                          prepare_s=plan.prepare_s)
+    latency = np.full(n, np.nan)
+    if options.latency:
+        from imaclab.solver.latency import estimate_latency
+
+        latency = estimate_latency(plan, v_in, hidden, outputs, options)
+    return SolverResult(outputs=outputs, power_w=power, latency_s=latency, ok=np.ones(n, dtype=bool),
+                        hidden=hidden, wall_s=time.perf_counter() - start,
+                        meta={"backend": f"fast/{be.name}:{be.device}", "prepare_s": plan.prepare_s})
+
+
+def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions):
+    n = v_in.shape[0]
+    outputs = np.zeros((n, plan.circuit.n_outputs))
+    power = {k: np.zeros(n) for k in POWER_COMPONENTS}
+    hidden = [np.zeros((n, lm.fan_out)) for lm in plan.layers if lm.hidden]
+    mats = _device_matrices(be, plan)
+    tneuron = TransistorNeuron(plan.neuron, be) if isinstance(plan.neuron, LoadedNeuronTable) else None
+    pin_peak = 0.0
+    for lo in range(0, n, options.batch_size):
+        hi = min(n, lo + options.batch_size)
+        out, pw, hid, peak = _forward(be, plan, mats, tneuron, be.asarray(v_in[lo:hi]), options)
+        pin_peak = max(pin_peak, peak)
+        outputs[lo:hi] = be.to_numpy(out)
+        for k in POWER_COMPONENTS:
+            power[k][lo:hi] = be.to_numpy(pw[k])
+        for h, arr in zip(hidden, hid):
+            h[lo:hi] = be.to_numpy(arr)
+    return outputs, power, hidden, pin_peak
+
+
+def _device_matrices(be, plan: SolverPlan) -> list[dict]:
+    mats = []
+    for lm in plan.layers:
+        gain = lm.sign * lm.transimpedance_ohm
+        mats.append({"amp_t": be.asarray((lm.amp_current * gain[:, None]).T),   # s -> unclamped amp outputs
+                     "y_t": be.asarray(lm.source_admittance.T),
+                     "y": be.asarray(lm.source_admittance),
+                     "r_src": be.asarray(lm.source_resistance_ohm)})
+    return mats
+
+
+def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron | None, v_in,
+             options: SolverOptions):
+    circuit = plan.circuit
+    b = v_in.shape[0]
+    vb = circuit.bias_v
+    n_amps = sum(lm.amplifiers for lm in plan.layers)
+    pw = {"crossbars": be.zeros((b,)), "amplifiers": be.full((b,), circuit.amplifier_static_power_w * n_amps),
+          "neurons": be.zeros((b,)), "buffers": be.zeros((b,))}
+    s = be.concat([v_in, be.full((b, 1), vb)], axis=1)
+    i_src = None  # source currents of the current layer when the neuron solve already has them
+    hidden = []
+    neuron = plan.neuron
+    transistor = tneuron is not None
+    pin_peak = 0.0
+    newton = NewtonSettings(tolerance_v=options.newton_tolerance_v)
+    for li, (lm, m) in enumerate(zip(plan.layers, mats)):
+        if i_src is None:
+            i_src = s @ m["y_t"]
+        n_rows = lm.fan_in
+        rows_i = i_src[:, :n_rows]
+        if li == 0:
+            # input meters sit before the driver resistance: v(x_i) = the source voltage
+            pw["crossbars"] = pw["crossbars"] + (s[:, :n_rows] * rows_i).sum(axis=1)
+        else:
+            drop = rows_i * m["r_src"]
+            pw["crossbars"] = pw["crossbars"] + ((s[:, :n_rows] - drop) * rows_i).sum(axis=1)
+            pw["buffers"] = pw["buffers"] + (drop * rows_i).sum(axis=1)
+            if transistor and circuit.loading == "direct":
+                pw["neurons"] = pw["neurons"] - (s[:, :n_rows] * rows_i).sum(axis=1)
+        pw["crossbars"] = pw["crossbars"] + vb * i_src[:, n_rows]
+        amp = s @ m["amp_t"]
+        if lm.clamp_v is not None:
+            amp = be.clip(amp, -lm.clamp_v, lm.clamp_v)
+        if lm.partitions > 1:
+            node = amp.reshape(b, lm.fan_out, lm.partitions).mean(axis=-1) if be.name == "numpy" else \
+                amp.reshape(b, lm.fan_out, lm.partitions).mean(dim=-1)
+        else:
+            node = amp
+        if not lm.hidden:
+            return node, pw, hidden, pin_peak
+        pin_peak = max(pin_peak, be.abs_max(node))
+        nxt = plan.layers[li + 1]
+        nm = mats[li + 1]
+        tie = lm.tie_resistance_ohm / lm.partitions if lm.partitions > 1 else 0.0
+        i_src = None
+        if not transistor:
+            v_out = neuron.output(be, node)
+        else:
+            if circuit.loading == "direct":
+                y = nm["y"]
+                load = y[:nxt.fan_in, :nxt.fan_in]
+                load_bias = y[:nxt.fan_in, nxt.fan_in] * vb
+                v_out, i_out, pin = solve_loaded(be, tneuron, node, load, load_bias, tie_ohm=tie, settings=newton,
+                                                 layer=li)
+            else:
+                i_out = be.zeros(node.shape)
+                pin = node
+                for _ in range(3 if tie > 0 else 1):  # the tie drop is ~1e-7 V: two updates are exact
+                    if tie > 0:
+                        pin = node - tie * tneuron.pin_current(pin, i_out)
+                    v_out, _ = tneuron.output(pin, i_out)
+            i_pin = tneuron.pin_current(pin, i_out)
+            pw["amplifiers"] = pw["amplifiers"] + (pin * i_pin).sum(axis=1)
+            pw["neurons"] = pw["neurons"] + tneuron.supply_power(pin, i_out).sum(axis=1)
+        hidden.append(v_out)
+        s = be.concat([v_out, be.full((b, 1), vb)], axis=1)
+    raise AssertionError("the last layer must be an output layer")  # pragma: no cover

@@ -1,0 +1,139 @@
+"""The neurons as the solver sees them: the only nonlinear elements of the circuit.
+
+* Behavioral neuron: the ideal source the netlist writes, ``v_out = VDD tanh(-slope v_pin / VDD)``
+  (the pin carries ``-u``), drawing no input current and no supply power.
+* Transistor neuron: the loaded two-port table of :mod:`imaclab.devices.neuron_loaded`
+  (``v_out``, pin current and supply power as functions of pin voltage and output current),
+  solved together with the next layer's exact source admittance by Newton's method
+  (:func:`solve_loaded`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from imaclab.devices.neuron import NeuronConfig, NeuronCurve
+from imaclab.devices.neuron_loaded import LoadedNeuronTable
+from imaclab.errors import SimulationError
+
+
+@dataclass
+class BehavioralNeuron:
+    """``v_out = vdd * tanh(slope * u / vdd)`` at ``u = -v_pin`` (the netlist's B-source)."""
+
+    vdd_v: float
+    slope: float
+
+    @classmethod
+    def from_curve(cls, config: NeuronConfig, curve: NeuronCurve) -> "BehavioralNeuron":
+        # the netlist writer takes the slope from the curve's meta, else the config
+        return cls(vdd_v=float(config.vdd_v), slope=float(curve.meta.get("slope", config.behavioral_slope)))
+
+    def output(self, be, pin):
+        return self.vdd_v * be.tanh((-self.slope / self.vdd_v) * pin)
+
+
+class TransistorNeuron:
+    """The loaded table, moved onto the backend, with bilinear lookups."""
+
+    def __init__(self, table: LoadedNeuronTable, be):
+        self.table = table
+        self.be = be
+        self.p0 = float(table.pin_v[0])
+        self.dp = float(table.pin_v[1] - table.pin_v[0])
+        self.c0 = float(table.current_a[0])
+        self.dc = float(table.current_a[1] - table.current_a[0])
+        self.n_p = table.pin_v.size
+        self.n_c = table.current_a.size
+        self.v_out = be.asarray(table.v_out)
+        self.i_pin = be.asarray(table.i_pin)
+        self.p_supply = be.asarray(table.p_supply)
+        self.current_range_a = table.current_range_a
+
+    def _cell(self, pin, current):
+        be = self.be
+        x = (pin - self.p0) / self.dp
+        y = (current - self.c0) / self.dc
+        i = be.floor_index(x, self.n_p - 2)
+        j = be.floor_index(y, self.n_c - 2)
+        fx = be.clip(x - i, 0.0, 1.0)
+        fy = be.clip(y - j, 0.0, 1.0)
+        return i, j, fx, fy
+
+    @staticmethod
+    def _lerp(t, i, j, fx, fy):
+        t00, t01, t10, t11 = t[i, j], t[i, j + 1], t[i + 1, j], t[i + 1, j + 1]
+        return (1 - fx) * (t00 + fy * (t01 - t00)) + fx * (t10 + fy * (t11 - t10))
+
+    def output(self, pin, current):
+        """(v_out, d v_out / d i_out)."""
+        i, j, fx, fy = self._cell(pin, current)
+        t = self.v_out
+        t00, t01, t10, t11 = t[i, j], t[i, j + 1], t[i + 1, j], t[i + 1, j + 1]
+        lo = t00 + fy * (t01 - t00)
+        hi = t10 + fy * (t11 - t10)
+        slope = ((1 - fx) * (t01 - t00) + fx * (t11 - t10)) / self.dc
+        return lo + fx * (hi - lo), slope
+
+    def pin_current(self, pin, current):
+        return self._lerp(self.i_pin, *self._cell(pin, current))
+
+    def supply_power(self, pin, current):
+        return self._lerp(self.p_supply, *self._cell(pin, current))
+
+
+@dataclass(frozen=True)
+class NewtonSettings:
+    tolerance_v: float = 1e-9     # converged when every |v - f(pin, i)| is below this, volts
+    max_iterations: int = 60
+    jacobi_iterations: int = 12   # diagonal (per-neuron) Newton first; full Newton if not converged
+
+
+def solve_loaded(be, neuron: TransistorNeuron, pin_in, load, load_bias, *, tie_ohm: float = 0.0,
+                 settings: NewtonSettings = NewtonSettings(), layer: int = 0):
+    """Output voltages of transistor neurons that drive a linear load.
+
+    ``pin_in`` [B, n]: the voltage the amplifiers hold the neuron inputs at (for
+    ``join='average'`` the ideal average, from which the neuron's own input current through
+    the tie resistors, ``tie_ohm`` in parallel, is subtracted).  The load: the next layer's
+    source admittance, ``i_out = v_out @ load.T + load_bias`` (``load`` [n, n],
+    ``load_bias`` [n], bias column times the bias voltage).  Solves
+    ``v - v_out(pin, i_out(v)) = 0``: per-neuron Newton steps (the load is nearly diagonal;
+    rows couple only through output-line wire resistance), then full Newton if needed.
+
+    Returns (v_out, i_out, pin) [B, n] each.
+    """
+    diag = load.diagonal() if hasattr(load, "diagonal") else np.diagonal(load)
+    load_t = load.T
+    v, _ = neuron.output(pin_in, be.zeros(pin_in.shape))
+    pin = pin_in
+    full = False
+    for it in range(settings.max_iterations):
+        current = v @ load_t + load_bias
+        if tie_ohm > 0:
+            pin = pin_in - tie_ohm * neuron.pin_current(pin, current)
+        f, dfdi = neuron.output(pin, current)
+        res = v - f
+        if be.abs_max(res) < settings.tolerance_v:
+            _check_range(be, neuron, current, layer)
+            return v, current, pin
+        if not full and it >= settings.jacobi_iterations:
+            full = True
+        if not full:
+            v = v - res / (1.0 - dfdi * diag)
+        else:
+            # J = I - diag(dfdi) Y per sample
+            jac = be.eye(v.shape[-1])[None, :, :] - dfdi[:, :, None] * load[None, :, :]
+            v = v - be.solve(jac, res)
+    raise SimulationError(f"layer {layer + 1}: the loaded transistor neurons did not converge in "
+                          f"{settings.max_iterations} Newton iterations (residual {be.abs_max(res):.3g} V)")
+
+
+def _check_range(be, neuron: TransistorNeuron, current, layer: int) -> None:
+    peak = be.abs_max(current)
+    if peak > neuron.current_range_a:
+        raise SimulationError(f"layer {layer + 1}: neuron output current {peak * 1e3:.3g} mA exceeds the "
+                              f"characterized range +-{neuron.current_range_a * 1e3:.3g} mA: this is a bug in the "
+                              "load bound, please report it")

@@ -1,0 +1,431 @@
+"""SCALE-Sim v2.0.2's double-buffered SRAMs in CALC mode, as closed forms and vectorized scans.
+
+Read buffers (``memory/read_buffer_estimate_bw.py``)
+-----------------------------------------------------
+In CALC mode every SRAM read hits (no stalls); the buffer only decides which
+reads go to DRAM.  It keeps the addresses fetched since its last *swap* in sets
+of ``items = floor(words / 100)`` addresses; a read misses when its address is
+not among them, and every miss is one DRAM word.  After ``50`` full sets
+(``chunk = 50 * items`` misses: the active half of the double buffer) it swaps:
+the remembered addresses are forgotten and a prefetch of that chunk is logged.
+So DRAM reads = misses of a "flush when ``chunk`` distinct addresses were
+fetched" cache over the operand's SRAM read stream:
+
+* a stream of distinct addresses repeated ``P`` times (GEMM operands, filters):
+  ``U`` misses if ``U < chunk`` else ``U * P``;
+* a block of ``L < chunk`` distinct addresses read ``R >= 2`` times in a row,
+  entering with ``m`` misses in the chunk: ``L`` misses, plus ``chunk - m`` more if the
+  chunk fills during its first read (the part read before the swap is re-fetched);
+* any other stream (im2col rows of a convolution, which repeat addresses): a
+  vectorized scan over the stream with each read's distance to the previous read
+  of the same address (:func:`scan_misses`).
+
+Write buffer (``memory/write_buffer.py``)
+-----------------------------------------
+OFMAP words enter a buffer of ``S`` words; when more than ``S - ceil(S/2)`` are
+held (and no drain is running) the buffer drains ``ceil((S - ceil(S/2)) / C)``
+lines of ``C = array_cols`` words, one line per cycle.  :func:`simulate_write_buffer`
+replays that state machine event by event (one event per drain, not per cycle).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from imaclab.errors import SimulationError
+
+#: Sets the read buffer is split into (read_buffer_estimate_bw.py: 100 sets).
+READ_BUFFER_SETS = 100
+#: Fraction of each SRAM that is the active (vs prefetch / drain) half (single_layer_sim.py).
+ACTIVE_BUFFER_FRACTION = 0.5
+#: Words per cycle SCALE-Sim assumes for the first DRAM prefetch in CALC mode (single_layer_sim.py).
+CALC_FIRST_PREFETCH_WORDS_PER_CYCLE = 10
+#: DRAM read port latency in cycles (memory/read_port.py).
+DRAM_READ_LATENCY = 1
+
+
+@dataclass(frozen=True)
+class ReadBufferGeometry:
+    """Set size and swap chunk of one read SRAM."""
+
+    items_per_set: int
+    active_sets: int
+
+    @classmethod
+    def for_words(cls, words: int) -> "ReadBufferGeometry":
+        items = max(1, words // READ_BUFFER_SETS)
+        return cls(items_per_set=items, active_sets=int(ACTIVE_BUFFER_FRACTION * READ_BUFFER_SETS))
+
+    @property
+    def chunk(self) -> int:
+        """Misses between two swaps of the double buffer."""
+        return self.items_per_set * self.active_sets
+
+
+@dataclass
+class ReadMisses:
+    """DRAM reads of one operand and the stream positions where the buffer swapped.
+
+    ``swap_positions`` are indices into the operand's SRAM read stream (every
+    element of every streamed block, padding included, in demand order).
+    """
+
+    misses: int
+    swap_positions: list[int] = field(default_factory=list)
+
+
+# ------------------------------------------------------------------ closed forms
+def misses_repeated_unique(unique: int, passes: int, chunk: int) -> ReadMisses:
+    """A stream of ``unique`` distinct addresses read ``passes`` times in the same order."""
+    if unique < chunk:
+        return ReadMisses(unique)
+    total = unique * passes
+    return ReadMisses(total, list(range(chunk - 1, total, chunk)))
+
+
+def misses_block_repeats(block_lengths: np.ndarray, repeats: int, chunk: int) -> ReadMisses:
+    """Blocks of distinct addresses (disjoint between blocks), each read ``repeats`` times in a row."""
+    misses = 0
+    in_chunk = 0            # misses since the last swap
+    base = 0                # stream position of the current block's first read
+    swaps: list[int] = []
+    for length in (int(x) for x in block_lengths):
+        if length >= chunk or repeats == 1:
+            # every read of the block misses (nothing of it survives a full chunk)
+            run = length * repeats if length >= chunk else length
+            first = chunk - in_chunk - 1
+            swaps.extend(range(base + first, base + run, chunk))
+            in_chunk = (in_chunk + run) % chunk
+            misses += run
+        elif in_chunk + length < chunk:
+            misses += length
+            in_chunk += length
+        else:
+            head = chunk - in_chunk              # reads before the swap, fetched again next time
+            swaps.append(base + head - 1)
+            misses += length + head
+            in_chunk = length                    # after the second read the whole block is held
+        base += length * repeats
+    return ReadMisses(misses, swaps)
+
+
+# ------------------------------------------------------------------ vectorized scan
+#: Reads examined per vectorized step of :func:`scan_misses`.
+SCAN_WINDOW = 1 << 18
+
+
+def _stable_argsort(keys: np.ndarray) -> np.ndarray:
+    """Stable argsort of non-negative int keys by 16-bit radix passes (O(n); numpy radix-sorts 16-bit keys)."""
+    top = int(keys.max()) if keys.size else 0
+    order = np.argsort((keys & 0xFFFF).astype(np.uint16), kind="stable")
+    shift = 16
+    while top >> shift:
+        digit = ((keys[order] >> shift) & 0xFFFF).astype(np.uint16)
+        order = order[np.argsort(digit, kind="stable")]
+        shift += 16
+    return order
+
+
+def previous_reads(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Per read of one pass: position of the previous read of its address.
+
+    Returns ``(prev, first, unique)``: ``prev[n]`` is the position of the previous read
+    of ``stream[n]`` in the same pass, or ``last - len(stream)`` (its last read in the
+    previous pass) for the first read of an address; a huge value for ``-1`` (no read).
+    ``first`` lists the positions of first reads; ``unique`` counts distinct addresses.
+    """
+    length = stream.size
+    index_type = np.int32 if length < 2 ** 30 else np.int64
+    positions = np.flatnonzero(stream >= 0).astype(index_type)
+    prev = np.full(length, np.iinfo(index_type).max, dtype=index_type)
+    if positions.size == 0:
+        return prev, positions, 0
+    addresses = stream[positions]
+    order = _stable_argsort(addresses)
+    sorted_addr = addresses[order]
+    sorted_pos = positions[order]
+    new_address = np.empty(sorted_addr.size, dtype=bool)
+    new_address[0] = True
+    np.not_equal(sorted_addr[1:], sorted_addr[:-1], out=new_address[1:])
+    prev_sorted = np.empty_like(sorted_pos)
+    prev_sorted[1:] = sorted_pos[:-1]
+    group_start = np.flatnonzero(new_address)
+    group_end = np.append(group_start[1:], sorted_addr.size) - 1
+    prev_sorted[group_start] = sorted_pos[group_end] - length
+    prev[sorted_pos] = prev_sorted
+    return prev, sorted_pos[group_start], int(group_start.size)
+
+
+def scan_misses(stream: np.ndarray, passes: int, chunk: int) -> ReadMisses:
+    """Misses of the flush-on-full cache over ``stream`` (one pass; ``-1`` = no read) repeated ``passes`` times.
+
+    A read misses iff the previous read of its address lies before the current
+    segment (the reads since the last swap).  With every read's previous-read
+    position known (:func:`previous_reads`), each segment's end -- the read that
+    brings its distinct addresses to ``chunk`` -- is found by counting, window by
+    window, the reads whose previous read precedes the segment.
+    """
+    stream = np.asarray(stream)
+    length = stream.size
+    prev, first, unique = previous_reads(stream)
+    if unique < chunk:
+        # the first pass fetches every address once and never swaps; later passes hit
+        return ReadMisses(unique)
+    prev_first_pass = prev.copy()
+    prev_first_pass[first] = np.iinfo(prev.dtype).min          # nothing precedes the first pass
+    misses = 0
+    swaps: list[int] = []
+    segment_start = 0        # global position of the first read after the last swap
+    in_chunk = 0
+    for p in range(passes):
+        base = p * length
+        table = prev_first_pass if p == 0 else prev
+        lo = 0
+        misses_this_pass = 0
+        while lo < length:
+            hi = min(length, lo + SCAN_WINDOW)
+            threshold = segment_start - base            # previous read before this -> miss
+            window = table[lo:hi] < threshold
+            got = int(np.count_nonzero(window))
+            need = chunk - in_chunk
+            if got < need:
+                in_chunk += got
+                misses += got
+                misses_this_pass += got
+                lo = hi
+                continue
+            where = int(np.searchsorted(np.cumsum(window, dtype=np.int64), need))
+            swap_at = base + lo + where
+            swaps.append(swap_at)
+            misses += need
+            misses_this_pass += need
+            in_chunk = 0
+            segment_start = swap_at + 1
+            lo = lo + where + 1
+        if misses_this_pass == 0:
+            break            # passes are identical: nothing will ever miss again
+    return ReadMisses(misses, swaps)
+
+
+# ------------------------------------------------------------------ read timing
+@dataclass(frozen=True)
+class ReadTiming:
+    """DRAM trace window and prefetch bandwidths of one read buffer (SCALE-Sim's definitions)."""
+
+    start_cycle: int
+    stop_cycle: int
+    peak_words_per_cycle: float
+
+
+def read_timing(result: ReadMisses, swap_cycles: list[int], first_request_cycle: int,
+                geometry: ReadBufferGeometry) -> ReadTiming:
+    """Start/stop cycles of the DRAM prefetch trace and the largest prefetch bandwidth.
+
+    Mirrors ``ReadBufferEstimateBw``: the first chunk is prefetched at 10 words/cycle
+    so that it ends one cycle before the first request; each later chunk must
+    arrive within the cycles the previous chunk was consumed in.
+    """
+    items = geometry.items_per_set
+    chunk = geometry.chunk
+    sets_total = -(-result.misses // items)
+    first_bw = CALC_FIRST_PREFETCH_WORDS_PER_CYCLE
+    if not swap_cycles:
+        cycles = -(-sets_total * items // first_bw)
+        return ReadTiming(-cycles, -1, float(first_bw))
+    first_cycles = -(-chunk // first_bw)
+    start = first_request_cycle - first_cycles
+    peak = float(first_bw)
+    last_start = first_request_cycle - 1
+    last_end = swap_cycles[0]
+    for cycle in swap_cycles[1:]:
+        window = last_end - last_start + 1
+        if window > 0:
+            peak = max(peak, float(math.ceil(chunk / window)))
+        last_start, last_end = last_end + 1, cycle
+    remaining_sets = sets_total - geometry.active_sets * len(swap_cycles)
+    window = last_end - last_start + 1
+    if remaining_sets > 0 and window > 0:
+        peak = max(peak, float(math.ceil(remaining_sets * items / window)))
+    return ReadTiming(start, last_end + DRAM_READ_LATENCY, peak)
+
+
+# ------------------------------------------------------------------ write buffer
+@dataclass
+class WriteBufferResult:
+    """OFMAP DRAM writes, trace window and stalls of the write buffer."""
+
+    dram_writes: int
+    start_cycle: int
+    stop_cycle: int
+    stall_cycles: int
+    drains: int
+
+
+class _Lines:
+    """Cumulative OFMAP words per demand line, from per-fold closed forms."""
+
+    def __init__(self, fold_words: np.ndarray, lines_per_fold: int, fold_counts):
+        self.fold_words = np.asarray(fold_words, dtype=np.int64)
+        self.fold_cum = np.concatenate(([0], np.cumsum(self.fold_words)))
+        self.lines_per_fold = int(lines_per_fold)
+        self.fold_counts = fold_counts          # fold index -> words per line of that fold
+        self._cache: dict[int, np.ndarray] = {}
+        self.total = int(self.fold_cum[-1])
+
+    def _cum(self, fold: int) -> np.ndarray:
+        cum = self._cache.get(fold)
+        if cum is None:
+            if len(self._cache) > 64:
+                self._cache.clear()
+            cum = np.concatenate(([0], np.cumsum(self.fold_counts(fold))))
+            self._cache[fold] = cum
+        return cum
+
+    def line_of_word(self, word: int) -> int:
+        """Demand line holding the ``word``-th OFMAP word (0-based)."""
+        fold = int(np.searchsorted(self.fold_cum, word, side="right")) - 1
+        cum = self._cum(fold)
+        within = word - int(self.fold_cum[fold])
+        return fold * self.lines_per_fold + int(np.searchsorted(cum, within, side="right")) - 1
+
+    def words_before_line(self, line: int) -> int:
+        """OFMAP words in demand lines ``0 .. line-1``."""
+        fold, within = divmod(int(line), self.lines_per_fold)
+        if fold >= self.fold_words.size:
+            return self.total
+        cum = self._cum(fold)
+        return int(self.fold_cum[fold]) + int(cum[min(within, cum.size - 1)])
+
+    def words_in_line(self, line: int) -> int:
+        return self.words_before_line(line + 1) - self.words_before_line(line)
+
+
+def simulate_write_buffer(lines: _Lines, total_lines: int, buffer_words: int, drain_width: int) -> WriteBufferResult:
+    """Replay SCALE-Sim's OFMAP write buffer (``write_buffer.service_writes``) event by event.
+
+    Words arrive in demand order, a line per cycle.  The buffer keeps a free-space
+    count; a drain starts when free space drops below the active half and no drain
+    is running, and takes one trace line (``drain_width`` words, the last line of a
+    drain possibly partial) per cycle.  A word that finds no free space while a
+    drain runs stalls the array until the drain ends.  The trace lines are packed
+    ``drain_width`` words each, a partially filled line being closed when a drain
+    starts -- SCALE-Sim counts such lines as full unless they end the drain.
+    """
+    size = buffer_words
+    active = int(math.ceil(size * ACTIVE_BUFFER_FRACTION))
+    drain_size = size - active
+    lines_per_drain = -(-drain_size // drain_width)
+    free = size
+    drain_end = 0
+    total_words = lines.total
+
+    # trace lines: `closed_lines` lines exist; `partial_fill[line]` for lines closed early
+    closed_lines = 0
+    partial_fill: dict[int, int] = {}
+    fill = 0                 # words in the open (current) line
+    drained_lines = 0
+    dram_writes = 0
+    drain_starts: list[int] = []
+    last_drain_cycle = None
+    stall_total = 0
+
+    def close_open_line() -> None:
+        nonlocal closed_lines, fill
+        if fill:
+            partial_fill[closed_lines] = fill
+            closed_lines += 1
+            fill = 0
+
+    def drain(start_cycle: int) -> int:
+        nonlocal drained_lines, dram_writes, free, last_drain_cycle
+        end_line = min(drained_lines + lines_per_drain, closed_lines)
+        count = end_line - drained_lines
+        if count <= 0:
+            raise SimulationError("SCALE-Sim write-buffer model: drain with no data (SCALE-Sim itself fails here)")
+        last = end_line - 1
+        data = count * drain_width - (drain_width - partial_fill.get(last, drain_width))
+        dram_writes += data
+        free += data
+        drained_lines = end_line
+        drain_starts.append(start_cycle)
+        last_drain_cycle = start_cycle + count - 1
+        return last_drain_cycle
+
+    def store(n: int) -> None:
+        """Store ``n`` words into the open line / closed full lines."""
+        nonlocal fill, closed_lines, free
+        free -= n
+        total = fill + n
+        closed_lines += total // drain_width
+        fill = total % drain_width
+
+    word = 0                 # words stored so far
+    while word < total_words:
+        line = lines.line_of_word(word)
+        cycle = line + stall_total
+        if cycle >= drain_end:
+            # next trigger: the word that makes free < active, at a cycle >= drain_end
+            need = free - active + 1                      # words until free < active
+            if need <= 0:
+                need = 1
+            target = word + need - 1                     # index of the triggering word
+            if target >= total_words:
+                store(total_words - word)
+                word = total_words
+                break
+            store(target + 1 - word)
+            word = target + 1
+            trig_cycle = lines.line_of_word(target) + stall_total
+            close_open_line()
+            drain_end = drain(trig_cycle)
+            continue
+        # a drain is running: words up to drain_end's line go in unless space runs out
+        first_free_line = drain_end - stall_total        # first line at a cycle >= drain_end
+        words_until = lines.words_before_line(first_free_line) - word
+        if free - words_until > 0 or words_until <= 0:
+            n = max(words_until, 0)
+            n = min(n, total_words - word)
+            store(n)
+            word += n
+            if word < total_words and lines.line_of_word(word) + stall_total < drain_end:
+                # words_until was 0 but we are still before drain_end: cannot happen
+                raise SimulationError("write-buffer model out of sync")
+            continue
+        # free space runs out before the drain ends: stall at the word that empties it
+        target = word + free - 1 if free > 0 else word
+        store(target + 1 - word)
+        word = target + 1
+        stall_line = lines.line_of_word(target)
+        offset = drain_end - (stall_line + stall_total)
+        # the rest of this line is written at drain_end; SCALE-Sim adds offset - 1 stall cycles
+        rest = lines.words_before_line(stall_line + 1) - word
+        current = drain_end
+        # words of the same line after the stall: at cycle drain_end they may trigger a drain
+        while rest > 0:
+            need = max(free - active + 1, 1)
+            if need > rest:
+                store(rest)
+                word += rest
+                rest = 0
+                break
+            store(need)
+            word += need
+            rest -= need
+            close_open_line()
+            drain_end = drain(current)
+            if rest > 0 and current < drain_end and free <= 0:
+                raise SimulationError("write-buffer model: repeated stall within one line is not modelled")
+        stall_total += max(0, offset - 1)
+
+    # empty_all_buffers at the last line's cycle: drain everything left, one drain after another
+    close_open_line()
+    cycle = total_lines - 1 + stall_total
+    while drained_lines < closed_lines:
+        end = drain(cycle)
+        cycle = end + 1
+    if not drain_starts:
+        return WriteBufferResult(0, 0, 0, stall_total, 0)
+    return WriteBufferResult(dram_writes, drain_starts[0], last_drain_cycle, stall_total, len(drain_starts))

@@ -1,0 +1,201 @@
+"""The systolic-array model: SCALE-Sim v2.0.2's results without walking cycles.
+
+* :func:`compute_cycles` -- total cycles of many GEMMs at once (numpy, closed form);
+* :func:`simulate_layer` -- everything SCALE-Sim reports for one layer;
+* :func:`simulate_topology` -- a list of layers, one report each.
+
+How each number is obtained (see ``docs/systolic.md``): cycles, SRAM accesses,
+mapping efficiency and compute utilization are closed forms of the fold schedule
+(:mod:`~imaclab.systolic.schedule`); DRAM reads come from SCALE-Sim's read-buffer
+rule applied to the operand's read stream (:mod:`~imaclab.systolic.buffers`), in
+closed form where every address is read once per pass (GEMMs, filters) and by a
+vectorized scan for im2col operands; DRAM writes, OFMAP stalls and the DRAM
+trace windows from an event-by-event replay of the OFMAP write buffer (one event
+per drain).
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from imaclab.errors import ConfigError
+from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, _Lines, misses_block_repeats,
+                                      misses_repeated_unique, read_timing, scan_misses, simulate_write_buffer)
+from imaclab.systolic.config import SystolicConfig
+from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
+from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream
+from imaclab.systolic.report import LayerReport
+from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
+                                       total_cycles_calc)
+
+
+# ------------------------------------------------------------------ vectorized cycles
+def compute_cycles(cfg: SystolicConfig, m, n, k) -> np.ndarray:
+    """Total cycles (stalls included) of GEMMs ``(m, n, k)`` on ``cfg`` -- numpy arrays in, int64 array out.
+
+    ``m`` = rows of the input operand (SCALE-Sim M), ``n`` = output columns (N), ``k`` =
+    reduction (K).  Equals :func:`simulate_layer`'s ``total_cycles`` for
+    ``GemmLayer(m=m, n=n, k=k)``: in CALC mode a closed form (no stalls); with a user
+    DRAM bandwidth each distinct shape is simulated once.
+    """
+    m_arr, n_arr, k_arr = np.broadcast_arrays(np.asarray(m, dtype=np.int64), np.asarray(n, dtype=np.int64),
+                                              np.asarray(k, dtype=np.int64))
+    if cfg.calc_bandwidth:
+        geom = fold_geometry(cfg.dataflow, cfg.array_rows, cfg.array_cols, m_arr, n_arr, k_arr)
+        return np.asarray(total_cycles_calc(geom), dtype=np.int64)
+    shapes = np.stack([m_arr.ravel(), n_arr.ravel(), k_arr.ravel()], axis=1)
+    unique, inverse = np.unique(shapes, axis=0, return_inverse=True)
+    cycles = np.array([simulate_layer(cfg, GemmLayer(name="gemm", m=int(a), n=int(b), k=int(c))).total_cycles
+                       for a, b, c in unique], dtype=np.int64)
+    return cycles[inverse.ravel()].reshape(m_arr.shape)
+
+
+# ------------------------------------------------------------------ one layer
+def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
+    """Everything SCALE-Sim reports for ``layer`` on ``cfg`` (see :class:`LayerReport`)."""
+    if isinstance(layer, DepthwiseConvLayer):
+        unit = layer.per_channel()
+    elif isinstance(layer, (GemmLayer, ConvLayer)):
+        unit = layer
+    else:
+        raise ConfigError(f"cannot simulate {type(layer).__name__}: expected GemmLayer, ConvLayer or DepthwiseConvLayer")
+    instances = layer.instances
+    m, n, k = unit.gemm_dims()
+    rows, cols = cfg.array_rows, cfg.array_cols
+    geom = fold_geometry(cfg.dataflow, rows, cols, m, n, k)
+    lines = int(geom.lines)
+
+    sram_ifmap, sram_filter, sram_ofmap = (int(x) for x in sram_accesses(geom))
+    mapping, util = per_fold_efficiencies(geom)
+
+    layouts = {op: OperandLayout(geom, op) for op in ("ifmap", "filter", "ofmap")}
+    starts = {op: np.concatenate(([0], np.cumsum(layouts[op].fold_elements()))) for op in ("ifmap", "filter")}
+
+    # OFMAP write buffer: DRAM writes and stalls (drain width = array columns in CALC,
+    # the user bandwidth otherwise, as SCALE-Sim's single_layer_sim sets it up)
+    ofmap_layout = layouts["ofmap"]
+    drain_width = cols if cfg.calc_bandwidth else int(cfg.dram_bandwidth_words_per_cycle)
+    fold_words = ofmap_layout.fold_elements()
+    ofmap_lines = _Lines(fold_words, geom.lines_per_fold, ofmap_layout.line_counts)
+    writes = simulate_write_buffer(ofmap_lines, lines, cfg.sram_words("ofmap"), drain_width)
+    stall_cycles = writes.stall_cycles
+
+    # read buffers: DRAM reads and the DRAM prefetch trace
+    reads = {}
+    timings = {}
+    first_valid = {}
+    last_valid = {}
+    for op in ("ifmap", "filter"):
+        buffer = ReadBufferGeometry.for_words(cfg.sram_words(op))
+        result, first_pos, last_pos = _read_misses(geom, layouts[op], unit, op, buffer.chunk, starts[op])
+        layout = layouts[op]
+        first_valid[op] = layout.cycle_of_position(first_pos, starts[op][:-1])
+        last_valid[op] = layout.cycle_of_position(last_pos, starts[op][:-1])
+        swap_cycles = [layout.cycle_of_position(p, starts[op][:-1]) for p in result.swap_positions]
+        reads[op] = result.misses
+        timings[op] = read_timing(result, swap_cycles, first_valid[op], buffer)
+
+    if not cfg.calc_bandwidth:
+        stall_cycles = max(stall_cycles, _user_read_stalls(cfg, reads, lines))
+    total_cycles = lines - 1 + stall_cycles
+
+    # SRAM trace windows: reads are served one hit-latency after their demand cycle
+    ofmap_first = ofmap_layout.first_cycle()
+    ofmap_last = ofmap_layout.last_cycle()
+    peak_sram = _peak_sram(layouts)
+
+    return LayerReport(
+        name=layer.name, kind=layer.kind, dataflow=cfg.dataflow, array_rows=rows, array_cols=cols,
+        m=m, n=n, k=k, instances=instances, macs=m * n * k * instances,
+        total_cycles=total_cycles * instances, stall_cycles=stall_cycles * instances,
+        mapping_efficiency=mapping, compute_utilization=util,
+        sram_ifmap_reads=sram_ifmap * instances, sram_filter_reads=sram_filter * instances,
+        sram_ofmap_writes=sram_ofmap * instances,
+        dram_ifmap_reads=reads["ifmap"] * instances, dram_filter_reads=reads["filter"] * instances,
+        dram_ofmap_writes=writes.dram_writes * instances,
+        sram_ifmap_start_cycle=first_valid["ifmap"] + SRAM_HIT_LATENCY,
+        sram_ifmap_stop_cycle=last_valid["ifmap"] + SRAM_HIT_LATENCY + stall_cycles,
+        sram_filter_start_cycle=first_valid["filter"] + SRAM_HIT_LATENCY,
+        sram_filter_stop_cycle=last_valid["filter"] + SRAM_HIT_LATENCY + stall_cycles,
+        sram_ofmap_start_cycle=ofmap_first, sram_ofmap_stop_cycle=ofmap_last + stall_cycles,
+        dram_ifmap_start_cycle=timings["ifmap"].start_cycle, dram_ifmap_stop_cycle=timings["ifmap"].stop_cycle,
+        dram_filter_start_cycle=timings["filter"].start_cycle, dram_filter_stop_cycle=timings["filter"].stop_cycle,
+        dram_ofmap_start_cycle=writes.start_cycle, dram_ofmap_stop_cycle=writes.stop_cycle,
+        peak_sram_ifmap_bw=peak_sram["ifmap"], peak_sram_filter_bw=peak_sram["filter"],
+        peak_sram_ofmap_bw=peak_sram["ofmap"],
+        peak_dram_ifmap_bw=timings["ifmap"].peak_words_per_cycle,
+        peak_dram_filter_bw=timings["filter"].peak_words_per_cycle,
+        peak_dram_ofmap_bw=float(min(drain_width, writes.dram_writes)) if writes.dram_writes else 0.0,
+        clock_hz=cfg.clock_hz, word_size_bytes=cfg.word_size_bytes,
+        bandwidth_mode="CALC" if cfg.calc_bandwidth else "USER",
+    )
+
+
+def simulate_topology(cfg: SystolicConfig, layers: Iterable[Layer]) -> list[LayerReport]:
+    """One :class:`LayerReport` per layer, in order (layers run one after another)."""
+    return [simulate_layer(cfg, layer) for layer in layers]
+
+
+# ------------------------------------------------------------------ helpers
+def _unique_addresses(layer: Layer) -> bool:
+    """True when every IFMAP operand element is a distinct, valid address (GEMM, 1x1 stride-1 conv)."""
+    if isinstance(layer, GemmLayer):
+        return True
+    return (layer.filter_height == 1 and layer.filter_width == 1 and layer.stride_height == 1
+            and layer.stride_width == 1)
+
+
+def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: int,
+                 starts: np.ndarray) -> tuple[ReadMisses, int, int]:
+    """DRAM reads of ``operand`` and the stream positions of its first and last valid read."""
+    df = geom.dataflow
+    total = int(starts[-1])
+    m, n, k = unit.gemm_dims()
+    if operand == "filter" or _unique_addresses(unit):
+        extent = k * n if operand == "filter" else m * k
+        if (df, operand) in (("os", "ifmap"), ("ws", "ifmap"), ("is", "filter")):
+            result = misses_repeated_unique(extent, int(geom.col_fold), chunk)
+        elif (df, operand) == ("os", "filter"):
+            blocks = layout.fold_elements()[:: int(geom.row_fold)]
+            result = misses_block_repeats(blocks, int(geom.row_fold), chunk)
+        else:   # ws filter, is ifmap: every element once
+            result = misses_repeated_unique(extent, 1, chunk)
+        return result, 0, total - 1
+    im2col = Im2col(unit.ifmap_height, unit.ifmap_width, unit.filter_height, unit.filter_width, unit.channels,
+                    unit.stride_height, unit.stride_width, unit.ofmap_height, unit.ofmap_width)
+    stream, passes = ifmap_pass_stream(layout, im2col)
+    result = scan_misses(stream, passes, chunk)
+    valid = np.flatnonzero(stream >= 0)
+    first = int(valid[0])
+    last = (passes - 1) * stream.size + int(valid[-1])
+    return result, first, last
+
+
+def _peak_sram(layouts: dict[str, OperandLayout]) -> dict[str, float]:
+    """Largest number of words one operand's SRAM serves in a single cycle."""
+    peak = {}
+    for op, layout in layouts.items():
+        stream = layout.fold_stream(0)
+        if stream.pattern == "skewed":
+            peak[op] = float(min(stream.used, stream.length))
+        else:
+            peak[op] = float(stream.length)
+    return peak
+
+
+def _user_read_stalls(cfg: SystolicConfig, reads: dict[str, int], lines: int) -> int:
+    """imaclab's bandwidth-bound stall estimate with a user DRAM bandwidth (not SCALE-Sim's USER mode).
+
+    Each operand has its own DRAM port of ``bw`` words/cycle (as in SCALE-Sim); the
+    layer cannot finish before every operand's DRAM words have streamed in.
+    """
+    bw = int(cfg.dram_bandwidth_words_per_cycle)
+    need = max(-(-words // bw) for words in reads.values())
+    return max(0, need - lines)
+
+
+def layers_gemm_dims(layers: Sequence[Layer]) -> np.ndarray:
+    """``(len(layers), 3)`` array of SCALE-Sim ``(M, N, K)`` per layer instance."""
+    return np.array([layer.gemm_dims() for layer in layers], dtype=np.int64).reshape(-1, 3)

@@ -1,0 +1,195 @@
+"""Where each operand's SRAM reads and OFMAP writes fall, fold by fold, for one layer.
+
+:class:`OperandLayout` knows, for one operand of one layer under one dataflow, the
+block every fold streams (:class:`~imaclab.systolic.streams.FoldStream`) in
+SCALE-Sim's fold order (``for fc: for fr:``), so a position in the operand's read
+stream maps to a cycle.  :func:`ifmap_pass_stream` builds the address stream of a
+convolution's im2col operand (``operand_matrix.calc_ifmap_elem_addr``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imaclab.systolic.schedule import FoldGeometry
+from imaclab.systolic.streams import FoldStream, antidiagonal_order
+
+
+class OperandLayout:
+    """Fold-by-fold demand of ``operand`` (``ifmap``, ``filter`` or ``ofmap``) for one layer."""
+
+    def __init__(self, geom: FoldGeometry, operand: str):
+        self.geom = geom
+        self.operand = operand
+        self.rows = geom.rows
+        self.cols = geom.cols
+        self.sr, self.sc, self.t = int(geom.sr), int(geom.sc), int(geom.t)
+        self.row_fold, self.col_fold = int(geom.row_fold), int(geom.col_fold)
+        self.lines_per_fold = int(geom.lines_per_fold)
+        self.pattern = _PATTERNS[geom.dataflow][operand]
+
+    # used rows / columns of the array in a fold
+    def rows_used(self, fr: int) -> int:
+        return min(self.rows, self.sr - fr * self.rows)
+
+    def cols_used(self, fc: int) -> int:
+        return min(self.cols, self.sc - fc * self.cols)
+
+    def fold_stream(self, fold: int) -> FoldStream:
+        fc, fr = divmod(int(fold), self.row_fold)
+        ru, cu = self.rows_used(fr), self.cols_used(fc)
+        kind, used, length, offset = self.pattern(self, ru, cu)
+        return FoldStream(kind, used, length, offset, self.rows)
+
+    def fold_elements(self) -> np.ndarray:
+        """Elements of each fold's block, in fold order (``fc`` outer, ``fr`` inner)."""
+        ru = np.minimum(self.rows, self.sr - np.arange(self.row_fold, dtype=np.int64) * self.rows)
+        cu = np.minimum(self.cols, self.sc - np.arange(self.col_fold, dtype=np.int64) * self.cols)
+        used_r = np.tile(ru, self.col_fold)
+        used_c = np.repeat(cu, self.row_fold)
+        return np.asarray(_ELEMENTS[self.geom.dataflow][self.operand](self, used_r, used_c), dtype=np.int64)
+
+    def cycle_of_position(self, position: int, fold_starts: np.ndarray) -> int:
+        """Cycle (stall free) at which stream element ``position`` is read."""
+        fold = int(np.searchsorted(fold_starts, position, side="right")) - 1
+        within = position - int(fold_starts[fold])
+        return fold * self.lines_per_fold + self.fold_stream(fold).cycle_of(within)
+
+    def first_cycle(self) -> int:
+        return self.fold_stream(0).first_cycle()
+
+    def last_cycle(self) -> int:
+        folds = self.row_fold * self.col_fold
+        return (folds - 1) * self.lines_per_fold + self.fold_stream(folds - 1).last_cycle()
+
+    def line_counts(self, fold: int) -> np.ndarray:
+        """Elements per line over all ``lines_per_fold`` lines of ``fold``."""
+        stream = self.fold_stream(fold)
+        first, counts = stream.counts()
+        out = np.zeros(self.lines_per_fold, dtype=np.int64)
+        out[first:first + counts.size] = counts
+        return out
+
+
+# pattern(layout, rows_used, cols_used) -> (kind, used, length, offset)
+_PATTERNS = {
+    "os": {
+        # ifmap rows (ofmap pixels) on PE rows, window streamed; skewed from cycle 0
+        "ifmap": lambda lay, ru, cu: ("skewed", ru, lay.t, 0),
+        "filter": lambda lay, ru, cu: ("skewed", cu, lay.t, 0),
+        # outputs leave after the K-deep accumulation, bottom row first
+        "ofmap": lambda lay, ru, cu: ("skewed", cu, ru, lay.t - 1 + lay.rows - ru),
+    },
+    "ws": {
+        "ifmap": lambda lay, ru, cu: ("skewed", ru, lay.t, lay.rows),
+        "filter": lambda lay, ru, cu: ("flipped", ru, cu, 0),
+        "ofmap": lambda lay, ru, cu: ("skewed", cu, lay.t, 2 * lay.rows - 1),
+    },
+    "is": {
+        "ifmap": lambda lay, ru, cu: ("flipped", ru, cu, 0),
+        "filter": lambda lay, ru, cu: ("skewed", ru, lay.t, lay.rows),
+        "ofmap": lambda lay, ru, cu: ("skewed", cu, lay.t, 2 * lay.rows - 1),
+    },
+}
+
+# elements per fold, vectorized over folds: f(layout, rows_used, cols_used)
+_ELEMENTS = {
+    "os": {"ifmap": lambda lay, r, c: r * lay.t, "filter": lambda lay, r, c: c * lay.t,
+           "ofmap": lambda lay, r, c: r * c},
+    "ws": {"ifmap": lambda lay, r, c: r * lay.t, "filter": lambda lay, r, c: r * c,
+           "ofmap": lambda lay, r, c: c * lay.t},
+    "is": {"ifmap": lambda lay, r, c: r * c, "filter": lambda lay, r, c: r * lay.t,
+           "ofmap": lambda lay, r, c: c * lay.t},
+}
+
+
+# ------------------------------------------------------------------ im2col addresses
+class Im2col:
+    """Addresses of the IFMAP operand of a convolution (relative to the IFMAP offset).
+
+    Element ``(p, j)``: output pixel ``p = oy * ofmap_w + ox`` (row-major), window
+    element ``j = (r * filter_w + s) * channels + c`` (channel fastest), address
+    ``((oy*stride_h + r) * ifmap_w + ox*stride_w + s) * channels + c``, or ``-1``
+    where the window hangs over the IFMAP edge (SCALE-Sim's ceil-rounded output size
+    allows that).  The address separates into a pixel part plus a window part,
+    so whole blocks are built by broadcasting.
+    """
+
+    def __init__(self, ifmap_h: int, ifmap_w: int, filter_h: int, filter_w: int, channels: int,
+                 stride_h: int, stride_w: int, ofmap_h: int, ofmap_w: int):
+        dtype = np.int32 if ifmap_h * ifmap_w * channels < 2 ** 31 else np.int64
+        oy, ox = np.divmod(np.arange(ofmap_h * ofmap_w, dtype=np.int64), ofmap_w)
+        r, rest = np.divmod(np.arange(filter_h * filter_w * channels, dtype=np.int64), filter_w * channels)
+        s, ch = np.divmod(rest, channels)
+        self.pixel_base = ((oy * stride_h * ifmap_w + ox * stride_w) * channels).astype(dtype)
+        self.window_offset = ((r * ifmap_w + s) * channels + ch).astype(dtype)
+        # room left below / right of each window corner, and each window element's reach
+        self.rows_left = (ifmap_h - oy * stride_h).astype(dtype)
+        self.cols_left = (ifmap_w - ox * stride_w).astype(dtype)
+        self.r = r.astype(dtype)
+        self.s = s.astype(dtype)
+        self.all_valid = ((ofmap_h - 1) * stride_h + filter_h <= ifmap_h
+                          and (ofmap_w - 1) * stride_w + filter_w <= ifmap_w)
+
+    def block(self, pixels: np.ndarray, window: np.ndarray) -> np.ndarray:
+        """Addresses of ``pixels x window`` (outer product of index vectors)."""
+        addr = self.pixel_base[pixels][:, None] + self.window_offset[window][None, :]
+        if not self.all_valid:
+            ok = (self.r[window][None, :] < self.rows_left[pixels][:, None]) & \
+                 (self.s[window][None, :] < self.cols_left[pixels][:, None])
+            addr = np.where(ok, addr, -1)
+        return addr
+
+
+def _skew_permutation(rows: int, cols: int, used_on_rows: bool) -> np.ndarray:
+    """Flat indices into a ``rows x cols`` block, in skewed (anti-diagonal) read order.
+
+    The PE line index is the row index when ``used_on_rows`` else the column index.
+    """
+    if used_on_rows:
+        u, e = antidiagonal_order(rows, cols)
+        return u * cols + e
+    u, e = antidiagonal_order(cols, rows)
+    return e * cols + u
+
+
+def ifmap_pass_stream(layout: OperandLayout, im2col: Im2col) -> tuple[np.ndarray, int]:
+    """IFMAP read addresses of one *pass* and the number of passes.
+
+    os/ws read the whole IFMAP operand once per column fold, identically each time
+    (pass = the row folds of one column fold); is reads each element once (one pass
+    over all folds).
+    """
+    df = layout.geom.dataflow
+    rows, cols, t = layout.rows, layout.cols, layout.t
+    pieces = []
+    perms: dict[int, np.ndarray] = {}
+    if df == "os":
+        window = np.arange(t, dtype=np.int64)
+        for fr in range(layout.row_fold):
+            ru = layout.rows_used(fr)
+            if ru not in perms:
+                perms[ru] = _skew_permutation(ru, t, used_on_rows=True)
+            # PE row u holds output pixel fr*R + u and streams its window
+            block = im2col.block(fr * rows + np.arange(ru, dtype=np.int64), window)
+            pieces.append(block.ravel()[perms[ru]])
+        return np.concatenate(pieces), layout.col_fold
+    if df == "ws":
+        pixels = np.arange(t, dtype=np.int64)
+        for fr in range(layout.row_fold):
+            ru = layout.rows_used(fr)
+            if ru not in perms:
+                perms[ru] = _skew_permutation(t, ru, used_on_rows=False)
+            # PE row u holds window element fr*R + u; the output pixels stream through
+            block = im2col.block(pixels, fr * rows + np.arange(ru, dtype=np.int64))
+            pieces.append(block.ravel()[perms[ru]])
+        return np.concatenate(pieces), layout.col_fold
+    # is: fold (fc, fr) pushes window rows fr*R + (ru-1 .. 0), each across pixels fc*C + (0 .. cu-1)
+    for fc in range(layout.col_fold):
+        cu = layout.cols_used(fc)
+        pixels = fc * cols + np.arange(cu, dtype=np.int64)
+        for fr in range(layout.row_fold):
+            ru = layout.rows_used(fr)
+            window = fr * rows + np.arange(ru - 1, -1, -1, dtype=np.int64)
+            pieces.append(im2col.block(pixels, window).T.ravel())
+    return np.concatenate(pieces), 1

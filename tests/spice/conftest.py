@@ -1,0 +1,34 @@
+import numpy as np
+import pytest
+
+from imaclab.circuit import MLPModel, NetworkConfig
+
+
+def _binary_model(sizes, seed=0) -> MLPModel:
+    rng = np.random.default_rng(seed)
+    ws = [np.where(rng.random((a, b)) < 0.5, -1.0, 1.0) for a, b in zip(sizes[:-1], sizes[1:])]
+    bs = [np.where(rng.random(b) < 0.5, -1.0, 1.0) for b in sizes[1:]]
+    return MLPModel(weights=tuple(ws), biases=tuple(bs), weight_kind="binary", source="test")
+
+
+def _small_config(**overrides) -> NetworkConfig:
+    base = {"neuron.kind": "behavioral", "circuit.crossbar.rows": 4, "circuit.crossbar.columns": 3}
+    base.update(overrides)
+    return NetworkConfig().with_overrides(base)
+
+
+@pytest.fixture
+def binary_model():
+    """Factory: binary_model([6, 5, 3], seed) -> a random binary MLPModel."""
+    return _binary_model
+
+
+@pytest.fixture
+def small_config():
+    """Factory: small_config(**dotted_overrides) -> behavioral neurons on 4x3 crossbars."""
+    return _small_config
+
+
+@pytest.fixture
+def model_6_5_3():
+    return _binary_model([6, 5, 3])
