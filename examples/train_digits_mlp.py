@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
             with torch.no_grad():
                 acc = (model(x_te).argmax(1) == y_te).float().mean().item()
             print(f"epoch {epoch:3d}  loss {loss.item():.3f}  test accuracy {100 * acc:.2f} %  "
-                  f"gains {[round(float(g.exp()), 2) for g in model.log_gains]}")
+                  f"gains {[round(float(g.detach().exp()), 2) for g in model.log_gains]}")
     with torch.no_grad():
         acc = (model(x_te).argmax(1) == y_te).float().mean().item()
         acc200 = (model(x_te[:200]).argmax(1) == y_te[:200]).float().mean().item()

@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import yaml
-
-HERE = Path(__file__).resolve().parent
-#: The test-only target (see sweep_probe_target.py); workers import it from this folder.
-PROBE = "sweep_probe_target:run_probe"
 
 
 @pytest.fixture

@@ -17,6 +17,11 @@ from pydantic import Field
 
 from imaclab.config import ConfigModel
 
+#: This folder: workers import this module from it (tests put it on PYTHONPATH).
+HERE = Path(__file__).resolve().parent
+#: The target name a spec uses for the probe.
+PROBE = f"{__name__}:run_probe"
+
 
 class ProbeConfig(ConfigModel):
     """Taylor series of exp(x) truncated to ``terms`` terms, plus a seeded normal draw."""

@@ -289,6 +289,10 @@ class NetworkCircuit:
         hidden = []
         for lay in self.layers:
             u = lay.column_gain * (v @ lay.weights + self.bias_v * lay.bias)
+            clamp = lay.amplifiers[0].clamp_v
+            if clamp is not None:
+                # exact for join='sum'; with 'average' each partition clips before averaging
+                u = np.clip(u, -clamp, clamp)
             if lay.hidden:
                 curve = self.layer_curves[lay.index] if (loaded and self.layer_curves) else self.neuron_curve
                 v = curve(u)

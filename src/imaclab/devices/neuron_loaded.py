@@ -191,9 +191,10 @@ def loaded_characterization_netlist(config: NeuronConfig, current_range_a: float
              "Iload out 0 0",
              f".temp {config.temperature_c:g}",
              ".options nomod",
-             ".save v(out) i(vpin) i(vp) i(vn)",
-             f".dc Vpin {-span:.9g} {span:.9g} {pin_step_v:.9g} "
-             f"Iload {-current_range_a:.9g} {current_range_a:.9g} {i_step:.9g}",
+             ".save v(pin) v(out) i(vpin) i(vp) i(vn)",
+             # stops half a step past the end: ngspice's accumulated sweep value must not drop the last point
+             f".dc Vpin {-span:.9g} {span + 0.5 * pin_step_v:.9g} {pin_step_v:.9g} "
+             f"Iload {-current_range_a:.9g} {current_range_a + 0.5 * i_step:.9g} {i_step:.9g}",
              ".end", ""]
     return "\n".join(lines)
 
@@ -215,8 +216,10 @@ def characterize_loaded_neuron(config: NeuronConfig, workdir: str | Path, *, cur
     if plot is None:
         raise SimulationError(f"{netlist}: ngspice wrote no DC sweep")
     n_pin = int(round(2 * span / pin_step_v)) + 1
-    if plot.n_points != n_pin * current_points:
-        raise SimulationError(f"{netlist}: expected {n_pin * current_points} sweep points, got {plot.n_points}")
+    pin_axis = plot["v(pin)"].real
+    if plot.n_points != n_pin * current_points or abs(pin_axis[n_pin - 1] - span) > 1e-6 * span:
+        raise SimulationError(f"{netlist}: expected {n_pin} x {current_points} sweep points ending at {span:g} V, "
+                              f"got {plot.n_points}")
     shape = (current_points, n_pin)  # ngspice: the second source is the outer loop
     v_out = plot["v(out)"].real.reshape(shape).T
     i_pin = -plot["i(vpin)"].real.reshape(shape).T   # SPICE: current into the source's + node
@@ -271,3 +274,244 @@ def load_loaded_neuron(config: NeuronConfig, *, max_current_a: float, max_pin_v:
                                            pin_range_v=pin_range, ngspice=ngspice)
     table.save(path)
     return table
+
+
+# ---------------------------------------------------------------------------- dynamics
+#: Grid step of the inverter's static current table used by the dynamic model, volts.
+DYNAMIC_GRID_STEP_V = 0.02
+#: Margin of the inverter table beyond the static gate/output range, volts.
+_DYNAMIC_MARGIN_V = 0.5
+#: Operating points of the capacitance fit: pin voltages (volts) x output loads (ohms; None = open).
+_FIT_PINS_V = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
+_FIT_LOADS_OHM = (None, 1000.0, 200.0, 50.0)
+#: The fit uses frequencies up to this multiple of the highest -3 dB frequency among the points.
+_FIT_BANDWIDTH_FACTOR = 3.0
+#: A fit whose rms log-ratio error exceeds this means the two-node model does not describe the
+#: subcircuit (e.g. its topology changed): refuse it rather than report wrong latencies.
+_FIT_MAX_RMS = 0.25
+
+
+@dataclass(frozen=True)
+class NeuronDynamics:
+    """Two-node large-signal model of the transistor neuron, for transients (latency).
+
+    The subcircuit's topology (:func:`~imaclab.devices.neuron.neuron_subcircuit_lines`):
+    ``pin -> offset -> a -R_input- gate -R_feedback- out`` and an inverter from ``gate`` to
+    ``out``.  States: the gate voltage ``g`` and the output voltage ``o``::
+
+        (C_g + C_m) g' - C_m o' = (a - g)/R_input + (o - g)/R_feedback
+        (C_o + C_m) o' - C_m g' = i_inv(g, o) + (g - o)/R_feedback - i_load
+
+    ``i_inv(g, o)`` -- the current the two transistors deliver into ``out`` -- is tabulated by
+    an ngspice DC sweep of the very device instances the subcircuit uses (exact statics);
+    the three capacitances (gate to ground, gate-output Miller, output to ground) are the
+    least-squares fit of this model's small-signal response to ngspice AC analyses of the
+    subcircuit itself at 28 operating points (pins x loads).  ``fit_rms`` is the rms of
+    ``log(H_model / H_spice)`` over those points (complex log: magnitude and phase).
+    """
+
+    gate_v: np.ndarray         # [G] uniform, volts
+    out_v: np.ndarray          # [O] uniform, volts
+    i_inv: np.ndarray          # [G, O] amperes into the output node
+    r_input_ohm: float
+    r_feedback_ohm: float
+    offset_v: float
+    c_gate_f: float
+    c_miller_f: float
+    c_out_f: float
+    fit_rms: float
+    source: str
+    meta: dict = field(default_factory=dict)
+
+    def inverter(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(i_inv, d i_inv / d gate, d i_inv / d out), bilinear on the table (numpy)."""
+        g0, dg = self.gate_v[0], self.gate_v[1] - self.gate_v[0]
+        o0, do = self.out_v[0], self.out_v[1] - self.out_v[0]
+        x = np.clip((np.asarray(gate, dtype=float) - g0) / dg, 0.0, self.gate_v.size - 1)
+        y = np.clip((np.asarray(out, dtype=float) - o0) / do, 0.0, self.out_v.size - 1)
+        i = np.minimum(np.floor(x).astype(np.int64), self.gate_v.size - 2)
+        j = np.minimum(np.floor(y).astype(np.int64), self.out_v.size - 2)
+        fx, fy = x - i, y - j
+        t = self.i_inv
+        t00, t01, t10, t11 = t[i, j], t[i, j + 1], t[i + 1, j], t[i + 1, j + 1]
+        val = (1 - fx) * (t00 + fy * (t01 - t00)) + fx * (t10 + fy * (t11 - t10))
+        d_gate = ((1 - fy) * (t10 - t00) + fy * (t11 - t01)) / dg
+        d_out = ((1 - fx) * (t01 - t00) + fx * (t11 - t10)) / do
+        return val, d_gate, d_out
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
+        np.savez(tmp, gate_v=self.gate_v, out_v=self.out_v, i_inv=self.i_inv,
+                 scalars=np.array([self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.c_gate_f,
+                                   self.c_miller_f, self.c_out_f, self.fit_rms]),
+                 source=np.array(self.source), meta=np.array(json.dumps(self.meta)))
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> "NeuronDynamics":
+        path = Path(path)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                r_in, r_fb, off, cg, cm, co, rms = (float(v) for v in z["scalars"])
+                return cls(gate_v=z["gate_v"], out_v=z["out_v"], i_inv=z["i_inv"], r_input_ohm=r_in,
+                           r_feedback_ohm=r_fb, offset_v=off, c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms=rms,
+                           source=str(z["source"]), meta=json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError) as err:
+            raise InputError(f"{path}: not a neuron dynamics file ({err})") from None
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "c_gate_f": self.c_gate_f, "c_miller_f": self.c_miller_f,
+                "c_out_f": self.c_out_f, "fit_rms": self.fit_rms, **self.meta}
+
+
+def _dynamic_ranges(config: NeuronConfig) -> tuple[float, float]:
+    """(gate, output) half-ranges of the inverter table, volts."""
+    r_in, r_fb = config.r_input_ohm, config.r_feedback_ohm
+    out = config.vdd_v + _DYNAMIC_MARGIN_V
+    gate = ((config.sweep_v + abs(config.offset_v)) * r_fb + out * r_in) / (r_in + r_fb) + _DYNAMIC_MARGIN_V
+    return gate, out
+
+
+def _inverter_netlist(config: NeuronConfig, step_v: float) -> str:
+    m = config.models
+    gate, out = _dynamic_ranges(config)
+    # the same instances (drain, gate, source, bulk, sizes) as neuron_subcircuit_lines
+    lines = ["* imaclab neuron inverter: output current vs gate and output voltage",
+             *m.include_lines("ngspice"),
+             m.instance("n", "out", "gate", "vn", "vn", polarity="n", width_m=config.nmos_width_m,
+                        length_m=config.length_m, multiplier=config.nmos_fingers),
+             m.instance("p", "out", "gate", "vp", "vp", polarity="p", width_m=config.pmos_width_m,
+                        length_m=config.length_m, multiplier=config.pmos_fingers),
+             f"Vp vp 0 {config.vdd_v:.9g}", f"Vn vn 0 {-config.vdd_v:.9g}",
+             "Vg gate 0 0", "Vo out 0 0",
+             f".temp {config.temperature_c:g}", ".options nomod",
+             ".save v(gate) v(out) i(vo) i(vg)",
+             f".dc Vg {-gate:.9g} {gate + 0.5 * step_v:.9g} {step_v:.9g} Vo {-out:.9g} {out + 0.5 * step_v:.9g} "
+             f"{step_v:.9g}",
+             ".end", ""]
+    return "\n".join(lines)
+
+
+def _ac_netlist(config: NeuronConfig) -> str:
+    lines = ["* imaclab neuron small-signal response at several operating points",
+             *config.models.include_lines("ngspice"), *neuron_subcircuit_lines(config),
+             f"Vp vp 0 {config.vdd_v:.9g}", f"Vn vn 0 {-config.vdd_v:.9g}"]
+    k = 0
+    for pin in _FIT_PINS_V:
+        for load in _FIT_LOADS_OHM:
+            lines += [f"Vpin{k} pin{k} 0 DC {pin:.9g} AC 1", f"X{k} pin{k} out{k} vp vn imac_neuron"]
+            if load is not None:
+                lines.append(f"Rl{k} out{k} 0 {load:.9g}")
+            k += 1
+    lines += [f".temp {config.temperature_c:g}", ".options nomod", ".ac dec 40 1e6 1e12", ".end", ""]
+    return "\n".join(lines)
+
+
+def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
+                                 ngspice: str | None = None) -> NeuronDynamics:
+    """Inverter DC sweep + AC analyses of the subcircuit, then the capacitance fit."""
+    from scipy.interpolate import RectBivariateSpline
+    from scipy.optimize import brentq, least_squares
+
+    from imaclab.devices.ngspice_io import run_ngspice
+
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    step = DYNAMIC_GRID_STEP_V
+    inv_path = workdir / "neuron_inverter.sp"
+    inv_path.write_text(_inverter_netlist(config, step))
+    run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
+    plot = run.plots[-1]
+    gate_half, out_half = _dynamic_ranges(config)
+    n_g = int(round(2 * gate_half / step)) + 1
+    n_o = int(round(2 * out_half / step)) + 1
+    if plot.n_points != n_g * n_o:
+        raise SimulationError(f"{inv_path}: expected {n_g} x {n_o} sweep points, got {plot.n_points}")
+    gate_v = plot["v(gate)"].real[:n_g].copy()
+    out_v = plot["v(out)"].real.reshape(n_o, n_g)[:, 0].copy()
+    # i(vo): current from node out through the source to ground = what the inverter delivers
+    i_inv = np.ascontiguousarray(plot["i(vo)"].real.reshape(n_o, n_g).T)
+    gate_v = np.linspace(gate_v[0], gate_v[-1], n_g)
+    out_v = np.linspace(out_v[0], out_v[-1], n_o)
+    ac_path = workdir / "neuron_ac.sp"
+    ac_path.write_text(_ac_netlist(config))
+    ac = run_ngspice(ac_path, workdir / "neuron_ac.raw", ngspice=ngspice, timeout_s=600).plots[-1]
+    freq = ac["frequency"].real
+    spline = RectBivariateSpline(gate_v, out_v, i_inv)
+    r_in, r_fb, off = config.r_input_ohm, config.r_feedback_ohm, config.offset_v
+    points = []
+    k = 0
+    for pin in _FIT_PINS_V:
+        for load in _FIT_LOADS_OHM:
+            g_load = 0.0 if load is None else 1.0 / load
+            a = pin + off
+
+            def kcl(o: float) -> float:
+                g = (a * r_fb + o * r_in) / (r_in + r_fb)
+                return float(spline(g, o)[0, 0]) + (g - o) / r_fb - o * g_load
+
+            o = brentq(kcl, out_v[1], out_v[-2], xtol=1e-12)
+            g = (a * r_fb + o * r_in) / (r_in + r_fb)
+            gm = float(spline(g, o, dx=1)[0, 0])
+            go = float(spline(g, o, dy=1)[0, 0])
+            points.append((gm, go, g_load, np.asarray(ac[f"v(out{k})"])))
+            k += 1
+    f3 = []
+    for _, _, _, h in points:
+        below = np.nonzero(np.abs(h) < np.abs(h[0]) / np.sqrt(2.0))[0]
+        f3.append(freq[below[0]] if below.size else freq[-1])
+    band = freq <= _FIT_BANDWIDTH_FACTOR * max(f3)
+    s = 2j * np.pi * freq[band]
+
+    def response(caps: np.ndarray, gm: float, go: float, g_load: float, s: np.ndarray) -> np.ndarray:
+        cg, cm, co = caps
+        y11 = 1 / r_in + 1 / r_fb + s * (cg + cm)
+        y12 = -1 / r_fb - s * cm
+        y21 = -1 / r_fb - gm - s * cm
+        y22 = 1 / r_fb - go + g_load + s * (co + cm)
+        return (-y21 / (y11 * y22 - y12 * y21)) / r_in
+
+    def residual(log_caps: np.ndarray) -> np.ndarray:
+        caps = np.exp(log_caps)
+        parts = [np.log(response(caps, gm, go, gl, s) / h[band]).view(float) for gm, go, gl, h in points]
+        return np.concatenate(parts)
+
+    # start from the gate area times a typical oxide capacitance; the fit is well conditioned
+    area = (config.nmos_width_m * config.nmos_fingers + config.pmos_width_m * config.pmos_fingers) * config.length_m
+    c0 = 1e-2 * area  # ~10 fF/um^2
+    fit = least_squares(residual, np.log([c0, 0.1 * c0, 0.3 * c0]))
+    rms = float(np.sqrt(np.mean(fit.fun ** 2)))
+    if not fit.success or rms > _FIT_MAX_RMS:
+        raise SimulationError(f"{ac_path}: the two-node neuron model does not fit the subcircuit's AC response "
+                              f"(rms log error {rms:.3g}); latency cannot be estimated for this neuron")
+    cg, cm, co = (float(c) for c in np.exp(fit.x))
+    return NeuronDynamics(gate_v=gate_v, out_v=out_v, i_inv=i_inv, r_input_ohm=r_in, r_feedback_ohm=r_fb,
+                          offset_v=off, c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms=rms,
+                          source=f"ngspice inverter DC sweep + AC fit: {config.models.describe()}",
+                          meta={"kind": "transistor-dynamics", "fit_points": len(points),
+                                "fit_max_frequency_hz": float(freq[band][-1]),
+                                "ngspice_s": round(run.wall_s, 3)})
+
+
+def load_neuron_dynamics(config: NeuronConfig, *, cache_dir: str | Path | None = None,
+                         ngspice: str | None = None) -> NeuronDynamics:
+    """The neuron's two-node dynamic model, characterized once and cached (``dynamics-<hash>.npz``)."""
+    if config.kind != "transistor":
+        raise InputError("only transistor neurons have a dynamic model (behavioral ones are instantaneous)")
+    from imaclab.devices.ngspice_io import ngspice_version
+
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    key = "dynamics-" + _cache_key(config, ngspice_version(ngspice), 0.0, 0, DYNAMIC_GRID_STEP_V, 0.0)[7:]
+    path = cache / f"{key}.npz"
+    if path.is_file():
+        try:
+            return NeuronDynamics.load(path)
+        except InputError:
+            path.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="imaclab-neuron-dynamics-") as tmp:
+        model = characterize_neuron_dynamics(config, tmp, ngspice=ngspice)
+    model.save(path)
+    return model

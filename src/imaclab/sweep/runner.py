@@ -31,8 +31,10 @@ from typing import IO, Any
 
 from imaclab.sweep.result import TIMEOUT, WORKER_DIED
 
-#: Lines of traceback kept per failed point (the innermost frames).
-TRACEBACK_LINES = 30
+#: Characters of traceback kept per failed point (the innermost frames).
+TRACEBACK_CHARS = 4000
+#: Characters of the one-line error kept per failed point (the full text is in the traceback).
+ERROR_CHARS = 600
 #: Seconds a runner gets to exit after its stdin closes, before it is killed.
 EXIT_GRACE_S = 2.0
 
@@ -43,6 +45,8 @@ def _error_line(err: BaseException) -> str:
     from imaclab.errors import ImaclabError
 
     message = " ".join(str(err).split()) or type(err).__name__
+    if len(message) > ERROR_CHARS:
+        message = message[:ERROR_CHARS - 3] + "..."
     if isinstance(err, ImaclabError):
         return message
     frames = traceback.extract_tb(err.__traceback__)
@@ -63,7 +67,7 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     except Exception as err:  # noqa: BLE001 - isolation: any error of the job is recorded, not raised
         lines = traceback.format_exception(err)
         reply.update(status="failed", error_type=type(err).__name__, error=_error_line(err),
-                     traceback="".join(lines)[-TRACEBACK_LINES * 120:])
+                     traceback="".join(lines)[-TRACEBACK_CHARS:])
     reply["run_s"] = time.perf_counter() - start
     reply["finished_at"] = time.time()
     return reply

@@ -113,8 +113,9 @@ def misses_block_repeats(block_lengths: np.ndarray, repeats: int, chunk: int) ->
 
 
 # ------------------------------------------------------------------ vectorized scan
-#: Reads examined per vectorized step of :func:`scan_misses`.
-SCAN_WINDOW = 1 << 18
+#: Reads examined per vectorized step of :func:`scan_misses` (grows and shrinks with the segment length).
+SCAN_MIN_WINDOW = 1 << 12
+SCAN_MAX_WINDOW = 1 << 20
 
 
 def _stable_argsort(keys: np.ndarray) -> np.ndarray:
@@ -160,17 +161,21 @@ def previous_reads(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 
 
 def scan_misses(stream: np.ndarray, passes: int, chunk: int) -> ReadMisses:
-    """Misses of the flush-on-full cache over ``stream`` (one pass; ``-1`` = no read) repeated ``passes`` times.
+    """Misses of the flush-on-full cache over ``stream`` (one pass; ``-1`` = no read) repeated ``passes`` times."""
+    stream = np.asarray(stream)
+    prev, first, unique = previous_reads(stream)
+    return scan_previous_reads(prev, first, unique, passes, chunk)
+
+
+def scan_previous_reads(prev: np.ndarray, first: np.ndarray, unique: int, passes: int, chunk: int) -> ReadMisses:
+    """Misses of the flush-on-full cache, given each read's previous-read position (see :func:`previous_reads`).
 
     A read misses iff the previous read of its address lies before the current
-    segment (the reads since the last swap).  With every read's previous-read
-    position known (:func:`previous_reads`), each segment's end -- the read that
+    segment (the reads since the last swap).  Each segment's end -- the read that
     brings its distinct addresses to ``chunk`` -- is found by counting, window by
     window, the reads whose previous read precedes the segment.
     """
-    stream = np.asarray(stream)
-    length = stream.size
-    prev, first, unique = previous_reads(stream)
+    length = prev.size
     if unique < chunk:
         # the first pass fetches every address once and never swaps; later passes hit
         return ReadMisses(unique)
@@ -180,25 +185,29 @@ def scan_misses(stream: np.ndarray, passes: int, chunk: int) -> ReadMisses:
     swaps: list[int] = []
     segment_start = 0        # global position of the first read after the last swap
     in_chunk = 0
+    window = SCAN_MIN_WINDOW
     for p in range(passes):
         base = p * length
         table = prev_first_pass if p == 0 else prev
         lo = 0
         misses_this_pass = 0
         while lo < length:
-            hi = min(length, lo + SCAN_WINDOW)
+            hi = min(length, lo + window)
             threshold = segment_start - base            # previous read before this -> miss
-            window = table[lo:hi] < threshold
-            got = int(np.count_nonzero(window))
+            is_miss = table[lo:hi] < threshold
+            got = int(np.count_nonzero(is_miss))
             need = chunk - in_chunk
             if got < need:
                 in_chunk += got
                 misses += got
                 misses_this_pass += got
                 lo = hi
+                window = min(2 * window, SCAN_MAX_WINDOW)
                 continue
-            where = int(np.searchsorted(np.cumsum(window, dtype=np.int64), need))
+            where = _position_of_nth(is_miss, need)
             swap_at = base + lo + where
+            # next window: about one segment (the reads between two swaps)
+            window = int(min(max(SCAN_MIN_WINDOW, 2 * (swap_at + 1 - segment_start)), SCAN_MAX_WINDOW))
             swaps.append(swap_at)
             misses += need
             misses_this_pass += need
@@ -208,6 +217,27 @@ def scan_misses(stream: np.ndarray, passes: int, chunk: int) -> ReadMisses:
         if misses_this_pass == 0:
             break            # passes are identical: nothing will ever miss again
     return ReadMisses(misses, swaps)
+
+
+def _position_of_nth(mask: np.ndarray, nth: int) -> int:
+    """Index of the ``nth`` (1-based) True in ``mask`` (which holds at least ``nth``).
+
+    Counts per block of 4096 first, then searches one block (a full cumulative sum
+    over a long window is ten times slower).
+    """
+    block = 4096
+    blocks = mask.size // block
+    offset = 0
+    if blocks > 1:
+        counts = np.cumsum(mask[:blocks * block].view(np.uint8).reshape(blocks, block).sum(axis=1, dtype=np.int32))
+        b = int(np.searchsorted(counts, nth))
+        offset = b * block
+        if b:
+            nth -= int(counts[b - 1])
+        tail = mask[offset:offset + block] if b < blocks else mask[offset:]
+    else:
+        tail = mask
+    return offset + int(np.searchsorted(np.cumsum(tail, dtype=np.int32), nth))
 
 
 # ------------------------------------------------------------------ read timing
@@ -264,6 +294,10 @@ class WriteBufferResult:
     drains: int
 
 
+#: Below this many demand lines the write-buffer replay keeps one cumulative array over all lines.
+FULL_LINE_TABLE_LIMIT = 1 << 22
+
+
 class _Lines:
     """Cumulative OFMAP words per demand line, from per-fold closed forms."""
 
@@ -274,6 +308,21 @@ class _Lines:
         self.fold_counts = fold_counts          # fold index -> words per line of that fold
         self._cache: dict[int, np.ndarray] = {}
         self.total = int(self.fold_cum[-1])
+        self.full = None
+        folds = self.fold_words.size
+        if folds * self.lines_per_fold <= FULL_LINE_TABLE_LIMIT:
+            self.full = np.concatenate(([0], np.cumsum(self._all_counts(folds))))
+
+    def _all_counts(self, folds: int) -> np.ndarray:
+        # folds sharing their word count share their line pattern (same rows/columns used)
+        patterns: dict[int, np.ndarray] = {}
+        out = np.empty(folds * self.lines_per_fold, dtype=np.int64)
+        for f in range(folds):
+            key = int(self.fold_words[f])
+            if key not in patterns:
+                patterns[key] = self.fold_counts(f)
+            out[f * self.lines_per_fold:(f + 1) * self.lines_per_fold] = patterns[key]
+        return out
 
     def _cum(self, fold: int) -> np.ndarray:
         cum = self._cache.get(fold)
@@ -286,13 +335,17 @@ class _Lines:
 
     def line_of_word(self, word: int) -> int:
         """Demand line holding the ``word``-th OFMAP word (0-based)."""
-        fold = int(np.searchsorted(self.fold_cum, word, side="right")) - 1
+        if self.full is not None:
+            return int(self.full.searchsorted(word, side="right")) - 1
+        fold = int(self.fold_cum.searchsorted(word, side="right")) - 1
         cum = self._cum(fold)
         within = word - int(self.fold_cum[fold])
-        return fold * self.lines_per_fold + int(np.searchsorted(cum, within, side="right")) - 1
+        return fold * self.lines_per_fold + int(cum.searchsorted(within, side="right")) - 1
 
     def words_before_line(self, line: int) -> int:
         """OFMAP words in demand lines ``0 .. line-1``."""
+        if self.full is not None:
+            return int(self.full[min(int(line), self.full.size - 1)])
         fold, within = divmod(int(line), self.lines_per_fold)
         if fold >= self.fold_words.size:
             return self.total

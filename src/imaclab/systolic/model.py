@@ -22,10 +22,11 @@ import numpy as np
 
 from imaclab.errors import ConfigError
 from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, _Lines, misses_block_repeats,
-                                      misses_repeated_unique, read_timing, scan_misses, simulate_write_buffer)
+                                      misses_repeated_unique, read_timing, scan_previous_reads,
+                                      simulate_write_buffer)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
-from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream
+from imaclab.systolic.operands import OperandLayout, im2col_previous_reads, ifmap_pass_positions
 from imaclab.systolic.report import LayerReport
 from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
                                        total_cycles_calc)
@@ -163,14 +164,15 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
         else:   # ws filter, is ifmap: every element once
             result = misses_repeated_unique(extent, 1, chunk)
         return result, 0, total - 1
-    im2col = Im2col(unit.ifmap_height, unit.ifmap_width, unit.filter_height, unit.filter_width, unit.channels,
-                    unit.stride_height, unit.stride_width, unit.ofmap_height, unit.ofmap_width)
-    stream, passes = ifmap_pass_stream(layout, im2col)
-    result = scan_misses(stream, passes, chunk)
-    valid = np.flatnonzero(stream >= 0)
-    first = int(valid[0])
-    last = (passes - 1) * stream.size + int(valid[-1])
-    return result, first, last
+    positions, passes = ifmap_pass_positions(layout)
+    prev, first, unique = im2col_previous_reads(unit, positions)
+    result = scan_previous_reads(prev, first, unique, passes, chunk)
+    # first / last read position of the stream that is a real read (not window padding)
+    pass_length = prev.size
+    real = prev != np.iinfo(prev.dtype).max
+    first_pos = int(np.argmax(real))
+    last_pos = (passes - 1) * pass_length + pass_length - 1 - int(np.argmax(real[::-1]))
+    return result, first_pos, last_pos
 
 
 def _peak_sram(layouts: dict[str, OperandLayout]) -> dict[str, float]:

@@ -193,3 +193,105 @@ def ifmap_pass_stream(layout: OperandLayout, im2col: Im2col) -> tuple[np.ndarray
             window = fr * rows + np.arange(ru - 1, -1, -1, dtype=np.int64)
             pieces.append(im2col.block(pixels, window).T.ravel())
     return np.concatenate(pieces), 1
+
+
+def ifmap_pass_positions(layout: OperandLayout) -> tuple[np.ndarray, int]:
+    """Position in the pass's read stream of every IFMAP operand element ``(p, j)``, and the pass count.
+
+    The inverse of :func:`ifmap_pass_stream`'s order, as an ``M x K`` int array:
+    os/ws streams are skewed blocks (inverse of the anti-diagonal order), is pushes
+    window rows in reverse order, pixels ascending.
+    """
+    df = layout.geom.dataflow
+    rows, cols, t = layout.rows, layout.cols, layout.t
+    m = layout.sr if df == "os" else (layout.t if df == "ws" else layout.sc)
+    k = layout.t if df == "os" else layout.sr
+    dtype = np.int32 if m * k < 2 ** 31 else np.int64
+    positions = np.empty((m, k), dtype=dtype)
+    start = 0
+    inverses: dict[int, np.ndarray] = {}
+    if df in ("os", "ws"):
+        for fr in range(layout.row_fold):
+            ru = layout.rows_used(fr)
+            if ru not in inverses:
+                perm = _skew_permutation(ru, t, True) if df == "os" else _skew_permutation(t, ru, False)
+                inverse = np.empty(perm.size, dtype=dtype)
+                inverse[perm] = np.arange(perm.size, dtype=dtype)
+                inverses[ru] = inverse
+            if df == "os":       # rows fr*R .. fr*R+ru of the operand, whole window
+                positions[fr * rows:fr * rows + ru, :] = start + inverses[ru].reshape(ru, t)
+            else:                # all pixels, window columns fr*R .. fr*R+ru
+                positions[:, fr * rows:fr * rows + ru] = start + inverses[ru].reshape(t, ru)
+            start += ru * t
+        return positions, layout.col_fold
+    for fc in range(layout.col_fold):
+        cu = layout.cols_used(fc)
+        for fr in range(layout.row_fold):
+            ru = layout.rows_used(fr)
+            window_rank = np.arange(ru - 1, -1, -1, dtype=dtype)[None, :] * cu      # window row fr*R + i
+            positions[fc * cols:fc * cols + cu, fr * rows:fr * rows + ru] = \
+                start + window_rank + np.arange(cu, dtype=dtype)[:, None]
+            start += ru * cu
+    return positions, 1
+
+
+def im2col_previous_reads(conv, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """Previous-read positions of every read of a convolution's IFMAP pass (see ``buffers.previous_reads``).
+
+    Instead of sorting the reads by address, enumerate each IFMAP element's readers:
+    element ``(y, x, c)`` is read by output pixel ``((y - r) / stride_h, (x - s) / stride_w)``
+    at window element ``(r, s, c)`` for every filter offset ``(r, s)`` that lands on
+    a pixel.  Sorting each element's (at most ``R x S``) read positions gives its
+    reads in stream order.
+    """
+    h, w, c = conv.ifmap_height, conv.ifmap_width, conv.channels
+    fh, fw = conv.filter_height, conv.filter_width
+    sh, sw = conv.stride_height, conv.stride_width
+    oh, ow = conv.ofmap_height, conv.ofmap_width
+    m, k = positions.shape
+    length = m * k
+    dtype = positions.dtype
+    big = np.iinfo(dtype).max
+    index = np.int32 if length + 1 < 2 ** 31 else np.int64
+    # filter rows r that can put IFMAP row y on an output row: r = y mod sh + i * sh (likewise columns)
+    r, oy, ok_y = _offsets(h, fh, sh, oh)
+    s_, ox, ok_x = _offsets(w, fw, sw, ow)
+    row_part = (oy * ow * k + r * fw * c).astype(index)                 # (y, i)
+    col_part = (ox * k + s_ * c).astype(index)                          # (x, i')
+    flat = row_part[:, None, :, None] + col_part[None, :, None, :]      # (y, x, i, i') -> (p, j of channel 0)
+    ok = ok_y[:, None, :, None] & ok_x[None, :, None, :]
+    slots = ok.shape[2] * ok.shape[3]
+    flat = np.where(ok, flat, index(length)).reshape(h * w, 1, slots)
+    channel = np.arange(c, dtype=index)[None, :, None]
+    readers = np.where(flat == length, index(length), flat + channel).reshape(h * w * c, slots)
+    # readers that land on no pixel read the sentinel slot `length`, which sorts after every real position
+    pos_ext = np.empty(length + 1, dtype=dtype)
+    pos_ext[:length] = positions.reshape(-1)
+    pos_ext[length] = length
+    read_pos = pos_ext[readers]
+    read_pos.sort(axis=1)
+    # readers per element: the same for every channel of a pixel
+    count = np.repeat(ok.reshape(h * w, slots).sum(axis=1), c)
+    rows = np.flatnonzero(count)
+    last = read_pos[rows, count[rows] - 1]
+    prev_of = np.empty_like(read_pos)
+    prev_of[:, 1:] = read_pos[:, :-1]
+    prev_of[rows, 0] = last - length                                    # wraps to the previous pass
+    prev_ext = np.full(length + 1, big, dtype=dtype)
+    prev_ext[read_pos.reshape(-1)] = prev_of.reshape(-1)                # sentinel slot collects the rest
+    prev = prev_ext[:length]
+    first = read_pos[rows, 0]
+    return prev, first, int(rows.size)
+
+
+def _offsets(size: int, window: int, stride: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each IFMAP coordinate, the filter offsets that map it onto an output coordinate.
+
+    Returns ``(offset, output, valid)`` of shape ``(size, ceil(window / stride))``:
+    offset ``y mod stride + i * stride``, output ``(y - offset) / stride``.
+    """
+    y = np.arange(size)[:, None]
+    offset = y % stride + stride * np.arange(-(-window // stride))[None, :]
+    delta = y - offset
+    valid = (offset < window) & (delta >= 0) & (delta // stride < out)
+    return np.where(valid, offset, 0), np.where(valid, delta // stride, 0), valid

@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from conftest import PROBE
+from sweep_probe_target import PROBE
 from imaclab.errors import InputError
 from imaclab.sweep import PointResult, ResultStore, SweepSpec, plan_sweep
 from imaclab.sweep.store import APPLICATION_ID, SCHEMA_VERSION, SweepLock, store_path

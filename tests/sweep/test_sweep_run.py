@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import HERE, PROBE
+from sweep_probe_target import HERE, PROBE
 from imaclab.sweep import ExecutorSettings, ResultStore, SweepSpec, run_sweep, sweep_status
 from imaclab.sweep.store import store_path
 
@@ -120,14 +120,44 @@ def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert len(stable_rows(killed)) == 40
 
 
+@pytest.mark.slow  # a Dask nanny restarting its worker takes ~10 s here
 def test_dask_worker_killed_mid_point_is_rerun_not_lost(tmp_path):
+    from distributed import LocalCluster
+
     marker = tmp_path / "killed-a-worker"
     axes = [{"field": "terms", "values": [3, 4, 5, 6]},
             {"field": "kill_parent_marker", "values": [str(marker)]}]
-    summary = run_sweep(spec=probe_spec(axes, max_attempts=3), directory=tmp_path / "d",
-                        executor=ExecutorSettings(dask_local=2))
+    # an existing cluster, reached by its address as with --scheduler tcp://HOST:PORT
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster:
+        summary = run_sweep(spec=probe_spec(axes, max_attempts=3), directory=tmp_path / "d",
+                            executor=ExecutorSettings(scheduler=cluster.scheduler_address))
     assert marker.exists()  # a Dask worker process was killed while it ran a point
     assert (summary.ran, summary.ok, summary.failed) == (4, 4, 0)
     with ResultStore.open_existing(tmp_path / "d") as store:
         series = {row["overrides"]["terms"]: row["metrics"]["series"] for row in store.rows()}
     assert series == pytest.approx({t: sum(1 / math.factorial(k) for k in range(t)) for t in (3, 4, 5, 6)})
+
+
+def test_ctrl_c_stops_workers_keeps_rows_and_marks_the_run_interrupted(tmp_path):
+    spec_path = probe_spec([{"field": "terms", "values": list(range(1, 31))},
+                            {"field": "delay_s", "values": [0.1]}]).save(tmp_path / "probe.yaml")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    client = subprocess.Popen([sys.executable, "-m", "imaclab", "sweep", "run", str(spec_path), "-o",
+                               str(tmp_path / "s"), "-j", "2", "--no-progress"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and client.poll() is None:
+        if store_path(tmp_path / "s").exists():
+            with sqlite3.connect(f"file:{store_path(tmp_path / 's')}?mode=ro", uri=True) as conn:
+                if conn.execute("SELECT COUNT(*) FROM points").fetchone()[0] >= 4:
+                    break
+        time.sleep(0.02)
+    client.send_signal(signal.SIGINT)
+    assert client.wait(timeout=30) == 130
+    status = sweep_status(directory=tmp_path / "s")
+    assert status.runs[0]["status"] == "interrupted" and 4 <= status.ok < 30 and status.failed == 0
+    with ResultStore.open_existing(tmp_path / "s") as store:
+        workers = {row["worker"].split(":")[1] for row in store.rows()}
+    for pid in workers:  # the runner processes were stopped with the client
+        assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import PROBE
+from sweep_probe_target import PROBE
 from imaclab.cli import main
 from imaclab.errors import ConfigError
 from imaclab.sweep import ExecutorSettings, SweepSpec, export_results, pareto_front, plot_sweep, results_frame, run_sweep
@@ -95,8 +95,10 @@ def test_cli_run_status_export_plot(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["sweep", "run", str(path), "--dry-run"]) == 0
     assert "4 points" in printed()
-    assert main(["sweep", "run", str(path), "-o", str(out), "-j", "2", "--no-progress"]) == 0
-    assert "cli: 4 ok, 0 failed, 0 already stored of 4 points" in printed()
+    assert main(["sweep", "run", str(path), "-o", str(out), "-j", "2"]) == 0  # with the progress bar
+    captured = capsys.readouterr()
+    assert "cli: 4 ok, 0 failed, 0 already stored of 4 points" in " ".join(captured.out.split())
+    assert "4/4" in captured.err and "0 failed" in captured.err and "ETA" in captured.err
     assert main(["sweep", "run", str(path), "-o", str(out), "--no-progress"]) == 0
     assert "0 ok, 0 failed, 4 already stored" in printed()
     assert main(["sweep", "status", str(out)]) == 0

@@ -1,0 +1,91 @@
+"""imaclab's systolic model vs SCALE-Sim v2.0.2: same totals, how much faster.
+
+Runs a ResNet-18 convolution topology and a GPT-2 decoder-layer GEMM topology
+(both shipped in ``imaclab/systolic/topologies/``) on a 32x32 array
+(``edge-32x32`` preset) in each dataflow, with imaclab and with SCALE-Sim itself
+(in-process, same machine, same run), and prints both tools' total cycles, stall
+cycles and DRAM traffic, and the measured speedup.
+
+    .venv/bin/python benchmarks/systolic_vs_scalesim.py            # full topologies (SCALE-Sim: hours)
+    .venv/bin/python benchmarks/systolic_vs_scalesim.py --quick    # a subset of layers (minutes)
+
+``--quick`` keeps, of ResNet-18, the first convolution of each stage and the FC
+layer, and of the GPT-2 layer one attention head (QKV, QK^T, AV, output
+projection, MLP) -- every kind of layer, fewer repeats.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from importlib import resources
+
+from imaclab.systolic import SystolicConfig, load_topology, simulate_topology
+from imaclab.systolic.reference import run_scalesim
+
+QUICK_RESNET = ("conv1", "layer1_0_conv1", "layer2_0_conv1", "layer2_0_downsample", "layer3_0_conv1",
+                "layer4_0_conv1", "fc")
+QUICK_GPT2 = ("attn_qkv_proj", "attn_qk_head0", "attn_av_head0", "attn_out_proj", "mlp_fc", "mlp_proj")
+
+
+def topology(name: str, gemm: bool, keep: tuple[str, ...] | None):
+    with resources.as_file(resources.files("imaclab.systolic") / "topologies" / name) as path:
+        layers = load_topology(path, gemm=gemm)
+    return [l for l in layers if keep is None or l.name in keep]
+
+
+def totals(rows: list[dict]) -> dict[str, int]:
+    keys = ("total_cycles", "stall_cycles", "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes")
+    return {k: int(sum(r[k] for r in rows)) for k in keys}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a subset of layers (see module docstring)")
+    parser.add_argument("--dataflows", default="os,ws,is", help="comma-separated dataflows (default os,ws,is)")
+    parser.add_argument("--config", default="edge-32x32", help="preset or .cfg (default edge-32x32)")
+    parser.add_argument("--only", choices=("resnet18", "gpt2"), help="run one topology only")
+    args = parser.parse_args()
+
+    workloads = {
+        "resnet18": topology("resnet18.csv", False, QUICK_RESNET if args.quick else None),
+        "gpt2": topology("gpt2_decoder_layer.csv", True, QUICK_GPT2 if args.quick else None),
+    }
+    if args.only:
+        workloads = {args.only: workloads[args.only]}
+    base = SystolicConfig.resolve(args.config)
+    print(f"array {base.array_rows}x{base.array_cols}, SRAM {base.ifmap_sram_kb}/{base.filter_sram_kb}/"
+          f"{base.ofmap_sram_kb} kB, {'CALC' if base.calc_bandwidth else 'USER'} bandwidth"
+          f"{' (quick subset)' if args.quick else ''}")
+    header = (f"{'topology':10s} {'df':3s} {'layers':>6s} {'imaclab cycles':>15s} {'SCALE-Sim cycles':>17s} "
+              f"{'stalls':>9s} {'DRAM words (imaclab / SCALE-Sim)':>34s} {'imaclab s':>10s} {'SCALE-Sim s':>12s} "
+              f"{'speedup':>9s}")
+    print(header)
+    all_ours = all_theirs = 0.0
+    identical = True
+    for name, layers in workloads.items():
+        for dataflow in args.dataflows.split(","):
+            cfg = base.with_overrides({"dataflow": dataflow.strip()})
+            start = time.perf_counter()
+            ours = simulate_topology(cfg, layers)
+            t_ours = time.perf_counter() - start
+            start = time.perf_counter()
+            theirs = run_scalesim(cfg, layers)
+            t_theirs = time.perf_counter() - start
+            mine = totals([r.to_dict() for r in ours])
+            ref = totals(theirs)
+            same = mine["total_cycles"] == ref["total_cycles"] and mine["stall_cycles"] == ref["stall_cycles"]
+            identical &= same
+            words = lambda t: t["dram_ifmap_reads"] + t["dram_filter_reads"] + t["dram_ofmap_writes"]  # noqa: E731
+            print(f"{name:10s} {dataflow:3s} {len(layers):6d} {mine['total_cycles']:15,d} {ref['total_cycles']:17,d} "
+                  f"{mine['stall_cycles']:>4d}/{ref['stall_cycles']:<4d} "
+                  f"{words(mine):>16,d} / {words(ref):<15,d} {t_ours:10.3f} {t_theirs:12.1f} "
+                  f"{t_theirs / t_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}", flush=True)
+            all_ours += t_ours
+            all_theirs += t_theirs
+    print(f"all runs: imaclab {all_ours:.2f} s, SCALE-Sim {all_theirs:.1f} s, speedup {all_theirs / all_ours:.0f}x; "
+          f"total cycles {'identical' if identical else 'DIFFER'}")
+
+
+if __name__ == "__main__":
+    main()
