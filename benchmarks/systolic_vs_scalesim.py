@@ -4,7 +4,8 @@ Runs a ResNet-18 convolution topology and a GPT-2 decoder-layer GEMM topology
 (both shipped in ``imaclab/systolic/topologies/``) on a 32x32 array
 (``edge-32x32`` preset) in each dataflow, with imaclab and with SCALE-Sim itself
 (in-process, same machine, same run), and prints both tools' total cycles, stall
-cycles and DRAM traffic, and the measured speedup.
+cycles and DRAM traffic, and the measured speedup (wall clock, and CPU time of this
+process, which is less disturbed by other jobs on a shared machine).
 
     .venv/bin/python benchmarks/systolic_vs_scalesim.py            # full topologies (SCALE-Sim: hours)
     .venv/bin/python benchmarks/systolic_vs_scalesim.py --quick    # a subset of layers (minutes)
@@ -59,19 +60,19 @@ def main() -> None:
           f"{' (quick subset)' if args.quick else ''}")
     header = (f"{'topology':10s} {'df':3s} {'layers':>6s} {'imaclab cycles':>15s} {'SCALE-Sim cycles':>17s} "
               f"{'stalls':>9s} {'DRAM words (imaclab / SCALE-Sim)':>34s} {'imaclab s':>10s} {'SCALE-Sim s':>12s} "
-              f"{'speedup':>9s}")
+              f"{'speedup':>9s} {'(CPU)':>9s}")
     print(header)
-    all_ours = all_theirs = 0.0
+    all_ours = all_theirs = cpu_ours = cpu_theirs = 0.0
     identical = True
     for name, layers in workloads.items():
         for dataflow in args.dataflows.split(","):
             cfg = base.with_overrides({"dataflow": dataflow.strip()})
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             ours = simulate_topology(cfg, layers)
-            t_ours = time.perf_counter() - start
-            start = time.perf_counter()
+            t_ours, c_ours = time.perf_counter() - start, time.process_time() - cpu
+            start, cpu = time.perf_counter(), time.process_time()
             theirs = run_scalesim(cfg, layers)
-            t_theirs = time.perf_counter() - start
+            t_theirs, c_theirs = time.perf_counter() - start, time.process_time() - cpu
             mine = totals([r.to_dict() for r in ours])
             ref = totals(theirs)
             same = mine["total_cycles"] == ref["total_cycles"] and mine["stall_cycles"] == ref["stall_cycles"]
@@ -80,10 +81,13 @@ def main() -> None:
             print(f"{name:10s} {dataflow:3s} {len(layers):6d} {mine['total_cycles']:15,d} {ref['total_cycles']:17,d} "
                   f"{mine['stall_cycles']:>4d}/{ref['stall_cycles']:<4d} "
                   f"{words(mine):>16,d} / {words(ref):<15,d} {t_ours:10.3f} {t_theirs:12.1f} "
-                  f"{t_theirs / t_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}", flush=True)
+                  f"{t_theirs / t_ours:8.0f}x {c_theirs / c_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}", flush=True)
             all_ours += t_ours
             all_theirs += t_theirs
-    print(f"all runs: imaclab {all_ours:.2f} s, SCALE-Sim {all_theirs:.1f} s, speedup {all_theirs / all_ours:.0f}x; "
+            cpu_ours += c_ours
+            cpu_theirs += c_theirs
+    print(f"all runs: imaclab {all_ours:.2f} s, SCALE-Sim {all_theirs:.1f} s wall-clock: speedup "
+          f"{all_theirs / all_ours:.0f}x (CPU time {cpu_ours:.2f} s vs {cpu_theirs:.1f} s: {cpu_theirs / cpu_ours:.0f}x); "
           f"total cycles {'identical' if identical else 'DIFFER'}")
 
 

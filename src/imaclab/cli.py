@@ -83,9 +83,13 @@ def tpu_presets(as_json: bool = typer.Option(False, "--json", help="print one JS
         return
     from rich.table import Table
 
+    labels = {"name": "name", "array": "array", "dataflow": "dataflow", "ifmap_sram_kb": "ifmap kB",
+              "filter_sram_kb": "filter kB", "ofmap_sram_kb": "ofmap kB", "dram_bandwidth": "DRAM words/cycle",
+              "word_size_bytes": "word B", "clock_mhz": "MHz"}
     table = Table(title="imaclab systolic-array presets (use with -c NAME)")
     for key in rows[0]:
-        table.add_column(key, justify="left" if key in ("name", "array", "dataflow") else "right", no_wrap=True)
+        table.add_column(labels.get(key, key), justify="left" if key in ("name", "array", "dataflow") else "right",
+                         no_wrap=True)
     for row in rows:
         table.add_row(*[f"{v:g}" if isinstance(v, float) else str(v) for v in row.values()])
     console = _console()
@@ -284,6 +288,8 @@ def imac_run(
     analysis: Optional[str] = typer.Option(None, "--analysis", help="dc (accuracy, power) | tran (adds latency)"),
     workers: Optional[int] = typer.Option(None, "--workers", help="parallel ngspice processes"),
     per_netlist: Optional[int] = typer.Option(None, "--per-netlist", help="samples per netlist"),
+    latency_samples: Optional[int] = typer.Option(None, "--latency-samples",
+                                                  help="with --analysis dc: transient of the first N samples"),
     join: Optional[str] = typer.Option(None, "--join", help="sum | average (IMAC-Sim)"),
     loading: Optional[str] = typer.Option(None, "--loading", help="direct | ideal_buffer | buffer"),
     model_lib: Optional[Path] = typer.Option(None, "--model-lib", help="transistor model card file"),
@@ -301,7 +307,7 @@ def imac_run(
                        neuron=neuron, backend=backend, analysis=analysis, samples=samples, first_sample=first,
                        workers=workers, samples_per_netlist=per_netlist, join=join, loading=loading,
                        model_lib=str(model_lib) if model_lib else None, nmos=nmos, pmos=pmos,
-                       lib_section=lib_section, overrides=set_)
+                       lib_section=lib_section, latency_samples=latency_samples, overrides=set_)
     result = run_files(config=cfg, model=model, data=data, data_root=data_root, crop=crop, resize=resize, out_dir=out)
     _print_imac_summary(result.to_dict())
 

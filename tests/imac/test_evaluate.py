@@ -89,12 +89,13 @@ def test_cli_run_writes_results(tmp_path, capsys):
     model_path = save_npz(_model([64, 12, 10]), tmp_path / "m.npz")
     code = main(["imac", "run", "--model", str(model_path), "--data", "digits", "--samples", "6",
                  "--crossbar", "16x8", "--r-low", "5k", "--r-high", "15k", "--parasitics", "on",
-                 "--neuron", "behavioral", "--backend", "spice", "-o", str(tmp_path / "run")])
+                 "--neuron", "behavioral", "--backend", "spice", "--latency-samples", "2", "-o", str(tmp_path / "run")])
     assert code == 0
     out = capsys.readouterr().out
     assert "circuit accuracy" in out and "crossbars per layer" in out
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["samples_ok"] == 6 and summary["crossbars_per_layer"] == [10, 2]
+    assert summary["latency_samples"] == 2 and 0 < summary["worst_latency_s"] < 1e-9
 
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
@@ -113,3 +114,36 @@ def test_cli_netlist_hspice(tmp_path):
     text = out.read_text()
     assert code == 0 and ".option post" in text and "VOL=" in text and ".probe tran" in text
     assert load_mlp(model_path).layer_sizes == [64, 12, 10]
+
+
+@pytest.mark.parametrize("kind", ["ternary", "multilevel", "real"])
+def test_weight_kinds_through_spice_equal_software(digits, kind):
+    rng = np.random.default_rng(3)
+    ws = (rng.normal(size=(64, 6)), rng.normal(size=(6, 10)))
+    bs = (rng.normal(size=6), rng.normal(size=10))
+    if kind == "ternary":
+        ws = tuple(np.clip(np.round(w), -1, 1) for w in ws)
+        bs = tuple(np.clip(np.round(b), -1, 1) for b in bs)
+    model = MLPModel(weights=ws, biases=bs, weight_kind=kind, gains=(8.0, 5.0))
+    off = {"circuit.parasitics.resistance": False, "circuit.parasitics.capacitance": False,
+           "devices.levels": 8, "simulation.samples": 4}
+    res = evaluate(config=_config(**off), model=model, dataset=digits, progress=False)
+    assert np.allclose(res.outputs, res.software_outputs, rtol=1e-4, atol=1e-4)
+    if kind == "multilevel":
+        assert set(np.round(res.circuit.layers[0].weights * 7 / 2 + 3.5, 9).ravel()) <= set(range(8))
+
+
+def test_cli_neuron_with_user_cards(tmp_path, capsys):
+    lib = tmp_path / "cards.lib"
+    lib.write_text(".model nch nmos level=1 vto=0.35 kp=200u lambda=0.05\n"
+                   ".model pch pmos level=1 vto=-0.35 kp=80u lambda=0.05\n")
+    cfg = ImacConfig().with_overrides({"neuron.sweep_step_v": 0.05, "neuron.offset_v": 0.0,
+                                       "simulation.neuron_cache_dir": str(tmp_path / "cache")})
+    cfg.save(tmp_path / "c.yaml")
+    code = main(["imac", "neuron", "--config", str(tmp_path / "c.yaml"), "--model-lib", str(lib), "--nmos", "nch",
+                 "--pmos", "pch", "-o", str(tmp_path / "curve.npz")])
+    assert code == 0 and "ngspice DC sweep" in capsys.readouterr().out
+    from imaclab.devices import NeuronCurve
+
+    curve = NeuronCurve.load(tmp_path / "curve.npz")
+    assert curve(3.0) > 0.5 > -0.5 > curve(-3.0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
 from imaclab.config import ConfigModel, parse_si
 from imaclab.devices.inputs import InputConfig

@@ -22,7 +22,7 @@ Two analyses:
   table of ``v(idx)`` (ngspice ``B ... V = pwl(...)``, HSPICE ``E ... PWL(1)``), so each sweep
   point is one sample's DC solution.  Capacitors are left out (open at DC).
 * ``tran`` -- for latency: each input is a PWL waveform holding sample ``k`` over
-  ``[k T, (k+1) T]`` after a ``rise_time`` transition.
+  ``[k T, (k+1) T]`` after a ``rise_time`` transition (sample 0 rises from 0 V).
 
 Dialect differences (measured with ngspice-39): ngspice rejects HSPICE's ``E ... OPAMP``,
 expressions in ``.tran``/``.meas`` without braces and ``AVG POWER``, so everything here is
@@ -314,7 +314,8 @@ class _Writer:
                     pts = " ".join(f"{k},{_num(v)}" for k, v in enumerate(vals))
                     self.line(f"Ein{i} {src_node} 0 PWL(1) {SAMPLE_INDEX_NODE} 0 {pts}")
             else:
-                pts = [f"0 {_num(vals[0])}"]
+                # from 0 V (reset) into sample 0, so every sample, the first too, has a transition
+                pts = ["0 0", f"{_num(rise)} {_num(vals[0])}"]
                 for k in range(1, n):
                     pts.append(f"{_num(k * period)} {_num(vals[k - 1])}")
                     pts.append(f"{_num(k * period + rise)} {_num(vals[k])}")

@@ -20,6 +20,7 @@ def build_config(*, base: str | Path | None = None, crossbar: str | None = None,
                  samples_per_netlist: int | None = None, join: str | None = None, loading: str | None = None,
                  input_mode: str | None = None, model_lib: str | None = None, nmos: str | None = None,
                  pmos: str | None = None, lib_section: str | None = None, dialect: str | None = None,
+                 latency_samples: int | None = None,
                  overrides: list[str] | None = None) -> ImacConfig:
     """An :class:`ImacConfig` from a YAML/JSON file (or the defaults) plus command-line options.
 
@@ -47,7 +48,8 @@ def build_config(*, base: str | Path | None = None, crossbar: str | None = None,
                        ("simulation.first_sample", first_sample), ("simulation.spice.workers", workers),
                        ("simulation.spice.samples_per_netlist", samples_per_netlist),
                        ("circuit.amplifier.join", join), ("circuit.loading.mode", loading),
-                       ("inputs.mode", input_mode), ("simulation.spice.dialect", dialect)):
+                       ("inputs.mode", input_mode), ("simulation.spice.dialect", dialect),
+                       ("simulation.spice.latency_samples", latency_samples)):
         if value is not None:
             ov[key] = value
     if model_lib or nmos or pmos:

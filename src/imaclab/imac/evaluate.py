@@ -49,6 +49,7 @@ class ImacResult:
     simulation_s: float               # backend time (summed ngspice process wall time for spice)
     wall_s: float
     simulation_cpu_s: float = float("nan")  # summed ngspice CPU time (user + system)
+    latency_simulation: dict = field(default_factory=dict)  # the extra transient run, if any
     out_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -103,6 +104,7 @@ class ImacResult:
             "simulation_s_per_sample": self.simulation_s / n_ok if n_ok else None,
             "simulation_cpu_s": self.simulation_cpu_s,
             "simulation_cpu_s_per_sample": self.simulation_cpu_s / n_ok if n_ok else None,
+            **self.latency_simulation,
             "wall_s": self.wall_s,
             "circuit": self.circuit.to_dict(),
             "warnings": self.warnings, "errors": self.errors,
@@ -133,9 +135,11 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
     sw_unloaded_pred = np.argmax(circuit.ideal_forward(v_in, loaded=False), axis=1)
     out_path = Path(out_dir) if out_dir is not None else None
     errors: list[str] = []
+    latency_sim: dict = {}
+    import tempfile
+
     if sim.backend == "spice":
         workdir = (out_path / "netlists") if out_path is not None else None
-        import tempfile
 
         tmp = None
         if workdir is None:
@@ -149,6 +153,19 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
         outputs, power, latency, ok = res.outputs, res.power_w, res.latency_s, res.ok
         sim_s, analysis, errors = res.ngspice_s, res.analysis, res.errors
         cpu_s = res.ngspice_cpu_s
+        k = min(sim.spice.latency_samples, v_in.shape[0])
+        if analysis == "dc" and k > 0:
+            # latency needs a transient: run the first k samples again as one
+            opts = sim.spice.with_overrides({"analysis": "tran", "samples_per_netlist": k})
+            with tempfile.TemporaryDirectory(prefix="imaclab-spice-") as tmp_lat:
+                lat_dir = (out_path / "netlists" / "latency") if out_path is not None else Path(tmp_lat)
+                tran = run_spice(circuit=circuit, samples_v=v_in[:k], options=opts, workdir=lat_dir,
+                                 progress=progress)
+            latency = latency.copy()
+            latency[:k] = tran.latency_s
+            latency_sim = {"latency_samples": k, "latency_ngspice_s": tran.ngspice_s,
+                           "latency_ngspice_cpu_s": tran.ngspice_cpu_s}
+            errors = errors + tran.errors
     elif sim.backend == "fast":
         outputs, power, latency, ok, sim_s = _run_fast(circuit, v_in, config)
         analysis, cpu_s = "dc", sim_s
@@ -160,7 +177,7 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
                         software_outputs=sw_out, power_w=power, latency_s=latency, ok=ok,
                         area=circuit_area(circuit, config.area), circuit=circuit, backend=sim.backend,
                         analysis=analysis, simulation_s=float(sim_s), wall_s=time.perf_counter() - start,
-                        simulation_cpu_s=float(cpu_s),
+                        simulation_cpu_s=float(cpu_s), latency_simulation=latency_sim,
                         out_dir=out_path, warnings=warnings, errors=errors)
     if out_path is not None:
         write_results(result, config, out_path)

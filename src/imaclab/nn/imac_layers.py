@@ -42,7 +42,7 @@ from imaclab.devices.memristor import DeviceConfig, apply_nonidealities, map_con
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
 from imaclab.errors import ConfigError
 from imaclab.nn.layers import CurveActivation
-from imaclab.nn.quantizers import STE_CLIP, ActivationQuantizer, QuantSpec
+from imaclab.nn.quantizers import STE_CLIP, QuantSpec
 
 INPUT_DAC_BITS = 8
 """Resolution of the [0, 1] values handed from the TPU part to the IMAC input drivers."""
@@ -84,23 +84,43 @@ def device_weight_kind(spec: QuantSpec) -> tuple[str, int]:
 
     binary -> binary; ternary -> ternary; uniform k-bit -> multilevel with ``2^k - 1``
     levels (symmetric, zero included) or ``2^k`` (asymmetric), the grid of
-    :func:`imaclab.devices.memristor.quantize_weights`.
+    :func:`imaclab.devices.memristor.quantize_weights`; fp32 -> real (analog
+    conductances, the unquantized limit; levels 0).
     """
     if spec.kind in ("binary", "ternary"):
         return spec.kind, 3 if spec.kind == "ternary" else 2
     if spec.kind == "uniform":
         return "multilevel", (2 ** spec.bits - 1) if spec.symmetric else 2 ** spec.bits
-    raise ConfigError(f"an IMAC layer cannot hold {spec.kind} weights: use binary, ternary or uniform (multilevel)")
+    return "real", 0
+
+
+def device_levels(w: torch.Tensor, kind: str, levels: int) -> torch.Tensor:
+    """Torch twin of :func:`imaclab.devices.memristor.quantize_weights` (no gradient).
+
+    Same formulas (numpy and torch both round half to even); the tests check it against
+    the devices room's function.  A twin because the numpy round trip per training step
+    costs ~15 % of a LeNet-5 step.
+    """
+    if kind == "binary":
+        return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
+    if kind == "ternary":
+        return torch.round(w).clamp_(-1.0, 1.0)
+    if kind == "multilevel":
+        steps = levels - 1
+        # same operation order as numpy's, so the float results agree bit for bit
+        return torch.round((w.clamp(-1.0, 1.0) + 1.0) * steps / 2.0) * 2.0 / steps - 1.0
+    if kind == "real":
+        return w.clamp(-1.0, 1.0)
+    raise ConfigError(f"unknown weight kind '{kind}': use binary, ternary, multilevel or real")
 
 
 class _DeviceQuantSTE(torch.autograd.Function):
-    """Snap to device levels with the devices room's numpy function; clipped straight-through gradient."""
+    """Snap to device levels; clipped straight-through gradient (zero where |w| > 1)."""
 
     @staticmethod
     def forward(ctx, w, kind, levels):
         ctx.save_for_backward(w)
-        q = quantize_weights(w.detach().cpu().double().numpy(), kind, levels)
-        return torch.from_numpy(q).to(dtype=w.dtype, device=w.device)
+        return device_levels(w.detach(), kind, levels)
 
     @staticmethod
     def backward(ctx, grad):
@@ -172,7 +192,7 @@ class IMACLinear(nn.Module):
         """Latent weights/bias divided by the per-layer scale the devices room applies."""
         if self.kind in ("binary", "ternary"):
             return self.weight, self.bias
-        # multilevel: divide by max |w| over weights and bias (DeviceConfig.weight_scale = auto)
+        # multilevel / real: divide by max |w| over weights and bias (DeviceConfig.weight_scale = auto)
         peak = torch.maximum(self.weight.detach().abs().max(), self.bias.detach().abs().max()).clamp_min(1e-12)
         return self.weight / peak, self.bias / peak
 
@@ -274,23 +294,58 @@ class InputDrivers(nn.Module):
         return f"mode={self.mode}, v=[{self.v_low:g}, {self.v_high:g}] V"
 
 
-class UnitRange(nn.Module):
-    """TPU features (>= 0 after ReLU) -> [0, 1] values on an 8-bit DAC grid, range calibrated."""
+class _UnitQuantFunction(torch.autograd.Function):
+    """``round(clamp(x, 0, full) / full * q) / q``; gradient ``1/full`` inside (0, full), else 0."""
 
-    def __init__(self, bits: int = INPUT_DAC_BITS):
+    @staticmethod
+    def forward(ctx, x, full_scale, qmax):
+        scaled = x / full_scale
+        inside = (scaled >= 0) & (scaled <= 1)
+        ctx.save_for_backward(inside)
+        ctx.full_scale = full_scale
+        return torch.round(scaled.clamp_(0.0, 1.0).mul_(qmax)).div_(qmax)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return grad * inside.to(grad.dtype) / ctx.full_scale, None, None
+
+
+class UnitRange(nn.Module):
+    """TPU features (>= 0 after ReLU) -> [0, 1] on the input DAC's grid (``bits``), range calibrated.
+
+    The full scale (feature value mapped to 1) follows an EMA of the batch maxima while
+    training (``momentum``), as :class:`~imaclab.nn.quantizers.ActivationQuantizer`
+    does, and is frozen at evaluation.
+    """
+
+    def __init__(self, bits: int = INPUT_DAC_BITS, momentum: float = 0.1):
         super().__init__()
-        self.quant = ActivationQuantizer(bits, symmetric=False)
+        self.bits = bits
+        self.momentum = momentum
+        self.register_buffer("range_max", torch.zeros(()))
+        self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
     @property
     def full_scale(self) -> torch.Tensor:
         """The feature value mapped to 1.0 (the calibrated range maximum)."""
-        return self.quant.range_max.clamp_min(1e-8)
+        return self.range_max.clamp_min(1e-8)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xq = self.quant(x.clamp_min(0.0))
-        if not bool(self.quant.initialized):
+        if self.training:
+            with torch.no_grad():
+                batch_max = x.detach().max()
+                if not bool(self.initialized):
+                    self.range_max.copy_(batch_max)
+                    self.initialized.fill_(True)
+                else:
+                    self.range_max.lerp_(batch_max, self.momentum)
+        if not bool(self.initialized):
             return x.clamp(0.0, 1.0)
-        return (xq / self.full_scale).clamp(0.0, 1.0)
+        return _UnitQuantFunction.apply(x, float(self.full_scale), float(2 ** self.bits - 1))
+
+    def extra_repr(self) -> str:
+        return f"bits={self.bits}, full_scale={float(self.range_max):.4g}"
 
 
 class IMACHead(nn.Module):

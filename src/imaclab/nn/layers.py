@@ -107,6 +107,28 @@ class QLinear(nn.Linear):
 
 
 # ------------------------------------------------------------------------------ neuron curve
+class _CurveFunction(torch.autograd.Function):
+    """Piecewise-linear table lookup on a uniform grid; backward = the segment's slope (0 outside)."""
+
+    @staticmethod
+    def forward(ctx, u, v_out, slope, first, step):
+        last_segment = v_out.numel() - 2
+        t = (u - first) / step
+        idx_f = t.floor().clamp_(0, last_segment)
+        frac = (t - idx_f).clamp_(0.0, 1.0)  # outside the table: the end values
+        idx = idx_f.long()
+        seg_slope = slope[idx]
+        out = v_out[idx] + seg_slope * (frac * step)
+        inside = (t >= 0) & (t <= last_segment + 1)
+        ctx.save_for_backward(seg_slope * inside)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (dydu,) = ctx.saved_tensors
+        return grad * dydu, None, None, None, None
+
+
 class CurveActivation(nn.Module):
     """Piecewise-linear interpolation of a measured transfer curve ``v_out(v_in)`` (volts).
 
@@ -141,12 +163,11 @@ class CurveActivation(nn.Module):
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         knots = self.v_in
         first, last = float(knots[0]), float(knots[-1])
+        if self.uniform_step > 0:
+            return _CurveFunction.apply(v, self.v_out, self.slope, first, self.uniform_step)
         clamped = torch.clamp(v, min=first, max=last)
         # segment index i such that knots[i] <= v < knots[i+1] (the last segment holds the right end)
-        if self.uniform_step > 0:
-            idx = ((clamped.detach() - first) / self.uniform_step).floor_().clamp_(0, knots.numel() - 2).long()
-        else:
-            idx = torch.bucketize(clamped.detach(), knots[1:-1], right=True)
+        idx = torch.bucketize(clamped.detach(), knots[1:-1], right=True)
         return self.v_out[idx] + self.slope[idx] * (clamped - knots[idx])
 
     def extra_repr(self) -> str:

@@ -54,8 +54,6 @@ class LayerPrecision(ConfigModel):
     def _consistent(self):
         if self.target == "tpu" and self.weight.kind not in ("uniform", "fp32"):
             raise ValueError("a tpu layer takes uniform k-bit weights (weight.kind: uniform)")
-        if self.target == "imac" and self.weight.kind == "fp32":
-            raise ValueError("an imac layer needs binary, ternary or uniform (multi-level) weights")
         return self
 
 

@@ -61,25 +61,36 @@ class QuantSpec(ConfigModel):
 
 
 # ------------------------------------------------------------------------------ STE functions
+class _FakeQuantFunction(torch.autograd.Function):
+    """Forward: the quantized values; backward: the gradient where the code was in range."""
+
+    @staticmethod
+    def forward(ctx, x, scale, zero, qmin, qmax):
+        codes = torch.round(x / scale).add_(zero)
+        inside = (codes >= qmin) & (codes <= qmax)
+        ctx.save_for_backward(inside)
+        return codes.clamp_(qmin, qmax).sub_(zero).mul_(scale)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (inside,) = ctx.saved_tensors
+        return grad * inside.to(grad.dtype), None, None, None, None
+
+
 def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int,
                   axis: int | None = None) -> torch.Tensor:
     """``(clamp(round(x / scale) + zero_point, qmin, qmax) - zero_point) * scale``, clipped STE gradient.
 
     ``scale``/``zero_point`` are scalars, or vectors along ``axis`` (per channel).  The
-    gradient is 1 where ``x`` lies inside the representable range and 0 outside, as for
-    ``torch.fake_quantize_per_tensor_affine``.
+    gradient is 1 where ``round(x / scale) + zero_point`` lies in ``[qmin, qmax]`` and 0
+    outside, exactly as for ``torch.fake_quantize_per_tensor_affine``.
     """
     if axis is not None and scale.dim() == 1:
         shape = [1] * x.dim()
         shape[axis] = -1
         scale = scale.view(shape)
         zero_point = zero_point.view(shape)
-    zero = zero_point.to(x.dtype)
-    codes = torch.round(x.detach() / scale) + zero
-    inside = ((codes >= qmin) & (codes <= qmax)).to(x.dtype)
-    q = codes.clamp_(qmin, qmax).sub_(zero).mul_(scale)
-    passed = x * inside
-    return passed + (q - passed.detach())
+    return _FakeQuantFunction.apply(x, scale.to(x.dtype), zero_point.to(x.dtype), qmin, qmax)
 
 
 class _SignSTE(torch.autograd.Function):

@@ -97,6 +97,7 @@ class SolverPlan:
     layers: tuple[LayerMap, ...]
     neuron: object | None            # BehavioralNeuron | LoadedNeuronTable | None (no hidden layer)
     prepare_s: float
+    dynamics: object | None = None   # NeuronDynamics of transistor neurons (latency), else None
 
     def to_dict(self) -> dict:
         return {"layers": len(self.layers), "internal_nodes": [m.internal_nodes for m in self.layers],
@@ -124,7 +125,13 @@ def prepare(circuit: NetworkCircuit, options: SolverOptions | None = None, *, ma
     start = time.perf_counter()
     layers = reduce_network(circuit)
     neuron = _load_neuron(circuit, layers, options, max_pin_v)
-    return SolverPlan(circuit=circuit, layers=layers, neuron=neuron, prepare_s=time.perf_counter() - start)
+    dynamics = None
+    if options.latency and len(layers) > 1 and circuit.neuron.kind == "transistor":
+        from imaclab.devices.neuron_loaded import load_neuron_dynamics
+
+        dynamics = load_neuron_dynamics(circuit.neuron, cache_dir=options.neuron_cache_dir)
+    return SolverPlan(circuit=circuit, layers=layers, neuron=neuron, prepare_s=time.perf_counter() - start,
+                      dynamics=dynamics)
 
 
 def _load_neuron(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], options: SolverOptions, max_pin_v: float):
@@ -164,7 +171,7 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
         # an amplifier drove a neuron input past the characterized range: widen the table, redo
         plan = SolverPlan(circuit=circuit, layers=plan.layers,
                           neuron=_load_neuron(circuit, plan.layers, options, pin_peak),
-                          prepare_s=plan.prepare_s)
+                          prepare_s=plan.prepare_s, dynamics=plan.dynamics)
     latency = np.full(n, np.nan)
     if options.latency:
         from imaclab.solver.latency import estimate_latency

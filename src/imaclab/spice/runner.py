@@ -58,6 +58,8 @@ class SpiceOptions(ConfigModel):
     settle_floor_v: float = Field(1e-3, ge=0, description="latency: absolute settling band floor, volts "
                                                           "(for outputs that end near 0 V)")
     keep_raw: bool = Field(False, description="keep the raw files after reading them")
+    latency_samples: int = Field(0, ge=0, description="with analysis dc: also run the first N samples as a "
+                                                      "transient to measure their latency")
 
 
 @dataclass

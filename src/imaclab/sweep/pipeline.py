@@ -3,7 +3,7 @@
     plan -> pending -> execute -> save -> track -> summarize
 
 Each stage after ``pending`` yields ``(PointResult, info)`` and passes results
-through (``save`` commits each row before passing it on; ``track`` draws the
+through (``save`` commits rows before passing them on; ``track`` draws the
 progress bar); ``summarize`` reduces them to a :class:`SweepSummary`.  Results are
 committed by the client as each point finishes, so an interrupted sweep resumes
 where it stopped: points already stored are skipped.
@@ -62,6 +62,7 @@ def execute(points: Iterable[Point], executor: Executor, *, target: str, timeout
     in_flight: dict[str, tuple[Point, float]] = {}  # key -> (point, submitted at)
     attempts: dict[str, int] = {}  # key -> attempts started, for points not yet settled
     retried = 0
+
     def refill() -> None:
         while queue and len(in_flight) < executor.capacity:
             point = queue.popleft()

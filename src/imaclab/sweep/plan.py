@@ -15,7 +15,6 @@ import hashlib
 import itertools
 import json
 import math
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -262,7 +261,3 @@ def _explain(err: ValidationError, overrides: dict[str, Any], variables: dict[st
     setting = ", ".join(f"{k}={v!r}" for k, v in {**variables, **overrides}.items())
     return f"invalid {class_name} at point {index} ({setting}): " + "; ".join(parts)
 
-
-def iter_points(plan: SweepPlan) -> Iterator[Point]:
-    """Stage 1 of the pipeline: the plan's points, in order."""
-    yield from plan.points

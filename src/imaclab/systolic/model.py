@@ -16,7 +16,7 @@ per drain).
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 
@@ -196,8 +196,3 @@ def _user_read_stalls(cfg: SystolicConfig, reads: dict[str, int], lines: int) ->
     bw = int(cfg.dram_bandwidth_words_per_cycle)
     need = max(-(-words // bw) for words in reads.values())
     return max(0, need - lines)
-
-
-def layers_gemm_dims(layers: Sequence[Layer]) -> np.ndarray:
-    """``(len(layers), 3)`` array of SCALE-Sim ``(M, N, K)`` per layer instance."""
-    return np.array([layer.gemm_dims() for layer in layers], dtype=np.int64).reshape(-1, 3)

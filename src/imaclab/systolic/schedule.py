@@ -32,6 +32,8 @@ from imaclab.errors import ConfigError
 
 #: SCALE-Sim's SRAM read hit latency in cycles (memory/read_buffer*.py, hit_latency=1).
 SRAM_HIT_LATENCY = 1
+#: Above this many folds the per-fold averages use the exact closed form instead of a float sum per fold.
+SEQUENTIAL_SUM_LIMIT = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -132,16 +134,22 @@ def per_fold_efficiencies(geom: FoldGeometry) -> tuple[float, float]:
     """Average mapping efficiency and compute utilization (fractions) of ONE layer.
 
     Averaged over folds in SCALE-Sim's order with sequential float summation, so the
-    result equals SCALE-Sim's to the last bit.
+    result equals SCALE-Sim's to the last bit (above ``SEQUENTIAL_SUM_LIMIT`` folds: the
+    exact mean, correctly rounded).
     """
     rows, cols = geom.rows, geom.cols
     sr, sc, t = int(geom.sr), int(geom.sc), int(geom.t)
     row_fold, col_fold = int(geom.row_fold), int(geom.col_fold)
+    util_cycles = int(geom.util_cycles_per_fold)
+    if row_fold * col_fold > SEQUENTIAL_SUM_LIMIT:
+        # exact rational means (sum of used PEs = Sr * Sc), correctly rounded; may differ from
+        # SCALE-Sim's sequential float sum in the last bit
+        folds = row_fold * col_fold
+        return (sr * sc) / (rows * cols * folds), (sr * sc * t) / (rows * cols * util_cycles * folds)
     r_used = _used(sr, row_fold, rows)
     c_used = _used(sc, col_fold, cols)
     mac_used = np.outer(c_used, r_used).ravel()          # fc outer, fr inner (SCALE-Sim loop order)
     mapping = mac_used / float(rows * cols)
-    util_cycles = int(geom.util_cycles_per_fold)
     if mac_used.size and int(mac_used.max()) * t < 2 ** 53 and rows * cols * util_cycles < 2 ** 53:
         util = (mac_used * t) / float(rows * cols * util_cycles)
     else:  # exact integer division for huge products (Python ints are correctly rounded)

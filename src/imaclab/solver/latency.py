@@ -1,0 +1,282 @@
+"""Latency: a reduced-order transient of every sample's input transition, batched over samples.
+
+The SPICE runner measures, for sample ``k`` of a transient, the time from the start of its
+period until every output stays within ``max(settle_tolerance * |final|, settle_floor_v)`` of
+its end-of-period value; the inputs move from sample ``k-1`` to sample ``k`` linearly over
+``rise_time_s`` (``imaclab.circuit.netlist``, ``imaclab.spice.runner.settling_time``).  This
+module computes the same quantity from a reduced model of the same circuit:
+
+* Crossbars (wires, cells, driver/buffer resistances): the exact DC maps of
+  :mod:`imaclab.solver.reduction` plus their first moments.  The wire RC time constants are
+  picoseconds (cells of kilohms on femtofarad lines), so each layer's response to its
+  inputs is the DC map delayed by the Elmore delay of each amplifier's current,
+  ``tau_k = -sum_j A1_kj sgn(A0_kj) / sum_j |A0_kj|`` (``I(s) = (A0 + s A1) v``): exact for
+  the first layer (a delayed input ramp), added as a time shift for later layers.
+* Amplifiers: ideal (instantaneous), as in the netlist.
+* Behavioral neurons: instantaneous (the netlist's ideal source).
+* Transistor neurons: the two-node large-signal model of
+  :class:`~imaclab.devices.neuron_loaded.NeuronDynamics` (gate and output node, the
+  inverter's exact static current table, three capacitances fitted to ngspice AC analyses of
+  the subcircuit), loaded by the next layer's exact source admittance.  Integrated with the
+  trapezoidal rule and two Newton iterations per step (per neuron, 2x2), on a time grid of
+  ``rise_time / 40`` during the input ramp growing to ``rise_time / 4``.
+
+Each sample starts from the model's equilibrium for the previous sample (sample 0 from its
+own: latency 0, as in SPICE where the transient starts from the operating point of sample
+0) and is integrated until every output has stayed within a fifth of its band (or the
+period ends: then the latency is the period, and the period was too short to settle, which
+the SPICE measurement reports the same way).  The crossing of the band is interpolated
+linearly between grid points.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from imaclab.solver.reduction import LayerMap
+
+#: Time steps per input rise time during the ramp, and the largest step (in rise times).
+_STEPS_PER_RISE = 40
+_MAX_STEP_RISES = 0.25
+#: Growth factor of the time step after the ramp.
+_STEP_GROWTH = 1.06
+#: Integration stops once every output of every sample is within this fraction of its band.
+_STOP_FRACTION = 0.2
+#: Newton iterations per trapezoidal step (the step is small against the neuron's poles).
+_NEWTON_PER_STEP = 2
+#: Newton iterations / tolerance of the model's static equilibrium (amperes).
+_EQUILIBRIUM_ITERATIONS = 100
+_EQUILIBRIUM_TOLERANCE_A = 1e-12
+
+
+def elmore_delays(lm: LayerMap) -> np.ndarray:
+    """Per-amplifier Elmore delay of the line currents, seconds (0 without capacitance)."""
+    weight = np.abs(lm.amp_current).sum(axis=1)
+    lead = -(lm.amp_moment1 * np.sign(lm.amp_current)).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tau = np.where(weight > 0, lead / weight, 0.0)
+    return np.nan_to_num(np.maximum(tau, 0.0))
+
+
+class _Stage:
+    """One layer's amplifiers: source voltages -> joined output node voltages."""
+
+    def __init__(self, lm: LayerMap):
+        self.lm = lm
+        self.gain_t = (lm.amp_current * (lm.sign * lm.transimpedance_ohm)[:, None]).T  # [S, n_amp]
+
+    def amps(self, s: np.ndarray) -> np.ndarray:
+        return s @ self.gain_t
+
+    def join(self, amp: np.ndarray) -> np.ndarray:
+        lm = self.lm
+        if lm.clamp_v is not None:
+            amp = np.clip(amp, -lm.clamp_v, lm.clamp_v)
+        if lm.partitions > 1:
+            amp = amp.reshape(*amp.shape[:-1], lm.fan_out, lm.partitions).mean(axis=-1)
+        return amp
+
+
+class _TransistorLayer:
+    """The two-node neurons of one hidden layer with their load (the next layer's rows)."""
+
+    def __init__(self, dyn, load: np.ndarray | None, load_bias: np.ndarray | None):
+        self.dyn = dyn
+        self.r_in = dyn.r_input_ohm
+        self.r_fb = dyn.r_feedback_ohm
+        self.off = dyn.offset_v
+        cg, cm, co = dyn.c_gate_f, dyn.c_miller_f, dyn.c_out_f
+        self.c = np.array([[cg + cm, -cm], [-cm, co + cm]])
+        n = 0 if load is None else load.shape[0]
+        self.y_diag = np.zeros(n) if load is None else np.diagonal(load).copy()
+        self.y_off = None if load is None else load - np.diag(self.y_diag)
+        self.load_bias = load_bias
+
+    def rest_current(self, o: np.ndarray) -> np.ndarray:
+        """Load current not proportional to the neuron's own output (other rows, bias)."""
+        if self.y_off is None:
+            return np.zeros_like(o)
+        return o @ self.y_off.T + self.load_bias
+
+    def equilibrium(self, pin: np.ndarray, o_start: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Static (g, o, rest current) for pins [B, n]: Newton per neuron, Jacobi over the load."""
+        k = self.r_in / (self.r_in + self.r_fb)
+        a = pin + self.off
+        o = o_start.copy()
+        y_d = self.y_diag if self.y_off is not None else 0.0
+        for _ in range(_EQUILIBRIUM_ITERATIONS):
+            rest = self.rest_current(o)
+            g = a * (1 - k) + o * k
+            i, dg, do = self.dyn.inverter(g, o)
+            res = i + (g - o) / self.r_fb - y_d * o - rest
+            if np.max(np.abs(res), initial=0.0) < _EQUILIBRIUM_TOLERANCE_A:
+                break
+            deriv = dg * k + do + (k - 1) / self.r_fb - y_d
+            o = o - res / np.where(deriv < 0, deriv, -1e-3)  # the KCL is decreasing in o
+        g = a * (1 - k) + o * k
+        return g, o, self.rest_current(o)
+
+    def step(self, g, o, pin_now, pin_next, rest, h):
+        """One trapezoidal step of dt = h from (g, o) with pins at both ends."""
+        y_d = self.y_diag if self.y_off is not None else 0.0
+        r_in, r_fb = self.r_in, self.r_fb
+        c = self.c
+
+        def f(gv, ov, pin):
+            i, dg, do = self.dyn.inverter(gv, ov)
+            fg = (pin + self.off - gv) / r_in + (ov - gv) / r_fb
+            fo = i + (gv - ov) / r_fb - y_d * ov - rest
+            return fg, fo, dg, do
+
+        fg0, fo0, _, _ = f(g, o, pin_now)
+        gn, on = g.copy(), o.copy()
+        for _ in range(_NEWTON_PER_STEP):
+            fg, fo, dg, do = f(gn, on, pin_next)
+            rg = (c[0, 0] * (gn - g) + c[0, 1] * (on - o)) / h - 0.5 * (fg + fg0)
+            ro = (c[1, 0] * (gn - g) + c[1, 1] * (on - o)) / h - 0.5 * (fo + fo0)
+            j11 = c[0, 0] / h + 0.5 * (1 / r_in + 1 / r_fb)
+            j12 = c[0, 1] / h - 0.5 / r_fb
+            j21 = c[1, 0] / h - 0.5 * (dg + 1 / r_fb)
+            j22 = c[1, 1] / h - 0.5 * (do - 1 / r_fb - y_d)
+            det = j11 * j22 - j12 * j21
+            gn = gn - (j22 * rg - j12 * ro) / det
+            on = on - (j11 * ro - j21 * rg) / det
+        return gn, on
+
+
+def time_grid(rise_s: float, period_s: float) -> np.ndarray:
+    """Steps of rise/40 up to the end of the ramp, then growing by 6 % per step to rise/4."""
+    h0 = rise_s / _STEPS_PER_RISE
+    t = list(np.linspace(0.0, rise_s, _STEPS_PER_RISE + 1))
+    h = h0
+    while t[-1] < period_s:
+        h = min(h * _STEP_GROWTH, _MAX_STEP_RISES * rise_s)
+        t.append(min(t[-1] + h, period_s))
+    return np.asarray(t)
+
+
+def estimate_latency(plan, v_in: np.ndarray, hidden: list[np.ndarray], outputs: np.ndarray, options,
+                     batch_size: int = 2048) -> np.ndarray:
+    """Latency of every sample [n], seconds (see the module docstring)."""
+    n = v_in.shape[0]
+    latency = np.zeros(n)
+    for lo in range(0, n, batch_size):
+        hi = min(n, lo + batch_size)
+        prev = v_in[lo - 1:hi - 1] if lo > 0 else np.vstack([v_in[:1], v_in[:hi - 1]])
+        latency[lo:hi] = _latency_batch(plan, prev, v_in[lo:hi], outputs[lo:hi], options)
+    return latency
+
+
+def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray, options) -> np.ndarray:
+    circuit = plan.circuit
+    maps: tuple[LayerMap, ...] = plan.layers
+    stages = [_Stage(lm) for lm in maps]
+    b = v_new.shape[0]
+    vb = circuit.bias_v
+    bias_col = np.full((b, 1), vb)
+    rise, period = circuit.rise_time_s, circuit.sampling_period_s
+    dyn = getattr(plan, "dynamics", None)
+    transistor = circuit.neuron.kind == "transistor"
+    # the neurons of every hidden layer, with the next layer's rows as their load
+    layers = []
+    for li, lm in enumerate(maps[:-1]):
+        if transistor:
+            if circuit.loading == "direct":
+                y = maps[li + 1].source_admittance
+                n = lm.fan_out
+                layers.append(_TransistorLayer(dyn, y[:n, :n], y[:n, n] * vb))
+            else:
+                layers.append(_TransistorLayer(dyn, None, None))
+        else:
+            layers.append(None)
+    # input ramp through the first layer's amplifiers, each delayed by its Elmore delay
+    a_prev = stages[0].amps(np.hstack([v_prev, bias_col]))
+    a_new = stages[0].amps(np.hstack([v_new, bias_col]))
+    tau0 = elmore_delays(maps[0])
+    shift = sum(float(elmore_delays(lm).max(initial=0.0)) for lm in maps[1:])
+
+    def first_node(t: float) -> np.ndarray:
+        ramp = np.clip((t - tau0) / rise, 0.0, 1.0)
+        return stages[0].join(a_prev + (a_new - a_prev) * ramp)
+
+    behavioral = plan.neuron if not transistor else None
+
+    def propagate(node: np.ndarray, li: int, state=None) -> np.ndarray:
+        """Hidden layer li's neuron outputs for its joined amplifier outputs (behavioral only)."""
+        return behavioral.output(_NP, node)
+
+    # equilibria of the model before (previous sample) and after (this sample)
+    def equilibrium(node0: np.ndarray):
+        states, node = [], node0
+        for li in range(len(maps) - 1):
+            if transistor:
+                g, o, rest = layers[li].equilibrium(node, _unloaded_guess(node, circuit))
+                states.append((g, o, rest))
+                v = o
+            else:
+                v = propagate(node, li)
+                states.append(None)
+            node = stages[li + 1].join(stages[li + 1].amps(np.hstack([v, bias_col])))
+        return states, node
+
+    start_states, _ = equilibrium(stages[0].join(a_prev))
+    final_states, y_final = equilibrium(stages[0].join(a_new))
+    band = np.maximum(options.settle_tolerance * np.abs(y_dc), options.settle_floor_v)
+    grid = time_grid(rise, period)
+    state = [(s[0].copy(), s[1].copy()) if s is not None else None for s in start_states]
+    rests = [s[2] if s is not None else None for s in final_states]
+
+    def outputs_at(t: float, node_now_prev: list | None, h: float | None):
+        node = first_node(t)
+        nodes = [node]
+        for li in range(len(maps) - 1):
+            if transistor:
+                g, o = state[li]
+                if h is not None:
+                    g, o = layers[li].step(g, o, node_now_prev[li], node, rests[li], h)
+                    state[li] = (g, o)
+                v = o
+            else:
+                v = propagate(node, li)
+            node = stages[li + 1].join(stages[li + 1].amps(np.hstack([v, bias_col])))
+            nodes.append(node)
+        return node, nodes
+
+    y, pins = outputs_at(0.0, None, None)
+    excess_prev = np.abs(y - y_final) - band
+    outside_prev = np.any(excess_prev > 0, axis=1)
+    latency = np.zeros(b)
+    for n_step in range(1, grid.size):
+        t0, t1 = grid[n_step - 1], grid[n_step]
+        y, pins = outputs_at(t1, pins, t1 - t0)
+        excess = np.abs(y - y_final) - band
+        outside = np.any(excess > 0, axis=1)
+        entered = outside_prev & ~outside
+        if entered.any():
+            # where each output that was outside crosses into its band, linearly between t0 and t1
+            ep, en = excess_prev[entered], excess[entered]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                frac = np.where(ep > 0, ep / (ep - en), 0.0)
+            latency[entered] = t0 + (t1 - t0) * np.clip(frac, 0.0, 1.0).max(axis=1)
+        excess_prev, outside_prev = excess, outside
+        if t1 >= rise and np.all(np.abs(y - y_final) <= _STOP_FRACTION * band):
+            break
+    # still outside at the end of the period: SPICE reports the last time point (the period)
+    latency[outside_prev] = grid[-1]
+    moved = latency > 0
+    latency[moved] += shift
+    return latency
+
+
+class _NumpyOps:
+    @staticmethod
+    def tanh(x):
+        return np.tanh(x)
+
+
+_NP = _NumpyOps()
+
+
+def _unloaded_guess(node: np.ndarray, circuit) -> np.ndarray:
+    """Starting output voltages for the equilibrium Newton: the neuron curve at u = -pin."""
+    return circuit.neuron_curve.pin_transfer(node)

@@ -1,0 +1,101 @@
+"""End to end: tiny trained runs (the training room), the IMAC part through the fast solver, files, CLI."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from imaclab.cli import main
+from imaclab.hetero import compare_runs, evaluate_run, hetero_config
+from imaclab.nn.training import TrainConfig, train
+
+TINY = dict(model="lenet5", data="digits", width=0.5, epochs=1, train_samples=256, batch_size=32, lr=0.01,
+            threads=1, seed=0)
+SAMPLES = 40
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """A model folder with a TPU-IMAC run and a TPU-only 8-bit run of the same tiny LeNet-5."""
+    root = tmp_path_factory.mktemp("runs") / "lenet5"
+    train(TrainConfig(**TINY, policy="tpu-imac"), root / "tpu-imac")
+    train(TrainConfig(**TINY, policy="tpu-int8"), root / "tpu-int8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def result(runs, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hetero")
+    return evaluate_run(checkpoint=runs, data="digits", config=hetero_config(samples=SAMPLES), out_dir=out)
+
+
+def test_evaluate_run_scores_both_designs_on_the_same_images(result):
+    acc = result.accuracy
+    assert acc["samples"] == SAMPLES
+    for key in ("tpu_only", "tpu_imac_circuit", "tpu_imac_digital"):
+        assert 0.0 <= acc[key] <= 1.0
+    assert acc["backend"] == "fast"
+    # the circuit and the digital twin of the same mapped network mostly agree
+    assert acc["circuit_software_agreement"] > 0.5
+    imac = result.imac
+    assert imac.layer_sizes == [200, 120, 84, 10]  # 8 channels x 5 x 5 at width 0.5
+    assert imac.power_w > 0 and imac.latency_s >= 0
+    assert [m.name for m in imac.measurements] == [f"classifier.imac.layers.{i}" for i in range(3)]
+    assert sum(m.latency_s for m in imac.measurements) == pytest.approx(imac.latency_s)
+
+
+def test_costs_of_the_trained_run(result):
+    only, imac = result.comparison.designs["tpu-only"], result.comparison.designs["tpu-imac"]
+    assert [c.unit for c in imac.layers].count("imac") == 3
+    # the convolutions cost the same in both designs
+    conv_only = [c.tpu_cycles for c in only.layers if c.kind == "conv"]
+    conv_imac = [c.tpu_cycles for c in imac.layers if c.kind == "conv"]
+    assert conv_only == conv_imac and len(conv_only) == 2
+    imac_energy = sum(c.energy_imac_j for c in imac.layers)
+    assert imac_energy == pytest.approx(result.imac.power_w * result.imac.latency_s)
+    summary = result.summary()
+    assert summary["speedup"] == pytest.approx(only.latency_s / imac.latency_s)
+    assert 0 < summary["memory_reduction"] < 1
+
+
+def test_result_files(result):
+    files = result.files
+    for key in ("layers", "summary_csv", "summary_json", "config", "latency_plot", "summary_plot"):
+        assert files[key]
+    with open(files["layers"]) as fh:
+        rows = list(csv.DictReader(fh))
+    designs = {r["design"] for r in rows}
+    assert designs == {"tpu-only", "tpu-imac"}
+    totals = [r for r in rows if r["position"] == "total"]
+    assert len(totals) == 2
+    data = json.loads(open(files["summary_json"]).read())
+    assert data["summary"]["model"] == "lenet5"
+    assert data["published"]["speedup_max"] == 2.59
+    from imaclab.hetero import HeteroConfig
+
+    assert HeteroConfig.load(files["config"]) == result.config
+
+
+def test_compare_keeps_going_past_a_missing_model(runs, tmp_path):
+    res = compare_runs(models="lenet5,resnet18", runs_dir=runs.parent, data="digits",
+                       config=hetero_config(samples=10), out_dir=tmp_path)
+    status = {r["model"]: r["status"] for r in res.rows}
+    assert status == {"lenet5": "ok", "resnet18": "failed"}
+    assert (tmp_path / "compare.csv").is_file() and (tmp_path / "compare.png").is_file()
+
+
+def test_cli_evaluate_and_errors(runs, tmp_path, capsys):
+    code = main(["hetero", "evaluate", "--model", "lenet5", "--checkpoint", str(runs), "--data", "digits",
+                 "--tpu", "edge", "--samples", "10", "-o", str(tmp_path / "cli")])
+    assert code == 0
+    assert "speedup" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "summary.json").is_file()
+    assert main(["hetero", "evaluate", "--checkpoint", str(tmp_path / "nope"), "-o", str(tmp_path / "x")]) == 2
+    assert main(["hetero", "evaluate", "--checkpoint", str(runs), "--model", "resnet18", "-o",
+                 str(tmp_path / "y")]) == 2
+    assert main(["hetero", "evaluate", "--checkpoint", str(runs), "--set", "energy.bogus=1", "-o",
+                 str(tmp_path / "z")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("imaclab: error:") == 3
