@@ -398,6 +398,52 @@ def _print_imac_summary(summary: dict) -> None:
         _console().print(f"[yellow]warning:[/yellow] {w}")
 
 
+@imac_app.command("validate")
+def imac_validate(
+    model: Path = typer.Option(..., "--model", help="model: .npz, .pt state_dict, or folder of W1.csv/B1.csv"),
+    data: str = typer.Option("digits", "--data", help="digits | fashion-mnist | mnist | cifar10"),
+    samples: int = typer.Option(20, "--samples", help="test samples run through both backends (DC)"),
+    latency_samples: int = typer.Option(0, "--latency-samples", help="also compare latency on an ngspice "
+                                                                     "transient of the first N samples"),
+    data_root: Optional[Path] = typer.Option(None, "--data-root", help="folder of the data set files"),
+    crop: Optional[int] = typer.Option(None, "--crop", help="centre crop, e.g. 20 for 20x20 (400 inputs)"),
+    resize: Optional[int] = typer.Option(None, "--resize", help="resize images to NxN"),
+    crossbar: Optional[str] = _IMAC_CIRCUIT_OPTS["crossbar"],
+    parasitics: Optional[str] = _IMAC_CIRCUIT_OPTS["parasitics"],
+    neuron: Optional[str] = _IMAC_CIRCUIT_OPTS["neuron"],
+    config: Optional[Path] = typer.Option(None, "--config", help="ImacConfig YAML/JSON to start from"),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="override, e.g. --set devices.variation_sigma_pct=5"),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="write the report as JSON"),
+) -> None:
+    """Run the fast solver and ngspice on the same circuit and samples; print how far apart they are."""
+    from imaclab.imac import build_config
+    from imaclab.imac.validate import validate_files
+
+    cfg = build_config(base=config, crossbar=crossbar, parasitics=parasitics, neuron=neuron, overrides=set_)
+    rep = validate_files(config=cfg, model=model, data=data, samples=samples, latency_samples=latency_samples,
+                         data_root=data_root, crop=crop, resize=resize, out=out)
+    console = _console()
+    c = rep.circuit
+    console.print(f"{'-'.join(map(str, c['layer_sizes']))} on {c['crossbar']} crossbars, partitions "
+                  f"{c['partitions']}, parasitics R={c['parasitics']['r']} C={c['parasitics']['c']}, variation "
+                  f"{c['variation']}, {c['weight_kind']} weights, {c['neuron']} neurons", highlight=False)
+    console.print(f"samples {rep.samples}: max |dV_out| {rep.max_output_diff_v * 1e3:.4g} mV, class mismatches "
+                  f"{rep.class_mismatches}, max power difference {rep.max_power_rel_diff * 100:.3g} %", highlight=False)
+    if rep.latency_samples:
+        console.print(f"latency on {rep.latency_samples} transient samples: max difference "
+                      f"{rep.max_latency_rel_diff * 100:.3g} %, mean {rep.mean_latency_rel_diff * 100:.3g} %",
+                      highlight=False)
+    console.print(f"time per sample: fast {rep.fast_s_per_sample:.3g} s, ngspice DC {rep.spice_dc_s_per_sample:.3g} s "
+                  f"({rep.speedup_dc:.3g}x)" + (f", ngspice transient {rep.spice_tran_s_per_sample:.3g} s"
+                                                if rep.latency_samples else ""), highlight=False)
+    for name, ok in rep.checks.items():
+        console.print(f"  {'PASS' if ok else 'FAIL'}  {name}", highlight=False)
+    for w in rep.warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")
+    if not rep.passed:
+        raise typer.Exit(code=1)
+
+
 # ---------------------------------------------------------------------------- train
 # (commands of the nn room)
 def _train_command(

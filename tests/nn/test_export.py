@@ -96,9 +96,10 @@ def test_cnn_boundary_and_imac_part_reproduce_the_model(tmp_path):
     written = export_run(model, tmp_path)
     x01 = imac_inputs(model, x.numpy())
     assert x01.shape == (64, 400) and 0.0 <= x01.min() and x01.max() <= 1.0
-    levels = np.unique(np.round(x01 * 255))  # on the 8-bit DAC grid
-    np.testing.assert_allclose(x01 * 255, np.round(x01 * 255), atol=1e-3)
-    assert len(levels) > 20
+    # zero-centered codes: 0.5 + k/254 for k = 0..127 (the upper half of the 8-bit DAC)
+    codes = (x01 - 0.5) * 254
+    np.testing.assert_allclose(codes, np.round(codes), atol=1e-3)
+    assert x01.min() >= 0.5 and len(np.unique(np.round(codes))) > 20
     logits = _numpy_forward(written["imac"], x01)
     np.testing.assert_array_equal(np.argmax(logits, axis=1), predict(model, x.numpy()))
     with np.load(written["imac"]) as z:

@@ -127,7 +127,7 @@ def test_device_faults_and_variation(curve):
     stuck = _layer("binary", devices=DeviceConfig(stuck_at_low_rate=1.0), neuron=False)
     stuck.noise_enabled = True
     w_eff, b_eff = stuck.effective()
-    assert float(w_eff.abs().max()) < 1e-12 and float(b_eff.abs().max()) < 1e-12
+    assert float(w_eff.detach().abs().max()) < 1e-12 and float(b_eff.detach().abs().max()) < 1e-12
     # variation: seeded draws are reproducible, differ from ideal, and average back to it
     noisy = _layer("binary", fan_in=200, fan_out=50, devices=DeviceConfig(variation_sigma_pct=10.0), neuron=False)
     wq, _ = noisy.quantized()

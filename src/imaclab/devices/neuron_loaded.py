@@ -281,14 +281,22 @@ def load_loaded_neuron(config: NeuronConfig, *, max_current_a: float, max_pin_v:
 DYNAMIC_GRID_STEP_V = 0.02
 #: Margin of the inverter table beyond the static gate/output range, volts.
 _DYNAMIC_MARGIN_V = 0.5
-#: Operating points of the capacitance fit: pin voltages (volts) x output loads (ohms; None = open).
-_FIT_PINS_V = (-1.0, -0.5, -0.25, 0.0, 0.25, 0.5, 1.0)
-_FIT_LOADS_OHM = (None, 1000.0, 200.0, 50.0)
-#: The fit uses frequencies up to this multiple of the highest -3 dB frequency among the points.
-_FIT_BANDWIDTH_FACTOR = 3.0
-#: A fit whose rms log-ratio error exceeds this means the two-node model does not describe the
-#: subcircuit (e.g. its topology changed): refuse it rather than report wrong latencies.
-_FIT_MAX_RMS = 0.25
+#: Capacitance fit: pin steps (from, to) in volts, each into every load (ohms; None = open).
+_FIT_STEPS_V = ((-1.0, 1.0), (1.0, -1.0), (-0.5, 0.5), (0.5, -0.5), (-2.0, 0.0), (0.0, 2.0), (0.25, -0.25),
+                (-0.25, 0.25), (-3.0, 3.0), (3.0, -3.0), (0.8, 0.2), (-0.2, -0.8))
+_FIT_LOADS_OHM = (None, 200.0, 50.0)
+#: Fit transient: ramp (IMAC-Sim's input rise time), its start, the window and the time step.
+_FIT_RISE_S = 1e-10
+_FIT_START_S = 1e-10
+_FIT_WINDOW_S = 2e-9
+_FIT_STEP_S = 2e-12
+#: A fit worse than this rms (volts) means the two-node model does not describe the subcircuit
+#: (e.g. its topology changed): refuse it rather than report wrong latencies.
+_FIT_MAX_RMS_V = 0.02
+#: Newton iterations per trapezoidal step and for the static equilibrium.
+_NEWTON_PER_STEP = 2
+_EQUILIBRIUM_ITERATIONS = 100
+_EQUILIBRIUM_TOLERANCE_A = 1e-12
 
 
 @dataclass(frozen=True)
@@ -303,11 +311,12 @@ class NeuronDynamics:
         (C_o + C_m) o' - C_m g' = i_inv(g, o) + (g - o)/R_feedback - i_load
 
     ``i_inv(g, o)`` -- the current the two transistors deliver into ``out`` -- is tabulated by
-    an ngspice DC sweep of the very device instances the subcircuit uses (exact statics);
-    the three capacitances (gate to ground, gate-output Miller, output to ground) are the
-    least-squares fit of this model's small-signal response to ngspice AC analyses of the
-    subcircuit itself at 28 operating points (pins x loads).  ``fit_rms`` is the rms of
-    ``log(H_model / H_spice)`` over those points (complex log: magnitude and phase).
+    an ngspice DC sweep of the very device instances the subcircuit uses (exact statics).
+    The three capacitances (gate to ground, gate-output Miller, output to ground; effective,
+    bias-averaged values) are the least-squares fit of this model's step responses to
+    ngspice transients of the subcircuit itself (12 pin steps x 3 loads, 0.1 ns ramps);
+    ``fit_rms_v`` is the rms output-voltage error of that fit.  The BSIM charges of sky130
+    alone (``qg``, ``qd``, junctions) give responses several times too fast, hence the fit.
     """
 
     gate_v: np.ndarray         # [G] uniform, volts
@@ -319,33 +328,85 @@ class NeuronDynamics:
     c_gate_f: float
     c_miller_f: float
     c_out_f: float
-    fit_rms: float
+    fit_rms_v: float
     source: str
     meta: dict = field(default_factory=dict)
 
+    # statics ----------------------------------------------------------------------------------
     def inverter(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(i_inv, d i_inv / d gate, d i_inv / d out), bilinear on the table (numpy)."""
+        """(i_inv, d i_inv / d gate, d i_inv / d out), bilinear on the table."""
         g0, dg = self.gate_v[0], self.gate_v[1] - self.gate_v[0]
         o0, do = self.out_v[0], self.out_v[1] - self.out_v[0]
         x = np.clip((np.asarray(gate, dtype=float) - g0) / dg, 0.0, self.gate_v.size - 1)
         y = np.clip((np.asarray(out, dtype=float) - o0) / do, 0.0, self.out_v.size - 1)
-        i = np.minimum(np.floor(x).astype(np.int64), self.gate_v.size - 2)
-        j = np.minimum(np.floor(y).astype(np.int64), self.out_v.size - 2)
+        i = np.minimum(x.astype(np.int64), self.gate_v.size - 2)
+        j = np.minimum(y.astype(np.int64), self.out_v.size - 2)
         fx, fy = x - i, y - j
         t = self.i_inv
         t00, t01, t10, t11 = t[i, j], t[i, j + 1], t[i + 1, j], t[i + 1, j + 1]
-        val = (1 - fx) * (t00 + fy * (t01 - t00)) + fx * (t10 + fy * (t11 - t10))
-        d_gate = ((1 - fy) * (t10 - t00) + fy * (t11 - t01)) / dg
+        a = t00 + fy * (t01 - t00)
+        b = t10 + fy * (t11 - t10)
         d_out = ((1 - fx) * (t01 - t00) + fx * (t11 - t10)) / do
-        return val, d_gate, d_out
+        return a + fx * (b - a), (b - a) / dg, d_out
 
+    def equilibrium(self, pin: np.ndarray, out_start: np.ndarray, load_g: np.ndarray | float = 0.0,
+                    load_rest: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """Static (gate, output) voltages for pin voltages, with a load drawing
+        ``load_g * o + load_rest`` from the output (Newton on the output KCL)."""
+        k = self.r_input_ohm / (self.r_input_ohm + self.r_feedback_ohm)
+        a = np.asarray(pin, dtype=float) + self.offset_v
+        o = np.array(out_start, dtype=float, copy=True)
+        for _ in range(_EQUILIBRIUM_ITERATIONS):
+            g = a * (1 - k) + o * k  # no gate current: the divider sets the gate
+            i, dg, do = self.inverter(g, o)
+            res = i + (g - o) / self.r_feedback_ohm - load_g * o - load_rest
+            if np.max(np.abs(res), initial=0.0) < _EQUILIBRIUM_TOLERANCE_A:
+                break
+            deriv = dg * k + do + (k - 1) / self.r_feedback_ohm - load_g
+            o = o - res / np.minimum(deriv, -1e-4)  # the output KCL decreases with o
+        return a * (1 - k) + o * k, o
+
+    # transient --------------------------------------------------------------------------------
+    def step(self, gate: np.ndarray, out: np.ndarray, pin_now: np.ndarray, pin_next: np.ndarray, h: float,
+             load_g: np.ndarray | float = 0.0, load_rest: np.ndarray | float = 0.0,
+             extra_out_c_f: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
+        """One trapezoidal step of ``h`` seconds (two Newton iterations, a 2x2 solve per neuron)."""
+        r_in, r_fb, off = self.r_input_ohm, self.r_feedback_ohm, self.offset_v
+        c11 = self.c_gate_f + self.c_miller_f
+        c12 = -self.c_miller_f
+        c22 = self.c_out_f + self.c_miller_f + extra_out_c_f
+
+        def f(g, o, pin):
+            i, dg, do = self.inverter(g, o)
+            return ((pin + off - g) / r_in + (o - g) / r_fb, i + (g - o) / r_fb - load_g * o - load_rest, dg, do)
+
+        fg0, fo0, _, _ = f(gate, out, pin_now)
+        g, o = gate, out
+        j11 = c11 / h + 0.5 * (1 / r_in + 1 / r_fb)
+        j12 = c12 / h - 0.5 / r_fb
+        for _ in range(_NEWTON_PER_STEP):
+            fg, fo, dg, do = f(g, o, pin_next)
+            rg = (c11 * (g - gate) + c12 * (o - out)) / h - 0.5 * (fg + fg0)
+            ro = (c12 * (g - gate) + c22 * (o - out)) / h - 0.5 * (fo + fo0)
+            j21 = c12 / h - 0.5 * (dg + 1 / r_fb)
+            j22 = c22 / h - 0.5 * (do - 1 / r_fb - load_g)
+            det = j11 * j22 - j12 * j21
+            g, o = g - (j22 * rg - j12 * ro) / det, o - (j11 * ro - j21 * rg) / det
+        return g, o
+
+    def with_capacitances(self, c_gate_f: float, c_miller_f: float, c_out_f: float) -> "NeuronDynamics":
+        from dataclasses import replace
+
+        return replace(self, c_gate_f=float(c_gate_f), c_miller_f=float(c_miller_f), c_out_f=float(c_out_f))
+
+    # files ------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
         np.savez(tmp, gate_v=self.gate_v, out_v=self.out_v, i_inv=self.i_inv,
                  scalars=np.array([self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.c_gate_f,
-                                   self.c_miller_f, self.c_out_f, self.fit_rms]),
+                                   self.c_miller_f, self.c_out_f, self.fit_rms_v]),
                  source=np.array(self.source), meta=np.array(json.dumps(self.meta)))
         os.replace(tmp, path)
         return path
@@ -357,14 +418,14 @@ class NeuronDynamics:
             with np.load(path, allow_pickle=False) as z:
                 r_in, r_fb, off, cg, cm, co, rms = (float(v) for v in z["scalars"])
                 return cls(gate_v=z["gate_v"], out_v=z["out_v"], i_inv=z["i_inv"], r_input_ohm=r_in,
-                           r_feedback_ohm=r_fb, offset_v=off, c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms=rms,
-                           source=str(z["source"]), meta=json.loads(str(z["meta"])))
+                           r_feedback_ohm=r_fb, offset_v=off, c_gate_f=cg, c_miller_f=cm, c_out_f=co,
+                           fit_rms_v=rms, source=str(z["source"]), meta=json.loads(str(z["meta"])))
         except (KeyError, ValueError, OSError) as err:
             raise InputError(f"{path}: not a neuron dynamics file ({err})") from None
 
     def to_dict(self) -> dict:
         return {"source": self.source, "c_gate_f": self.c_gate_f, "c_miller_f": self.c_miller_f,
-                "c_out_f": self.c_out_f, "fit_rms": self.fit_rms, **self.meta}
+                "c_out_f": self.c_out_f, "fit_rms_v": self.fit_rms_v, **self.meta}
 
 
 def _dynamic_ranges(config: NeuronConfig) -> tuple[float, float]:
@@ -388,33 +449,49 @@ def _inverter_netlist(config: NeuronConfig, step_v: float) -> str:
              f"Vp vp 0 {config.vdd_v:.9g}", f"Vn vn 0 {-config.vdd_v:.9g}",
              "Vg gate 0 0", "Vo out 0 0",
              f".temp {config.temperature_c:g}", ".options nomod",
-             ".save v(gate) v(out) i(vo) i(vg)",
+             ".save v(gate) v(out) i(vo)",
              f".dc Vg {-gate:.9g} {gate + 0.5 * step_v:.9g} {step_v:.9g} Vo {-out:.9g} {out + 0.5 * step_v:.9g} "
              f"{step_v:.9g}",
              ".end", ""]
     return "\n".join(lines)
 
 
-def _ac_netlist(config: NeuronConfig) -> str:
-    lines = ["* imaclab neuron small-signal response at several operating points",
+def _fit_cases() -> list[tuple[float, float, float | None]]:
+    return [(p0, p1, load) for p0, p1 in _FIT_STEPS_V for load in _FIT_LOADS_OHM]
+
+
+def _step_netlist(config: NeuronConfig) -> str:
+    lines = ["* imaclab neuron step responses (capacitance fit of the two-node model)",
              *config.models.include_lines("ngspice"), *neuron_subcircuit_lines(config),
              f"Vp vp 0 {config.vdd_v:.9g}", f"Vn vn 0 {-config.vdd_v:.9g}"]
-    k = 0
-    for pin in _FIT_PINS_V:
-        for load in _FIT_LOADS_OHM:
-            lines += [f"Vpin{k} pin{k} 0 DC {pin:.9g} AC 1", f"X{k} pin{k} out{k} vp vn imac_neuron"]
-            if load is not None:
-                lines.append(f"Rl{k} out{k} 0 {load:.9g}")
-            k += 1
-    lines += [f".temp {config.temperature_c:g}", ".options nomod", ".ac dec 40 1e6 1e12", ".end", ""]
+    t0, t1 = _FIT_START_S, _FIT_START_S + _FIT_RISE_S
+    for k, (p0, p1, load) in enumerate(_fit_cases()):
+        lines += [f"Vpin{k} pin{k} 0 PWL(0 {p0:.9g} {t0:.9g} {p0:.9g} {t1:.9g} {p1:.9g})",
+                  f"X{k} pin{k} out{k} vp vn imac_neuron"]
+        if load is not None:
+            lines.append(f"Rl{k} out{k} 0 {load:.9g}")
+    lines += [f".temp {config.temperature_c:g}", ".options nomod",
+              ".save " + " ".join(f"v(out{k})" for k in range(len(_fit_cases()))),
+              f".tran {_FIT_STEP_S:.9g} {_FIT_WINDOW_S:.9g} 0 {_FIT_STEP_S:.9g}", ".end", ""]
     return "\n".join(lines)
+
+
+def simulate_steps(model: NeuronDynamics, pin: np.ndarray, load_g: np.ndarray, times: np.ndarray,
+                   out_start: np.ndarray) -> np.ndarray:
+    """Output waveforms [len(times), cases] of the two-node model for pin waveforms [len(times), cases]."""
+    g, o = model.equilibrium(pin[0], out_start, load_g)
+    out = np.empty_like(pin)
+    out[0] = o
+    for n in range(1, times.size):
+        g, o = model.step(g, o, pin[n - 1], pin[n], times[n] - times[n - 1], load_g)
+        out[n] = o
+    return out
 
 
 def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
                                  ngspice: str | None = None) -> NeuronDynamics:
-    """Inverter DC sweep + AC analyses of the subcircuit, then the capacitance fit."""
-    from scipy.interpolate import RectBivariateSpline
-    from scipy.optimize import brentq, least_squares
+    """Inverter DC sweep + step transients of the subcircuit, then the capacitance fit."""
+    from scipy.optimize import least_squares
 
     from imaclab.devices.ngspice_io import run_ngspice
 
@@ -430,70 +507,46 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     n_o = int(round(2 * out_half / step)) + 1
     if plot.n_points != n_g * n_o:
         raise SimulationError(f"{inv_path}: expected {n_g} x {n_o} sweep points, got {plot.n_points}")
-    gate_v = plot["v(gate)"].real[:n_g].copy()
-    out_v = plot["v(out)"].real.reshape(n_o, n_g)[:, 0].copy()
     # i(vo): current from node out through the source to ground = what the inverter delivers
     i_inv = np.ascontiguousarray(plot["i(vo)"].real.reshape(n_o, n_g).T)
-    gate_v = np.linspace(gate_v[0], gate_v[-1], n_g)
-    out_v = np.linspace(out_v[0], out_v[-1], n_o)
-    ac_path = workdir / "neuron_ac.sp"
-    ac_path.write_text(_ac_netlist(config))
-    ac = run_ngspice(ac_path, workdir / "neuron_ac.raw", ngspice=ngspice, timeout_s=600).plots[-1]
-    freq = ac["frequency"].real
-    spline = RectBivariateSpline(gate_v, out_v, i_inv)
-    r_in, r_fb, off = config.r_input_ohm, config.r_feedback_ohm, config.offset_v
-    points = []
-    k = 0
-    for pin in _FIT_PINS_V:
-        for load in _FIT_LOADS_OHM:
-            g_load = 0.0 if load is None else 1.0 / load
-            a = pin + off
-
-            def kcl(o: float) -> float:
-                g = (a * r_fb + o * r_in) / (r_in + r_fb)
-                return float(spline(g, o)[0, 0]) + (g - o) / r_fb - o * g_load
-
-            o = brentq(kcl, out_v[1], out_v[-2], xtol=1e-12)
-            g = (a * r_fb + o * r_in) / (r_in + r_fb)
-            gm = float(spline(g, o, dx=1)[0, 0])
-            go = float(spline(g, o, dy=1)[0, 0])
-            points.append((gm, go, g_load, np.asarray(ac[f"v(out{k})"])))
-            k += 1
-    f3 = []
-    for _, _, _, h in points:
-        below = np.nonzero(np.abs(h) < np.abs(h[0]) / np.sqrt(2.0))[0]
-        f3.append(freq[below[0]] if below.size else freq[-1])
-    band = freq <= _FIT_BANDWIDTH_FACTOR * max(f3)
-    s = 2j * np.pi * freq[band]
-
-    def response(caps: np.ndarray, gm: float, go: float, g_load: float, s: np.ndarray) -> np.ndarray:
-        cg, cm, co = caps
-        y11 = 1 / r_in + 1 / r_fb + s * (cg + cm)
-        y12 = -1 / r_fb - s * cm
-        y21 = -1 / r_fb - gm - s * cm
-        y22 = 1 / r_fb - go + g_load + s * (co + cm)
-        return (-y21 / (y11 * y22 - y12 * y21)) / r_in
+    gate_v = np.linspace(-gate_half, -gate_half + (n_g - 1) * step, n_g)
+    out_v = np.linspace(-out_half, -out_half + (n_o - 1) * step, n_o)
+    step_path = workdir / "neuron_steps.sp"
+    step_path.write_text(_step_netlist(config))
+    tran = run_ngspice(step_path, workdir / "neuron_steps.raw", ngspice=ngspice, timeout_s=1800)
+    tp = tran.plots[-1]
+    cases = _fit_cases()
+    times = np.arange(0.0, _FIT_WINDOW_S + 0.5 * _FIT_STEP_S, _FIT_STEP_S)
+    t_spice = tp["time"].real
+    ref = np.stack([np.interp(times, t_spice, tp[f"v(out{k})"].real) for k in range(len(cases))], axis=1)
+    ramp = np.clip((times - _FIT_START_S) / _FIT_RISE_S, 0.0, 1.0)[:, None]
+    p0 = np.array([c[0] for c in cases])
+    p1 = np.array([c[1] for c in cases])
+    pins = p0 + (p1 - p0) * ramp
+    load_g = np.array([0.0 if c[2] is None else 1.0 / c[2] for c in cases])
+    base = NeuronDynamics(gate_v=gate_v, out_v=out_v, i_inv=i_inv, r_input_ohm=config.r_input_ohm,
+                          r_feedback_ohm=config.r_feedback_ohm, offset_v=config.offset_v, c_gate_f=0.0,
+                          c_miller_f=0.0, c_out_f=0.0, fit_rms_v=float("nan"), source="")
 
     def residual(log_caps: np.ndarray) -> np.ndarray:
-        caps = np.exp(log_caps)
-        parts = [np.log(response(caps, gm, go, gl, s) / h[band]).view(float) for gm, go, gl, h in points]
-        return np.concatenate(parts)
+        model = base.with_capacitances(*np.exp(log_caps))
+        return (simulate_steps(model, pins, load_g, times, ref[0]) - ref).ravel()
 
-    # start from the gate area times a typical oxide capacitance; the fit is well conditioned
+    # start from the gate area times ~10 fF/um^2; the fit is well conditioned in log space
     area = (config.nmos_width_m * config.nmos_fingers + config.pmos_width_m * config.pmos_fingers) * config.length_m
-    c0 = 1e-2 * area  # ~10 fF/um^2
-    fit = least_squares(residual, np.log([c0, 0.1 * c0, 0.3 * c0]))
+    c0 = 1e-2 * area
+    fit = least_squares(residual, np.log([c0, 0.1 * c0, 0.3 * c0]), x_scale=1.0, diff_step=1e-3)
     rms = float(np.sqrt(np.mean(fit.fun ** 2)))
-    if not fit.success or rms > _FIT_MAX_RMS:
-        raise SimulationError(f"{ac_path}: the two-node neuron model does not fit the subcircuit's AC response "
-                              f"(rms log error {rms:.3g}); latency cannot be estimated for this neuron")
+    if rms > _FIT_MAX_RMS_V:
+        raise SimulationError(f"{step_path}: the two-node neuron model does not fit the subcircuit's step responses "
+                              f"(rms error {rms * 1e3:.3g} mV); latency cannot be estimated for this neuron")
     cg, cm, co = (float(c) for c in np.exp(fit.x))
-    return NeuronDynamics(gate_v=gate_v, out_v=out_v, i_inv=i_inv, r_input_ohm=r_in, r_feedback_ohm=r_fb,
-                          offset_v=off, c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms=rms,
-                          source=f"ngspice inverter DC sweep + AC fit: {config.models.describe()}",
-                          meta={"kind": "transistor-dynamics", "fit_points": len(points),
-                                "fit_max_frequency_hz": float(freq[band][-1]),
-                                "ngspice_s": round(run.wall_s, 3)})
+    return NeuronDynamics(gate_v=gate_v, out_v=out_v, i_inv=i_inv, r_input_ohm=config.r_input_ohm,
+                          r_feedback_ohm=config.r_feedback_ohm, offset_v=config.offset_v, c_gate_f=cg,
+                          c_miller_f=cm, c_out_f=co, fit_rms_v=rms,
+                          source=f"ngspice inverter DC sweep + step-response fit: {config.models.describe()}",
+                          meta={"kind": "transistor-dynamics", "fit_cases": len(cases),
+                                "ngspice_s": round(run.wall_s + tran.wall_s, 3)})
 
 
 def load_neuron_dynamics(config: NeuronConfig, *, cache_dir: str | Path | None = None,
@@ -504,8 +557,13 @@ def load_neuron_dynamics(config: NeuronConfig, *, cache_dir: str | Path | None =
     from imaclab.devices.ngspice_io import ngspice_version
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    key = "dynamics-" + _cache_key(config, ngspice_version(ngspice), 0.0, 0, DYNAMIC_GRID_STEP_V, 0.0)[7:]
-    path = cache / f"{key}.npz"
+    fields = config.to_dict()
+    fields.pop("kind")
+    files = [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in config.models.model_files()]
+    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version(ngspice),
+                       "version": _LOADED_VERSION, "grid": DYNAMIC_GRID_STEP_V, "steps": _FIT_STEPS_V,
+                       "loads": _FIT_LOADS_OHM, "rise": _FIT_RISE_S}, sort_keys=True)
+    path = cache / f"dynamics-{hashlib.sha256(blob.encode()).hexdigest()[:20]}.npz"
     if path.is_file():
         try:
             return NeuronDynamics.load(path)

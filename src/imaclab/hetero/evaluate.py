@@ -238,8 +238,6 @@ def evaluate_run(*, checkpoint: str | Path, tpu_checkpoint: str | Path | None = 
     reported as missing.  ``model``, when given, must name the run's model.  With ``out_dir``, every result file is written there (also the
     costs when scoring fails, before the error is raised).
     """
-    from imaclab.imac import load_mlp
-    from imaclab.nn.export import imac_inputs
     from imaclab.nn.training import load_run
 
     start = time.perf_counter()
@@ -261,32 +259,42 @@ def evaluate_run(*, checkpoint: str | Path, tpu_checkpoint: str | Path | None = 
                           f"layers are {', '.join(imac_names) or 'none'}: use imac_layers: auto for a trained run")
     test = _test_set(run, data, data_root)
     n = len(test) if config.accuracy.test_samples is None else min(config.accuracy.test_samples, len(test))
+    scoring = config.accuracy.enabled
+    if not scoring:  # costs only: enough images to measure the IMAC part's power and settling time
+        n = min(n, config.accuracy.latency_samples + 1)
     x, y = test.x[:n], test.y[:n]
 
-    imac = None
-    accuracy: dict[str, Any] = {"samples": n, "data": test.name}
-    if mapped_imac:
-        if run.imac_npz is None:
-            raise InputError(f"{imac_dir}: no imac.npz export (the run has not finished)")
-        mlp = load_mlp(run.imac_npz)
-        from imaclab.hetero.imac_part import measure_imac
-
-        inputs = imac_inputs(run.model, x)
-        imac = measure_imac(mlp=mlp, inputs01=inputs, labels=y, imac_config=config.imac, accuracy=config.accuracy,
-                            layer_names=mapped_imac)
-        notes += imac.notes
-        accuracy["tpu_imac_circuit"] = imac.accuracy
-        accuracy["tpu_imac_circuit_software_reference"] = imac.software_accuracy
-        accuracy["circuit_software_agreement"] = imac.agreement
-        accuracy["backend"] = imac.backend
-    accuracy["tpu_imac_digital"] = _digital_accuracy(run.model, x, y)
-    input_mode = str(imac.config.inputs.mode) if imac is not None else "analog"
     systolic_cfg = config.systolic()
     mappings = {"tpu-only": map_design(layers, "tpu-only"), "tpu-imac": tpu_imac_map}
     reports: dict = {}
-    designs = {d: cost_design(m, systolic_cfg=systolic_cfg, config=config,
-                              imac=imac.measurements if imac else None, input_mode=input_mode, reports=reports)
-               for d, m in mappings.items()}
+    # the TPU-only design needs no IMAC measurement: cost it first, so a failing circuit run keeps it
+    designs = {"tpu-only": cost_design(mappings["tpu-only"], systolic_cfg=systolic_cfg, config=config,
+                                       reports=reports)}
+    imac = None
+    accuracy: dict[str, Any] = {"samples": n, "data": test.name}
+    if mapped_imac:
+        try:
+            imac = _measure_run_imac(run, imac_dir, x, y, config, mapped_imac)
+        except ImaclabError as err:
+            if out_dir is not None:
+                _write_partial(Path(out_dir), run.config.model, designs["tpu-only"], config, str(err))
+                raise type(err)(f"{err} (TPU-only costs written to {Path(out_dir) / 'partial.json'})") from None
+            raise
+        notes += imac.notes
+        if scoring:
+            accuracy["tpu_imac_circuit"] = imac.accuracy
+            accuracy["tpu_imac_circuit_software_reference"] = imac.software_accuracy
+            accuracy["circuit_software_agreement"] = imac.agreement
+            accuracy["backend"] = imac.backend
+    if scoring:
+        accuracy["tpu_imac_digital"] = _digital_accuracy(run.model, x, y)
+    else:
+        accuracy = {"samples": None, "data": test.name}
+        notes.append(f"accuracy not scored (accuracy.enabled: false); IMAC measured on {n} images")
+    input_mode = str(imac.config.inputs.mode) if imac is not None else "analog"
+    designs["tpu-imac"] = cost_design(tpu_imac_map, systolic_cfg=systolic_cfg, config=config,
+                                      imac=imac.measurements if imac else None, input_mode=input_mode,
+                                      reports=reports)
     comparison = DesignComparison(run.config.model, layers, mappings, designs, systolic_cfg)
     if tpu_dir is not None:
         tpu_run = load_run(tpu_dir)
@@ -297,9 +305,10 @@ def evaluate_run(*, checkpoint: str | Path, tpu_checkpoint: str | Path | None = 
         if [(t.kind, t.macs) for t in tpu_layers] != [(t.kind, t.macs) for t in layers]:
             notes.append("the TPU-only run's layer list differs from the TPU-IMAC run's; costs use the TPU-IMAC "
                          "run's architecture")
-        accuracy["tpu_only"] = _digital_accuracy(tpu_run.model, x, y)
+        accuracy["tpu_only"] = _digital_accuracy(tpu_run.model, x, y) if scoring else None
     else:
         accuracy["tpu_only"] = None
+    if tpu_dir is None and scoring:
         notes.append("no TPU-only 8-bit run given (--tpu-checkpoint, or a tpu-int8/ folder next to tpu-imac/): "
                      "its accuracy is not reported")
     runs = {"tpu_imac": str(imac_dir), "tpu_only": str(tpu_dir) if tpu_dir else None,
@@ -309,6 +318,26 @@ def evaluate_run(*, checkpoint: str | Path, tpu_checkpoint: str | Path | None = 
     if out_dir is not None:
         result.files = write_result(result, Path(out_dir))
     return result
+
+
+def _measure_run_imac(run, imac_dir: Path, x: np.ndarray, y: np.ndarray, config: HeteroConfig,
+                      layer_names: list[str]):
+    """The IMAC room's measurement of a run's crossbar part, fed with what its TPU part hands over."""
+    from imaclab.hetero.imac_part import measure_imac
+    from imaclab.imac import load_mlp
+    from imaclab.nn.export import imac_inputs
+
+    if run.imac_npz is None:
+        raise InputError(f"{imac_dir}: no imac.npz export (the run has not finished)")
+    mlp = load_mlp(run.imac_npz)
+    return measure_imac(mlp=mlp, inputs01=imac_inputs(run.model, x), labels=y, imac_config=config.imac,
+                        accuracy=config.accuracy, layer_names=layer_names)
+
+
+def _write_partial(out_dir: Path, model: str, tpu_only: DesignCost, config: HeteroConfig, error: str) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_json(out_dir / "partial.json", {"model": model, "status": "failed", "error": error,
+                                           "designs": {"tpu-only": tpu_only.to_dict()}, "config": config.to_dict()})
 
 
 # ------------------------------------------------------------------------------ output files

@@ -66,6 +66,17 @@ def _finite_mean(values: np.ndarray, ok: np.ndarray) -> float:
     return float(vals.mean()) if vals.size else float("nan")
 
 
+def settling_mean(latency_s: np.ndarray, ok: np.ndarray) -> float:
+    """Mean settling time over images 1..n-1: a transient starts at image 0's operating point, so the
+    first image has nothing to settle from (latency 0 in ngspice and in the solver alike)."""
+    latency_s, ok = np.asarray(latency_s, dtype=np.float64), np.asarray(ok, dtype=bool)
+    if latency_s.size > 1:
+        latency_s, ok = latency_s[1:], ok[1:]
+    vals = latency_s[ok]
+    vals = vals[np.isfinite(vals)]
+    return float(vals.mean()) if vals.size else float("nan")
+
+
 def attribute_layers(layer_names: list[str], layer_sizes: list[int], crossbars: list[int], power_w: float,
                      latency_s: float, source: str) -> list[ImacLayerMeasurement]:
     """Per-layer measurements from network totals: exact for one layer, else shared by device count."""
@@ -101,22 +112,30 @@ def measure_imac(*, mlp, inputs01: np.ndarray, labels: np.ndarray, imac_config, 
     ok = result.ok
     power = _finite_mean(result.total_power_w, ok)
     components = {k: _finite_mean(v, ok) for k, v in result.power_w.items()}
-    latency = _finite_mean(result.latency_s, ok)
-    source = f"{result.backend} ({result.analysis})"
+    latency = settling_mean(result.latency_s, ok)
+    worst = result.latency_s[ok]
+    source = f"{result.backend} ({result.analysis}) settling time, mean of {max(n - 1, 1)} image transitions"
     if accuracy.latency_backend == "spice" or (accuracy.latency_backend == "solver" and not np.isfinite(latency)):
         if accuracy.latency_backend == "solver":
             notes.append(f"the {result.backend} backend gave no settling time: measured with an ngspice transient")
-        tran = config.with_overrides({"simulation.backend": "spice", "simulation.samples": min(n, accuracy.latency_samples),
+        tran = config.with_overrides({"simulation.backend": "spice", "simulation.samples": min(n, accuracy.latency_samples + 1),
                                       "simulation.spice.analysis": "tran"})
         spice = evaluate(config=tran, model=mlp, dataset=(inputs01, labels), progress=False, neuron_curve=neuron_curve)
-        latency = _finite_mean(spice.latency_s, spice.ok)
-        source = f"ngspice transient on {int(spice.ok.sum())} images"
+        latency = settling_mean(spice.latency_s, spice.ok)
+        worst = spice.latency_s[spice.ok]
+        source = f"ngspice transient settling time, mean of {max(int(spice.ok.sum()) - 1, 1)} image transitions"
         if not np.isfinite(latency):
             raise SimulationError("ngspice transient gave no settling time for the IMAC part: check the circuit "
                                   "(or set accuracy.latency_backend: none)")
     elif accuracy.latency_backend == "none":
         latency = 0.0
         source = "not measured (latency_backend: none; IMAC latency counted as 0)"
+    period = float(config.inputs.sampling_period_s)
+    worst = np.asarray(worst, dtype=np.float64)
+    worst = worst[np.isfinite(worst)]
+    if accuracy.latency_backend != "none" and worst.size and worst.max() >= (1.0 - 1e-6) * period:
+        notes.append(f"IMAC outputs did not settle within the {period:g} s sampling period: the latency is capped "
+                     "there; raise imac.inputs.sampling_period_s")
     if not np.isfinite(power):
         raise SimulationError(f"the {result.backend} backend returned no power for the IMAC part")
     sizes = list(result.circuit.layer_sizes)

@@ -24,9 +24,11 @@ key                    meaning
 =====================  =====================================================================
 
 Hidden layers apply the neuron ``f``; the output layer's column signals ``u`` are the
-scores (prediction = argmax).  Inputs are data in [0, 1]: pixels for an MLP, and for a
-CNN the TPU features scaled by ``feature_full_scale`` and rounded to 8 bits
-(:func:`imac_inputs` computes them).
+scores (prediction = argmax).  Inputs are data in [0, 1]: pixels for an MLP; for a CNN
+the TPU features as input codes, ``0.5 + 0.5 * round(clamp(x / feature_full_scale, 0,
+1) * 127) / 127`` (``feature_encoding`` zero-centered: a zero feature drives 0 V) or
+``round(clamp(x / feature_full_scale, 0, 1) * 255) / 255`` (full-range);
+:func:`imac_inputs` computes them.
 
 ``layers.json`` -- every conv / FC layer in execution order with its target (tpu,
 imac, fp32), precision and shapes (ifmap/ofmap, kernel, stride, padding, groups,
@@ -97,6 +99,7 @@ def imac_arrays(head: IMACHead) -> dict[str, Any]:
         arrays["layer_weight_kinds"] = np.array(json.dumps([layer.kind for layer in head.layers]))
     if isinstance(head.to_unit, UnitRange):
         arrays["feature_full_scale"] = np.float64(float(head.to_unit.full_scale))
+        arrays["feature_encoding"] = np.array(head.to_unit.encoding)
     return arrays
 
 
@@ -222,9 +225,13 @@ def export_layers(model: ZooModel, path: str | Path, *, extra: dict | None = Non
     }
     if head is not None:
         doc["imac"] = {"file": IMAC_FILE, "dims": head.dims, "input_mode": head.spec.input_mode,
-                       "inputs": "pixels in [0, 1]" if head.unit_inputs else "TPU features / feature_full_scale, 8-bit"}
+                       "inputs": "pixels in [0, 1]" if head.unit_inputs else "TPU features -> codes (feature_code)"}
         if isinstance(head.to_unit, UnitRange):
             doc["imac"]["feature_full_scale"] = float(head.to_unit.full_scale)
+            doc["imac"]["feature_encoding"] = head.to_unit.encoding
+            doc["imac"]["feature_code"] = ("0.5 + 0.5 * round(clamp(x / full_scale, 0, 1) * 127) / 127"
+                                           if head.to_unit.encoding == "zero-centered"
+                                           else "round(clamp(x / full_scale, 0, 1) * 255) / 255")
     path = Path(path)
     path.write_text(json.dumps(doc, indent=2))
     return path

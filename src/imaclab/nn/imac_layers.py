@@ -63,6 +63,10 @@ class IMACSpec(ConfigModel):
                                    description="binary input mode: data >= threshold drive +VDD")
     amplifier_gain: float = Field(1.0, gt=0, description="initial (or fixed) amplifier voltage gain A, V/V")
     learn_amplifier_gain: bool = Field(True, description="train A per layer (exported with the weights)")
+    feature_encoding: Literal["zero-centered", "full-range"] = Field(
+        "zero-centered", description="how a CNN's non-negative features become [0, 1] input codes: "
+                                     "zero-centered maps feature 0 to code 0.5 (0 V on the line, no current) "
+                                     "and the full scale to 1; full-range maps [0, full scale] onto [0, 1]")
     neuron_cache_dir: str | None = Field(None, description="cache folder of characterized transistor "
                                                            "neuron curves (None = ~/.cache/imaclab/neuron)")
 
@@ -295,34 +299,43 @@ class InputDrivers(nn.Module):
 
 
 class _UnitQuantFunction(torch.autograd.Function):
-    """``round(clamp(x, 0, full) / full * q) / q``; gradient ``1/full`` inside (0, full), else 0."""
+    """``offset + span * round(clamp(x / full, 0, 1) * q) / q``; gradient ``span/full`` inside (0, full), else 0."""
 
     @staticmethod
-    def forward(ctx, x, full_scale, qmax):
+    def forward(ctx, x, full_scale, qmax, offset, span):
         scaled = x / full_scale
         inside = (scaled >= 0) & (scaled <= 1)
         ctx.save_for_backward(inside)
-        ctx.full_scale = full_scale
-        return torch.round(scaled.clamp_(0.0, 1.0).mul_(qmax)).div_(qmax)
+        ctx.factor = span / full_scale
+        return torch.round(scaled.clamp_(0.0, 1.0).mul_(qmax)).div_(qmax).mul_(span).add_(offset)
 
     @staticmethod
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
-        return grad * inside.to(grad.dtype) / ctx.full_scale, None, None
+        return grad * inside.to(grad.dtype) * ctx.factor, None, None, None, None
 
 
 class UnitRange(nn.Module):
-    """TPU features (>= 0 after ReLU) -> [0, 1] on the input DAC's grid (``bits``), range calibrated.
+    """TPU features (>= 0 after ReLU) -> input codes in [0, 1], range calibrated.
 
-    The full scale (feature value mapped to 1) follows an EMA of the batch maxima while
-    training (``momentum``), as :class:`~imaclab.nn.quantizers.ActivationQuantizer`
+    ``zero-centered``: ``code = 0.5 + 0.5 * q(x / full)`` with ``q`` rounding to
+    ``bits - 1`` bits, so a zero feature drives 0 V (no line current, like a zero
+    activation in software) -- codes use the upper half of the ``bits``-bit DAC.
+    ``full-range``: ``code = q(x / full)`` on all ``bits`` bits (zero -> -VDD).
+    The full scale (feature value mapped to code 1) follows an EMA of the batch maxima
+    while training (``momentum``), as :class:`~imaclab.nn.quantizers.ActivationQuantizer`
     does, and is frozen at evaluation.
     """
 
-    def __init__(self, bits: int = INPUT_DAC_BITS, momentum: float = 0.1):
+    def __init__(self, bits: int = INPUT_DAC_BITS, momentum: float = 0.1, encoding: str = "zero-centered"):
         super().__init__()
         self.bits = bits
         self.momentum = momentum
+        self.encoding = encoding
+        if encoding == "zero-centered":
+            self.offset, self.span, self.levels = 0.5, 0.5, 2 ** (bits - 1) - 1
+        else:
+            self.offset, self.span, self.levels = 0.0, 1.0, 2 ** bits - 1
         self.register_buffer("range_max", torch.zeros(()))
         self.register_buffer("initialized", torch.zeros((), dtype=torch.bool))
 
@@ -341,11 +354,11 @@ class UnitRange(nn.Module):
                 else:
                     self.range_max.lerp_(batch_max, self.momentum)
         if not bool(self.initialized):
-            return x.clamp(0.0, 1.0)
-        return _UnitQuantFunction.apply(x, float(self.full_scale), float(2 ** self.bits - 1))
+            return self.offset + self.span * x.clamp(0.0, 1.0)
+        return _UnitQuantFunction.apply(x, float(self.full_scale), float(self.levels), self.offset, self.span)
 
     def extra_repr(self) -> str:
-        return f"bits={self.bits}, full_scale={float(self.range_max):.4g}"
+        return f"encoding={self.encoding}, bits={self.bits}, full_scale={float(self.range_max):.4g}"
 
 
 class IMACHead(nn.Module):
@@ -360,7 +373,7 @@ class IMACHead(nn.Module):
         self.dims = [int(d) for d in dims]
         curve = curve if curve is not None else load_neuron_curve(spec.neuron, spec.neuron_cache_dir)
         self.curve_source = curve.source
-        self.to_unit = nn.Identity() if unit_inputs else UnitRange()
+        self.to_unit = nn.Identity() if unit_inputs else UnitRange(encoding=spec.feature_encoding)
         self.unit_inputs = unit_inputs
         self.drivers = InputDrivers(spec)
         n = len(weights)

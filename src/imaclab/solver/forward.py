@@ -69,6 +69,7 @@ class SolverResult:
     batches: list = field(default_factory=list)
     netlists: list = field(default_factory=list)
     ngspice_s: float = 0.0
+    ngspice_cpu_s: float = 0.0
     wall_s: float = 0.0
     analysis: str = "fast"
     errors: list[str] = field(default_factory=list)
@@ -85,7 +86,8 @@ class SolverResult:
 
     def to_dict(self) -> dict:
         return {"analysis": self.analysis, "samples": int(self.ok.size), "failed": self.n_failed,
-                "ngspice_s": self.ngspice_s, "wall_s": self.wall_s, "errors": self.errors,
+                "ngspice_s": self.ngspice_s, "ngspice_cpu_s": self.ngspice_cpu_s, "wall_s": self.wall_s,
+                "errors": self.errors,
                 "netlists": [], **self.meta}
 
 

@@ -21,9 +21,8 @@ module computes the same quantity from a reduced model of the same circuit:
   trapezoidal rule and two Newton iterations per step (per neuron, 2x2), on a time grid of
   ``rise_time / 40`` during the input ramp growing to ``rise_time / 4``.
 
-Each sample starts from the model's equilibrium for the previous sample (sample 0 from its
-own: latency 0, as in SPICE where the transient starts from the operating point of sample
-0) and is integrated until every output has stayed within a fifth of its band (or the
+Each sample starts from the model's equilibrium for the previous sample (sample 0 from the
+equilibrium with all inputs at 0 V: the netlist's inputs rise from 0 V to sample 0) and is integrated until every output has stayed within a fifth of its band (or the
 period ends: then the latency is the period, and the period was too short to settle, which
 the SPICE measurement reports the same way).  The crossing of the band is interpolated
 linearly between grid points.
@@ -42,11 +41,9 @@ _MAX_STEP_RISES = 0.25
 _STEP_GROWTH = 1.06
 #: Integration stops once every output of every sample is within this fraction of its band.
 _STOP_FRACTION = 0.2
-#: Newton iterations per trapezoidal step (the step is small against the neuron's poles).
-_NEWTON_PER_STEP = 2
-#: Newton iterations / tolerance of the model's static equilibrium (amperes).
-_EQUILIBRIUM_ITERATIONS = 100
-_EQUILIBRIUM_TOLERANCE_A = 1e-12
+#: Jacobi sweeps / tolerance (volts) of the equilibrium over the rows' weak coupling.
+_EQUILIBRIUM_SWEEPS = 30
+_EQUILIBRIUM_TOLERANCE_V = 1e-9
 
 
 def elmore_delays(lm: LayerMap) -> np.ndarray:
@@ -78,70 +75,40 @@ class _Stage:
 
 
 class _TransistorLayer:
-    """The two-node neurons of one hidden layer with their load (the next layer's rows)."""
+    """The two-node neurons of one hidden layer with their load (the next layer's rows).
 
-    def __init__(self, dyn, load: np.ndarray | None, load_bias: np.ndarray | None):
+    The load's own-row conductance is integrated implicitly; the rest of the load current
+    (other rows through the output-line wires, the bias row) is frozen at its final value,
+    so the transient converges exactly to the model's equilibrium.
+    """
+
+    def __init__(self, dyn, load: np.ndarray | None, load_bias: np.ndarray | None, extra_c: np.ndarray | float):
         self.dyn = dyn
-        self.r_in = dyn.r_input_ohm
-        self.r_fb = dyn.r_feedback_ohm
-        self.off = dyn.offset_v
-        cg, cm, co = dyn.c_gate_f, dyn.c_miller_f, dyn.c_out_f
-        self.c = np.array([[cg + cm, -cm], [-cm, co + cm]])
-        n = 0 if load is None else load.shape[0]
-        self.y_diag = np.zeros(n) if load is None else np.diagonal(load).copy()
-        self.y_off = None if load is None else load - np.diag(self.y_diag)
+        self.load = load
+        self.load_g = 0.0 if load is None else np.diagonal(load).copy()
         self.load_bias = load_bias
+        self.extra_c = extra_c
 
-    def rest_current(self, o: np.ndarray) -> np.ndarray:
-        """Load current not proportional to the neuron's own output (other rows, bias)."""
-        if self.y_off is None:
-            return np.zeros_like(o)
-        return o @ self.y_off.T + self.load_bias
+    def rest_current(self, o: np.ndarray) -> np.ndarray | float:
+        if self.load is None:
+            return 0.0
+        return o @ (self.load - np.diag(self.load_g)).T + self.load_bias
 
-    def equilibrium(self, pin: np.ndarray, o_start: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Static (g, o, rest current) for pins [B, n]: Newton per neuron, Jacobi over the load."""
-        k = self.r_in / (self.r_in + self.r_fb)
-        a = pin + self.off
-        o = o_start.copy()
-        y_d = self.y_diag if self.y_off is not None else 0.0
-        for _ in range(_EQUILIBRIUM_ITERATIONS):
-            rest = self.rest_current(o)
-            g = a * (1 - k) + o * k
-            i, dg, do = self.dyn.inverter(g, o)
-            res = i + (g - o) / self.r_fb - y_d * o - rest
-            if np.max(np.abs(res), initial=0.0) < _EQUILIBRIUM_TOLERANCE_A:
+    def equilibrium(self, pin: np.ndarray, o_start: np.ndarray):
+        """Static (g, o, frozen rest current); Jacobi sweeps over the weak row coupling."""
+        o = o_start
+        rest = self.rest_current(o)
+        for _ in range(_EQUILIBRIUM_SWEEPS):
+            g, o_new = self.dyn.equilibrium(pin, o, self.load_g, rest)
+            rest_new = self.rest_current(o_new)
+            done = np.max(np.abs(o_new - o), initial=0.0) < _EQUILIBRIUM_TOLERANCE_V
+            o, rest = o_new, rest_new
+            if done:
                 break
-            deriv = dg * k + do + (k - 1) / self.r_fb - y_d
-            o = o - res / np.where(deriv < 0, deriv, -1e-3)  # the KCL is decreasing in o
-        g = a * (1 - k) + o * k
-        return g, o, self.rest_current(o)
+        return g, o, rest
 
     def step(self, g, o, pin_now, pin_next, rest, h):
-        """One trapezoidal step of dt = h from (g, o) with pins at both ends."""
-        y_d = self.y_diag if self.y_off is not None else 0.0
-        r_in, r_fb = self.r_in, self.r_fb
-        c = self.c
-
-        def f(gv, ov, pin):
-            i, dg, do = self.dyn.inverter(gv, ov)
-            fg = (pin + self.off - gv) / r_in + (ov - gv) / r_fb
-            fo = i + (gv - ov) / r_fb - y_d * ov - rest
-            return fg, fo, dg, do
-
-        fg0, fo0, _, _ = f(g, o, pin_now)
-        gn, on = g.copy(), o.copy()
-        for _ in range(_NEWTON_PER_STEP):
-            fg, fo, dg, do = f(gn, on, pin_next)
-            rg = (c[0, 0] * (gn - g) + c[0, 1] * (on - o)) / h - 0.5 * (fg + fg0)
-            ro = (c[1, 0] * (gn - g) + c[1, 1] * (on - o)) / h - 0.5 * (fo + fo0)
-            j11 = c[0, 0] / h + 0.5 * (1 / r_in + 1 / r_fb)
-            j12 = c[0, 1] / h - 0.5 / r_fb
-            j21 = c[1, 0] / h - 0.5 * (dg + 1 / r_fb)
-            j22 = c[1, 1] / h - 0.5 * (do - 1 / r_fb - y_d)
-            det = j11 * j22 - j12 * j21
-            gn = gn - (j22 * rg - j12 * ro) / det
-            on = on - (j11 * ro - j21 * rg) / det
-        return gn, on
+        return self.dyn.step(g, o, pin_now, pin_next, h, self.load_g, rest, self.extra_c)
 
 
 def time_grid(rise_s: float, period_s: float) -> np.ndarray:
@@ -162,12 +129,15 @@ def estimate_latency(plan, v_in: np.ndarray, hidden: list[np.ndarray], outputs: 
     latency = np.zeros(n)
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
-        prev = v_in[lo - 1:hi - 1] if lo > 0 else np.vstack([v_in[:1], v_in[:hi - 1]])
+        # the transient's inputs rise from 0 V to sample 0, then move from sample k-1 to k
+        prev = v_in[lo - 1:hi - 1] if lo > 0 else np.vstack([np.zeros((1, v_in.shape[1])), v_in[:hi - 1]])
         latency[lo:hi] = _latency_batch(plan, prev, v_in[lo:hi], outputs[lo:hi], options)
     return latency
 
 
-def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray, options) -> np.ndarray:
+def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray, options,
+                   trace: list | None = None) -> np.ndarray:
+    """Latencies of one batch; ``trace`` (a list) receives ``(t, outputs, hidden outputs)`` per step."""
     circuit = plan.circuit
     maps: tuple[LayerMap, ...] = plan.layers
     stages = [_Stage(lm) for lm in maps]
@@ -182,11 +152,13 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
     for li, lm in enumerate(maps[:-1]):
         if transistor:
             if circuit.loading == "direct":
-                y = maps[li + 1].source_admittance
+                nxt = maps[li + 1]
+                y = nxt.source_admittance
                 n = lm.fan_out
-                layers.append(_TransistorLayer(dyn, y[:n, :n], y[:n, n] * vb))
+                # the rows' wire capacitance hangs on the neuron output (first moment of the load)
+                layers.append(_TransistorLayer(dyn, y[:n, :n], y[:n, n] * vb, np.diagonal(nxt.source_moment1)[:n]))
             else:
-                layers.append(_TransistorLayer(dyn, None, None))
+                layers.append(_TransistorLayer(dyn, None, None, 0.0))
         else:
             layers.append(None)
     # input ramp through the first layer's amplifiers, each delayed by its Elmore delay
@@ -249,6 +221,8 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
     for n_step in range(1, grid.size):
         t0, t1 = grid[n_step - 1], grid[n_step]
         y, pins = outputs_at(t1, pins, t1 - t0)
+        if trace is not None:
+            trace.append((t1, y.copy(), [st[1].copy() for st in state] if transistor else []))
         excess = np.abs(y - y_final) - band
         outside = np.any(excess > 0, axis=1)
         entered = outside_prev & ~outside
@@ -259,7 +233,7 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
                 frac = np.where(ep > 0, ep / (ep - en), 0.0)
             latency[entered] = t0 + (t1 - t0) * np.clip(frac, 0.0, 1.0).max(axis=1)
         excess_prev, outside_prev = excess, outside
-        if t1 >= rise and np.all(np.abs(y - y_final) <= _STOP_FRACTION * band):
+        if trace is None and t1 >= rise and np.all(np.abs(y - y_final) <= _STOP_FRACTION * band):
             break
     # still outside at the end of the period: SPICE reports the last time point (the period)
     latency[outside_prev] = grid[-1]

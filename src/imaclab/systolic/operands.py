@@ -261,24 +261,24 @@ def im2col_previous_reads(conv, positions: np.ndarray) -> tuple[np.ndarray, np.n
     flat = row_part[:, None, :, None] + col_part[None, :, None, :]      # (y, x, i, i') -> (p, j of channel 0)
     ok = ok_y[:, None, :, None] & ok_x[None, :, None, :]
     slots = ok.shape[2] * ok.shape[3]
-    flat = np.where(ok, flat, index(length)).reshape(h * w, 1, slots)
-    channel = np.arange(c, dtype=index)[None, :, None]
-    readers = np.where(flat == length, index(length), flat + channel).reshape(h * w * c, slots)
-    # readers that land on no pixel read the sentinel slot `length`, which sorts after every real position
-    pos_ext = np.empty(length + 1, dtype=dtype)
+    # an offset that lands on no output pixel points past the operand, where every slot holds
+    # the sentinel `length` (sorts after every real position)
+    flat[~ok] = length
+    readers = (flat.reshape(h * w, 1, slots) + np.arange(c, dtype=index)[None, :, None]).reshape(h * w * c, slots)
+    pos_ext = np.full(length + c, length, dtype=dtype)
     pos_ext[:length] = positions.reshape(-1)
-    pos_ext[length] = length
     read_pos = pos_ext[readers]
     read_pos.sort(axis=1)
     # readers per element: the same for every channel of a pixel
     count = np.repeat(ok.reshape(h * w, slots).sum(axis=1), c)
     rows = np.flatnonzero(count)
     last = read_pos[rows, count[rows] - 1]
-    prev_of = np.empty_like(read_pos)
-    prev_of[:, 1:] = read_pos[:, :-1]
-    prev_of[rows, 0] = last - length                                    # wraps to the previous pass
+    flat_pos = read_pos.reshape(-1)
+    prev_of = np.empty_like(flat_pos)
+    prev_of[1:] = flat_pos[:-1]
+    prev_of[rows * slots] = last - length                               # first read wraps to the previous pass
     prev_ext = np.full(length + 1, big, dtype=dtype)
-    prev_ext[read_pos.reshape(-1)] = prev_of.reshape(-1)                # sentinel slot collects the rest
+    prev_ext[flat_pos] = prev_of                                        # sentinel slot collects the rest
     prev = prev_ext[:length]
     first = read_pos[rows, 0]
     return prev, first, int(rows.size)

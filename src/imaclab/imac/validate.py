@@ -1,0 +1,217 @@
+"""Cross-check the fast solver against ngspice on the same circuit and samples.
+
+``validate(config=..., model=..., dataset=..., samples=N)`` builds the circuit once, runs
+the fast backend (:func:`imaclab.solver.simulate`) and ngspice (:func:`imaclab.spice.run_spice`)
+on the same encoded samples and reports:
+
+* the largest absolute difference of any output voltage (bound: 1 mV);
+* the samples whose predicted class differs (bound: none);
+* the largest relative difference of the total power per sample (bound: 1 %), both at the
+  DC solution (the SPICE ``dc`` analysis), and per component relative to the total;
+* with ``latency_samples = M > 0``: an ngspice transient of the first M samples (time step
+  ``tran_step_s``, default rise time / 50) against the solver's latency estimate, the
+  largest relative difference (bound: 10 %);
+* the time per sample of each backend, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from imaclab.circuit.description import NetworkCircuit, build_circuit
+from imaclab.circuit.mlp import MLPModel
+from imaclab.devices.neuron import load_neuron_curve
+from imaclab.errors import InputError, SimulationError
+from imaclab.imac.config import ImacConfig
+
+#: Acceptance bounds of the cross-check (issue 5): outputs, power, latency.
+MAX_OUTPUT_DIFF_V = 1e-3
+MAX_POWER_REL_DIFF = 0.01
+MAX_LATENCY_REL_DIFF = 0.10
+#: Transient step of the latency cross-check, as a fraction of the input rise time.
+_TRAN_STEPS_PER_RISE = 50
+
+
+@dataclass
+class ValidationReport:
+    """Figures of one fast-vs-SPICE cross-check (see the module docstring)."""
+
+    circuit: dict
+    samples: int
+    max_output_diff_v: float
+    class_mismatches: int
+    max_power_rel_diff: float
+    max_component_rel_diff: dict[str, float]
+    latency_samples: int
+    max_latency_rel_diff: float
+    mean_latency_rel_diff: float
+    fast_s_per_sample: float
+    spice_dc_s_per_sample: float
+    spice_tran_s_per_sample: float
+    outputs_fast: np.ndarray = field(repr=False)
+    outputs_spice: np.ndarray = field(repr=False)
+    power_fast_w: np.ndarray = field(repr=False)
+    power_spice_w: np.ndarray = field(repr=False)
+    latency_fast_s: np.ndarray = field(repr=False)
+    latency_spice_s: np.ndarray = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def checks(self) -> dict[str, bool]:
+        out = {"outputs within 1 mV": self.max_output_diff_v <= MAX_OUTPUT_DIFF_V,
+               "identical classes": self.class_mismatches == 0,
+               "power within 1 %": self.max_power_rel_diff <= MAX_POWER_REL_DIFF}
+        if self.latency_samples:
+            out["latency within 10 %"] = self.max_latency_rel_diff <= MAX_LATENCY_REL_DIFF
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return all(self.checks.values())
+
+    @property
+    def speedup_dc(self) -> float:
+        return self.spice_dc_s_per_sample / self.fast_s_per_sample if self.fast_s_per_sample > 0 else float("inf")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"circuit": self.circuit, "samples": self.samples, "max_output_diff_v": self.max_output_diff_v,
+                "class_mismatches": self.class_mismatches, "max_power_rel_diff": self.max_power_rel_diff,
+                "max_component_rel_diff": self.max_component_rel_diff, "latency_samples": self.latency_samples,
+                "max_latency_rel_diff": self.max_latency_rel_diff,
+                "mean_latency_rel_diff": self.mean_latency_rel_diff,
+                "fast_s_per_sample": self.fast_s_per_sample, "spice_dc_s_per_sample": self.spice_dc_s_per_sample,
+                "spice_tran_s_per_sample": self.spice_tran_s_per_sample, "speedup_dc": self.speedup_dc,
+                "checks": self.checks, "passed": self.passed, "warnings": self.warnings,
+                "latency_fast_s": self.latency_fast_s.tolist(), "latency_spice_s": self.latency_spice_s.tolist()}
+
+
+def _as_inputs(dataset: Any, samples: int) -> np.ndarray:
+    x = dataset.x if hasattr(dataset, "x") else dataset[0] if isinstance(dataset, (tuple, list)) else dataset
+    x = np.asarray(x, dtype=np.float64)
+    x = x.reshape(x.shape[0], -1)[:samples]
+    if x.shape[0] < 1:
+        raise InputError("no samples to validate")
+    return x
+
+
+def circuit_summary(circuit: NetworkCircuit, config: ImacConfig) -> dict:
+    """What the cross-check covered (shape, partitions, parasitics, variation, weights, neuron)."""
+    dev = config.devices
+    par = circuit.parasitics
+    return {"layer_sizes": circuit.layer_sizes, "crossbar": f"{circuit.crossbar_rows}x{circuit.crossbar_columns}",
+            "partitions": [[len(lay.row_partitions), len(lay.col_partitions)] for lay in circuit.layers],
+            "parasitics": {"r": par.input_line_r_ohm > 0 or par.output_line_r_ohm > 0,
+                           "c": par.input_line_c_f > 0 or par.output_line_c_f > 0},
+            "variation": dev.variation_uniform_pct > 0 or dev.variation_sigma_pct > 0
+                         or dev.stuck_at_low_rate > 0 or dev.stuck_at_high_rate > 0,
+            "weight_kind": circuit.meta.get("weight_kind"), "neuron": circuit.neuron.kind,
+            "join": circuit.join, "loading": circuit.loading}
+
+
+def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int, latency_samples: int = 0,
+             tran_step_s: float | None = None, workdir: str | Path | None = None,
+             progress: bool = False) -> ValidationReport:
+    """Run both backends on the first ``samples`` samples of ``dataset`` and compare them."""
+    from imaclab.solver import SolverOptions, simulate
+    from imaclab.spice.runner import POWER_COMPONENTS, run_spice
+
+    if samples < 1:
+        raise InputError(f"--samples must be >= 1, got {samples}")
+    if latency_samples < 0:
+        raise InputError(f"--latency-samples must be >= 0, got {latency_samples}")
+    sim = config.simulation
+    x = _as_inputs(dataset, samples)
+    curve = load_neuron_curve(config.neuron, sim.neuron_cache_dir)
+    circuit = build_circuit(config, model, neuron_curve=curve)
+    if x.shape[1] != circuit.n_inputs:
+        raise InputError(f"the data have {x.shape[1]} features but the model expects {circuit.n_inputs}: "
+                         "use --crop/--resize")
+    v_in = circuit.encode(x)
+    n = v_in.shape[0]
+    m = min(latency_samples, n)
+    options = SolverOptions(neuron_cache_dir=sim.neuron_cache_dir, settle_tolerance=sim.spice.settle_tolerance,
+                            settle_floor_v=sim.spice.settle_floor_v, latency=m > 0)
+    from imaclab.solver import prepare
+
+    plan = prepare(circuit, options)  # characterizations (cached) are not part of the timed solve
+    fast = simulate(circuit, v_in, options=options.with_overrides({"latency": False}), plan=plan)
+    fast_s = fast.wall_s
+    tmp = None
+    if workdir is None:
+        tmp = tempfile.TemporaryDirectory(prefix="imaclab-validate-")
+        workdir = tmp.name
+    workdir = Path(workdir)
+    warnings: list[str] = []
+    try:
+        dc_opts = sim.spice.with_overrides({"analysis": "dc"})
+        spice = run_spice(circuit=circuit, samples_v=v_in, options=dc_opts, workdir=workdir / "dc", progress=progress)
+        if spice.errors:
+            raise SimulationError(f"ngspice failed on the DC cross-check: {spice.errors[0]}")
+        lat_fast = np.full(m, np.nan)
+        lat_spice = np.full(m, np.nan)
+        tran_s = float("nan")
+        if m:
+            lat = simulate(circuit, v_in[:m], options=options, plan=plan)
+            lat_fast = lat.latency_s
+            step = tran_step_s or circuit.rise_time_s / _TRAN_STEPS_PER_RISE
+            tran_opts = sim.spice.with_overrides({"analysis": "tran", "tran_step_s": step})
+            tran = run_spice(circuit=circuit, samples_v=v_in[:m], options=tran_opts, workdir=workdir / "tran",
+                             progress=progress)
+            if tran.errors:
+                raise SimulationError(f"ngspice failed on the transient cross-check: {tran.errors[0]}")
+            lat_spice = tran.latency_s
+            tran_s = tran.ngspice_s / m
+            unsettled = int(np.sum(lat_spice >= circuit.sampling_period_s * (1 - 1e-6)))
+            if unsettled:
+                warnings.append(f"{unsettled} transient sample(s) did not settle within the sampling period "
+                                f"({circuit.sampling_period_s:g} s): raise inputs.sampling_period_s")
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    diff = np.abs(fast.outputs - spice.outputs)
+    mismatches = int(np.sum(np.argmax(fast.outputs, axis=1) != np.argmax(spice.outputs, axis=1)))
+    p_fast, p_spice = fast.total_power_w, spice.total_power_w
+    comp = {k: float(np.max(np.abs(fast.power_w[k] - spice.power_w[k]) / np.abs(p_spice))) for k in POWER_COMPONENTS}
+    if m:
+        moved = lat_spice > 0
+        rel = np.where(moved, np.abs(lat_fast - lat_spice) / np.where(moved, lat_spice, 1.0),
+                       (lat_fast > 0).astype(float))
+        lat_max, lat_mean = float(rel.max()), float(rel.mean())
+    else:
+        lat_max = lat_mean = float("nan")
+    return ValidationReport(circuit=circuit_summary(circuit, config), samples=n,
+                            max_output_diff_v=float(diff.max()), class_mismatches=mismatches,
+                            max_power_rel_diff=float(np.max(np.abs(p_fast - p_spice) / np.abs(p_spice))),
+                            max_component_rel_diff=comp, latency_samples=m, max_latency_rel_diff=lat_max,
+                            mean_latency_rel_diff=lat_mean, fast_s_per_sample=fast_s / n,
+                            spice_dc_s_per_sample=spice.ngspice_s / n, spice_tran_s_per_sample=tran_s,
+                            outputs_fast=fast.outputs, outputs_spice=spice.outputs, power_fast_w=p_fast,
+                            power_spice_w=p_spice, latency_fast_s=lat_fast, latency_spice_s=lat_spice,
+                            warnings=warnings)
+
+
+def validate_files(*, config: ImacConfig, model: str | Path, data: str = "digits", samples: int = 20,
+                   latency_samples: int = 0, data_root: str | Path | None = None, crop: int | None = None,
+                   resize: int | None = None, out: str | Path | None = None, progress: bool = True) -> ValidationReport:
+    """:func:`validate` on a model file and the test split of a named data set; ``out``: JSON report."""
+    from imaclab.imac.model_io import load_mlp
+    from imaclab.nn.datasets import load_dataset
+
+    mlp = load_mlp(model)
+    dataset = load_dataset(data, split="test", root=data_root, crop=crop, resize=resize, flatten=True)
+    start = time.perf_counter()
+    report = validate(config=config, model=mlp, dataset=dataset, samples=samples, latency_samples=latency_samples,
+                      progress=progress)
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        body = report.to_dict() | {"model": str(model), "data": data, "wall_s": time.perf_counter() - start}
+        out.write_text(json.dumps(body, indent=2))
+    return report
