@@ -11,7 +11,7 @@ weights quantized onto the device grid (straight-through estimator) and amplifie
 the neuron curve under the load of the next layer's rows, as the circuit drives them
 directly.
 
-    python examples/train_digits_mlp.py -o digits_64_32_10.npz
+    python examples/train_digits_mlp.py -o digits_64_32_10.npz          # ternary weights (default)
     imaclab imac run --model digits_64_32_10.npz --data digits --samples 200 --parasitics on \
         --neuron transistor --backend spice -o runs/digits
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default="digits")
     ap.add_argument("--crop", type=int, default=None)
     ap.add_argument("--hidden", default="32", help="hidden sizes, e.g. 32 or 120,84")
-    ap.add_argument("--weight-kind", default="binary", choices=["binary", "ternary", "multilevel"])
+    ap.add_argument("--weight-kind", default="ternary", choices=["binary", "ternary", "multilevel"])
     ap.add_argument("--levels", type=int, default=16)
     ap.add_argument("--neuron", default="transistor", choices=["transistor", "behavioral"])
     ap.add_argument("--unloaded", action="store_true", help="train with the unloaded neuron curve")

@@ -594,6 +594,7 @@ def hetero_evaluate(
     from rich.table import Table
 
     console = _console()
+    console.width = max(console.width, 150)
     for name, design in result.comparison.designs.items():
         table = Table(title=f"{result.model} on {name} ({result.config.tpu_label})")
         for col in ("layer", "kind", "unit", "cycles", "latency us", "energy nJ", "weight B", "DRAM B"):
@@ -650,6 +651,7 @@ def hetero_compare(
                       f"{100 * row['memory_reduction']:.1f}", f"{100 * row['dram_traffic_reduction']:.1f}",
                       f"{row['energy_ratio']:.3f}", pct(row["tpu_only_accuracy"]), pct(row["tpu_imac_accuracy"]))
     console = _console()
+    console.width = max(console.width, 150)
     console.print(table)
     for name, path in result.files.items():
         console.print(f"  {name}: {path}", highlight=False)

@@ -107,6 +107,6 @@ def test_sky130_default_neuron_is_centred_sigmoid(tmp_path):
     assert curve(-2.0) == pytest.approx(-0.79, abs=0.02)
     assert 0.6 < curve.slope(0.0) < 1.0           # ideal R_fb/R_in = 1, finite loop gain
     assert np.all(np.diff(curve.v_out) > -1e-4)
-    # direct drive of a 120-84 layer (45 ohm) compresses the output by under 15 % at saturation
+    # direct drive of a 120-84 layer (44.6 ohm) compresses the output at u = 2 V by about 14 %
     loaded = loaded_curve(curve, row_load_ohm(84, 5e3, 15e3))
-    assert 0.85 < loaded(2.0) / curve(2.0) < 1.0
+    assert 0.8 < loaded(2.0) / curve(2.0) < 0.92

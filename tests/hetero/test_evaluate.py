@@ -46,7 +46,7 @@ def test_evaluate_run_scores_both_designs_on_the_same_images(result):
     assert imac.layer_sizes == [32, 32, 10]
     assert imac.crossbars_per_layer == [2, 2]  # 33 rows (bias included) over 32-row crossbars
     assert imac.power_w > 0 and imac.latency_s > 0
-    assert [m.name for m in imac.measurements] == [f"classifier.imac.layers.{i}" for i in range(2)]
+    assert [m.name for m in imac.measurements] == [f"classifier.layers.{i}" for i in range(2)]
     assert sum(m.latency_s for m in imac.measurements) == pytest.approx(imac.latency_s)
 
 
@@ -105,6 +105,7 @@ def test_cli_evaluate_and_errors(runs, tmp_path, capsys):
     assert err.count("imaclab: error:") == 3
 
 
+@pytest.mark.slow
 def test_imac_settling_time_from_ngspice_matches_the_solver_in_magnitude(runs):
     spice = evaluate_run(checkpoint=runs, data="digits",
                          config=hetero_config(samples=3, overrides=["accuracy.latency_backend=spice",

@@ -157,6 +157,18 @@ def resolve_runs(checkpoint: str | Path, tpu_checkpoint: str | Path | None = Non
     return imac_dir, tpu_dir
 
 
+def policy_named(layers: list[LayerSpec], model) -> list[LayerSpec]:
+    """Layers renamed to the names precision policies use (``classifier.layers.<i>`` for every FC layer,
+    wherever the trained head put it), as :func:`imaclab.nn.export.layer_table` reports them, so the
+    two designs and the TPU-only run name the same layer alike."""
+    from dataclasses import replace
+
+    from imaclab.nn.export import layer_table
+
+    names = {r["name"]: r.get("policy_name", r["name"]) for r in layer_table(model)}
+    return [replace(layer, name=names.get(layer.name, layer.name)) for layer in layers]
+
+
 def _test_set(run, data: str | None, data_root: str | None):
     from imaclab.nn.datasets import load_dataset
 
@@ -250,7 +262,7 @@ def evaluate_run(*, checkpoint: str | Path, tpu_checkpoint: str | Path | None = 
         if canonical_model_name(model) != canonical_model_name(run.config.model):
             raise InputError(f"{imac_dir} holds a {run.config.model} run, not {model}")
     notes: list[str] = []
-    layers = extract_layers(run.model)
+    layers = policy_named(extract_layers(run.model), run.model)
     imac_names = [layer.name for layer in layers if layer.target == "imac"]
     tpu_imac_map = map_design(layers, "tpu-imac", imac_layers=config.imac_layers)
     mapped_imac = [m.layer.name for m in tpu_imac_map.on("imac")]

@@ -30,8 +30,8 @@ class NumpyBackend:
         return np.clip(x, lo, hi)
 
     def floor_index(self, x, hi: int):
-        """floor(x) as integers, limited to [0, hi]."""
-        return np.clip(np.floor(x), 0, hi).astype(np.int64)
+        """floor(x) as integers for x >= 0, limited to hi."""
+        return np.minimum(x.astype(np.int64), hi)
 
     def abs_max(self, x) -> float:
         return float(np.max(np.abs(x))) if x.size else 0.0
@@ -83,7 +83,8 @@ class TorchBackend:
         return self.torch.clamp(x, lo, hi)
 
     def floor_index(self, x, hi: int):
-        return self.torch.clamp(self.torch.floor(x), 0, hi).to(self.torch.int64)
+        """floor(x) as integers for x >= 0, limited to hi."""
+        return x.to(self.torch.int64).clamp_(max=hi)
 
     def abs_max(self, x) -> float:
         return float(x.abs().max()) if x.numel() else 0.0

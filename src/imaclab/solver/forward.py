@@ -53,7 +53,7 @@ class SolverOptions(ConfigModel):
     settle_tolerance: float = Field(0.01, gt=0, lt=1, description="latency: outputs within this fraction of "
                                                                   "their final value (as the SPICE runner)")
     settle_floor_v: float = Field(1e-3, ge=0, description="latency: absolute settling band floor, volts")
-    newton_tolerance_v: float = Field(1e-9, gt=0, description="transistor neurons: Newton residual, volts")
+    newton_tolerance_v: float = Field(1e-8, gt=0, description="transistor neurons: Newton residual, volts")
     neuron_cache_dir: str | None = Field(None, description="cache folder of neuron characterizations "
                                                            "(None = ~/.cache/imaclab/neuron)")
 
@@ -170,10 +170,9 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
         table = plan.neuron
         if not isinstance(table, LoadedNeuronTable) or pin_peak <= table.pin_range_v:
             break
-        # an amplifier drove a neuron input past the characterized range: widen the table, redo
-        plan = SolverPlan(circuit=circuit, layers=plan.layers,
-                          neuron=_load_neuron(circuit, plan.layers, options, pin_peak),
-                          prepare_s=plan.prepare_s, dynamics=plan.dynamics)
+        # an amplifier drove a neuron input past the characterized range: widen the table (in the
+        # plan, so later calls reuse it) and solve again
+        plan.neuron = _load_neuron(circuit, plan.layers, options, pin_peak)
     latency = np.full(n, np.nan)
     if options.latency:
         from imaclab.solver.latency import estimate_latency
@@ -276,9 +275,9 @@ def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron |
                     if tie > 0:
                         pin = node - tie * tneuron.pin_current(pin, i_out)
                     v_out, _ = tneuron.output(pin, i_out)
-            i_pin = tneuron.pin_current(pin, i_out)
+            i_pin, p_supply = tneuron.currents(pin, i_out)
             pw["amplifiers"] = pw["amplifiers"] + (pin * i_pin).sum(axis=1)
-            pw["neurons"] = pw["neurons"] + tneuron.supply_power(pin, i_out).sum(axis=1)
+            pw["neurons"] = pw["neurons"] + p_supply.sum(axis=1)
         hidden.append(v_out)
         s = be.concat([v_out, be.full((b, 1), vb)], axis=1)
     raise AssertionError("the last layer must be an output layer")  # pragma: no cover

@@ -36,7 +36,11 @@ class BehavioralNeuron:
 
 
 class TransistorNeuron:
-    """The loaded table, moved onto the backend, with bilinear lookups."""
+    """The loaded table on the backend, as bilinear patches: one gather per lookup.
+
+    Cell ``(i, j)`` of a table ``t`` holds ``(t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00)``
+    so that ``t(x, y) = c0 + c1 fx + c2 fy + c3 fx fy`` inside it.
+    """
 
     def __init__(self, table: LoadedNeuronTable, be):
         self.table = table
@@ -47,46 +51,45 @@ class TransistorNeuron:
         self.dc = float(table.current_a[1] - table.current_a[0])
         self.n_p = table.pin_v.size
         self.n_c = table.current_a.size
-        self.v_out = be.asarray(table.v_out)
-        self.i_pin = be.asarray(table.i_pin)
-        self.p_supply = be.asarray(table.p_supply)
+        self.v_out = be.asarray(self._patches(table.v_out))
+        self.aux = be.asarray(np.concatenate([self._patches(table.i_pin), self._patches(table.p_supply)], axis=1))
         self.current_range_a = table.current_range_a
+
+    @staticmethod
+    def _patches(t: np.ndarray) -> np.ndarray:
+        t00, t10, t01, t11 = t[:-1, :-1], t[1:, :-1], t[:-1, 1:], t[1:, 1:]
+        return np.stack([t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00], axis=-1).reshape(-1, 4)
 
     def _cell(self, pin, current):
         be = self.be
-        x = (pin - self.p0) / self.dp
-        y = (current - self.c0) / self.dc
+        x = be.clip((pin - self.p0) * (1.0 / self.dp), 0.0, self.n_p - 1.0)
+        y = be.clip((current - self.c0) * (1.0 / self.dc), 0.0, self.n_c - 1.0)
         i = be.floor_index(x, self.n_p - 2)
         j = be.floor_index(y, self.n_c - 2)
-        fx = be.clip(x - i, 0.0, 1.0)
-        fy = be.clip(y - j, 0.0, 1.0)
-        return i, j, fx, fy
-
-    @staticmethod
-    def _lerp(t, i, j, fx, fy):
-        t00, t01, t10, t11 = t[i, j], t[i, j + 1], t[i + 1, j], t[i + 1, j + 1]
-        return (1 - fx) * (t00 + fy * (t01 - t00)) + fx * (t10 + fy * (t11 - t10))
+        return i * (self.n_c - 1) + j, x - i, y - j
 
     def output(self, pin, current):
         """(v_out, d v_out / d i_out)."""
-        i, j, fx, fy = self._cell(pin, current)
-        t = self.v_out
-        t00, t01, t10, t11 = t[i, j], t[i, j + 1], t[i + 1, j], t[i + 1, j + 1]
-        lo = t00 + fy * (t01 - t00)
-        hi = t10 + fy * (t11 - t10)
-        slope = ((1 - fx) * (t01 - t00) + fx * (t11 - t10)) / self.dc
-        return lo + fx * (hi - lo), slope
+        cell, fx, fy = self._cell(pin, current)
+        c = self.v_out[cell]
+        slope_cell = c[..., 2] + c[..., 3] * fx
+        return c[..., 0] + c[..., 1] * fx + slope_cell * fy, slope_cell * (1.0 / self.dc)
+
+    def currents(self, pin, current):
+        """(current into the pin, supply power) at the solved point."""
+        cell, fx, fy = self._cell(pin, current)
+        c = self.aux[cell]
+        i_pin = c[..., 0] + c[..., 1] * fx + (c[..., 2] + c[..., 3] * fx) * fy
+        p_sup = c[..., 4] + c[..., 5] * fx + (c[..., 6] + c[..., 7] * fx) * fy
+        return i_pin, p_sup
 
     def pin_current(self, pin, current):
-        return self._lerp(self.i_pin, *self._cell(pin, current))
-
-    def supply_power(self, pin, current):
-        return self._lerp(self.p_supply, *self._cell(pin, current))
+        return self.currents(pin, current)[0]
 
 
 @dataclass(frozen=True)
 class NewtonSettings:
-    tolerance_v: float = 1e-9     # converged when every |v - f(pin, i)| is below this, volts
+    tolerance_v: float = 1e-8     # converged when every |v - f(pin, i)| is below this, volts
     max_iterations: int = 60
     jacobi_iterations: int = 12   # diagonal (per-neuron) Newton first; full Newton if not converged
 
@@ -100,13 +103,16 @@ def solve_loaded(be, neuron: TransistorNeuron, pin_in, load, load_bias, *, tie_o
     the tie resistors, ``tie_ohm`` in parallel, is subtracted).  The load: the next layer's
     source admittance, ``i_out = v_out @ load.T + load_bias`` (``load`` [n, n],
     ``load_bias`` [n], bias column times the bias voltage).  Solves
-    ``v - v_out(pin, i_out(v)) = 0``: per-neuron Newton steps (the load is nearly diagonal;
-    rows couple only through output-line wire resistance), then full Newton if needed.
+    ``v - v_out(pin, i_out(v)) = 0`` by Newton steps whose Jacobian ``I - diag(dv/di) Y`` is
+    inverted to first order in the rows' coupling (rows couple only through the output-line
+    wires of shared tiles); full Newton (a dense solve per sample) if that has not converged
+    after ``jacobi_iterations``.
 
     Returns (v_out, i_out, pin) [B, n] each.
     """
     diag = load.diagonal() if hasattr(load, "diagonal") else np.diagonal(load)
     load_t = load.T
+    off_t = load_t - be.eye(load.shape[0]) * diag  # the rows' coupling through the output-line wires
     v, _ = neuron.output(pin_in, be.zeros(pin_in.shape))
     pin = pin_in
     full = False
@@ -122,9 +128,12 @@ def solve_loaded(be, neuron: TransistorNeuron, pin_in, load, load_bias, *, tie_o
         if not full and it >= settings.jacobi_iterations:
             full = True
         if not full:
-            v = v - res / (1.0 - dfdi * diag)
+            # Newton with J = D - diag(dfdi) Y_off, D = 1 - dfdi * y_diag, inverted to first order
+            # in the (weak) coupling: J^-1 ~ D^-1 + D^-1 diag(dfdi) Y_off D^-1
+            d = 1.0 / (1.0 - dfdi * diag)
+            z = res * d
+            v = v - (z + d * dfdi * (z @ off_t))
         else:
-            # J = I - diag(dfdi) Y per sample
             jac = be.eye(v.shape[-1])[None, :, :] - dfdi[:, :, None] * load[None, :, :]
             v = v - be.solve(jac, res)
     raise SimulationError(f"layer {layer + 1}: the loaded transistor neurons did not converge in "

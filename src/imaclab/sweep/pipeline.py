@@ -102,7 +102,9 @@ def execute(points: Iterable[Point], executor: Executor, *, target: str, timeout
         # Keep the workers busy while the results below are stored and displayed.
         refill()
         for i, result in enumerate(batch):
-            yield result, {"running": len(in_flight), "retried": retried, "batch_end": i == len(batch) - 1}
+            # in flight includes points queued behind the running ones; at most one runs per worker
+            running = min(len(in_flight), executor.workers)
+            yield result, {"running": running, "retried": retried, "batch_end": i == len(batch) - 1}
 
 
 def save(results: Iterable[tuple[PointResult, Info]], store: ResultStore,

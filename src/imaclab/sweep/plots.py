@@ -10,7 +10,8 @@
 * **scatter** otherwise (random samples), coloured by ``hue``.
 
 Only successful points are drawn.  An axis whose positive values span more than
-:data:`LOG_SPAN` (a logspace axis, resistances, power) is drawn on a log scale.
+:data:`LOG_SPAN` (resistances, power), or form a geometric grid (a logspace axis), is
+drawn on a log scale.
 """
 
 from __future__ import annotations
@@ -32,6 +33,13 @@ GRID_MAX_LEVELS = 30
 HUE_LINE_MAX = 8
 #: max/min ratio of positive values above which an axis is drawn on a log scale.
 LOG_SPAN = 100.0
+#: A grid of at least this many levels whose consecutive ratios agree within GEOMETRIC_RATIO_SPREAD
+#: and exceed GEOMETRIC_MIN_RATIO is geometric (a logspace axis, integer-rounded or not): log scale.
+GEOMETRIC_MIN_LEVELS = 4
+GEOMETRIC_MIN_RATIO = 1.5
+GEOMETRIC_RATIO_SPREAD = 1.25
+#: A log-scale grid axis with at most this many levels is labelled with its values.
+LOG_TICKS_MAX = 12
 #: Heatmaps up to this many cells per side get their values written in the cells.
 ANNOTATE_MAX = 12
 FIGURE_SIZE_IN = (6.4, 4.8)
@@ -66,10 +74,19 @@ def _is_numeric(series: pd.Series) -> bool:
 
 
 def _log_scale(series: pd.Series) -> bool:
+    """Positive values that span more than LOG_SPAN, or a geometric grid (a logspace axis)."""
     if not _is_numeric(series):
         return False
     values = series.dropna().astype(float)
-    return bool(len(values)) and bool((values > 0).all()) and values.max() / values.min() > LOG_SPAN
+    if not len(values) or not bool((values > 0).all()):
+        return False
+    if values.max() / values.min() > LOG_SPAN:
+        return True
+    levels = np.unique(values.to_numpy())
+    if GEOMETRIC_MIN_LEVELS <= len(levels) <= GRID_MAX_LEVELS:
+        ratios = levels[1:] / levels[:-1]
+        return bool(ratios.min() > GEOMETRIC_MIN_RATIO and ratios.max() / ratios.min() < GEOMETRIC_RATIO_SPREAD)
+    return False
 
 
 def choose_kind(frame: pd.DataFrame, x: str, hue: str | None) -> str:
@@ -154,7 +171,7 @@ def plot_sweep(*, directory: str | Path, x: str | None = None, y: str | None = N
     if ok.empty:
         raise InputError(f"{directory}: every stored point failed; nothing to plot "
                          f"(see `imaclab sweep status {directory}`)")
-    name = Path(directory).name
+    name = frame.attrs.get("name") or Path(directory).name
     fig = _figure()
     ax = fig.add_subplot()
     front = None
@@ -194,6 +211,11 @@ def plot_sweep(*, directory: str | Path, x: str | None = None, y: str | None = N
     if kind_used != "heatmap":
         if _log_scale(ok[x]):
             ax.set_xscale("log")
+            levels = np.unique(ok[x].dropna().astype(float))
+            if kind_used == "line" and len(levels) <= LOG_TICKS_MAX:
+                # label the grid values themselves, not powers of ten
+                ax.set_xticks(levels, [f"{v:g}" for v in levels])
+                ax.minorticks_off()
         if _log_scale(ok[y]):
             ax.set_yscale("log")
         ax.set_ylabel(y)

@@ -42,6 +42,7 @@ def results_frame(directory: str | Path, *, full_config: bool = False) -> pd.Dat
     """
     with ResultStore.open_existing(directory) as store:
         rows = list(store.rows())
+        sweep_name = store.meta().get("name", "")
     axis_columns: list[str] = []
     metric_names: list[str] = []
     for row in rows:
@@ -66,6 +67,7 @@ def results_frame(directory: str | Path, *, full_config: bool = False) -> pd.Dat
         records.append(record)
     columns = ["index", "status", *axis_columns, *metric_columns.values(), *RUN_COLUMNS]
     frame = pd.DataFrame.from_records(records, columns=columns if not full_config else None)
+    frame.attrs["name"] = sweep_name
     frame.attrs["axis_columns"] = axis_columns
     frame.attrs["metric_columns"] = list(metric_columns.values())
     return frame

@@ -164,6 +164,10 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
         else:   # ws filter, is ifmap: every element once
             result = misses_repeated_unique(extent, 1, chunk)
         return result, 0, total - 1
+    covered = _covered_ifmap_words(unit)
+    if covered is not None and covered < chunk:
+        # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
+        return ReadMisses(covered), 0, total - 1
     positions, passes = ifmap_pass_positions(layout)
     prev, first, unique = im2col_previous_reads(unit, positions)
     result = scan_previous_reads(prev, first, unique, passes, chunk)
@@ -173,6 +177,23 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
     first_pos = int(np.argmax(real))
     last_pos = (passes - 1) * pass_length + pass_length - 1 - int(np.argmax(real[::-1]))
     return result, first_pos, last_pos
+
+
+def _covered_ifmap_words(conv: ConvLayer) -> int | None:
+    """Distinct IFMAP words a convolution reads, or None when windows overhang the IFMAP edge."""
+    rows = _covered(conv.ifmap_height, conv.filter_height, conv.stride_height, conv.ofmap_height)
+    cols = _covered(conv.ifmap_width, conv.filter_width, conv.stride_width, conv.ofmap_width)
+    if rows is None or cols is None:
+        return None
+    return rows * cols * conv.channels
+
+
+def _covered(size: int, window: int, stride: int, out: int) -> int | None:
+    if (out - 1) * stride + window > size:
+        return None                  # the last window hangs over the edge: padding reads exist
+    if stride >= window:
+        return out * window          # windows do not overlap
+    return (out - 1) * stride + window
 
 
 def _peak_sram(layouts: dict[str, OperandLayout]) -> dict[str, float]:

@@ -252,7 +252,7 @@ def im2col_previous_reads(conv, positions: np.ndarray) -> tuple[np.ndarray, np.n
     length = m * k
     dtype = positions.dtype
     big = np.iinfo(dtype).max
-    index = np.int32 if length + 1 < 2 ** 31 else np.int64
+    index = np.int32 if length + c < 2 ** 31 else np.int64
     # filter rows r that can put IFMAP row y on an output row: r = y mod sh + i * sh (likewise columns)
     r, oy, ok_y = _offsets(h, fh, sh, oh)
     s_, ox, ok_x = _offsets(w, fw, sw, ow)
@@ -278,7 +278,7 @@ def im2col_previous_reads(conv, positions: np.ndarray) -> tuple[np.ndarray, np.n
     prev_of[1:] = flat_pos[:-1]
     prev_of[rows * slots] = last - length                               # first read wraps to the previous pass
     prev_ext = np.full(length + 1, big, dtype=dtype)
-    prev_ext[flat_pos] = prev_of                                        # sentinel slot collects the rest
+    prev_ext[flat_pos] = prev_of                        # sentinel slot collects the rest
     prev = prev_ext[:length]
     first = read_pos[rows, 0]
     return prev, first, int(rows.size)
