@@ -324,6 +324,10 @@ def imac_netlist(
     crossbar: Optional[str] = _IMAC_CIRCUIT_OPTS["crossbar"],
     parasitics: Optional[str] = _IMAC_CIRCUIT_OPTS["parasitics"],
     neuron: Optional[str] = _IMAC_CIRCUIT_OPTS["neuron"],
+    model_lib: Optional[Path] = typer.Option(None, "--model-lib", help="transistor model card file"),
+    nmos: Optional[str] = typer.Option(None, "--nmos", help="NMOS model name in --model-lib"),
+    pmos: Optional[str] = typer.Option(None, "--pmos", help="PMOS model name in --model-lib"),
+    lib_section: Optional[str] = typer.Option(None, "--lib-section", help="section of a .lib file, e.g. tt"),
     config: Optional[Path] = typer.Option(None, "--config", help="ImacConfig YAML/JSON to start from"),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="override dotted.path=value"),
     out: Path = typer.Option(Path("imac.sp"), "-o", "--out", help="netlist file to write"),
@@ -332,7 +336,9 @@ def imac_netlist(
     from imaclab.imac import build_config
     from imaclab.imac.api import write_netlist_file
 
-    cfg = build_config(base=config, crossbar=crossbar, parasitics=parasitics, neuron=neuron, overrides=set_)
+    cfg = build_config(base=config, crossbar=crossbar, parasitics=parasitics, neuron=neuron,
+                       model_lib=str(model_lib) if model_lib else None, nmos=nmos, pmos=pmos,
+                       lib_section=lib_section, overrides=set_)
     info = write_netlist_file(config=cfg, model=model, data=data, data_root=data_root, crop=crop, samples=samples,
                               analysis=analysis, dialect=dialect, out=out)
     _console().print(f"wrote {info['path']} ({info['lines']} lines, crossbars per layer {info['crossbars_per_layer']})")
@@ -644,7 +650,7 @@ def hetero_compare(
         table.add_column(col, justify="left" if col == "model" else "right")
     for row in result.rows:
         if row["status"] != "ok":
-            table.add_row(row["model"], f"failed: {row['error']}", "", "", "", "", "", "")
+            table.add_row(row["model"], "failed", "", "", "", "", "", "")
             continue
         pct = (lambda v: "n/a" if v is None else f"{100 * v:.2f}")
         table.add_row(row["model"], f"{row['speedup']:.3f}", f"{row['throughput_gain']:.3f}",
@@ -653,6 +659,9 @@ def hetero_compare(
     console = _console()
     console.width = max(console.width, 150)
     console.print(table)
+    for row in result.rows:
+        if row["status"] != "ok":
+            console.print(f"{row['model']} failed: {row['error']}", highlight=False, markup=False)
     for name, path in result.files.items():
         console.print(f"  {name}: {path}", highlight=False)
 

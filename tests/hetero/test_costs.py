@@ -43,6 +43,7 @@ def test_tpu_cycles_equal_the_systolic_room_run_directly(costs):
         assert only[name].stall_cycles == report.stall_cycles
         assert only[name].latency_s == pytest.approx(report.total_cycles / 200e6)
         assert only[name].dram_read_bytes == report.dram_ifmap_reads + report.dram_filter_reads
+        assert only[name].dram_weight_bytes == report.dram_filter_reads
         assert only[name].sram_write_bytes == report.sram_ofmap_writes
         if name.startswith("conv") or name in ("dw", "pw"):
             assert imac[name].tpu_cycles == report.total_cycles  # the same convolutions in both designs

@@ -124,3 +124,18 @@ def test_a_failing_circuit_run_keeps_the_tpu_costs(runs, tmp_path):
     assert code == 2
     partial = json.loads((tmp_path / "partial.json").read_text())
     assert partial["status"] == "failed" and partial["designs"]["tpu-only"]["latency_s"] > 0
+
+
+def test_scoring_on_other_data_than_trained_is_refused(runs):
+    from imaclab.errors import InputError
+
+    with pytest.raises(InputError, match="trained on digits"):
+        evaluate_run(checkpoint=runs, data="fashion-mnist", config=hetero_config(samples=5))
+
+
+def test_costs_only_mode_measures_imac_on_a_few_images(runs):
+    res = evaluate_run(checkpoint=runs, config=hetero_config(overrides=["accuracy.enabled=false",
+                                                                        "accuracy.latency_samples=2"]))
+    assert res.accuracy["samples"] is None and res.summary()["tpu_only_accuracy"] is None
+    assert res.imac.samples == 3 and res.imac.latency_s > 0
+    assert res.summary()["speedup"] > 0

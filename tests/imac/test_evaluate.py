@@ -148,3 +148,21 @@ def test_cli_neuron_with_user_cards(tmp_path, capsys):
 
     curve = NeuronCurve.load(tmp_path / "curve.npz")
     assert curve(3.0) > 0.5 > -0.5 > curve(-3.0)
+
+
+def test_hspice_netlist_for_imac_sim_finfet_cards(tmp_path):
+    """IMAC-Sim's PTM 14 nm FinFET set-up (BSIM-CMG, HSPICE only): written, never characterized."""
+    model_path = save_npz(_model([64, 12, 10]), tmp_path / "m.npz")
+    lib = tmp_path / "models"
+    lib.write_text(".lib ptm14hp\n* (FinFET cards would be here)\n.endl ptm14hp\n")
+    out = tmp_path / "classifier.sp"
+    code = main(["imac", "netlist", "--model", str(model_path), "--dialect", "hspice", "--neuron", "transistor",
+                 "--model-lib", str(lib), "--lib-section", "ptm14hp", "--nmos", "nfet", "--pmos", "pfet",
+                 "--set", "neuron.models.device_element=X", "--set", "neuron.models.geometry=none",
+                 "--set", "neuron.models.extra_instance_params=nfin=10", "--set", "circuit.amplifier.join=average",
+                 "-o", str(out)])
+    text = out.read_text()
+    assert code == 0
+    assert f".lib '{lib}' ptm14hp" in text
+    assert "Xn out gate vn vn nfet m=40 nfin=10" in text and "Xp out gate vp vp pfet m=120 nfin=10" in text
+    assert "Rtie" in text

@@ -85,6 +85,16 @@ def test_plot_kinds_fit_the_data(grid_sweep, tmp_path):
         plot_sweep(directory=grid_sweep, x="terms", y="seriez")
 
 
+def test_log_scale_for_wide_or_geometric_axes():
+    from imaclab.sweep.plots import _log_scale
+
+    assert _log_scale(pd.Series([128, 256, 512, 1024, 2048] * 3))  # a logspace axis (integer-rounded)
+    assert _log_scale(pd.Series([1e3, 5e4, 2e6]))  # spans more than 100x
+    assert not _log_scale(pd.Series([1, 2, 3, 4, 5]))  # evenly spaced
+    assert not _log_scale(pd.Series([0.0, 1.0, 10.0, 100.0]))  # not all positive
+    assert not _log_scale(pd.Series(["os", "ws", "is"]))
+
+
 def test_cli_run_status_export_plot(tmp_path, capsys):
     def printed() -> str:
         return " ".join(capsys.readouterr().out.split())

@@ -155,7 +155,10 @@ class _Writer:
                      f" join {c.join}, loading {c.loading}")
         self.comment(f"wire segment R: input lines {par.input_line_r_ohm:.4g} ohm, output lines "
                      f"{par.output_line_r_ohm:.4g} ohm; C: {par.input_line_c_f:.4g} F / {par.output_line_c_f:.4g} F")
-        self.comment(f"neuron: {c.neuron_curve.source}")
+        if self.transistor:
+            self.comment(f"neuron: transistor level, {c.neuron.models.describe()}")
+        else:
+            self.comment(f"neuron: {c.neuron_curve.source}")
         if self.dialect == "hspice":
             self.line(".option post=2 ingold=2")
         if self.transistor:

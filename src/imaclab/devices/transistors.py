@@ -80,6 +80,9 @@ class TransistorModelConfig(ConfigModel):
         "auto", description="M: .model cards; X: subcircuit-wrapped devices; auto: X for sky130, M otherwise")
     extra_instance_params: str = Field(
         "", description="extra parameters appended to every device instance, e.g. 'nfin=10' for FinFET decks")
+    geometry: Literal["wl", "none"] = Field(
+        "wl", description="wl: write w=/l= on instances; none: only extra_instance_params (FinFET subcircuits "
+                          "sized by fin count, e.g. IMAC-Sim's PTM 14 nm 'nfet ... nfin=10')")
 
     @model_validator(mode="after")
     def _check(self) -> "TransistorModelConfig":
@@ -145,7 +148,8 @@ class TransistorModelConfig(ConfigModel):
         l_ = f"{length_m / scale:.6g}"
         extra = f" {self.extra_instance_params}" if self.extra_instance_params else ""
         mult = f" m={multiplier}" if multiplier != 1 else ""
-        return f"{self.element}{name} {drain} {gate} {source} {bulk} {model} w={w} l={l_}{mult}{extra}"
+        geom = f" w={w} l={l_}" if self.geometry == "wl" else ""
+        return f"{self.element}{name} {drain} {gate} {source} {bulk} {model}{geom}{mult}{extra}"
 
     def describe(self) -> str:
         if self.library == "sky130":

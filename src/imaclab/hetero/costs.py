@@ -77,6 +77,7 @@ class LayerCost:
     sram_write_bytes: float = 0.0
     dram_read_bytes: float = 0.0
     dram_write_bytes: float = 0.0
+    dram_weight_bytes: float = 0.0    # of the DRAM reads, the weights (filter operand) moved per image
 
     @classmethod
     def zero(cls, name: str = "total", stage: str = "mixed") -> LayerCost:
@@ -170,7 +171,7 @@ def tpu_layer_cost(mapped: MappedLayer, report, systolic_cfg, energy: EnergyTabl
         energy_mac_j=macs * energy.mac_j, energy_sram_j=e_sram, energy_dram_j=(dram_read + dram_write) * energy.dram_j_per_byte,
         energy_static_j=energy.static_power_w * latency, weight_bytes=digital_weight_bytes(mapped),
         sram_read_bytes=float(sram_read), sram_write_bytes=float(sram_write), dram_read_bytes=float(dram_read),
-        dram_write_bytes=float(dram_write))
+        dram_write_bytes=float(dram_write), dram_weight_bytes=float(report.dram_filter_reads * word * repeats))
 
 
 def vector_ops(mapped: MappedLayer) -> int:

@@ -169,20 +169,22 @@ def policy_named(layers: list[LayerSpec], model) -> list[LayerSpec]:
     return [replace(layer, name=names.get(layer.name, layer.name)) for layer in layers]
 
 
+def _same_data(a: str, b: str) -> bool:
+    def key(name: str) -> str:
+        k = name.strip().lower().replace("_", "-")
+        return "fashion-mnist" if k in ("fashion", "fashionmnist") else k
+
+    return key(a) == key(b)
+
+
 def _test_set(run, data: str | None, data_root: str | None):
+    """The test split of the data set ``run`` was trained on (``data``, when given, must name it)."""
     from imaclab.nn.datasets import load_dataset
 
     cfg = run.config
-    if data is not None:
-        from imaclab.nn.datasets import DATASETS
-
-        wanted = data.strip().lower().replace("_", "-")
-        trained = cfg.data.strip().lower().replace("_", "-")
-        if wanted != trained and wanted not in DATASETS + ["fashion"]:
-            raise InputError(f"unknown data set '{data}'")
-        if wanted.replace("fashion-mnist", "fashion") != trained.replace("fashion-mnist", "fashion"):
-            raise InputError(f"{run.run_dir} was trained on {cfg.data}, not {data}: score it on the data it was "
-                             "trained for")
+    if data is not None and not _same_data(data, cfg.data):
+        raise InputError(f"{run.run_dir} was trained on {cfg.data}, not {data}: score it on the data it was "
+                         "trained for")
     return load_dataset(cfg.data, split="test", root=data_root or cfg.data_root, crop=cfg.crop, resize=cfg.resize)
 
 
@@ -220,6 +222,8 @@ class HeteroResult:
                "tpu_only_weight_bytes": a.total.weight_bytes, "tpu_imac_weight_bytes": b.total.weight_bytes,
                "tpu_imac_crossbar_weight_bits": b.total.imac_weight_bits,
                "tpu_only_dram_bytes": a.total.dram_bytes, "tpu_imac_dram_bytes": b.total.dram_bytes,
+               "tpu_only_dram_weight_bytes": a.total.dram_weight_bytes,
+               "tpu_imac_dram_weight_bytes": b.total.dram_weight_bytes,
                "tpu_only_fc_cycles": sum(c.tpu_cycles for c in a.layers if c.kind == "linear"),
                "tpu_only_cycles": a.total.tpu_cycles, "tpu_imac_cycles": b.total.tpu_cycles,
                "imac_latency_s": sum(c.latency_s for c in b.layers if c.unit == "imac"),
@@ -356,7 +360,8 @@ def _write_partial(out_dir: Path, model: str, tpu_only: DesignCost, config: Hete
 LAYER_COLUMNS = ("design", "position", "name", "kind", "unit", "stage", "macs", "tpu_cycles", "stall_cycles",
                  "latency_s", "energy_j", "energy_mac_j", "energy_sram_j", "energy_dram_j", "energy_static_j",
                  "energy_imac_j", "energy_conversion_j", "weight_bytes", "imac_weight_bits", "imac_devices",
-                 "imac_crossbars", "sram_read_bytes", "sram_write_bytes", "dram_read_bytes", "dram_write_bytes")
+                 "imac_crossbars", "sram_read_bytes", "sram_write_bytes", "dram_read_bytes", "dram_write_bytes",
+                 "dram_weight_bytes")
 
 
 def layer_rows(comparison: DesignComparison) -> list[dict[str, Any]]:
@@ -425,7 +430,8 @@ def write_result(result: HeteroResult, out_dir: Path) -> dict[str, str]:
 # ------------------------------------------------------------------------------ zoo comparison
 COMPARE_COLUMNS = ("model", "tpu", "status", "tpu_only_latency_s", "tpu_imac_latency_s", "speedup", "throughput_gain",
                    "tpu_only_weight_bytes", "tpu_imac_weight_bytes", "memory_reduction", "tpu_only_dram_bytes",
-                   "tpu_imac_dram_bytes", "dram_traffic_reduction", "tpu_only_energy_j", "tpu_imac_energy_j",
+                   "tpu_imac_dram_bytes", "dram_traffic_reduction", "tpu_only_dram_weight_bytes",
+                   "tpu_imac_dram_weight_bytes", "tpu_only_energy_j", "tpu_imac_energy_j",
                    "energy_ratio", "tpu_only_fc_cycles", "imac_latency_s", "handoff_latency_s", "tpu_only_accuracy",
                    "tpu_imac_accuracy", "tpu_imac_digital_accuracy", "accuracy_samples", "error")
 

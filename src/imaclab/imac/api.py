@@ -88,7 +88,14 @@ def write_netlist_file(*, config: ImacConfig, model: str | Path, data: str = "di
 
     mlp = load_mlp(model)
     dataset = load_dataset(data, split="test", root=data_root, crop=crop, flatten=True).head(samples)
-    curve = load_neuron_curve(config.neuron, config.simulation.neuron_cache_dir)
+    if dialect == "hspice" and config.neuron.kind == "transistor":
+        # the HSPICE netlist instantiates the transistor neuron itself; its ngspice-characterized
+        # curve is not needed (and FinFET cards cannot be characterized in ngspice)
+        from imaclab.devices.neuron import behavioral_curve
+
+        curve = behavioral_curve(config.neuron)
+    else:
+        curve = load_neuron_curve(config.neuron, config.simulation.neuron_cache_dir)
     circuit = build_circuit(config, mlp, neuron_curve=curve)
     if dataset.x.shape[1] != circuit.n_inputs:
         raise ConfigError(f"the data have {dataset.x.shape[1]} features but the model expects {circuit.n_inputs}: "

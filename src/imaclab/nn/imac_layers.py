@@ -106,7 +106,7 @@ def device_levels(w: torch.Tensor, kind: str, levels: int) -> torch.Tensor:
     costs ~15 % of a LeNet-5 step.
     """
     if kind == "binary":
-        return torch.where(w >= 0, torch.ones_like(w), -torch.ones_like(w))
+        return (w >= 0).to(w.dtype).mul_(2.0).sub_(1.0)
     if kind == "ternary":
         return torch.round(w).clamp_(-1.0, 1.0)
     if kind == "multilevel":
@@ -123,13 +123,13 @@ class _DeviceQuantSTE(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, w, kind, levels):
-        ctx.save_for_backward(w)
+        ctx.save_for_backward((w.abs() <= STE_CLIP).to(w.dtype))
         return device_levels(w.detach(), kind, levels)
 
     @staticmethod
     def backward(ctx, grad):
-        (w,) = ctx.saved_tensors
-        return grad * (w.abs() <= STE_CLIP).to(grad.dtype), None, None
+        (passed,) = ctx.saved_tensors
+        return grad * passed, None, None
 
 
 class IMACLinear(nn.Module):
@@ -255,7 +255,7 @@ class IMACLinear(nn.Module):
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         wq, bq = self.effective()
-        summed = v @ wq.t() + self.v_bias * bq
+        summed = torch.addmm(bq * self.v_bias, v, wq.t())  # v @ W + v_bias * b
         if self.training and not bool(self.gain_initialized):
             self._init_gain(summed)
         u = (self.unit_gain * self.amplifier_gain) * summed
@@ -304,15 +304,14 @@ class _UnitQuantFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, full_scale, qmax, offset, span):
         scaled = x / full_scale
-        inside = (scaled >= 0) & (scaled <= 1)
-        ctx.save_for_backward(inside)
-        ctx.factor = span / full_scale
+        # d out / d x: span / full_scale inside the range, 0 where clipped
+        ctx.save_for_backward(((scaled >= 0) & (scaled <= 1)).to(x.dtype).mul_(span / full_scale))
         return torch.round(scaled.clamp_(0.0, 1.0).mul_(qmax)).div_(qmax).mul_(span).add_(offset)
 
     @staticmethod
     def backward(ctx, grad):
-        (inside,) = ctx.saved_tensors
-        return grad * inside.to(grad.dtype) * ctx.factor, None, None, None, None
+        (slope,) = ctx.saved_tensors
+        return grad * slope, None, None, None, None
 
 
 class UnitRange(nn.Module):

@@ -108,25 +108,27 @@ class QLinear(nn.Linear):
 
 # ------------------------------------------------------------------------------ neuron curve
 class _CurveFunction(torch.autograd.Function):
-    """Piecewise-linear table lookup on a uniform grid; backward = the segment's slope (0 outside)."""
+    """Table lookup on a uniform grid; backward = the segment's slope (0 outside the table).
+
+    ``v_ext``/``slope_ext`` are the table's left-knot values and segment slopes padded
+    with one flat segment on each side (index 0: left of the table, index n: right of
+    it), so out-of-range inputs need no mask; knots are ``first + i * step``.
+    """
 
     @staticmethod
-    def forward(ctx, u, v_out, slope, first, step):
-        last_segment = v_out.numel() - 2
-        t = (u - first) / step
-        idx_f = t.floor().clamp_(0, last_segment)
-        frac = (t - idx_f).clamp_(0.0, 1.0)  # outside the table: the end values
-        idx = idx_f.long()
-        seg_slope = slope[idx]
-        out = v_out[idx] + seg_slope * (frac * step)
-        inside = (t >= 0) & (t <= last_segment + 1)
-        ctx.save_for_backward(seg_slope * inside)
-        return out
+    def forward(ctx, u, v_ext, slope_ext, first, step):
+        n = v_ext.numel() - 1  # table points
+        seg = ((u - first) / step).floor_().clamp_(-1, n - 1)
+        idx = (seg + 1).long()
+        seg_slope = slope_ext.take(idx)
+        ctx.save_for_backward(seg_slope)
+        knot = seg.mul_(step).add_(first)
+        return (u - knot).mul_(seg_slope).add_(v_ext.take(idx))
 
     @staticmethod
     def backward(ctx, grad):
-        (dydu,) = ctx.saved_tensors
-        return grad * dydu, None, None, None, None
+        (seg_slope,) = ctx.saved_tensors
+        return grad * seg_slope, None, None, None, None
 
 
 class CurveActivation(nn.Module):
@@ -138,6 +140,12 @@ class CurveActivation(nn.Module):
 
     def __init__(self, v_in: Sequence[float] | np.ndarray, v_out: Sequence[float] | np.ndarray):
         super().__init__()
+        self._set_table(v_in, v_out)
+        # a checkpoint's table replaces the one built here: rebuild the derived lookup tables
+        self.register_load_state_dict_post_hook(
+            lambda module, _keys: module._set_table(module.v_in.double().numpy(), module.v_out.double().numpy()))
+
+    def _set_table(self, v_in, v_out) -> None:
         v_in = np.asarray(v_in, dtype=np.float64)
         v_out = np.asarray(v_out, dtype=np.float64)
         if v_in.ndim != 1 or v_in.shape != v_out.shape or v_in.size < 2:
@@ -154,6 +162,11 @@ class CurveActivation(nn.Module):
         self.register_buffer("v_in", torch.tensor(v_in, dtype=torch.float32))
         self.register_buffer("v_out", torch.tensor(v_out, dtype=torch.float32))
         self.register_buffer("slope", torch.tensor(slope, dtype=torch.float32))
+        # padded tables of the uniform-grid lookup: [left of table, segments..., right of table]
+        v_ext = np.concatenate([[v_out[0]], v_out[:-1], [v_out[-1]]])
+        slope_ext = np.concatenate([[0.0], slope, [0.0]])
+        self.register_buffer("v_ext", torch.tensor(v_ext, dtype=torch.float32), persistent=False)
+        self.register_buffer("slope_ext", torch.tensor(slope_ext, dtype=torch.float32), persistent=False)
 
     @classmethod
     def from_curve(cls, curve) -> CurveActivation:
@@ -164,7 +177,7 @@ class CurveActivation(nn.Module):
         knots = self.v_in
         first, last = float(knots[0]), float(knots[-1])
         if self.uniform_step > 0:
-            return _CurveFunction.apply(v, self.v_out, self.slope, first, self.uniform_step)
+            return _CurveFunction.apply(v, self.v_ext, self.slope_ext, first, self.uniform_step)
         clamped = torch.clamp(v, min=first, max=last)
         # segment index i such that knots[i] <= v < knots[i+1] (the last segment holds the right end)
         idx = torch.bucketize(clamped.detach(), knots[1:-1], right=True)

@@ -67,14 +67,13 @@ class _FakeQuantFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, scale, zero, qmin, qmax):
         codes = torch.round(x / scale).add_(zero)
-        inside = (codes >= qmin) & (codes <= qmax)
-        ctx.save_for_backward(inside)
+        ctx.save_for_backward(((codes >= qmin) & (codes <= qmax)).to(x.dtype))
         return codes.clamp_(qmin, qmax).sub_(zero).mul_(scale)
 
     @staticmethod
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
-        return grad * inside.to(grad.dtype), None, None, None, None
+        return grad * inside, None, None, None, None
 
 
 def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int,

@@ -29,7 +29,7 @@ from pydantic import Field
 
 from imaclab.circuit.description import NetworkCircuit
 from imaclab.config import ConfigModel
-from imaclab.devices.neuron_loaded import LoadedNeuronTable
+from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable
 from imaclab.errors import InputError
 from imaclab.solver.backend import get_backend
 from imaclab.solver.neurons import BehavioralNeuron, NewtonSettings, TransistorNeuron, solve_loaded
@@ -56,6 +56,11 @@ class SolverOptions(ConfigModel):
     newton_tolerance_v: float = Field(1e-8, gt=0, description="transistor neurons: Newton residual, volts")
     neuron_cache_dir: str | None = Field(None, description="cache folder of neuron characterizations "
                                                            "(None = ~/.cache/imaclab/neuron)")
+    neuron_pin_step_v: float = Field(DEFAULT_PIN_STEP_V, gt=0, le=0.05, description="pin-voltage step of the loaded transistor "
+                                                                      "neuron table, volts (bilinear error ~3 V^-1 "
+                                                                      "h^2 / 8)")
+    neuron_current_points: int = Field(DEFAULT_CURRENT_POINTS, ge=5, description="output-current points of the loaded neuron table "
+                                                             "(odd)")
 
 
 @dataclass
@@ -145,7 +150,8 @@ def _load_neuron(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], options:
 
     bound = neuron_current_bound(circuit, layers) if circuit.loading == "direct" else 0.0
     return load_loaded_neuron(circuit.neuron, max_current_a=bound, max_pin_v=max_pin_v,
-                              cache_dir=options.neuron_cache_dir)
+                              cache_dir=options.neuron_cache_dir, pin_step_v=options.neuron_pin_step_v,
+                              current_points=options.neuron_current_points)
 
 
 def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: SolverOptions | None = None,

@@ -31,9 +31,14 @@ from imaclab.sweep.runner import Runner
 
 #: Seconds the client waits for a new runner process to import its target.
 RUNNER_START_TIMEOUT_S = 300.0
-#: Points in flight per local worker: the running one plus one queued in its stdin, so a
-#: worker never waits while the client commits results (an fsync, ~5 ms here).
+#: Points in flight per local worker while points are short: the running one plus one queued
+#: in its stdin, so a worker never waits while the client commits results (an fsync, ~5 ms
+#: here).  Points longer than PREFETCH_BELOW_S are not queued: the commit is negligible next
+#: to them, and a point queued behind a long one would wait while another worker idles.
 LOCAL_TASKS_PER_WORKER = 2
+PREFETCH_BELOW_S = 0.5
+#: Points whose mean run time decides the local queue depth.
+RECENT_POINTS = 8
 #: Points in flight per Dask worker thread.  A Dask round trip measured ~19 ms on this 2-core
 #: machine against ~3.5 ms per task when tasks are pipelined, so keep several queued.
 DASK_TASKS_PER_THREAD = 8
@@ -88,10 +93,22 @@ class LocalExecutor:
     def __init__(self, *, target: str, workers: int, timeout_s: float | None, log_dir: Path | None):
         self.target = target
         self.workers = workers
-        self.capacity = workers * LOCAL_TASKS_PER_WORKER
         self.timeout_s = timeout_s
         self.log_dir = log_dir
         self.runners: list[Runner] = []
+        self._recent_run_s: list[float] = []  # run times of the last few points
+
+    @property
+    def depth(self) -> int:
+        """Points per worker in flight now: queue one more only while points are short."""
+        recent = self._recent_run_s
+        if recent and sum(recent) / len(recent) >= PREFETCH_BELOW_S:
+            return 1
+        return LOCAL_TASKS_PER_WORKER
+
+    @property
+    def capacity(self) -> int:
+        return self.workers * self.depth
 
     def _runner(self, slot: int) -> Runner:
         log = self.log_dir / f"worker-{slot}.log" if self.log_dir else None
@@ -107,7 +124,7 @@ class LocalExecutor:
     def submit(self, task: dict[str, Any]) -> None:
         slot = min(range(len(self.runners)), key=lambda i: len(self.runners[i].tasks))
         runner = self.runners[slot]
-        if len(runner.tasks) >= LOCAL_TASKS_PER_WORKER:
+        if len(runner.tasks) >= self.depth:
             raise RuntimeError("LocalExecutor.submit: every worker is full (respect capacity)")
         if not runner.alive and not runner.busy:
             runner = self.runners[slot] = self._runner(slot)
@@ -128,6 +145,9 @@ class LocalExecutor:
                 sel.register(runner.fileno(), selectors.EVENT_READ, runner)
             for selected, _ in sel.select(wait):
                 replies.extend(selected.data.on_readable())
+        for reply in replies:
+            if "run_s" in reply:
+                self._recent_run_s = (self._recent_run_s + [float(reply["run_s"])])[-RECENT_POINTS:]
         for runner in busy:
             if runner.busy and runner.expired():
                 replies.extend(runner.timed_out())

@@ -274,11 +274,11 @@ def im2col_previous_reads(conv, positions: np.ndarray) -> tuple[np.ndarray, np.n
     rows = np.flatnonzero(count)
     last = read_pos[rows, count[rows] - 1]
     flat_pos = read_pos.reshape(-1)
-    prev_of = np.empty_like(flat_pos)
-    prev_of[1:] = flat_pos[:-1]
-    prev_of[rows * slots] = last - length                               # first read wraps to the previous pass
     prev_ext = np.full(length + 1, big, dtype=dtype)
-    prev_ext[flat_pos] = prev_of                        # sentinel slot collects the rest
+    # each read's predecessor in its row (sentinels land in the spare slot `length`) ...
+    prev_ext[flat_pos[1:]] = flat_pos[:-1]
+    # ... except a row's first read, whose predecessor is the row's last read one pass earlier
+    prev_ext[read_pos[rows, 0]] = last - length
     prev = prev_ext[:length]
     first = read_pos[rows, 0]
     return prev, first, int(rows.size)
