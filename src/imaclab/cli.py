@@ -612,11 +612,12 @@ def hetero_evaluate(
     s = result.summary()
     acc = {k: ("n/a" if s[k] is None else f"{100 * s[k]:.2f}%") for k in ("tpu_only_accuracy", "tpu_imac_accuracy",
                                                                             "tpu_imac_digital_accuracy")}
+    scored = (f"accuracy TPU only {acc['tpu_only_accuracy']}, TPU-IMAC {acc['tpu_imac_accuracy']} (circuit, "
+              f"{s['accuracy_samples']} images; digital {acc['tpu_imac_digital_accuracy']})"
+              if s["accuracy_samples"] else "accuracy not scored")
     console.print(f"speedup {s['speedup']:.3f}x, throughput {s['throughput_gain']:.3f}x, weight memory "
                   f"-{100 * s['memory_reduction']:.1f}%, DRAM traffic -{100 * s['dram_traffic_reduction']:.1f}%, "
-                  f"energy ratio {s['energy_ratio']:.3f}x; accuracy TPU only {acc['tpu_only_accuracy']}, TPU-IMAC "
-                  f"{acc['tpu_imac_accuracy']} (circuit, {s['accuracy_samples']} images; digital "
-                  f"{acc['tpu_imac_digital_accuracy']})", highlight=False)
+                  f"energy ratio {s['energy_ratio']:.3f}x; {scored}", highlight=False)
     for note in result.notes:
         console.print(f"note: {note}", highlight=False, markup=False)
     for name, path in result.files.items():
@@ -808,6 +809,15 @@ def sweep_targets():
 
 # ---------------------------------------------------------------------------- demo
 # (the end-to-end default job of `make demo`)
+@app.command("demo")
+def demo(out: Path = typer.Option(Path("report"), "-o", "--out", help="report folder")):
+    """The end-to-end default job: train an IMAC MLP, simulate it (fast solver and ngspice), a TPU run, an LLM study."""
+    from imaclab.report.demo import run_demo
+
+    result = run_demo(out_dir=out)
+    for name, seconds in result.seconds.items():
+        print(f"{name:11s} {seconds:7.1f} s")
+    print(f"report: {out}/README.md")
 
 
 def main(argv: Optional[list[str]] = None) -> int:

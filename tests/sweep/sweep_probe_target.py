@@ -55,4 +55,5 @@ def run_probe(config: ProbeConfig) -> dict[str, float]:
     time.sleep(config.delay_s)
     series = sum(config.x**k / math.factorial(k) for k in range(config.terms))
     draw = float(np.random.default_rng(config.seed).normal())
-    return {"series": series, "error": abs(series - math.exp(config.x)), "draw": draw}
+    return {"series": series, "error": abs(series - math.exp(config.x)), "draw": draw,
+            "omp_threads": int(os.environ.get("OMP_NUM_THREADS", "0"))}

@@ -61,6 +61,7 @@ def test_failures_are_isolated_recorded_and_the_sweep_goes_on(tmp_path):
     # a point that succeeds computes the truncated series of exp(1)
     assert rows[0]["metrics"]["series"] == pytest.approx(sum(1 / math.factorial(k) for k in range(8)))
     assert rows[5]["metrics"]["series"] == pytest.approx(sum(1 / math.factorial(k) for k in range(6)))
+    assert rows[0]["metrics"]["omp_threads"] == 1  # execution.threads_per_worker reaches the worker
     assert marker.read_text() == "died once"
     status = sweep_status(directory=tmp_path / "s")
     assert (status.ok, status.failed, status.pending, status.planned) == (3, 3, 0, 6)

@@ -304,14 +304,15 @@ class _UnitQuantFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, full_scale, qmax, offset, span):
         scaled = x / full_scale
-        # d out / d x: span / full_scale inside the range, 0 where clipped
-        ctx.save_for_backward(((scaled >= 0) & (scaled <= 1)).to(x.dtype).mul_(span / full_scale))
-        return torch.round(scaled.clamp_(0.0, 1.0).mul_(qmax)).div_(qmax).mul_(span).add_(offset)
+        clamped = scaled.clamp(0.0, 1.0)
+        ctx.save_for_backward(clamped == scaled)  # d out / d x = span / full_scale where not clipped
+        ctx.factor = span / full_scale
+        return torch.round(clamped.mul_(qmax)).mul_(span / qmax).add_(offset)
 
     @staticmethod
     def backward(ctx, grad):
-        (slope,) = ctx.saved_tensors
-        return grad * slope, None, None, None, None
+        (inside,) = ctx.saved_tensors
+        return torch.where(inside, grad * ctx.factor, 0.0), None, None, None, None
 
 
 class UnitRange(nn.Module):

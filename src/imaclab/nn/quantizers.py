@@ -66,14 +66,19 @@ class _FakeQuantFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, scale, zero, qmin, qmax):
-        codes = torch.round(x / scale).add_(zero)
-        ctx.save_for_backward(((codes >= qmin) & (codes <= qmax)).to(x.dtype))
-        return codes.clamp_(qmin, qmax).sub_(zero).mul_(scale)
+        codes = torch.round(x / scale)
+        if zero is not None:
+            codes.add_(zero)
+        clamped = codes.clamp(qmin, qmax)
+        ctx.save_for_backward(clamped == codes)  # in range: the code was not clipped
+        if zero is not None:
+            clamped.sub_(zero)
+        return clamped.mul_(scale)
 
     @staticmethod
     def backward(ctx, grad):
         (inside,) = ctx.saved_tensors
-        return grad * inside, None, None, None, None
+        return torch.where(inside, grad, 0.0), None, None, None, None
 
 
 def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor, qmin: int, qmax: int,
@@ -89,7 +94,9 @@ def fake_quantize(x: torch.Tensor, scale: torch.Tensor, zero_point: torch.Tensor
         shape[axis] = -1
         scale = scale.view(shape)
         zero_point = zero_point.view(shape)
-    return _FakeQuantFunction.apply(x, scale.to(x.dtype), zero_point.to(x.dtype), qmin, qmax)
+    # symmetric quantizers have zero points of 0: skip two passes over the tensor
+    zero = None if not bool(zero_point.any()) else zero_point.to(x.dtype)
+    return _FakeQuantFunction.apply(x, scale.to(x.dtype), zero, qmin, qmax)
 
 
 class _SignSTE(torch.autograd.Function):

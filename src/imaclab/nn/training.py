@@ -324,6 +324,23 @@ def _comparable(config: TrainConfig) -> dict:
     return data
 
 
+def train_step(model: ZooModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+               config: TrainConfig) -> tuple[float, int]:
+    """One optimizer step on batch ``(x, y)``; returns the batch's mean loss and correct count.
+
+    Latent IMAC weights are clipped to [-1, 1] after the step.
+    """
+    logits = model(x)
+    loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    head = imac_head(model)
+    if head is not None:
+        head.clip_latent()
+    return loss.item(), int((logits.detach().argmax(1) == y).sum())
+
+
 # ------------------------------------------------------------------------------ results
 @dataclass
 class TrainResult:
@@ -401,19 +418,12 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
                 loss_sum, correct, seen = 0.0, 0, 0
                 for idx in batches:
                     x = augment_batch(x_train[idx], config, aug_gen)
-                    y = y_train[idx]
-                    logits = model(x)
-                    loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
-                    if not torch.isfinite(loss):
-                        raise InputError(f"training diverged at epoch {epoch + 1} (loss {float(loss)}): "
+                    loss, hits = train_step(model, optimizer, x, y_train[idx], config)
+                    if not math.isfinite(loss):
+                        raise InputError(f"training diverged at epoch {epoch + 1} (loss {loss}): "
                                          f"lower --lr (now {config.lr:g})")
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    if head is not None:
-                        head.clip_latent()
-                    loss_sum += loss.item() * len(idx)
-                    correct += int((logits.detach().argmax(1) == y).sum())
+                    loss_sum += loss * len(idx)
+                    correct += hits
                     seen += len(idx)
                     observer.batch(loss_sum / seen, correct / seen)
                 if head is not None:

@@ -90,9 +90,11 @@ class LocalExecutor:
 
     name = "local"
 
-    def __init__(self, *, target: str, workers: int, timeout_s: float | None, log_dir: Path | None):
+    def __init__(self, *, target: str, workers: int, timeout_s: float | None, log_dir: Path | None,
+                 threads: int | None = None):
         self.target = target
         self.workers = workers
+        self.threads = threads
         self.timeout_s = timeout_s
         self.log_dir = log_dir
         self.runners: list[Runner] = []
@@ -112,7 +114,8 @@ class LocalExecutor:
 
     def _runner(self, slot: int) -> Runner:
         log = self.log_dir / f"worker-{slot}.log" if self.log_dir else None
-        return Runner(target=self.target, log_path=log, label=f"local-{slot}", timeout_s=self.timeout_s)
+        return Runner(target=self.target, log_path=log, label=f"local-{slot}", timeout_s=self.timeout_s,
+                      threads=self.threads)
 
     def start(self) -> None:
         self.runners = [self._runner(slot) for slot in range(self.workers)]
@@ -163,13 +166,13 @@ class LocalExecutor:
 
 
 # ------------------------------------------------------------------------------ dask
-# Runner processes of this Dask worker process, one per worker thread and target.
-_DASK_RUNNERS: dict[tuple[int, str], Runner] = {}
+# Runner processes of this Dask worker process, one per worker thread, target and thread count.
+_DASK_RUNNERS: dict[tuple[int, str, int | None], Runner] = {}
 
 
-def run_on_dask_worker(task: dict[str, Any], timeout_s: float | None) -> dict[str, Any]:
+def run_on_dask_worker(task: dict[str, Any], timeout_s: float | None, threads: int | None = None) -> dict[str, Any]:
     """Dask task: run one point in this worker thread's runner process."""
-    slot = (threading.get_ident(), task["target"])
+    slot = (threading.get_ident(), task["target"], threads)
     runner = _DASK_RUNNERS.get(slot)
     if runner is None:
         log_dir: Path | None
@@ -180,7 +183,7 @@ def run_on_dask_worker(task: dict[str, Any], timeout_s: float | None) -> dict[st
         except (ImportError, ValueError):
             log_dir = None
         label = f"dask-{os.getpid()}-{len(_DASK_RUNNERS)}"
-        runner = Runner(target=task["target"], label=label, timeout_s=timeout_s,
+        runner = Runner(target=task["target"], label=label, timeout_s=timeout_s, threads=threads,
                         log_path=log_dir / f"imaclab-sweep-{label}.log" if log_dir else None)
         _DASK_RUNNERS[slot] = runner
     runner.timeout_s = timeout_s
@@ -201,8 +204,10 @@ class DaskExecutor:
 
     name = "dask"
 
-    def __init__(self, *, target: str, scheduler: str | None, local_workers: int | None, timeout_s: float | None):
+    def __init__(self, *, target: str, scheduler: str | None, local_workers: int | None, timeout_s: float | None,
+                 threads: int | None = None):
         self.target = target
+        self.threads = threads
         self.scheduler = scheduler
         self.local_workers = local_workers
         self.timeout_s = timeout_s
@@ -237,7 +242,7 @@ class DaskExecutor:
         self.capacity = threads * DASK_TASKS_PER_THREAD
 
     def submit(self, task: dict[str, Any]) -> None:
-        future = self.client.submit(run_on_dask_worker, task, self.timeout_s, pure=False,
+        future = self.client.submit(run_on_dask_worker, task, self.timeout_s, self.threads, pure=False,
                                     key=f"imaclab-point-{task['key'][:16]}-{task['attempt']}-{time.time_ns()}")
         self.futures[future] = task["key"]
         future.add_done_callback(self._done.put)  # called from the client's event loop thread
@@ -286,11 +291,12 @@ class DaskExecutor:
 
 
 def make_executor(settings: ExecutorSettings, *, target: str, default_workers: int | None,
-                  timeout_s: float | None, log_dir: Path | None) -> Executor:
-    """The executor ``settings`` describe, not yet started."""
+                  timeout_s: float | None, log_dir: Path | None, threads: int | None = None) -> Executor:
+    """The executor ``settings`` describe, not yet started; ``threads`` BLAS/OpenMP threads per runner."""
     if settings.kind == "dask":
         local = settings.dask_local or (None if settings.scheduler else (settings.workers or default_workers
                                                                           or available_cores()))
-        return DaskExecutor(target=target, scheduler=settings.scheduler, local_workers=local, timeout_s=timeout_s)
+        return DaskExecutor(target=target, scheduler=settings.scheduler, local_workers=local, timeout_s=timeout_s,
+                            threads=threads)
     workers = settings.workers or default_workers or available_cores()
-    return LocalExecutor(target=target, workers=workers, timeout_s=timeout_s, log_dir=log_dir)
+    return LocalExecutor(target=target, workers=workers, timeout_s=timeout_s, log_dir=log_dir, threads=threads)

@@ -218,7 +218,8 @@ def _run(plan: SweepPlan, store: ResultStore, directory: Path, settings: Executo
         todo = todo[:limit]
     execution = spec.execution
     runner = make_executor(settings, target=plan.target.name, default_workers=execution.workers,
-                           timeout_s=execution.timeout_s, log_dir=directory / "logs")
+                           timeout_s=execution.timeout_s, log_dir=directory / "logs",
+                           threads=execution.threads_per_worker)
     summary = SweepSummary(name=spec.name or "sweep", target=plan.target.name, directory=str(directory),
                            planned=len(plan.points), skipped=len(stored_before(plan, store, retry_failed)), ran=0,
                            ok=0, failed=0,

@@ -103,9 +103,17 @@ def main(argv: list[str] | None = None) -> int:
 
 
 # ------------------------------------------------------------------------------ parent side
-def _child_env() -> dict[str, str]:
-    """The parent's environment, with its extra import paths so custom targets import in the child."""
+#: Environment variables that size the thread pools of numpy's BLAS, OpenMP (torch) and numexpr.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS")
+
+
+def _child_env(threads: int | None = None) -> dict[str, str]:
+    """The parent's environment, with its extra import paths so custom targets import in the child,
+    and ``threads`` threads for BLAS/OpenMP (the same in every executor, so results agree to the bit)."""
     env = dict(os.environ)
+    if threads is not None:
+        env.update({name: str(threads) for name in THREAD_VARIABLES})
     prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
     extra = []
     for entry in sys.path:
@@ -132,8 +140,10 @@ class Runner:
     :meth:`fileno` never misses a line already read ahead.
     """
 
-    def __init__(self, *, target: str, log_path: Path | None, label: str, timeout_s: float | None = None):
+    def __init__(self, *, target: str, log_path: Path | None, label: str, timeout_s: float | None = None,
+                 threads: int | None = None):
         self.target = target
+        self.threads = threads
         self.log_path = log_path
         self.label = label
         self.timeout_s = timeout_s
@@ -153,7 +163,7 @@ class Runner:
             [sys.executable, "-m", "imaclab.sweep.runner", "--target", self.target],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._log if self._log is not None else subprocess.DEVNULL,
-            env=_child_env(), start_new_session=True, bufsize=0)
+            env=_child_env(self.threads), start_new_session=True, bufsize=0)
         self.ready = False
         self._buffer.clear()
         self.tasks.clear()

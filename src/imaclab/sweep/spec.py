@@ -165,6 +165,9 @@ class Execution(ConfigModel):
                                                    "(a point that raises is not retried)")
     workers: int | None = Field(None, ge=1, description="default number of local worker processes "
                                                         "(default: the number of cores)")
+    threads_per_worker: int = Field(1, ge=1, description="BLAS/OpenMP threads of each worker process "
+                                                         "(OMP_NUM_THREADS etc.); 1 because a sweep runs "
+                                                         "points in parallel, as Dask does for its workers")
 
 
 class SweepSpec(ConfigModel):

@@ -250,7 +250,7 @@ class ReadTiming:
     peak_words_per_cycle: float
 
 
-def read_timing(result: ReadMisses, swap_cycles: list[int], first_request_cycle: int,
+def read_timing(result: ReadMisses, swap_cycles, first_request_cycle: int,
                 geometry: ReadBufferGeometry) -> ReadTiming:
     """Start/stop cycles of the DRAM prefetch trace and the largest prefetch bandwidth.
 
@@ -262,23 +262,24 @@ def read_timing(result: ReadMisses, swap_cycles: list[int], first_request_cycle:
     chunk = geometry.chunk
     sets_total = -(-result.misses // items)
     first_bw = CALC_FIRST_PREFETCH_WORDS_PER_CYCLE
-    if not swap_cycles:
+    if len(swap_cycles) == 0:
         cycles = -(-sets_total * items // first_bw)
         return ReadTiming(-cycles, -1, float(first_bw))
     first_cycles = -(-chunk // first_bw)
     start = first_request_cycle - first_cycles
+    swaps = np.asarray(swap_cycles, dtype=np.int64)
+    # the chunk prefetched at swap i+1 arrives within the cycles of the previous chunk:
+    # windows[i] = swaps[i] - swaps[i-1] (the first: swaps[0] - first request + 2)
+    windows = np.diff(np.concatenate(([first_request_cycle - 2], swaps)))
     peak = float(first_bw)
-    last_start = first_request_cycle - 1
-    last_end = swap_cycles[0]
-    for cycle in swap_cycles[1:]:
-        window = last_end - last_start + 1
-        if window > 0:
-            peak = max(peak, float(math.ceil(chunk / window)))
-        last_start, last_end = last_end + 1, cycle
-    remaining_sets = sets_total - geometry.active_sets * len(swap_cycles)
-    window = last_end - last_start + 1
-    if remaining_sets > 0 and window > 0:
-        peak = max(peak, float(math.ceil(remaining_sets * items / window)))
+    between = windows[:-1]
+    between = between[between > 0]
+    if between.size:
+        peak = max(peak, float(-(-chunk // int(between.min()))))
+    remaining_sets = sets_total - geometry.active_sets * swaps.size
+    if remaining_sets > 0 and windows[-1] > 0:
+        peak = max(peak, float(math.ceil(remaining_sets * items / int(windows[-1]))))
+    last_end = int(swaps[-1])
     return ReadTiming(start, last_end + DRAM_READ_LATENCY, peak)
 
 

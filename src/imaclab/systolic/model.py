@@ -94,7 +94,7 @@ def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
         layout = layouts[op]
         first_valid[op] = layout.cycle_of_position(first_pos, starts[op][:-1])
         last_valid[op] = layout.cycle_of_position(last_pos, starts[op][:-1])
-        swap_cycles = [layout.cycle_of_position(p, starts[op][:-1]) for p in result.swap_positions]
+        swap_cycles = layout.cycles_of_positions(result.swap_positions, starts[op][:-1])
         reads[op] = result.misses
         timings[op] = read_timing(result, swap_cycles, first_valid[op], buffer)
 

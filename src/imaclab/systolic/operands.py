@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from imaclab.systolic.schedule import FoldGeometry
-from imaclab.systolic.streams import FoldStream, antidiagonal_order
+from imaclab.systolic.streams import FoldStream, antidiagonal_counts, antidiagonal_order
 
 
 class OperandLayout:
@@ -54,6 +54,31 @@ class OperandLayout:
         fold = int(np.searchsorted(fold_starts, position, side="right")) - 1
         within = position - int(fold_starts[fold])
         return fold * self.lines_per_fold + self.fold_stream(fold).cycle_of(within)
+
+    def cycles_of_positions(self, positions, fold_starts: np.ndarray) -> np.ndarray:
+        """Vectorized :meth:`cycle_of_position` for an array of stream positions."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if positions.size == 0:
+            return positions
+        fold = np.searchsorted(fold_starts, positions, side="right") - 1
+        within = positions - fold_starts[fold]
+        fc, fr = np.divmod(fold, self.row_fold)
+        ru = np.minimum(self.rows, self.sr - fr * self.rows)
+        cu = np.minimum(self.cols, self.sc - fc * self.cols)
+        cycles = fold * self.lines_per_fold
+        out = np.empty(positions.size, dtype=np.int64)
+        # the pattern of a fold depends only on (rows used, cols used): at most four kinds
+        keys = ru * (self.cols + 1) + cu
+        for key in np.unique(keys):
+            sel = keys == key
+            r_used, c_used = divmod(int(key), self.cols + 1)
+            kind, used, length, offset = self.pattern(self, r_used, c_used)
+            if kind == "skewed":
+                cum = np.cumsum(antidiagonal_counts(used, length))
+                out[sel] = offset + np.searchsorted(cum, within[sel], side="right")
+            else:
+                out[sel] = self.rows - used + within[sel] // length
+        return cycles + out
 
     def first_cycle(self) -> int:
         return self.fold_stream(0).first_cycle()

@@ -1,0 +1,144 @@
+"""The end-to-end default job behind ``make demo`` / ``imaclab demo``.
+
+One pipeline of small stages, each calling one room's public entry point and writing its
+own sub-folder of the report; a summary (``summary.json``, ``README.md``) indexes them:
+
+1. ``train``   -- a 64-32-10 MLP with binary IMAC weights and the IMAC neuron as activation,
+   trained on the embedded digits set, beside its FP32 twin (:mod:`imaclab.nn.training`).
+2. ``imac-fast`` -- its exported circuit (32x32 crossbars, parasitics on) on the whole digits
+   test set with the fast solver (:func:`imaclab.imac.evaluate`, backend ``fast``).
+3. ``imac-spice`` -- the same circuit in ngspice (operating point) on a few samples.
+4. ``tpu``     -- ResNet-18's convolutions on the 32x32 edge systolic array (SCALE-Sim reports).
+5. ``llm``     -- Amdahl's law for 1-bit projections over a few LLMs, contexts and arrays.
+
+A stage that fails with a user error is recorded in the summary and the later stages still
+run, so nothing already computed is lost; the job then reports the failure.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from imaclab.errors import ImaclabError, SimulationError
+
+#: the demo's network: the classic small IMAC benchmark (64 inputs of 8x8 digits, 32 hidden, 10 classes)
+DEMO_MODEL = "mlp-64-32-10"
+#: training budget of the demo network (about a second per epoch on one core)
+DEMO_TRAIN = {"model": DEMO_MODEL, "data": "digits", "policy": "tpu-imac", "epochs": 15, "batch_size": 32,
+              "lr": 0.03, "threads": 1, "baseline": True}
+#: ngspice samples in the demo (each SPICE sample takes about a second for this network)
+DEMO_SPICE_SAMPLES = 20
+DEMO_LLM = {"models": "gpt2-medium,opt-1.3b,llama-2-7b,llama-2-70b", "contexts": "128,512,2048",
+            "hardware": "edge,cloud", "phase": "decode"}
+
+
+@dataclass
+class DemoResult:
+    """What each stage produced (metrics and files), and the errors of stages that failed."""
+
+    out_dir: Path
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out_dir": str(self.out_dir), "stages": self.stages, "errors": self.errors,
+                "seconds": self.seconds}
+
+
+def _train(out: Path, _: DemoResult) -> dict[str, Any]:
+    from imaclab.nn.training import run_training
+
+    run = run_training(out_dir=out, overrides=DEMO_TRAIN)
+    report = run.report
+    return {"test_accuracy": report["test_accuracy"],
+            "fp32_baseline_accuracy": report.get("baseline", {}).get("test_accuracy"),
+            "epochs": report["epochs_completed"], "imac_model": report["exports"]["imac"],
+            "plot": str(out / "accuracy.png")}
+
+
+def _imac(backend: str, samples: int | None) -> Callable[[Path, DemoResult], dict[str, Any]]:
+    def stage(out: Path, demo: DemoResult) -> dict[str, Any]:
+        from imaclab.imac import build_config, run_files
+
+        model = demo.stages.get("train", {}).get("imac_model")
+        if model is None:
+            raise SimulationError("no trained model to evaluate (the train stage failed)")
+        config = build_config(crossbar="32x32", parasitics="on", neuron="behavioral", backend=backend,
+                              samples=samples)
+        result = run_files(config=config, model=model, data="digits", out_dir=out, progress=False)
+        summary = result.to_dict()
+        keep = ("accuracy", "software_accuracy", "samples", "mean_power_w", "mean_latency_s",
+                "simulation_s_per_sample", "crossbars_per_layer")
+        return {key: summary[key] for key in keep if key in summary}
+
+    return stage
+
+
+def _tpu(out: Path, _: DemoResult) -> dict[str, Any]:
+    from imaclab.systolic.run import simulate_files
+
+    topology = Path(__file__).resolve().parents[1] / "systolic" / "topologies" / "resnet18.csv"
+    run = simulate_files(config="edge-32x32", topology=topology, outdir=out)
+    totals = run.totals
+    return {"layers": len(run.reports), "total_cycles": int(totals["total_cycles"]),
+            "stall_cycles": int(totals["stall_cycles"]), "latency_s": totals["latency_s"],
+            "overall_utilization": totals["overall_utilization"]}
+
+
+def _llm(out: Path, _: DemoResult) -> dict[str, Any]:
+    from imaclab.llm.api import amdahl_study
+    from imaclab.report.llm_plots import write_study_report
+
+    result = amdahl_study(**DEMO_LLM)
+    files = write_study_report(result, out_dir=out, heatmap_costs=("systolic",))
+    return {"cases": len(result.rows), "headline": result.to_dict()["headline"],
+            "files": {k: str(v) for k, v in files.items()}}
+
+
+STAGES: tuple[tuple[str, Callable[[Path, DemoResult], dict[str, Any]]], ...] = (
+    ("train", _train),
+    ("imac-fast", _imac("fast", 10_000)),  # the whole test split
+    ("imac-spice", _imac("spice", DEMO_SPICE_SAMPLES)),
+    ("tpu", _tpu),
+    ("llm", _llm),
+)
+
+
+def _write_summary(demo: DemoResult) -> None:
+    (demo.out_dir / "summary.json").write_text(json.dumps(demo.to_dict(), indent=2, default=str))
+    lines = ["# imaclab demo report", ""]
+    for name, _ in STAGES:
+        if name in demo.errors:
+            lines.append(f"- **{name}**: FAILED: {demo.errors[name]}")
+        elif name in demo.stages:
+            flat = {k: v for k, v in demo.stages[name].items() if not isinstance(v, (dict, list))}
+            lines.append(f"- **{name}** ({demo.seconds[name]:.1f} s, folder `{name}/`): "
+                         + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                                     for k, v in flat.items()))
+    (demo.out_dir / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def run_demo(*, out_dir: str | Path = "report", log: Callable[[str], None] = print) -> DemoResult:
+    """Run every stage into ``out_dir``; raise the first stage error after all stages ran."""
+    demo = DemoResult(Path(out_dir))
+    demo.out_dir.mkdir(parents=True, exist_ok=True)
+    for name, stage in STAGES:
+        log(f"[demo] {name} ...")
+        started = time.perf_counter()
+        try:
+            demo.stages[name] = stage(demo.out_dir / name, demo)
+        except ImaclabError as err:
+            demo.errors[name] = str(err)
+            log(f"[demo] {name} failed: {err}")
+        demo.seconds[name] = time.perf_counter() - started
+        _write_summary(demo)  # after every stage: an interrupted demo keeps what it computed
+    if demo.errors:
+        first = next(iter(demo.errors))
+        raise SimulationError(f"demo stage '{first}' failed: {demo.errors[first]} "
+                              f"(the other stages' results are in {demo.out_dir})")
+    return demo
