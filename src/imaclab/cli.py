@@ -536,10 +536,17 @@ def _print_train_report(report: dict) -> None:
 @train_app.command("models")
 def train_models():
     """List the model zoo."""
+    from rich.table import Table
+
     from imaclab.nn.zoo import MODELS
 
+    table = Table(title="model zoo (imaclab.nn.zoo)")
+    table.add_column("name")
+    table.add_column("architecture")
     for name, builder in MODELS.items():
-        _console().print(f"[bold]{name}[/bold]: {(builder.__doc__ or '').strip().splitlines()[0]}")
+        first_paragraph = " ".join((builder.__doc__ or "").strip().split("\n\n")[0].split())
+        table.add_row(name, first_paragraph)
+    _console().print(table)
 
 
 @train_app.command("policies")

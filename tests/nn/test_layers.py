@@ -180,3 +180,13 @@ def test_torch_device_levels_equal_the_devices_quantizer(kind, levels):
     w = np.concatenate([rng.uniform(-1.5, 1.5, 5000), [-1.0, -0.5, 0.0, 0.5, 1.0, 1.5]])
     ours = device_levels(torch.from_numpy(w), kind, levels).numpy()
     np.testing.assert_array_equal(ours, quantize_weights(w, kind, levels))
+
+
+def test_curve_activation_adopts_a_checkpoints_table():
+    grid_a, grid_b = np.linspace(-1, 1, 11), np.linspace(-2, 2, 21)
+    source = CurveActivation(grid_a, np.tanh(grid_a))
+    target = CurveActivation(grid_b, 0.5 * np.tanh(grid_b))
+    target.load_state_dict(source.state_dict())
+    u = torch.linspace(-3, 3, 13)
+    torch.testing.assert_close(target(u), source(u))
+    assert target.uniform_step == pytest.approx(0.2)

@@ -132,3 +132,18 @@ def test_reader_enumeration_equals_sorting_the_read_stream(dataflow):
         prev_b, first_b, unique_b = im2col_previous_reads(conv, positions)
         assert unique_a == unique_b and set(first_a.tolist()) == set(first_b.tolist())
         assert np.array_equal(prev_a.astype(np.int64), prev_b.astype(np.int64))
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_ofmap_line_table_equals_per_fold_patterns(dataflow):
+    """Folds with equal word counts but different shapes (8x3 vs 6x4 used PEs) keep their own line pattern."""
+    from imaclab.systolic.buffers import _Lines
+    from imaclab.systolic.operands import OperandLayout
+
+    geom = fold_geometry(dataflow, 8, 4, 30, 19, 56)
+    layout = OperandLayout(geom, "ofmap")
+    row_fold, col_fold = int(geom.row_fold), int(geom.col_fold)
+    lines = _Lines(layout.fold_elements(), geom.lines_per_fold, layout.line_counts,
+                   lambda f: (f % row_fold == row_fold - 1, f // row_fold == col_fold - 1))
+    counts = np.concatenate([layout.line_counts(f) for f in range(int(geom.folds))])
+    assert np.array_equal(lines.full, np.concatenate(([0], np.cumsum(counts))))

@@ -78,6 +78,15 @@ def test_tiny_layers_equal_scalesim(dataflow, shape):
     assert check_against_scalesim(cfg, tiny_layers(rng, rows, cols)) == 5
 
 
+def test_regression_cases_equal_scalesim():
+    """Cases that once differed: folds with equal OFMAP word counts but different shapes (8x3 vs 6x4)."""
+    cfg = SystolicConfig(array_rows=8, array_cols=4, dataflow="os", ifmap_sram_kb=4, filter_sram_kb=1,
+                         ofmap_sram_kb=1)
+    conv = ConvLayer(name="c0", ifmap_height=8, ifmap_width=19, filter_height=4, filter_width=2, channels=7,
+                     num_filters=19, stride_height=2, stride_width=2)
+    assert check_against_scalesim(cfg, [conv]) == 1
+
+
 SLOW_SHAPES = [(32, 32), (16, 8), (8, 32), (12, 14)]
 
 

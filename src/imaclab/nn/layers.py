@@ -141,9 +141,21 @@ class CurveActivation(nn.Module):
     def __init__(self, v_in: Sequence[float] | np.ndarray, v_out: Sequence[float] | np.ndarray):
         super().__init__()
         self._set_table(v_in, v_out)
-        # a checkpoint's table replaces the one built here: rebuild the derived lookup tables
-        self.register_load_state_dict_post_hook(
-            lambda module, _keys: module._set_table(module.v_in.double().numpy(), module.v_out.double().numpy()))
+        self.register_load_state_dict_pre_hook(CurveActivation._adopt_loaded_table)
+
+    @staticmethod
+    def _adopt_loaded_table(module, state_dict, prefix, *_args) -> None:
+        """A checkpoint holding another table replaces this one, with its derived lookup tables.
+
+        The same table (the usual case) is left alone, so the lookup built from the float64
+        curve is not rebuilt from its float32 copy (which would shift segment boundaries).
+        """
+        v_in, v_out = state_dict.get(prefix + "v_in"), state_dict.get(prefix + "v_out")
+        if v_in is None or v_out is None:
+            return
+        if v_in.shape == module.v_in.shape and torch.equal(v_in, module.v_in) and torch.equal(v_out, module.v_out):
+            return
+        module._set_table(v_in.double().numpy(), v_out.double().numpy())
 
     def _set_table(self, v_in, v_out) -> None:
         v_in = np.asarray(v_in, dtype=np.float64)

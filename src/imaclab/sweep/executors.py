@@ -32,16 +32,22 @@ from imaclab.sweep.runner import Runner
 #: Seconds the client waits for a new runner process to import its target.
 RUNNER_START_TIMEOUT_S = 300.0
 #: Points in flight per local worker while points are short: the running one plus one queued
-#: in its stdin, so a worker never waits while the client commits results (an fsync, ~5 ms
-#: here).  Points longer than PREFETCH_BELOW_S are not queued: the commit is negligible next
-#: to them, and a point queued behind a long one would wait while another worker idles.
+#: in its stdin, so a worker never waits while the client wakes up and commits results (an
+#: fsync, ~5 ms here).  Points longer than PREFETCH_BELOW_S are not queued: that wait is
+#: negligible next to them, and a point queued behind a long one would wait while another
+#: worker idles at the end of a sweep.
 LOCAL_TASKS_PER_WORKER = 2
-PREFETCH_BELOW_S = 0.5
-#: Points whose mean run time decides the local queue depth.
+PREFETCH_BELOW_S = 10.0
+#: Points whose mean run time decides the local queue depth and the Dask points per task.
 RECENT_POINTS = 8
-#: Points in flight per Dask worker thread.  A Dask round trip measured ~19 ms on this 2-core
-#: machine against ~3.5 ms per task when tasks are pipelined, so keep several queued.
-DASK_TASKS_PER_THREAD = 8
+#: Dask tasks in flight per worker thread, so a worker never waits for the next one (a Dask
+#: round trip measured ~19 ms on the idle 2-core machine, ~25 ms under load).
+DASK_TASKS_PER_THREAD = 4
+#: Short points are grouped so one Dask task carries about this many seconds of work: the
+#: per-task cost above is then a few percent of a task.
+DASK_TASK_TARGET_S = 0.5
+#: Most points grouped in one Dask task.
+DASK_MAX_POINTS_PER_TASK = 64
 #: Seconds to wait for a Dask scheduler to answer before giving up.
 DASK_CONNECT_TIMEOUT_S = 30.0
 
@@ -171,7 +177,7 @@ _DASK_RUNNERS: dict[tuple[int, str, int | None], Runner] = {}
 
 
 def run_on_dask_worker(task: dict[str, Any], timeout_s: float | None, threads: int | None = None) -> dict[str, Any]:
-    """Dask task: run one point in this worker thread's runner process."""
+    """Run one point in this Dask worker thread's runner process."""
     slot = (threading.get_ident(), task["target"], threads)
     runner = _DASK_RUNNERS.get(slot)
     if runner is None:
@@ -190,6 +196,12 @@ def run_on_dask_worker(task: dict[str, Any], timeout_s: float | None, threads: i
     return runner.run(task)
 
 
+def run_points_on_dask_worker(tasks: list[dict[str, Any]], timeout_s: float | None,
+                              threads: int | None = None) -> list[dict[str, Any]]:
+    """Dask task: run a few points one after another (each isolated and timed as on its own)."""
+    return [run_on_dask_worker(task, timeout_s, threads) for task in tasks]
+
+
 def stop_dask_runners() -> int:
     """Stop this Dask worker's runner processes (run on every worker when a sweep ends)."""
     stopped = 0
@@ -200,7 +212,11 @@ def stop_dask_runners() -> int:
 
 
 class DaskExecutor:
-    """Points as Dask tasks; results come back to (and are stored by) the client."""
+    """Points as Dask tasks; results come back to (and are stored by) the client.
+
+    Short points travel several to a task (about DASK_TASK_TARGET_S of work each, judged
+    from the run times of recent points), so Dask's per-task cost is paid once per task.
+    """
 
     name = "dask"
 
@@ -213,10 +229,23 @@ class DaskExecutor:
         self.timeout_s = timeout_s
         self.client: Any = None
         self.cluster: Any = None
-        self.futures: dict[Any, str] = {}  # in flight -> point key
+        self.futures: dict[Any, list[str]] = {}  # in flight -> keys of its points
         self._done: queue.Queue[Any] = queue.Queue()  # finished futures
+        self._batch: list[dict[str, Any]] = []  # submitted, not yet sent
+        self._recent_run_s: list[float] = []
         self.workers = 0
-        self.capacity = 0
+
+    @property
+    def points_per_task(self) -> int:
+        recent = self._recent_run_s
+        if not recent:
+            return 1
+        mean = max(sum(recent) / len(recent), DASK_TASK_TARGET_S / DASK_MAX_POINTS_PER_TASK)
+        return max(1, min(DASK_MAX_POINTS_PER_TASK, round(DASK_TASK_TARGET_S / mean)))
+
+    @property
+    def capacity(self) -> int:
+        return self.workers * DASK_TASKS_PER_THREAD * self.points_per_task
 
     def start(self) -> None:
         try:
@@ -239,15 +268,24 @@ class DaskExecutor:
             self.client.wait_for_workers(1, timeout=DASK_CONNECT_TIMEOUT_S)
             threads = sum(self.client.nthreads().values())
         self.workers = threads
-        self.capacity = threads * DASK_TASKS_PER_THREAD
 
     def submit(self, task: dict[str, Any]) -> None:
-        future = self.client.submit(run_on_dask_worker, task, self.timeout_s, self.threads, pure=False,
-                                    key=f"imaclab-point-{task['key'][:16]}-{task['attempt']}-{time.time_ns()}")
-        self.futures[future] = task["key"]
+        self._batch.append(task)
+        if len(self._batch) >= self.points_per_task:
+            self._send()
+
+    def _send(self) -> None:
+        if not self._batch:
+            return
+        batch, self._batch = self._batch, []
+        first = batch[0]
+        future = self.client.submit(run_points_on_dask_worker, batch, self.timeout_s, self.threads, pure=False,
+                                    key=f"imaclab-points-{first['key'][:16]}-{first['attempt']}-{time.time_ns()}")
+        self.futures[future] = [task["key"] for task in batch]
         future.add_done_callback(self._done.put)  # called from the client's event loop thread
 
     def wait(self, timeout: float) -> list[dict[str, Any]]:
+        self._send()  # the driver has nothing more to submit for now: send a partial batch
         try:
             done = [self._done.get(timeout=timeout)]
         except queue.Empty:
@@ -257,22 +295,25 @@ class DaskExecutor:
                 done.append(self._done.get_nowait())
             except queue.Empty:
                 break
-        replies = []
+        replies: list[dict[str, Any]] = []
         for future in done:
-            key = self.futures.pop(future, None)
-            if key is None:
+            keys = self.futures.pop(future, None)
+            if keys is None:
                 continue
             try:
-                replies.append(future.result())
-            except Exception as err:  # noqa: BLE001 - KilledWorker, lost connection: the point is retried
+                replies.extend(future.result())
+            except Exception as err:  # noqa: BLE001 - KilledWorker, lost connection: the points are retried
                 kind = type(err).__name__
-                replies.append({"key": key, "status": "crashed",
+                replies.extend({"key": key, "status": "crashed",
                                 "error_type": WORKER_DIED if kind == "KilledWorker" else kind,
                                 "error": f"Dask task failed: {kind}: {' '.join(str(err).split())}",
-                                "worker": ""})
+                                "worker": ""} for key in keys)
+        run_times = [float(r["run_s"]) for r in replies if r.get("status") == "ok" and "run_s" in r]
+        self._recent_run_s = (self._recent_run_s + run_times)[-RECENT_POINTS:]
         return replies
 
     def close(self) -> None:
+        self._batch = []
         if self.client is not None:
             if self.futures:
                 self.client.cancel(list(self.futures))

@@ -302,7 +302,10 @@ FULL_LINE_TABLE_LIMIT = 1 << 22
 class _Lines:
     """Cumulative OFMAP words per demand line, from per-fold closed forms."""
 
-    def __init__(self, fold_words: np.ndarray, lines_per_fold: int, fold_counts):
+    def __init__(self, fold_words: np.ndarray, lines_per_fold: int, fold_counts, fold_kind=None):
+        """``fold_counts(fold)``: words per line of a fold; ``fold_kind(fold)``: a key equal for folds
+        whose line pattern is the same (default: every fold its own)."""
+        self.fold_kind = fold_kind if fold_kind is not None else (lambda fold: fold)
         self.fold_words = np.asarray(fold_words, dtype=np.int64)
         self.fold_cum = np.concatenate(([0], np.cumsum(self.fold_words)))
         self.lines_per_fold = int(lines_per_fold)
@@ -315,11 +318,10 @@ class _Lines:
             self.full = np.concatenate(([0], np.cumsum(self._all_counts(folds))))
 
     def _all_counts(self, folds: int) -> np.ndarray:
-        # folds sharing their word count share their line pattern (same rows/columns used)
-        patterns: dict[int, np.ndarray] = {}
+        patterns: dict = {}
         out = np.empty(folds * self.lines_per_fold, dtype=np.int64)
         for f in range(folds):
-            key = int(self.fold_words[f])
+            key = self.fold_kind(f)
             if key not in patterns:
                 patterns[key] = self.fold_counts(f)
             out[f * self.lines_per_fold:(f + 1) * self.lines_per_fold] = patterns[key]
