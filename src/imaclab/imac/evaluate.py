@@ -168,7 +168,7 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
             errors = errors + tran.errors
     elif sim.backend == "fast":
         outputs, power, latency, ok, sim_s = _run_fast(circuit, v_in, config)
-        analysis, cpu_s = "dc", sim_s
+        analysis, cpu_s = "fast", sim_s
     else:
         raise ConfigError(f"unknown backend '{sim.backend}': use spice or fast")
     pred = np.where(ok, np.argmax(np.nan_to_num(outputs, nan=-np.inf), axis=1), -1)
