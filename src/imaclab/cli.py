@@ -730,9 +730,9 @@ def sweep_status_cmd(directory: Path = typer.Argument(..., help="sweep directory
     console = _console()
     planned = "?" if status.planned is None else status.planned
     pending = "?" if status.pending is None else status.pending
+    extra = f", {status.extra} from earlier specs" if status.extra else ""
     console.print(f"{status.name} ({status.target}) in {status.directory}: {status.ok} ok, {status.failed} failed, "
-                  f"{pending} pending of {planned} planned" + (f", {status.extra} from earlier specs"
-                                                              if status.extra else ""), highlight=False, soft_wrap=True)
+                  f"{pending} pending of {planned} planned{extra}", highlight=False, soft_wrap=True)
     console.print(f"run time per ok point: mean {status.mean_run_s:.3g} s, total {status.total_run_s:.3g} s",
                   highlight=False, soft_wrap=True)
     if status.note:
@@ -784,8 +784,9 @@ def sweep_plot(
 
     result = plot_sweep(directory=directory, x=x, y=y, hue=hue, kind=kind, pareto=pareto, output=output)
     console = _console()
-    console.print(f"wrote {result.path} ({result.kind}, {result.points} points"
-                  + (f", {result.failed} failed not drawn" if result.failed else "") + ")", highlight=False, soft_wrap=True)
+    left_out = f", {result.failed} failed not drawn" if result.failed else ""
+    console.print(f"wrote {result.path} ({result.kind}, {result.points} points{left_out})", highlight=False,
+                  soft_wrap=True)
     if result.front is not None:
         front = result.front
         shown = list(dict.fromkeys([c for c in front.columns if c in front.attrs.get("axis_columns", [])]

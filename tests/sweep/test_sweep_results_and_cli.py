@@ -11,7 +11,8 @@ import pytest
 from sweep_probe_target import PROBE
 from imaclab.cli import main
 from imaclab.errors import ConfigError
-from imaclab.sweep import ExecutorSettings, SweepSpec, export_results, pareto_front, plot_sweep, results_frame, run_sweep
+from imaclab.sweep import (ExecutorSettings, SweepSpec, export_results, pareto_front, plot_sweep, results_frame,
+                           run_sweep)
 from imaclab.sweep.plots import choose_kind
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -46,6 +46,8 @@ from imaclab.errors import InputError, SimulationError
 
 #: Version of the loaded characterization netlist; bump to invalidate cached tables.
 _LOADED_VERSION = 1
+#: Version of the dynamic model (inverter tables + fit); bump to invalidate cached models.
+_DYNAMICS_VERSION = 2
 #: Points of the output-current axis (odd: i_out = 0 is a grid point).
 DEFAULT_CURRENT_POINTS = 81
 #: Pin-voltage step of the 2-D table, volts (bilinear error ~3 V^-1 * h^2 / 8 = 40 uV).
@@ -277,7 +279,7 @@ def load_loaded_neuron(config: NeuronConfig, *, max_current_a: float, max_pin_v:
 
 
 # ---------------------------------------------------------------------------- dynamics
-#: Grid step of the inverter's static current table used by the dynamic model, volts.
+#: Grid step of the inverter's static current / charge tables used by the dynamic model, volts.
 DYNAMIC_GRID_STEP_V = 0.02
 #: Margin of the inverter table beyond the static gate/output range, volts.
 _DYNAMIC_MARGIN_V = 0.5
@@ -297,6 +299,9 @@ _FIT_MAX_RMS_V = 0.02
 _NEWTON_PER_STEP = 2
 _EQUILIBRIUM_ITERATIONS = 100
 _EQUILIBRIUM_TOLERANCE_A = 1e-12
+#: Table columns: inverter current, then the capacitance matrix of the two transistors
+#: (dQg/dg, dQg/do, dQd/dg, dQd/do + drain junctions).
+_TABLES = ("i_inv", "c_gg", "c_go", "c_og", "c_oo")
 
 
 @dataclass(frozen=True)
@@ -307,24 +312,31 @@ class NeuronDynamics:
     ``pin -> offset -> a -R_input- gate -R_feedback- out`` and an inverter from ``gate`` to
     ``out``.  States: the gate voltage ``g`` and the output voltage ``o``::
 
-        (C_g + C_m) g' - C_m o' = (a - g)/R_input + (o - g)/R_feedback
-        (C_o + C_m) o' - C_m g' = i_inv(g, o) + (g - o)/R_feedback - i_load
+        C(g, o) [g', o']^T = [(a - g)/R_input + (o - g)/R_feedback,
+                              i_inv(g, o) + (g - o)/R_feedback - i_load]^T
 
-    ``i_inv(g, o)`` -- the current the two transistors deliver into ``out`` -- is tabulated by
-    an ngspice DC sweep of the very device instances the subcircuit uses (exact statics).
-    The three capacitances (gate to ground, gate-output Miller, output to ground; effective,
-    bias-averaged values) are the least-squares fit of this model's step responses to
-    ngspice transients of the subcircuit itself (12 pin steps x 3 loads, 0.1 ns ramps);
-    ``fit_rms_v`` is the rms output-voltage error of that fit.  The BSIM charges of sky130
-    alone (``qg``, ``qd``, junctions) give responses several times too fast, hence the fit.
+        C = [[s_g c_gg + C_g + C_m, s_g c_go - C_m],
+             [s_o c_og - C_m,       s_o c_oo + C_o + C_m]]
+
+    ``i_inv(g, o)`` (the current the two transistors deliver into ``out``) and the
+    transistors' capacitance matrix ``c_xy = dQ_x/dy`` (the BSIM gate and drain charges
+    ``qg``/``qd`` of both devices plus their drain junctions ``capbd``) are tabulated by one
+    ngspice DC sweep of the very device instances the subcircuit uses.  Five constants
+    (charge scales ``s_g``, ``s_o`` and extra gate, Miller and output capacitances, which the
+    model cards place outside the BSIM charges: overlap and fringe) are the least-squares fit
+    of this model's step responses to ngspice transients of the subcircuit itself (12 pin steps
+    x 3 loads, 0.1 ns ramps); ``fit_rms_v`` is the rms output error of that fit.  Model cards
+    whose charges cannot be read get constant capacitances only (``s_g = s_o = 0``).
     """
 
     gate_v: np.ndarray         # [G] uniform, volts
     out_v: np.ndarray          # [O] uniform, volts
-    i_inv: np.ndarray          # [G, O] amperes into the output node
+    tables: np.ndarray         # [G, O, 5]: i_inv (A into out), c_gg, c_go, c_og, c_oo (F)
     r_input_ohm: float
     r_feedback_ohm: float
     offset_v: float
+    charge_scale_gate: float
+    charge_scale_out: float
     c_gate_f: float
     c_miller_f: float
     c_out_f: float
@@ -332,22 +344,43 @@ class NeuronDynamics:
     source: str
     meta: dict = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        t = np.asarray(self.tables, dtype=float)
+        # bilinear patches (c0, c1 fx, c2 fy, c3 fx fy) per cell: one gather per lookup
+        p = np.stack([t[:-1, :-1], t[1:, :-1] - t[:-1, :-1], t[:-1, 1:] - t[:-1, :-1],
+                      t[1:, 1:] - t[1:, :-1] - t[:-1, 1:] + t[:-1, :-1]], axis=-2)
+        object.__setattr__(self, "_patches", p.reshape(-1, 4, len(_TABLES)))
+
     # statics ----------------------------------------------------------------------------------
-    def inverter(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(i_inv, d i_inv / d gate, d i_inv / d out), bilinear on the table."""
+    def _lookup(self, gate, out):
         g0, dg = self.gate_v[0], self.gate_v[1] - self.gate_v[0]
         o0, do = self.out_v[0], self.out_v[1] - self.out_v[0]
-        x = np.clip((np.asarray(gate, dtype=float) - g0) / dg, 0.0, self.gate_v.size - 1)
-        y = np.clip((np.asarray(out, dtype=float) - o0) / do, 0.0, self.out_v.size - 1)
-        i = np.minimum(x.astype(np.int64), self.gate_v.size - 2)
-        j = np.minimum(y.astype(np.int64), self.out_v.size - 2)
-        fx, fy = x - i, y - j
-        t = self.i_inv
-        t00, t01, t10, t11 = t[i, j], t[i, j + 1], t[i + 1, j], t[i + 1, j + 1]
-        a = t00 + fy * (t01 - t00)
-        b = t10 + fy * (t11 - t10)
-        d_out = ((1 - fx) * (t01 - t00) + fx * (t11 - t10)) / do
-        return a + fx * (b - a), (b - a) / dg, d_out
+        n_g, n_o = self.gate_v.size, self.out_v.size
+        x = np.clip((np.asarray(gate, dtype=float) - g0) / dg, 0.0, n_g - 1)
+        y = np.clip((np.asarray(out, dtype=float) - o0) / do, 0.0, n_o - 1)
+        i = np.minimum(x.astype(np.int64), n_g - 2)
+        j = np.minimum(y.astype(np.int64), n_o - 2)
+        fx, fy = (x - i)[..., None], (y - j)[..., None]
+        c = self._patches[i * (n_o - 1) + j]
+        val = c[..., 0, :] + c[..., 1, :] * fx + (c[..., 2, :] + c[..., 3, :] * fx) * fy
+        d_gate = (c[..., 1, 0] + c[..., 3, 0] * fy[..., 0]) / dg
+        d_out = (c[..., 2, 0] + c[..., 3, 0] * fx[..., 0]) / do
+        return val, d_gate, d_out
+
+    def inverter(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(i_inv, d i_inv / d gate, d i_inv / d out), bilinear on the table."""
+        val, d_gate, d_out = self._lookup(gate, out)
+        return val[..., 0], d_gate, d_out
+
+    def capacitance(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The model's capacitance matrix (c11, c12, c21, c22) at (gate, out), farads."""
+        val = self._lookup(gate, out)[0]
+        return self._cap_matrix(val)
+
+    def _cap_matrix(self, val):
+        sg, so, cm = self.charge_scale_gate, self.charge_scale_out, self.c_miller_f
+        return (sg * val[..., 1] + self.c_gate_f + cm, sg * val[..., 2] - cm,
+                so * val[..., 3] - cm, so * val[..., 4] + self.c_out_f + cm)
 
     def equilibrium(self, pin: np.ndarray, out_start: np.ndarray, load_g: np.ndarray | float = 0.0,
                     load_rest: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -370,43 +403,45 @@ class NeuronDynamics:
     def step(self, gate: np.ndarray, out: np.ndarray, pin_now: np.ndarray, pin_next: np.ndarray, h: float,
              load_g: np.ndarray | float = 0.0, load_rest: np.ndarray | float = 0.0,
              extra_out_c_f: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
-        """One trapezoidal step of ``h`` seconds (two Newton iterations, a 2x2 solve per neuron)."""
+        """One trapezoidal step of ``h`` seconds (capacitances at the step's start, two Newton
+        iterations of a 2x2 system per neuron)."""
         r_in, r_fb, off = self.r_input_ohm, self.r_feedback_ohm, self.offset_v
-        c11 = self.c_gate_f + self.c_miller_f
-        c12 = -self.c_miller_f
-        c22 = self.c_out_f + self.c_miller_f + extra_out_c_f
-
-        def f(g, o, pin):
-            i, dg, do = self.inverter(g, o)
-            return ((pin + off - g) / r_in + (o - g) / r_fb, i + (g - o) / r_fb - load_g * o - load_rest, dg, do)
-
-        fg0, fo0, _, _ = f(gate, out, pin_now)
+        val, _, _ = self._lookup(gate, out)
+        c11, c12, c21, c22 = self._cap_matrix(val)
+        c22 = c22 + extra_out_c_f
+        fg0 = (pin_now + off - gate) / r_in + (out - gate) / r_fb
+        fo0 = val[..., 0] + (gate - out) / r_fb - load_g * out - load_rest
         g, o = gate, out
         j11 = c11 / h + 0.5 * (1 / r_in + 1 / r_fb)
         j12 = c12 / h - 0.5 / r_fb
         for _ in range(_NEWTON_PER_STEP):
-            fg, fo, dg, do = f(g, o, pin_next)
+            i, dg, do = self.inverter(g, o)
+            fg = (pin_next + off - g) / r_in + (o - g) / r_fb
+            fo = i + (g - o) / r_fb - load_g * o - load_rest
             rg = (c11 * (g - gate) + c12 * (o - out)) / h - 0.5 * (fg + fg0)
-            ro = (c12 * (g - gate) + c22 * (o - out)) / h - 0.5 * (fo + fo0)
-            j21 = c12 / h - 0.5 * (dg + 1 / r_fb)
+            ro = (c21 * (g - gate) + c22 * (o - out)) / h - 0.5 * (fo + fo0)
+            j21 = c21 / h - 0.5 * (dg + 1 / r_fb)
             j22 = c22 / h - 0.5 * (do - 1 / r_fb - load_g)
             det = j11 * j22 - j12 * j21
             g, o = g - (j22 * rg - j12 * ro) / det, o - (j11 * ro - j21 * rg) / det
         return g, o
 
-    def with_capacitances(self, c_gate_f: float, c_miller_f: float, c_out_f: float) -> "NeuronDynamics":
+    def with_fit(self, params: np.ndarray) -> "NeuronDynamics":
+        """A copy with (s_g, s_o, C_g, C_m, C_o) replaced."""
         from dataclasses import replace
 
-        return replace(self, c_gate_f=float(c_gate_f), c_miller_f=float(c_miller_f), c_out_f=float(c_out_f))
+        sg, so, cg, cm, co = (float(v) for v in params)
+        return replace(self, charge_scale_gate=sg, charge_scale_out=so, c_gate_f=cg, c_miller_f=cm, c_out_f=co)
 
     # files ------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, gate_v=self.gate_v, out_v=self.out_v, i_inv=self.i_inv,
-                 scalars=np.array([self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.c_gate_f,
-                                   self.c_miller_f, self.c_out_f, self.fit_rms_v]),
+        np.savez(tmp, gate_v=self.gate_v, out_v=self.out_v, tables=self.tables,
+                 scalars=np.array([self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.charge_scale_gate,
+                                   self.charge_scale_out, self.c_gate_f, self.c_miller_f, self.c_out_f,
+                                   self.fit_rms_v]),
                  source=np.array(self.source), meta=np.array(json.dumps(self.meta)))
         os.replace(tmp, path)
         return path
@@ -416,16 +451,19 @@ class NeuronDynamics:
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as z:
-                r_in, r_fb, off, cg, cm, co, rms = (float(v) for v in z["scalars"])
-                return cls(gate_v=z["gate_v"], out_v=z["out_v"], i_inv=z["i_inv"], r_input_ohm=r_in,
-                           r_feedback_ohm=r_fb, offset_v=off, c_gate_f=cg, c_miller_f=cm, c_out_f=co,
-                           fit_rms_v=rms, source=str(z["source"]), meta=json.loads(str(z["meta"])))
+                r_in, r_fb, off, sg, so, cg, cm, co, rms = (float(v) for v in z["scalars"])
+                return cls(gate_v=z["gate_v"], out_v=z["out_v"], tables=z["tables"], r_input_ohm=r_in,
+                           r_feedback_ohm=r_fb, offset_v=off, charge_scale_gate=sg, charge_scale_out=so,
+                           c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms_v=rms, source=str(z["source"]),
+                           meta=json.loads(str(z["meta"])))
         except (KeyError, ValueError, OSError) as err:
             raise InputError(f"{path}: not a neuron dynamics file ({err})") from None
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "c_gate_f": self.c_gate_f, "c_miller_f": self.c_miller_f,
-                "c_out_f": self.c_out_f, "fit_rms_v": self.fit_rms_v, **self.meta}
+        return {"source": self.source, "charge_scale_gate": self.charge_scale_gate,
+                "charge_scale_out": self.charge_scale_out, "c_gate_extra_f": self.c_gate_f,
+                "c_miller_extra_f": self.c_miller_f, "c_out_extra_f": self.c_out_f, "fit_rms_v": self.fit_rms_v,
+                **self.meta}
 
 
 def _dynamic_ranges(config: NeuronConfig) -> tuple[float, float]:
@@ -436,11 +474,27 @@ def _dynamic_ranges(config: NeuronConfig) -> tuple[float, float]:
     return gate, out
 
 
-def _inverter_netlist(config: NeuronConfig, step_v: float) -> str:
+def _device_paths(config: NeuronConfig) -> tuple[str, str] | None:
+    """ngspice's names of the two transistors' BSIM instances (for ``@dev[qg]``), or None when
+    the model card's internal naming is unknown (subcircuit-wrapped custom devices)."""
+    m = config.models
+    if m.element == "M":
+        return "mn", "mp"
+    if m.library == "sky130":
+        # sky130_fd_pr wraps each device as 'm<model name>' inside its subcircuit
+        return f"m.xn.m{m.nmos_name}", f"m.xp.m{m.pmos_name}"
+    return None
+
+
+def _inverter_netlist(config: NeuronConfig, step_v: float, with_charges: bool) -> str:
     m = config.models
     gate, out = _dynamic_ranges(config)
+    saves = ["v(gate)", "v(out)", "i(vo)"]
+    paths = _device_paths(config) if with_charges else None
+    if paths:
+        saves += [f"@{d}[{q}]" for d in paths for q in ("qg", "qd", "capbd")]
     # the same instances (drain, gate, source, bulk, sizes) as neuron_subcircuit_lines
-    lines = ["* imaclab neuron inverter: output current vs gate and output voltage",
+    lines = ["* imaclab neuron inverter: output current and charges vs gate and output voltage",
              *m.include_lines("ngspice"),
              m.instance("n", "out", "gate", "vn", "vn", polarity="n", width_m=config.nmos_width_m,
                         length_m=config.length_m, multiplier=config.nmos_fingers),
@@ -449,7 +503,7 @@ def _inverter_netlist(config: NeuronConfig, step_v: float) -> str:
              f"Vp vp 0 {config.vdd_v:.9g}", f"Vn vn 0 {-config.vdd_v:.9g}",
              "Vg gate 0 0", "Vo out 0 0",
              f".temp {config.temperature_c:g}", ".options nomod",
-             ".save v(gate) v(out) i(vo)",
+             ".save " + " ".join(saves),
              f".dc Vg {-gate:.9g} {gate + 0.5 * step_v:.9g} {step_v:.9g} Vo {-out:.9g} {out + 0.5 * step_v:.9g} "
              f"{step_v:.9g}",
              ".end", ""]
@@ -488,9 +542,32 @@ def simulate_steps(model: NeuronDynamics, pin: np.ndarray, load_g: np.ndarray, t
     return out
 
 
+def _charge_tables(plot, paths: tuple[str, str], shape: tuple[int, int], step: float) -> np.ndarray | None:
+    """[G, O, 4] capacitance matrix (dQg/dg, dQg/do, dQd/dg, dQd/do + junctions) of both devices."""
+    names = {f"@{d}[{q}]" for d in paths for q in ("qg", "qd", "capbd")}
+    if not all(n in plot for n in names):
+        return None
+
+    def grid(name):
+        return plot[name].real.reshape(shape[1], shape[0]).T
+
+    q_g, q_d, c_j = np.zeros(shape), np.zeros(shape), np.zeros(shape)
+    for dev in paths:
+        qg, qd = grid(f"@{dev}[qg]"), grid(f"@{dev}[qd]")
+        # ngspice reports a PMOS's BSIM charges in the n-channel frame: orient each device so
+        # that its gate capacitance dQg/dVg is positive
+        sign = 1.0 if np.mean(np.gradient(qg, step, axis=0)) >= 0 else -1.0
+        q_g += sign * qg
+        q_d += sign * qd
+        c_j += np.abs(grid(f"@{dev}[capbd]"))
+    dqg_dg, dqg_do = np.gradient(q_g, step)
+    dqd_dg, dqd_do = np.gradient(q_d, step)
+    return np.stack([dqg_dg, dqg_do, dqd_dg, dqd_do + c_j], axis=-1)
+
+
 def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
                                  ngspice: str | None = None) -> NeuronDynamics:
-    """Inverter DC sweep + step transients of the subcircuit, then the capacitance fit."""
+    """Inverter DC sweep (current and charges) + step transients of the subcircuit, then the fit."""
     from scipy.optimize import least_squares
 
     from imaclab.devices.ngspice_io import run_ngspice
@@ -499,8 +576,16 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     workdir.mkdir(parents=True, exist_ok=True)
     step = DYNAMIC_GRID_STEP_V
     inv_path = workdir / "neuron_inverter.sp"
-    inv_path.write_text(_inverter_netlist(config, step))
-    run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
+    paths = _device_paths(config)
+    inv_path.write_text(_inverter_netlist(config, step, with_charges=True))
+    try:
+        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
+    except SimulationError:
+        if paths is None:
+            raise
+        paths = None  # the charge vectors are not available for these devices: currents only
+        inv_path.write_text(_inverter_netlist(config, step, with_charges=False))
+        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
     plot = run.plots[-1]
     gate_half, out_half = _dynamic_ranges(config)
     n_g = int(round(2 * gate_half / step)) + 1
@@ -508,7 +593,12 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     if plot.n_points != n_g * n_o:
         raise SimulationError(f"{inv_path}: expected {n_g} x {n_o} sweep points, got {plot.n_points}")
     # i(vo): current from node out through the source to ground = what the inverter delivers
-    i_inv = np.ascontiguousarray(plot["i(vo)"].real.reshape(n_o, n_g).T)
+    i_inv = plot["i(vo)"].real.reshape(n_o, n_g).T
+    caps = _charge_tables(plot, paths, (n_g, n_o), step) if paths else None
+    has_charges = caps is not None
+    if caps is None:
+        caps = np.zeros((n_g, n_o, 4))
+    tables = np.ascontiguousarray(np.concatenate([i_inv[..., None], caps], axis=-1))
     gate_v = np.linspace(-gate_half, -gate_half + (n_g - 1) * step, n_g)
     out_v = np.linspace(-out_half, -out_half + (n_o - 1) * step, n_o)
     step_path = workdir / "neuron_steps.sp"
@@ -524,29 +614,37 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     p1 = np.array([c[1] for c in cases])
     pins = p0 + (p1 - p0) * ramp
     load_g = np.array([0.0 if c[2] is None else 1.0 / c[2] for c in cases])
-    base = NeuronDynamics(gate_v=gate_v, out_v=out_v, i_inv=i_inv, r_input_ohm=config.r_input_ohm,
-                          r_feedback_ohm=config.r_feedback_ohm, offset_v=config.offset_v, c_gate_f=0.0,
-                          c_miller_f=0.0, c_out_f=0.0, fit_rms_v=float("nan"), source="")
-
-    def residual(log_caps: np.ndarray) -> np.ndarray:
-        model = base.with_capacitances(*np.exp(log_caps))
-        return (simulate_steps(model, pins, load_g, times, ref[0]) - ref).ravel()
-
-    # start from the gate area times ~10 fF/um^2; the fit is well conditioned in log space
+    base = NeuronDynamics(gate_v=gate_v, out_v=out_v, tables=tables, r_input_ohm=config.r_input_ohm,
+                          r_feedback_ohm=config.r_feedback_ohm, offset_v=config.offset_v, charge_scale_gate=0.0,
+                          charge_scale_out=0.0, c_gate_f=0.0, c_miller_f=0.0, c_out_f=0.0,
+                          fit_rms_v=float("nan"), source="")
+    # parameters: charge scales (1 = the BSIM charges as they are) and extra capacitances in
+    # units of the gate area times ~10 fF/um^2 (overlap and fringe are a fraction of that)
     area = (config.nmos_width_m * config.nmos_fingers + config.pmos_width_m * config.pmos_fingers) * config.length_m
-    c0 = 1e-2 * area
-    fit = least_squares(residual, np.log([c0, 0.1 * c0, 0.3 * c0]), x_scale=1.0, diff_step=1e-3)
+    c_unit = 1e-2 * area
+    units = np.array([1.0, 1.0, c_unit, c_unit, c_unit])
+
+    def residual(x: np.ndarray) -> np.ndarray:
+        return (simulate_steps(base.with_fit(x * units), pins, load_g, times, ref[0]) - ref).ravel()
+
+    if has_charges:
+        x0, lower = np.array([1.0, 1.0, 0.1, 0.1, 0.03]), np.array([0.2, 0.2, 0.0, 0.0, 0.0])
+    else:  # constant capacitances only
+        x0, lower = np.array([0.0, 0.0, 1.0, 0.1, 0.3]), np.array([0.0, 0.0, 0.0, 0.0, 0.0])
+    upper = np.array([5.0, 5.0, 50.0, 50.0, 50.0]) if has_charges else np.array([1e-9, 1e-9, 50.0, 50.0, 50.0])
+    fit = least_squares(residual, x0, bounds=(lower, upper), diff_step=1e-3)
     rms = float(np.sqrt(np.mean(fit.fun ** 2)))
     if rms > _FIT_MAX_RMS_V:
         raise SimulationError(f"{step_path}: the two-node neuron model does not fit the subcircuit's step responses "
                               f"(rms error {rms * 1e3:.3g} mV); latency cannot be estimated for this neuron")
-    cg, cm, co = (float(c) for c in np.exp(fit.x))
-    return NeuronDynamics(gate_v=gate_v, out_v=out_v, i_inv=i_inv, r_input_ohm=config.r_input_ohm,
-                          r_feedback_ohm=config.r_feedback_ohm, offset_v=config.offset_v, c_gate_f=cg,
-                          c_miller_f=cm, c_out_f=co, fit_rms_v=rms,
-                          source=f"ngspice inverter DC sweep + step-response fit: {config.models.describe()}",
-                          meta={"kind": "transistor-dynamics", "fit_cases": len(cases),
-                                "ngspice_s": round(run.wall_s + tran.wall_s, 3)})
+    model = base.with_fit(fit.x * units)
+    from dataclasses import replace
+
+    return replace(model, fit_rms_v=rms,
+                   source=f"ngspice inverter DC sweep ({'currents and BSIM charges' if has_charges else 'currents'})"
+                          f" + step-response fit: {config.models.describe()}",
+                   meta={"kind": "transistor-dynamics", "bsim_charges": has_charges, "fit_cases": len(cases),
+                         "ngspice_s": round(run.wall_s + tran.wall_s, 3)})
 
 
 def load_neuron_dynamics(config: NeuronConfig, *, cache_dir: str | Path | None = None,
@@ -561,7 +659,7 @@ def load_neuron_dynamics(config: NeuronConfig, *, cache_dir: str | Path | None =
     fields.pop("kind")
     files = [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in config.models.model_files()]
     blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version(ngspice),
-                       "version": _LOADED_VERSION, "grid": DYNAMIC_GRID_STEP_V, "steps": _FIT_STEPS_V,
+                       "version": _DYNAMICS_VERSION, "grid": DYNAMIC_GRID_STEP_V, "steps": _FIT_STEPS_V,
                        "loads": _FIT_LOADS_OHM, "rise": _FIT_RISE_S}, sort_keys=True)
     path = cache / f"dynamics-{hashlib.sha256(blob.encode()).hexdigest()[:20]}.npz"
     if path.is_file():

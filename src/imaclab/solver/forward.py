@@ -110,7 +110,8 @@ class SolverPlan:
         return {"layers": len(self.layers), "internal_nodes": [m.internal_nodes for m in self.layers],
                 "amplifiers": [m.amplifiers for m in self.layers], "prepare_s": self.prepare_s,
                 "neuron": (self.neuron.to_dict() if hasattr(self.neuron, "to_dict") else
-                           {"kind": "behavioral", "slope": getattr(self.neuron, "slope", None)})}
+                           {"kind": "behavioral", "slope": getattr(self.neuron, "slope", None)}),
+                "dynamics": self.dynamics.to_dict() if self.dynamics is not None else None}
 
 
 def neuron_current_bound(circuit: NetworkCircuit, layers: tuple[LayerMap, ...]) -> float:

@@ -15,11 +15,13 @@ module computes the same quantity from a reduced model of the same circuit:
 * Amplifiers: ideal (instantaneous), as in the netlist.
 * Behavioral neurons: instantaneous (the netlist's ideal source).
 * Transistor neurons: the two-node large-signal model of
-  :class:`~imaclab.devices.neuron_loaded.NeuronDynamics` (gate and output node, the
-  inverter's exact static current table, three capacitances fitted to ngspice AC analyses of
-  the subcircuit), loaded by the next layer's exact source admittance.  Integrated with the
-  trapezoidal rule and two Newton iterations per step (per neuron, 2x2), on a time grid of
-  ``rise_time / 40`` during the input ramp growing to ``rise_time / 4``.
+  :class:`~imaclab.devices.neuron_loaded.NeuronDynamics` (gate and output node; the
+  inverter's static current and the transistors' bias-dependent capacitance matrix from the
+  BSIM charges, both tabulated by ngspice; extra overlap/fringe capacitances fitted to
+  ngspice step responses of the subcircuit), loaded by the next layer's exact source
+  admittance and by the rows' wire capacitance.  Integrated with the trapezoidal rule and
+  two Newton iterations per step (per neuron, 2x2), on a time grid of ``rise_time / 40``
+  during the input ramp growing to ``rise_time / 4``.
 
 Each sample starts from the model's equilibrium for the previous sample (sample 0 from the
 equilibrium with all inputs at 0 V: the netlist's inputs rise from 0 V to sample 0) and is integrated until every output has stayed within a fifth of its band (or the

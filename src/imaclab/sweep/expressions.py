@@ -65,7 +65,8 @@ def parse_expression(text: str, where: str) -> ast.Expression:
             raise ConfigError(f"{where}: only these functions are allowed in '{text}': {', '.join(FUNCTIONS)}")
         if not ok:
             raise ConfigError(f"{where}: '{text}' uses {type(node).__name__}, which is not allowed "
-                              f"(use numbers, names, dotted fields, + - * / // % **, comparisons, and/or/not, x if c else y)")
+                              "(use numbers, names, dotted fields, + - * / // % **, comparisons, and/or/not, "
+                              "x if c else y)")
     return tree
 
 

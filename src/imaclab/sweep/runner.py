@@ -76,11 +76,16 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Child entry point: serve tasks from stdin until it closes."""
     argv = sys.argv[1:] if argv is None else argv
-    # The protocol gets a private copy of stdout; fd 1 then points at stderr (the log),
-    # so a job that prints cannot corrupt the replies.
+    # The protocol gets private copies of stdin and stdout; fd 1 then points at stderr (the
+    # log) and fd 0 at /dev/null, so a job that prints or reads cannot corrupt the exchange.
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
+    tasks = os.fdopen(os.dup(0), "r")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    sys.stdin = open(os.devnull)
     # Ctrl-C in a terminal is the client's to handle; it stops its workers itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if "--target" in argv:  # import the target up front so the first point is not charged for it
@@ -91,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception:  # noqa: BLE001 - reported per point when a task arrives
             pass
     protocol.write(json.dumps({"ready": os.getpid()}) + "\n")
-    for line in sys.stdin:
+    for line in tasks:
         if not line.strip():
             continue
         reply = run_task(json.loads(line))
