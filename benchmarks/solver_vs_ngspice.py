@@ -5,7 +5,8 @@ Measured in one run, on this machine:
 1. a binary-weight 400-120-84-10 MLP trained briefly on 20x20 Fashion-MNIST (plain torch,
    sign weights with a straight-through estimator, seeded; cached between runs);
 2. its circuit with the default (sky130 transistor) neurons, parasitics on (R and C) and
-   32x32 crossbars (52 + 12 + 3 tiles: partitioning on);
+   32x32 crossbars (52 + 12 + 3 tiles: partitioning on), and the same circuit with
+   behavioral (ideal-source) neurons for the fast-backend timing;
 3. ngspice on the first ``--spice-samples`` test images (DC: one operating point per sample)
    and a transient of the first ``--tran-samples`` (the latency analysis);
 4. the fast backend on the same images (checked against ngspice) and on the full
@@ -158,6 +159,13 @@ def main() -> None:
     print(f"fast backend, full test set ({v_all.shape[0]} images): {t_fast:.3f} s outputs+power "
           f"({per * 1e6:.2f} us/sample), {t_lat:.2f} s with latency; circuit accuracy {acc * 100:.2f} %")
     print(f"plain numpy forward of the same-size network: {t_np:.3f} s -> fast/numpy = {t_fast / t_np:.2f}x")
+    # the same network with behavioral (ideal-source) neurons: no loaded-neuron Newton, the
+    # circuit is exactly one affine map per layer plus the neuron function
+    beh = build_circuit(config.with_overrides({"neuron.kind": "behavioral"}), model)
+    beh_plan = prepare(beh, opts_dc)
+    t_beh = best_time(lambda: simulate(beh, v_all, options=opts_dc, plan=beh_plan))
+    print(f"fast backend, behavioral neurons, full test set: {t_beh:.3f} s outputs+power -> fast/numpy = "
+          f"{t_beh / t_np:.2f}x")
     print(f"speed-up per sample vs ngspice DC: {dc.ngspice_s / n / per:,.0f}x (wall), "
           f"{dc.ngspice_cpu_s / n / per:,.0f}x (CPU)")
     if tran is not None:

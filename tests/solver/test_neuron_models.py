@@ -66,5 +66,10 @@ def test_dynamic_model_statics_and_fit():
     _, o = dyn.equilibrium(pins, np.zeros_like(pins))
     v, _ = table.output(pins, np.zeros_like(pins))
     np.testing.assert_allclose(o, v, atol=3e-3)  # 20 mV inverter grid vs the 10 mV neuron table
-    assert dyn.fit_rms_v < 0.02
-    assert all(c > 0 for c in (dyn.c_gate_f, dyn.c_miller_f, dyn.c_out_f))
+    # sky130: the BSIM charges are used as they are (scales ~1) plus overlap/fringe capacitance,
+    # and the model reproduces the subcircuit's step responses to a few millivolts
+    assert dyn.meta["bsim_charges"]
+    assert 0.8 < dyn.charge_scale_gate < 1.25 and 0.8 < dyn.charge_scale_out < 1.25
+    assert dyn.fit_rms_v < 2e-3
+    c11, c12, c21, c22 = dyn.capacitance(np.array([0.0, 0.5]), np.array([0.0, -0.4]))
+    assert np.all(c11 > 0) and np.all(c22 > 0) and np.all(c11 * c22 - c12 * c21 > 0)

@@ -49,7 +49,8 @@ class SpiceOptions(ConfigModel):
                                                                          "netlists are run here")
     samples_per_netlist: int = Field(50, ge=1, description="samples simulated by one ngspice process")
     workers: int = Field(2, ge=1, description="ngspice processes run in parallel")
-    timeout_s: float = Field(3600.0, gt=0, description="time limit of one ngspice process, seconds")
+    timeout_s: float = Field(21600.0, gt=0, description="wall-clock limit of one ngspice process, seconds "
+                                                          "(a full 400-120-84-10 netlist ran past 1 h on a loaded machine)")
     ngspice_path: str | None = Field(None, description="ngspice executable (None = 'ngspice' on PATH)")
     tran_step_s: float | None = Field(None, gt=0, description="transient time step, seconds "
                                                               "(None = sampling period / 100)")
