@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--policy", default="tpu-imac", help="the hardware-aware policy (default tpu-imac)")
     parser.add_argument("--model", default="lenet5")
+    parser.add_argument("--width", type=float, default=1.0, help="CNN width multiplier")
     parser.add_argument("--data", default="fashion-mnist")
     parser.add_argument("--samples", type=int, default=None, help="training samples per epoch (default: all)")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -34,7 +35,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = TrainConfig(model=args.model, data=args.data, epochs=1, batch_size=args.batch_size,
+    base = TrainConfig(model=args.model, width=args.width, data=args.data, epochs=1, batch_size=args.batch_size,
                        train_samples=args.samples, seed=args.seed, threads=args.threads)
     data = load_data(base)
     norm = Normalization.fit(data.train)

@@ -132,3 +132,29 @@ def test_cli_train_both_forms_and_show(tmp_path, capsys):
     assert "unknown model 'lenet9'" in capsys.readouterr().err
     assert main(["train", "run", *common, "-o", str(tmp_path / "a"), "--set", "seed=5"]) == 2
     assert "different config" in capsys.readouterr().err
+
+
+def test_optimizer_groups_learning_rate_schedule_and_augmentation():
+    from imaclab.nn.training import augment_batch, learning_rate, make_optimizer
+
+    config = TrainConfig(model="lenet5", policy="tpu-imac", imac_lr_scale=0.5, epochs=4, lr=0.01).resolved()
+    torch.manual_seed(0)
+    model, _ = build_network(config, (1, 28, 28), 10)
+    optimizer = make_optimizer(config, model)
+    scales = [g["lr_scale"] for g in optimizer.param_groups]
+    assert scales == [1.0, 0.5]
+    n_imac = sum(p.numel() for p in optimizer.param_groups[1]["params"])
+    assert n_imac == sum(p.numel() for p in model.classifier.imac.parameters() if p.requires_grad)
+    assert [learning_rate(config, e) for e in range(4)] == pytest.approx([0.01, 0.01 * 0.8535534, 0.005, 0.01 * 0.1464466])
+    step = config.model_copy(update={"schedule": "step"})
+    assert [learning_rate(step, e) for e in range(4)] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
+    # crops are shifted windows of the zero-padded image; the same generator seed gives the same batch
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6)
+    crop = config.model_copy(update={"augment": "crop"})
+    a = augment_batch(x, crop, torch.Generator().manual_seed(3))
+    b = augment_batch(x, crop, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(a, b)
+    padded = torch.nn.functional.pad(x, (4, 4, 4, 4))
+    for n in range(2):
+        windows = [padded[n, 0, i:i + 6, j:j + 6] for i in range(9) for j in range(9)]
+        assert any(torch.equal(a[n, 0], w) for w in windows)

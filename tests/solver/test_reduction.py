@@ -51,12 +51,7 @@ def _dense_tile_solve(tile: Tile, v_rows: np.ndarray) -> tuple[np.ndarray, np.nd
     """Independent check: every node of the tile named and solved densely (amplifier inputs at 0 V).
     Returns row currents, positive/negative line-end currents and the total dissipation."""
     n_r, n_c = tile.shape
-    names: dict[tuple, int] = {}
-
-    def node(key):
-        return names.setdefault(key, len(names))
-
-    branches = []  # (a, b, conductance); None = a fixed voltage node
+    branches = []  # (node a, node b, conductance)
     for r in range(n_r):
         prev = ("drv", r)
         for c in range(n_c):
@@ -158,11 +153,6 @@ def test_layer_with_resistive_drivers_and_amplifier_inputs_matches_dense_solve()
     rng = np.random.default_rng(1)
     s = np.append(rng.uniform(-0.8, 0.8, lay.fan_in), circuit.bias_v)
     # dense solve: every tile node + driver nodes + amplifier nodes, sources ideal
-    names: dict = {}
-
-    def node(key):
-        return names.setdefault(key, len(names))
-
     branches = []
     for i in range(lay.fan_in):
         branches.append((("src", i), ("drv", i), 1 / 50.0))

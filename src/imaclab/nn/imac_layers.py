@@ -5,10 +5,11 @@ One IMAC layer computes, in volts (:mod:`imaclab.devices.column`)::
     u = gain * (v_in @ Wn + v_bias * bn)        gain = ideal_column_gain(fan_in, R_low, R_high, A)
     v_out = f(u)                                 (hidden layers; f = the neuron's NeuronCurve)
 
-* ``Wn``, ``bn``: normalized weights and bias in [-1, 1] snapped by
-  :func:`imaclab.devices.memristor.quantize_weights` (binary, ternary, multilevel), the
-  exact values the crossbar holds; the straight-through gradient is passed where the
-  latent value lies in [-1, 1].
+* ``Wn``, ``bn``: normalized weights and bias in [-1, 1] snapped to the device levels
+  (binary, ternary, multilevel, real) by :func:`device_levels`, the torch twin of
+  :func:`imaclab.devices.memristor.quantize_weights` (tested equal bit for bit; the export
+  snaps with the devices function itself), i.e. the exact values the crossbar holds; the
+  straight-through gradient is passed where the latent value lies in [-1, 1].
 * ``A``: the layer's amplifier voltage gain, learned per layer (log-parametrized) unless
   fixed in :class:`IMACSpec`; exported so the circuit uses the trained value.
 * ``v_in``: the previous neuron's outputs, or for the first layer
@@ -38,7 +39,7 @@ from torch import nn
 from imaclab.config import ConfigModel
 from imaclab.devices.column import delta_conductance_s, ideal_column_gain
 from imaclab.devices.inputs import DEFAULT_BINARY_THRESHOLD, bias_voltage, encode_inputs
-from imaclab.devices.memristor import DeviceConfig, apply_nonidealities, map_conductances, quantize_weights
+from imaclab.devices.memristor import DeviceConfig, apply_nonidealities, map_conductances
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
 from imaclab.errors import ConfigError
 from imaclab.nn.layers import CurveActivation

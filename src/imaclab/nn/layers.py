@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from imaclab.errors import ConfigError
-from imaclab.nn.quantizers import ActivationQuantizer, QuantSpec, make_weight_quantizer, sign_ste
+from imaclab.nn.quantizers import ActivationQuantizer, QuantSpec, make_weight_quantizer
 
 TPU_BITS = 8
 """Default operand width of the systolic array (int8 MACs, as Google's TPUv1)."""

@@ -184,7 +184,7 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
     if options.latency:
         from imaclab.solver.latency import estimate_latency
 
-        latency = estimate_latency(plan, v_in, hidden, outputs, options)
+        latency = estimate_latency(plan, v_in, outputs, hidden, options)
     return SolverResult(outputs=outputs, power_w=power, latency_s=latency, ok=np.ones(n, dtype=bool),
                         hidden=hidden, wall_s=time.perf_counter() - start,
                         meta={"backend": f"fast/{be.name}:{be.device}", "prepare_s": plan.prepare_s})

@@ -54,6 +54,11 @@ class TransistorNeuron:
         self.v_out = be.asarray(self._patches(table.v_out))
         self.aux = be.asarray(np.concatenate([self._patches(table.i_pin), self._patches(table.p_supply)], axis=1))
         self.current_range_a = table.current_range_a
+        # per pin-grid row, a cubic in the output current (least squares over the table's range):
+        # a cheap first guess for Newton, evaluated without touching the 2-D table
+        basis = np.vander(table.current_a, _GUESS_DEGREE + 1, increasing=True)
+        coef, *_ = np.linalg.lstsq(basis, table.v_out.T, rcond=None)
+        self.guess = be.asarray(np.ascontiguousarray(coef.T))  # [P, degree + 1]
 
     @staticmethod
     def _patches(t: np.ndarray) -> np.ndarray:
@@ -86,6 +91,21 @@ class TransistorNeuron:
     def pin_current(self, pin, current):
         return self.currents(pin, current)[0]
 
+    def guess_polynomial(self, pin):
+        """Coefficients [..., degree + 1] of v_out(pin, i) ~ sum_k c_k i^k at these pins."""
+        be = self.be
+        x = be.clip((pin - self.p0) * (1.0 / self.dp), 0.0, self.n_p - 1.0)
+        i = be.floor_index(x, self.n_p - 2)
+        fx = (x - i)[..., None]
+        lo = self.guess[i]
+        return lo + fx * (self.guess[i + 1] - lo)
+
+
+#: Degree of the per-pin polynomial in the output current used for Newton's first guess.
+_GUESS_DEGREE = 3
+#: Newton steps on that polynomial before the exact (table) iterations.
+_GUESS_STEPS = 3
+
 
 @dataclass(frozen=True)
 class NewtonSettings:
@@ -113,7 +133,18 @@ def solve_loaded(be, neuron: TransistorNeuron, pin_in, load, load_bias, *, tie_o
     diag = load.diagonal() if hasattr(load, "diagonal") else np.diagonal(load)
     load_t = load.T
     off_t = load_t - be.eye(load.shape[0]) * diag  # the rows' coupling through the output-line wires
-    v, _ = neuron.output(pin_in, be.zeros(pin_in.shape))
+    # first guess: the same Newton on a cubic-in-current model of the neuron (no table lookups)
+    poly = neuron.guess_polynomial(pin_in)
+    v = poly[..., 0]
+    for _ in range(_GUESS_STEPS):
+        current = v @ load_t + load_bias
+        f, dfdi = poly[..., -1], 0.0
+        for k in range(poly.shape[-1] - 2, -1, -1):  # Horner for the value and its derivative
+            dfdi = dfdi * current + f
+            f = f * current + poly[..., k]
+        d = 1.0 / (1.0 - dfdi * diag)
+        z = (v - f) * d
+        v = v - (z + d * dfdi * (z @ off_t))
     pin = pin_in
     full = False
     for it in range(settings.max_iterations):

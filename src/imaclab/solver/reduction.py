@@ -141,7 +141,7 @@ class TilePorts:
     """A tile reduced exactly to its ports (rows, then positive and negative line ends).
 
     ``admittance`` [P, P]: currents out of the ports into the tile for port voltages.
-    ``delay`` [P, P]: first moment of the port admittance, ``Y(s) = Y0 + s Y1 + ...`` with
+    ``moment1`` [P, P]: first moment of the port admittance, ``Y(s) = Y0 + s Y1 + ...`` with
     ``Y1 = K^T C K`` (``K`` maps port voltages to all node voltages at DC): the charge stored
     on the tile's capacitances per volt, which gives each port's Elmore time constant.
     """

@@ -17,6 +17,7 @@ drawn on a log scale.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +44,8 @@ LOG_TICKS_MAX = 12
 #: Heatmaps up to this many cells per side get their values written in the cells.
 ANNOTATE_MAX = 12
 FIGURE_SIZE_IN = (6.4, 4.8)
+#: Characters per line of a figure title (longer titles wrap).
+TITLE_CHARS = 70
 DPI = 150
 
 PlotKind = Literal["auto", "line", "scatter", "heatmap"]
@@ -67,6 +70,11 @@ class SweepPlot:
 
 def _slug(*names: str) -> str:
     return "_".join(re.sub(r"[^A-Za-z0-9.-]+", "-", n) for n in names if n)
+
+
+def _level(value: Any) -> str:
+    """A legend label for a hue level: 4 significant digits for floats."""
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
 def _is_numeric(series: pd.Series) -> bool:
@@ -113,7 +121,7 @@ def _line(ax: Any, data: pd.DataFrame, x: str, y: str, hue: str | None) -> None:
     for level, group in groups:
         stats = group.groupby(x, sort=True)[y].agg(["mean", "min", "max", "count"]).reset_index()
         positions = stats[x] if _is_numeric(stats[x]) else np.arange(len(stats))
-        label = None if hue is None else f"{hue}={level}"
+        label = None if hue is None else f"{hue}={_level(level)}"
         line, = ax.plot(positions, stats["mean"], marker="o", label=label)
         if (stats["count"] > 1).any():
             ax.fill_between(positions, stats["min"], stats["max"], alpha=0.15, color=line.get_color(), linewidth=0)
@@ -133,7 +141,7 @@ def _scatter(fig: Any, ax: Any, data: pd.DataFrame, x: str, y: str, hue: str | N
         fig.colorbar(points, ax=ax, label=hue)
     else:
         for level, group in data.groupby(hue, sort=True, dropna=False):
-            ax.scatter(group[x], group[y], s=14, label=f"{hue}={level}")
+            ax.scatter(group[x], group[y], s=14, label=f"{hue}={_level(level)}")
         ax.legend(fontsize="small")
 
 
@@ -222,7 +230,7 @@ def plot_sweep(*, directory: str | Path, x: str | None = None, y: str | None = N
         ax.grid(True, alpha=0.3)
     ax.set_xlabel(x)
     note = f" ({failed} failed points not drawn)" if failed else ""
-    fig.suptitle(title + note, fontsize="medium")
+    fig.suptitle(textwrap.fill(title + note, TITLE_CHARS), fontsize="medium")
     path = Path(output) if output is not None else Path(directory) / "plots" / default_name
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)

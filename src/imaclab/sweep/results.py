@@ -144,6 +144,8 @@ def sweep_status(*, directory: str | Path) -> SweepStatus:
     """Counts of done/failed/pending points, error summary and run history of a sweep directory."""
     from imaclab.sweep.plan import plan_sweep
 
+    # Look at the lock before the rows: a run that ends in between then reads as running, not killed.
+    running_now = SweepLock.held(Path(directory))
     with ResultStore.open_existing(directory) as store:
         meta = store.meta()
         stored = store.stored_status()
@@ -171,7 +173,6 @@ def sweep_status(*, directory: str | Path) -> SweepStatus:
         else:
             run_times.append(run_s)
     ok = sum(1 for s in stored.values() if s == "ok")
-    running_now = SweepLock.held(Path(directory))
     for run in runs:
         if run["status"] == "running" and not running_now:
             run["status"] = "killed"  # its process died without closing the run (SIGKILL, power loss)
