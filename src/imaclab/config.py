@@ -138,3 +138,16 @@ def parse_si(text: str | float | int) -> float:
         return float(s)
     except ValueError:
         raise ConfigError(f"cannot read '{text}' as a number (use e.g. 5k, 15000, 1e-9, 1n)") from None
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(default=...)`` for result objects: numpy scalars and arrays, paths."""
+    import numpy as np  # numpy is a dependency of every room; imported here to keep config.py light
+
+    if isinstance(value, (np.floating, np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from imaclab.config import json_default
 from imaclab.errors import ConfigError, ImaclabError, InputError
 from imaclab.hetero.config import HeteroConfig
 from imaclab.hetero.costs import (DesignCost, ImacLayerMeasurement, LayerCost, handoff_cost, imac_layer_cost,
@@ -393,19 +394,9 @@ def _csv_value(v):
     return "" if v is None else v
 
 
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")
-
-
 def _write_json(path: Path, data: Any) -> Path:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default, allow_nan=True))
+    tmp.write_text(json.dumps(data, indent=2, default=json_default, allow_nan=True))
     tmp.replace(path)
     return path
 

@@ -23,6 +23,7 @@ import numpy as np
 from imaclab.circuit.description import NetworkCircuit, build_circuit
 from imaclab.circuit.mlp import MLPModel
 from imaclab.devices.neuron import NeuronCurve, load_neuron_curve
+from imaclab.config import json_default
 from imaclab.errors import ConfigError, InputError, SimulationError
 from imaclab.imac.area import AreaReport, circuit_area
 from imaclab.imac.config import ImacConfig
@@ -259,14 +260,6 @@ def write_results(result: ImacResult, config: ImacConfig, out_dir: Path) -> None
             row += [f"{total[i]:.6g}"] + [f"{result.power_w[k][i]:.6g}" for k in POWER_COMPONENTS]
             row += [f"{result.latency_s[i]:.6g}"]
             writer.writerow(row)
-    (out_dir / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=_json_default))
+    (out_dir / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
 
 
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"not JSON serializable: {type(obj).__name__}")

@@ -19,7 +19,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from imaclab.config import ConfigModel
+from imaclab.config import ConfigModel, json_default
 from imaclab.errors import ConfigError, ImaclabError
 from imaclab.llm.amdahl import amdahl, amdahl_ceiling, amdahl_speedup, general_ceiling, general_speedup
 from imaclab.llm.architecture import CATEGORIES
@@ -125,7 +125,7 @@ class StudyResult:
     def write_json(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=_json_default))
+        path.write_text(json.dumps(self.to_dict(), indent=2, default=json_default))
         return path
 
     def headline(self) -> list[dict[str, Any]]:
@@ -144,10 +144,6 @@ class StudyResult:
         return out
 
 
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    raise TypeError(f"not JSON serializable: {type(value).__name__}")
 
 
 @dataclass(frozen=True)

@@ -1,3 +1,5 @@
+"""Fixtures shared by the circuit and spice tests: small random binary MLPs and small crossbar configs."""
+
 import numpy as np
 import pytest
 
