@@ -179,8 +179,8 @@ def scan_previous_reads(prev: np.ndarray, first: np.ndarray, unique: int, passes
     if unique < chunk:
         # the first pass fetches every address once and never swaps; later passes hit
         return ReadMisses(unique)
-    prev_first_pass = prev.copy()
-    prev_first_pass[first] = np.iinfo(prev.dtype).min          # nothing precedes the first pass
+    # a first read's previous read is its pass's last read one pass earlier, a negative position
+    # in the first pass: every first read of the first pass misses (segment starts are >= 0)
     misses = 0
     swaps: list[int] = []
     segment_start = 0        # global position of the first read after the last swap
@@ -188,13 +188,12 @@ def scan_previous_reads(prev: np.ndarray, first: np.ndarray, unique: int, passes
     window = SCAN_MIN_WINDOW
     for p in range(passes):
         base = p * length
-        table = prev_first_pass if p == 0 else prev
         lo = 0
         misses_this_pass = 0
         while lo < length:
             hi = min(length, lo + window)
             threshold = segment_start - base            # previous read before this -> miss
-            is_miss = table[lo:hi] < threshold
+            is_miss = prev[lo:hi] < threshold
             got = int(np.count_nonzero(is_miss))
             need = chunk - in_chunk
             if got < need:
@@ -204,10 +203,12 @@ def scan_previous_reads(prev: np.ndarray, first: np.ndarray, unique: int, passes
                 lo = hi
                 window = min(2 * window, SCAN_MAX_WINDOW)
                 continue
-            where = _position_of_nth(is_miss, need)
+            # every read of the window a miss (distinct addresses): the need-th read ends the segment
+            where = need - 1 if got == hi - lo else _position_of_nth(is_miss, need)
             swap_at = base + lo + where
-            # next window: about one segment (the reads between two swaps)
-            window = int(min(max(SCAN_MIN_WINDOW, 2 * (swap_at + 1 - segment_start)), SCAN_MAX_WINDOW))
+            # next window: a little more than one segment (the reads between two swaps; segments of a
+            # layer have similar lengths), doubled above if it falls short
+            window = int(min(max(SCAN_MIN_WINDOW, (swap_at + 1 - segment_start) * 5 // 4), SCAN_MAX_WINDOW))
             swaps.append(swap_at)
             misses += need
             misses_this_pass += need
@@ -318,14 +319,14 @@ class _Lines:
             self.full = np.concatenate(([0], np.cumsum(self._all_counts(folds))))
 
     def _all_counts(self, folds: int) -> np.ndarray:
-        patterns: dict = {}
-        out = np.empty(folds * self.lines_per_fold, dtype=np.int64)
+        # group the folds by pattern, then one row assignment per pattern (not one per fold)
+        groups: dict = {}
         for f in range(folds):
-            key = self.fold_kind(f)
-            if key not in patterns:
-                patterns[key] = self.fold_counts(f)
-            out[f * self.lines_per_fold:(f + 1) * self.lines_per_fold] = patterns[key]
-        return out
+            groups.setdefault(self.fold_kind(f), []).append(f)
+        out = np.empty((folds, self.lines_per_fold), dtype=np.int64)
+        for members in groups.values():
+            out[members] = self.fold_counts(members[0])
+        return out.reshape(-1)
 
     def _cum(self, fold: int) -> np.ndarray:
         cum = self._cache.get(fold)

@@ -26,7 +26,8 @@ from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, _Lines, mi
                                       simulate_write_buffer)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
-from imaclab.systolic.operands import OperandLayout, im2col_previous_reads, ifmap_pass_positions
+from imaclab.systolic.operands import (OperandLayout, conv_all_valid, im2col_previous_reads,
+                                       ifmap_pass_positions)
 from imaclab.systolic.report import LayerReport
 from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
                                        total_cycles_calc)
@@ -171,9 +172,12 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
     if covered is not None and covered < chunk:
         # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
         return ReadMisses(covered), 0, total - 1
-    positions, passes = ifmap_pass_positions(layout)
-    prev, first, unique = im2col_previous_reads(unit, positions)
+    positions, passes = ifmap_pass_positions(layout, padded=True)
+    prev, first, unique = im2col_previous_reads(unit, positions, layout)
+    del positions
     result = scan_previous_reads(prev, first, unique, passes, chunk)
+    if conv_all_valid(unit):
+        return result, 0, total - 1
     # first / last read position of the stream that is a real read (not window padding)
     pass_length = prev.size
     real = prev != np.iinfo(prev.dtype).max

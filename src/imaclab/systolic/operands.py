@@ -69,7 +69,7 @@ class OperandLayout:
         out = np.empty(positions.size, dtype=np.int64)
         # the pattern of a fold depends only on (rows used, cols used): at most four kinds
         keys = ru * (self.cols + 1) + cu
-        for key in np.unique(keys):
+        for key in sorted(set(keys.tolist())):     # (np.unique's first call costs ~20 ms of imports)
             sel = keys == key
             r_used, c_used = divmod(int(key), self.cols + 1)
             kind, used, length, offset = self.pattern(self, r_used, c_used)
@@ -220,103 +220,252 @@ def ifmap_pass_stream(layout: OperandLayout, im2col: Im2col) -> tuple[np.ndarray
     return np.concatenate(pieces), 1
 
 
-def ifmap_pass_positions(layout: OperandLayout) -> tuple[np.ndarray, int]:
+def _skew_ranks(used: int, length: int, line_major: bool = True, elements=None) -> np.ndarray:
+    """Rank of each ``(u, e)`` of a skewed ``used x length`` block in its read order (int64).
+
+    The inverse of :func:`~imaclab.systolic.streams.antidiagonal_order` in closed form:
+    element ``(u, e)`` lies on anti-diagonal ``d = u + e``, after every element of the
+    earlier diagonals and after the ``u - max(0, d - length + 1)`` elements of its own
+    diagonal with a smaller ``u``.  Shape ``used x length``, or ``length x used`` when
+    ``line_major`` is False; ``elements`` restricts ``e`` to those indices.
+    """
+    before = np.concatenate(([0], np.cumsum(antidiagonal_counts(used, length))))   # elements on diagonals < d
+    u = np.arange(used, dtype=np.int64)
+    e = np.arange(length, dtype=np.int64) if elements is None else np.asarray(elements, dtype=np.int64)
+    u, e = (u[:, None], e[None, :]) if line_major else (u[None, :], e[:, None])
+    d = u + e
+    ranks = before.take(d)
+    ranks += u
+    ranks -= np.maximum(0, d - (length - 1))
+    return ranks
+
+
+def _ws_positions(positions: np.ndarray, rows: int, row_fold: int, last_rows: int) -> None:
+    """ws IFMAP positions: window columns ``fr*R .. fr*R + ru`` on PE rows, the ``T`` pixels streamed.
+
+    In fold ``fr`` (start ``fr*R*T``) element ``(p, fr*R + u)`` has rank ``rank_ru(u, p)`` in the
+    skewed ``ru x T`` block.  Where every anti-diagonal through row ``p`` is full
+    (``R - 1 <= p <= T - R``) the rank is linear in ``p``:
+    ``p*ru + ru*(ru-1)/2 + (u - ru + 1)*ru + u``, so those rows are one outer sum; the
+    ``2(R - 1)`` edge rows come from the rank tables.
+    """
+    t, k = positions.shape
+    j = np.arange(k, dtype=np.int64)
+    fr, u = np.divmod(j, rows)
+    ru = np.where(fr == row_fold - 1, last_rows, rows)
+    lo, hi = rows - 1, t - rows + 1                  # linear rows: lo <= p < hi
+    edge = np.arange(t, dtype=np.int64)
+    if hi > lo:
+        slope = ru
+        offset = fr * rows * t + ru * (ru - 1) // 2 + (u - ru + 1) * ru + u
+        np.multiply(np.arange(lo, hi, dtype=np.int64)[:, None], slope[None, :], out=positions[lo:hi])
+        positions[lo:hi] += offset[None, :]
+        edge = np.concatenate((edge[:lo], edge[hi:]))
+    if edge.size:
+        full = row_fold if last_rows == rows else row_fold - 1
+        if full:
+            starts = np.arange(full, dtype=np.int64) * (rows * t)
+            table = _skew_ranks(rows, t, False, edge)                       # (edge rows, R)
+            positions[edge, :full * rows] = (starts[None, :, None] + table[:, None, :]).reshape(edge.size, -1)
+        if full < row_fold:
+            positions[edge, full * rows:] = full * rows * t + _skew_ranks(last_rows, t, False, edge)
+
+
+def ifmap_pass_positions(layout: OperandLayout, padded: bool = False) -> tuple[np.ndarray, int]:
     """Position in the pass's read stream of every IFMAP operand element ``(p, j)``, and the pass count.
 
-    The inverse of :func:`ifmap_pass_stream`'s order, as an ``M x K`` int array:
+    The inverse of :func:`ifmap_pass_stream`'s order, as an ``M x K`` int64 array:
     os/ws streams are skewed blocks (inverse of the anti-diagonal order), is pushes
-    window rows in reverse order, pixels ascending.
+    window rows in reverse order, pixels ascending.  Built by broadcasting per-fold
+    rank tables (one table per fold size), no loop over folds.  ``padded=True`` appends
+    a row ``M`` filled with ``M * K`` (one past the last position), used as the
+    "no reader" sentinel by :func:`im2col_previous_reads`.  int64 because the positions
+    index other arrays, and numpy gathers and scatters several times faster with int64
+    indices than with int32 ones.
     """
     df = layout.geom.dataflow
     rows, cols, t = layout.rows, layout.cols, layout.t
     m = layout.sr if df == "os" else (layout.t if df == "ws" else layout.sc)
     k = layout.t if df == "os" else layout.sr
-    dtype = np.int32 if m * k < 2 ** 31 else np.int64
-    positions = np.empty((m, k), dtype=dtype)
-    start = 0
-    inverses: dict[int, np.ndarray] = {}
-    if df in ("os", "ws"):
-        for fr in range(layout.row_fold):
-            ru = layout.rows_used(fr)
-            if ru not in inverses:
-                perm = _skew_permutation(ru, t, True) if df == "os" else _skew_permutation(t, ru, False)
-                inverse = np.empty(perm.size, dtype=dtype)
-                inverse[perm] = np.arange(perm.size, dtype=dtype)
-                inverses[ru] = inverse
-            if df == "os":       # rows fr*R .. fr*R+ru of the operand, whole window
-                positions[fr * rows:fr * rows + ru, :] = start + inverses[ru].reshape(ru, t)
-            else:                # all pixels, window columns fr*R .. fr*R+ru
-                positions[:, fr * rows:fr * rows + ru] = start + inverses[ru].reshape(t, ru)
-            start += ru * t
-        return positions, layout.col_fold
-    for fc in range(layout.col_fold):
-        cu = layout.cols_used(fc)
-        for fr in range(layout.row_fold):
-            ru = layout.rows_used(fr)
-            window_rank = np.arange(ru - 1, -1, -1, dtype=dtype)[None, :] * cu      # window row fr*R + i
-            positions[fc * cols:fc * cols + cu, fr * rows:fr * rows + ru] = \
-                start + window_rank + np.arange(cu, dtype=dtype)[:, None]
-            start += ru * cu
-    return positions, 1
+    storage = np.empty((m + 1 if padded else m, k), dtype=np.int32 if m * k < 2 ** 31 - 1 else np.int64)
+    if padded:
+        storage[m] = m * k
+    positions = storage[:m]
+    last_rows = layout.rows_used(layout.row_fold - 1)
+    full = layout.row_fold if last_rows == rows else layout.row_fold - 1
+    starts = np.arange(full, dtype=np.int64) * (rows * t)
+    if df == "os":
+        # operand rows fr*R .. fr*R + ru (output pixels on PE rows), whole window, fold starts fr*R*K
+        if full:
+            np.add(starts[:, None, None], _skew_ranks(rows, t)[None, :, :],
+                   out=positions[:full * rows].reshape(full, rows, t))
+        if full < layout.row_fold:
+            np.add(full * rows * t, _skew_ranks(last_rows, t), out=positions[full * rows:])
+        return storage, layout.col_fold
+    if df == "ws":
+        _ws_positions(positions, rows, layout.row_fold, last_rows)
+        return storage, layout.col_fold
+    # is: fold (fc, fr) starts at fc*C*K + fr*R*cu (earlier folds are full) and pushes window
+    # rows fr*R + (ru-1 .. 0), each across pixels fc*C + (0 .. cu-1):
+    # position(p, j) = fc*C*K + p mod C + cu(fc) * (fr*R + ru(fr) - 1 - j mod R)
+    p = np.arange(m, dtype=np.int64)
+    fc = p // cols
+    cu = np.minimum(cols, m - fc * cols)
+    j = np.arange(k, dtype=np.int64)
+    fr = j // rows
+    ru = np.minimum(rows, k - fr * rows)
+    window_rank = fr * rows + ru - 1 - (j - fr * rows)
+    np.multiply(cu[:, None], window_rank[None, :], out=positions)
+    positions += (fc * cols * k + p - fc * cols)[:, None]
+    return storage, 1
 
 
-def im2col_previous_reads(conv, positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+def _same_order_every_channel(conv, layout: "OperandLayout | None") -> bool:
+    """True when the readers of IFMAP elements ``(y, x, c)`` come in the same stream order for every ``c``.
+
+    The readers of element ``(y, x, c)`` are operand entries ``(p, rs*C + c)`` for the window
+    offsets ``rs = r*filter_w + s`` that land on a pixel ``p``.  os streams the window, and its
+    order ``(p // R, p mod R + j, p mod R)`` moves every reader alike with ``c``.  ws and is put
+    window elements on PE rows: the order depends on ``c`` only through the row fold ``j // R``,
+    so it is shared when the fold offsets ``(rs*C + c) // R - c // R`` are the same for every
+    channel (always when ``R`` divides ``C`` or ``C`` divides ``R``).
+    """
+    if layout is None:
+        return conv.channels == 1
+    if layout.geom.dataflow == "os":
+        return True
+    rs = np.arange(conv.filter_height * conv.filter_width, dtype=np.int64)[:, None]
+    ch = np.arange(conv.channels, dtype=np.int64)[None, :]
+    folds = (rs * conv.channels + ch) // layout.rows - ch // layout.rows
+    return bool(np.all(folds == folds[:, :1]))
+
+
+def im2col_previous_reads(conv, positions: np.ndarray, layout: "OperandLayout | None" = None
+                          ) -> tuple[np.ndarray, np.ndarray, int]:
     """Previous-read positions of every read of a convolution's IFMAP pass (see ``buffers.previous_reads``).
 
     Instead of sorting the reads by address, enumerate each IFMAP element's readers:
     element ``(y, x, c)`` is read by output pixel ``((y - r) / stride_h, (x - s) / stride_w)``
     at window element ``(r, s, c)`` for every filter offset ``(r, s)`` that lands on
-    a pixel.  Sorting each element's (at most ``R x S``) read positions gives its
-    reads in stream order.
+    a pixel; sorting each element's (at most ``R x S``) read positions gives its reads in
+    stream order.  IFMAP pixels are taken one stride phase ``(y mod stride_h, x mod stride_w)``
+    at a time, so every pixel of a phase has the same candidate offsets (no empty reader
+    slots for strided convolutions).  When the order of readers is the same for every
+    channel (:func:`_same_order_every_channel`: os, and ws/is when ``C`` and ``R`` divide
+    one another) one sort per IFMAP *pixel* suffices and each reader's channels are gathered
+    as one contiguous row of the operand.
+
+    ``positions`` is :func:`ifmap_pass_positions`' ``M x K`` array, padded (``M + 1`` rows)
+    or not; ``layout`` is the operand's :class:`OperandLayout` (None: sort every element).
     """
     h, w, c = conv.ifmap_height, conv.ifmap_width, conv.channels
     fh, fw = conv.filter_height, conv.filter_width
     sh, sw = conv.stride_height, conv.stride_width
     oh, ow = conv.ofmap_height, conv.ofmap_width
-    m, k = positions.shape
+    m = oh * ow
+    k = fh * fw * c
     length = m * k
-    dtype = positions.dtype
-    big = np.iinfo(dtype).max
-    index = np.int32 if length + c < 2 ** 31 else np.int64
-    # filter rows r that can put IFMAP row y on an output row: r = y mod sh + i * sh (likewise columns)
-    r, oy, ok_y = _offsets(h, fh, sh, oh)
-    s_, ox, ok_x = _offsets(w, fw, sw, ow)
-    row_part = (oy * ow * k + r * fw * c).astype(index)                 # (y, i)
-    col_part = (ox * k + s_ * c).astype(index)                          # (x, i')
-    flat = row_part[:, None, :, None] + col_part[None, :, None, :]      # (y, x, i, i') -> (p, j of channel 0)
-    ok = ok_y[:, None, :, None] & ok_x[None, :, None, :]
-    slots = ok.shape[2] * ok.shape[3]
-    # an offset that lands on no output pixel points past the operand, where every slot holds
-    # the sentinel `length` (sorts after every real position)
-    flat[~ok] = length
-    readers = (flat.reshape(h * w, 1, slots) + np.arange(c, dtype=index)[None, :, None]).reshape(h * w * c, slots)
-    pos_ext = np.full(length + c, length, dtype=dtype)
-    pos_ext[:length] = positions.reshape(-1)
-    read_pos = pos_ext[readers]
-    read_pos.sort(axis=1)
-    # readers per element: the same for every channel of a pixel
-    count = np.repeat(ok.reshape(h * w, slots).sum(axis=1), c)
-    rows = np.flatnonzero(count)
-    last = read_pos[rows, count[rows] - 1]
-    flat_pos = read_pos.reshape(-1)
-    prev_ext = np.full(length + 1, big, dtype=dtype)
-    # each read's predecessor in its row (sentinels land in the spare slot `length`) ...
-    prev_ext[flat_pos[1:]] = flat_pos[:-1]
-    # ... except a row's first read, whose predecessor is the row's last read one pass earlier
-    prev_ext[read_pos[rows, 0]] = last - length
-    prev = prev_ext[:length]
-    first = read_pos[rows, 0]
-    return prev, first, int(rows.size)
+    if positions.shape[0] == m:
+        positions = np.concatenate((positions, np.full((1, k), length, dtype=positions.dtype)))
+    dtype = np.int32 if length + 1 < 2 ** 31 else np.int64          # previous-read positions
+    # operand row p*(R*S) + rs of the operand viewed as (M*R*S) x C; "no reader" = row M*R*S,
+    # the padding row (positions M*K, past every real read)
+    sentinel = m * fh * fw
+    index = np.int64             # numpy's index type: fancy indexing with it is fastest
+    shared = c > 1 and _same_order_every_channel(conv, layout)
+    flat_positions = positions.reshape(-1)
+    # every real read is some element's reader; only reads of window padding keep "no read"
+    if conv_all_valid(conv):
+        prev_ext = np.empty(length + 1, dtype=dtype)
+    else:
+        prev_ext = np.full(length + 1, np.iinfo(dtype).max, dtype=dtype)
+    firsts = []
+    for qy in range(min(sh, fh)):               # rows y = qy (mod sh); phases >= filter are never read
+        row_part, rows_read = _phase_readers(h, fh, sh, oh, qy, ow * fh * fw, fw, sentinel, index)
+        for qx in range(min(sw, fw)):
+            col_part, cols_read = _phase_readers(w, fw, sw, ow, qx, fh * fw, 1, sentinel, index)
+            if row_part.size == 0 or col_part.size == 0:
+                continue
+            ny, a = row_part.shape
+            nx, b = col_part.shape
+            pixels, slots = ny * nx, a * b
+            slot_bits = max(1, (slots - 1).bit_length())
+            # reader row of each slot of each pixel; a slot with an invalid row or column part
+            # sums to >= sentinel and is clipped to it (every real row is below the sentinel)
+            reader = row_part[:, None, :, None] + col_part[None, :, None, :]
+            np.minimum(reader, sentinel, out=reader)
+            reader = reader.reshape(pixels, slots)
+            count = (rows_read[:, None] * cols_read[None, :]).reshape(pixels)
+            # blocks of pixels, so that the temporaries stay small (cache resident, no page faults)
+            block = max(1, READS_PER_BLOCK // (slots * c))
+            for lo in range(0, pixels, block):
+                firsts.append(_pixel_block_reads(reader[lo:lo + block], count[lo:lo + block], c, shared,
+                                                 slot_bits, flat_positions, prev_ext, length))
+    first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
+    return prev_ext[:length], first, int(first.size)
 
 
-def _offsets(size: int, window: int, stride: int, out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """For each IFMAP coordinate, the filter offsets that map it onto an output coordinate.
+#: Reader slots handled per vectorized step of :func:`im2col_previous_reads` (keeps temporaries in cache).
+READS_PER_BLOCK = 1 << 16
 
-    Returns ``(offset, output, valid)`` of shape ``(size, ceil(window / stride))``:
-    offset ``y mod stride + i * stride``, output ``(y - offset) / stride``.
+
+def _pixel_block_reads(reader: np.ndarray, count: np.ndarray, c: int, shared: bool, slot_bits: int,
+                       flat_positions: np.ndarray, prev_ext: np.ndarray, length: int) -> np.ndarray:
+    """Previous reads of the elements of a block of IFMAP pixels, written into ``prev_ext``.
+
+    ``reader``: operand row of each reader slot (``pixels x slots``, sentinel row for none),
+    ``count``: real readers per pixel.  Returns the positions of the elements' first reads.
     """
-    y = np.arange(size)[:, None]
-    offset = y % stride + stride * np.arange(-(-window // stride))[None, :]
-    delta = y - offset
-    valid = (offset < window) & (delta >= 0) & (delta // stride < out)
-    return np.where(valid, offset, 0), np.where(valid, delta // stride, 0), valid
+    pixels, slots = reader.shape
+    if shared:
+        # sort channel 0's readers per pixel, (position, slot) packed in one int64 so that a plain
+        # sort (faster than argsort on short rows) also gives the order for every channel
+        key = flat_positions.take(reader * c).astype(np.int64)
+        key <<= slot_bits
+        key |= np.arange(slots, dtype=np.int64)
+        key.sort(axis=1)
+        key &= (1 << slot_bits) - 1
+        key += np.arange(0, pixels * slots, slots, dtype=np.int64)[:, None]
+        first_channel = reader.reshape(-1).take(key) * c
+        read_pos = flat_positions.take(first_channel[:, :, None] + np.arange(c, dtype=np.int64))  # (pixel, slot, c)
+        slot_stride, channel_stride = c, 1
+    else:
+        read_pos = flat_positions.take(reader[:, None, :] * c + np.arange(c, dtype=np.int64)[None, :, None])
+        read_pos.sort(axis=2)                                                                   # (pixel, c, slot)
+        slot_stride, channel_stride = 1, slots
+    # each read's predecessor is the element's previous reader, one slot earlier in read_pos
+    # (sentinels land in the spare slot `length`; an element's first read gets a wrong
+    # predecessor here, overwritten below)
+    flat_read = read_pos.reshape(-1)
+    targets = flat_read.astype(np.int64)
+    prev_ext[targets[slot_stride:]] = flat_read[:-slot_stride]
+    # an element's first read's predecessor is its last read one pass earlier
+    covered = np.arange(pixels, dtype=np.int64) if count.all() else np.flatnonzero(count)
+    first_index = (covered * (slots * c))[:, None] + np.arange(c, dtype=np.int64) * channel_stride
+    last_index = first_index + ((count.take(covered) - 1) * slot_stride)[:, None]
+    first = targets.take(first_index.reshape(-1))
+    prev_ext[first] = targets.take(last_index.reshape(-1)) - length
+    return first
+
+
+def _phase_readers(size: int, window: int, stride: int, out: int, phase: int, pixel_scale: int,
+                   offset_scale: int, sentinel: int, index) -> tuple[np.ndarray, np.ndarray]:
+    """Readers of the IFMAP coordinates ``y = phase + stride * t`` along one axis.
+
+    Coordinate ``y`` is reached by filter offsets ``r = phase + i * stride`` (``r < window``)
+    from output coordinate ``o = t - i`` when ``0 <= o < out``.  Returns the reader part
+    ``o * pixel_scale + r * offset_scale`` (``sentinel`` where ``o`` is out of range) as a
+    ``(coordinates, offsets)`` array, and the number of valid offsets of each coordinate.
+    """
+    t = np.arange(len(range(phase, size, stride)), dtype=np.int64)[:, None]
+    i = np.arange(-(-(window - phase) // stride), dtype=np.int64)[None, :]
+    o = t - i
+    valid = (o >= 0) & (o < out)
+    part = np.where(valid, o * pixel_scale + (phase + i * stride) * offset_scale, sentinel).astype(index)
+    return part, valid.sum(axis=1)
+
+
+def conv_all_valid(conv) -> bool:
+    """True when no window of ``conv`` hangs over the IFMAP edge (every operand element is a real read)."""
+    return ((conv.ofmap_height - 1) * conv.stride_height + conv.filter_height <= conv.ifmap_height
+            and (conv.ofmap_width - 1) * conv.stride_width + conv.filter_width <= conv.ifmap_width)
