@@ -349,19 +349,26 @@ class NeuronDynamics:
         # bilinear patches (c0, c1 fx, c2 fy, c3 fx fy) per cell: one gather per lookup
         p = np.stack([t[:-1, :-1], t[1:, :-1] - t[:-1, :-1], t[:-1, 1:] - t[:-1, :-1],
                       t[1:, 1:] - t[1:, :-1] - t[:-1, 1:] + t[:-1, :-1]], axis=-2)
-        object.__setattr__(self, "_patches", p.reshape(-1, 4, len(_TABLES)))
+        object.__setattr__(self, "_patches", np.ascontiguousarray(p.reshape(-1, 4 * len(_TABLES))))
+        # the inverter current alone (Newton iterations need only it): a quarter of the gather
+        object.__setattr__(self, "_patches_inv", np.ascontiguousarray(p[..., 0].reshape(-1, 4)))
 
     # statics ----------------------------------------------------------------------------------
-    def _lookup(self, gate, out):
+    def _cells(self, gate, out):
         g0, dg = self.gate_v[0], self.gate_v[1] - self.gate_v[0]
         o0, do = self.out_v[0], self.out_v[1] - self.out_v[0]
         n_g, n_o = self.gate_v.size, self.out_v.size
-        x = np.clip((np.asarray(gate, dtype=float) - g0) / dg, 0.0, n_g - 1)
-        y = np.clip((np.asarray(out, dtype=float) - o0) / do, 0.0, n_o - 1)
+        x = np.clip((np.asarray(gate, dtype=float) - g0) * (1.0 / dg), 0.0, n_g - 1)
+        y = np.clip((np.asarray(out, dtype=float) - o0) * (1.0 / do), 0.0, n_o - 1)
         i = np.minimum(x.astype(np.int64), n_g - 2)
         j = np.minimum(y.astype(np.int64), n_o - 2)
-        fx, fy = (x - i)[..., None], (y - j)[..., None]
-        c = self._patches[i * (n_o - 1) + j]
+        return i * (n_o - 1) + j, x - i, y - j, dg, do
+
+    def _lookup(self, gate, out):
+        cell, fx, fy, dg, do = self._cells(gate, out)
+        # np.take: ~4x faster than fancy indexing for these gathers
+        c = np.take(self._patches, cell, axis=0).reshape(*cell.shape, 4, len(_TABLES))
+        fx, fy = fx[..., None], fy[..., None]
         val = c[..., 0, :] + c[..., 1, :] * fx + (c[..., 2, :] + c[..., 3, :] * fx) * fy
         d_gate = (c[..., 1, 0] + c[..., 3, 0] * fy[..., 0]) / dg
         d_out = (c[..., 2, 0] + c[..., 3, 0] * fx[..., 0]) / do
@@ -369,8 +376,11 @@ class NeuronDynamics:
 
     def inverter(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(i_inv, d i_inv / d gate, d i_inv / d out), bilinear on the table."""
-        val, d_gate, d_out = self._lookup(gate, out)
-        return val[..., 0], d_gate, d_out
+        cell, fx, fy, dg, do = self._cells(gate, out)
+        c = np.take(self._patches_inv, cell, axis=0)
+        slope_out = c[..., 2] + c[..., 3] * fx
+        return (c[..., 0] + c[..., 1] * fx + slope_out * fy, (c[..., 1] + c[..., 3] * fy) * (1.0 / dg),
+                slope_out * (1.0 / do))
 
     def capacitance(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, ...]:
         """The model's capacitance matrix (c11, c12, c21, c22) at (gate, out), farads."""

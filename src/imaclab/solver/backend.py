@@ -48,6 +48,10 @@ class NumpyBackend:
     def solve(self, a, b):
         return np.linalg.solve(a, b[..., None])[..., 0]
 
+    def take(self, table, index):
+        """Rows ``table[index]`` [..., columns] (np.take: ~4x faster than fancy indexing)."""
+        return np.take(table, index, axis=0)
+
     def eye(self, n: int):
         return np.eye(n)
 
@@ -100,6 +104,10 @@ class TorchBackend:
 
     def solve(self, a, b):
         return self.torch.linalg.solve(a, b)
+
+    def take(self, table, index):
+        """Rows ``table[index]`` [..., columns]."""
+        return table.index_select(0, index.reshape(-1)).reshape(*index.shape, table.shape[-1])
 
     def eye(self, n: int):
         return self.torch.eye(n, dtype=self.torch.float64, device=self.device)

@@ -126,7 +126,7 @@ def time_grid(rise_s: float, period_s: float) -> np.ndarray:
 
 
 def estimate_latency(plan, v_in: np.ndarray, outputs: np.ndarray, hidden: list[np.ndarray], options,
-                     batch_size: int = 2048) -> np.ndarray:
+                     batch_size: int = 256) -> np.ndarray:
     """Latency of every sample [n], seconds (see the module docstring).
 
     ``outputs`` / ``hidden``: the exact DC solution (network outputs, hidden neuron outputs).
