@@ -85,7 +85,8 @@ def test_resume_skips_stored_points_and_retry_failed_reruns_failures(tmp_path):
 
 
 def test_sigkill_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path):
-    axes = [{"field": "terms", "values": list(range(1, 21))}, {"field": "delay_s", "values": [0.05, 0.06]}]
+    # 40 points of 0.12-0.15 s on 2 workers: ~3 s of work, so the kill lands mid-run on a busy machine
+    axes = [{"field": "terms", "values": list(range(1, 21))}, {"field": "delay_s", "values": [0.12, 0.15]}]
     spec = probe_spec(axes)
     spec_path = spec.save(tmp_path / "probe.yaml")
     killed = tmp_path / "killed"
@@ -141,8 +142,10 @@ def test_dask_worker_killed_mid_point_is_rerun_not_lost(tmp_path):
 
 
 def test_ctrl_c_stops_workers_keeps_rows_and_marks_the_run_interrupted(tmp_path):
+    # 30 points of 0.5 s on 2 workers: >= 7 s of work, so the signal lands mid-run even when
+    # the polling below is descheduled for seconds on a busy machine
     spec_path = probe_spec([{"field": "terms", "values": list(range(1, 31))},
-                            {"field": "delay_s", "values": [0.1]}]).save(tmp_path / "probe.yaml")
+                            {"field": "delay_s", "values": [0.5]}]).save(tmp_path / "probe.yaml")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
     client = subprocess.Popen([sys.executable, "-m", "imaclab", "sweep", "run", str(spec_path), "-o",
                                str(tmp_path / "s"), "-j", "2", "--no-progress"], env=env,
@@ -154,6 +157,7 @@ def test_ctrl_c_stops_workers_keeps_rows_and_marks_the_run_interrupted(tmp_path)
                 if conn.execute("SELECT COUNT(*) FROM points").fetchone()[0] >= 4:
                     break
         time.sleep(0.02)
+    assert client.poll() is None, "the sweep ended before it could be interrupted"
     client.send_signal(signal.SIGINT)
     assert client.wait(timeout=30) == 130
     status = sweep_status(directory=tmp_path / "s")
