@@ -147,9 +147,12 @@ def test_ctrl_c_stops_workers_keeps_rows_and_marks_the_run_interrupted(tmp_path)
     spec_path = probe_spec([{"field": "terms", "values": list(range(1, 31))},
                             {"field": "delay_s", "values": [0.5]}]).save(tmp_path / "probe.yaml")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    # pytest-xdist workers ignore SIGINT and a child inherits that (Python then never raises
+    # KeyboardInterrupt): give the client the default disposition, as a terminal would
     client = subprocess.Popen([sys.executable, "-m", "imaclab", "sweep", "run", str(spec_path), "-o",
                                str(tmp_path / "s"), "-j", "2", "--no-progress"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and client.poll() is None:
         if store_path(tmp_path / "s").exists():
