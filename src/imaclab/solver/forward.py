@@ -29,6 +29,7 @@ import numpy as np
 from pydantic import Field
 
 from imaclab.circuit.description import NetworkCircuit
+from imaclab.circuit.measures import CircuitMeasures
 from imaclab.config import ConfigModel
 from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable
 from imaclab.errors import InputError
@@ -76,37 +77,17 @@ class SolverOptions(ConfigModel):
                                                              "(odd)")
 
 
-@dataclass
-class SolverResult:
-    """Per-sample measures of the fast backend; the fields of ``imaclab.spice.runner.SpiceResult``."""
+@dataclass(kw_only=True)
+class SolverResult(CircuitMeasures):
+    """Per-sample measures of the fast backend: the SPICE runner's fields, plus the hidden
+    layers' neuron outputs and run metadata."""
 
-    outputs: np.ndarray                      # [n, n_outputs] volts
-    power_w: dict[str, np.ndarray]           # component -> [n] watts
-    latency_s: np.ndarray                    # [n] seconds (NaN when not estimated)
-    ok: np.ndarray                           # [n] bool
-    batches: list = field(default_factory=list)
-    netlists: list = field(default_factory=list)
-    ngspice_s: float = 0.0
-    ngspice_cpu_s: float = 0.0
-    wall_s: float = 0.0
     analysis: str = "fast"
-    errors: list[str] = field(default_factory=list)
     hidden: list[np.ndarray] = field(default_factory=list)  # per hidden layer: neuron outputs [n, fan_out]
     meta: dict = field(default_factory=dict)
 
-    @property
-    def total_power_w(self) -> np.ndarray:
-        return sum(self.power_w.values())
-
-    @property
-    def n_failed(self) -> int:
-        return int((~self.ok).sum())
-
     def to_dict(self) -> dict:
-        return {"analysis": self.analysis, "samples": int(self.ok.size), "failed": self.n_failed,
-                "ngspice_s": self.ngspice_s, "ngspice_cpu_s": self.ngspice_cpu_s, "wall_s": self.wall_s,
-                "errors": self.errors,
-                "netlists": [], **self.meta}
+        return {**super().to_dict(), **self.meta}
 
 
 @dataclass

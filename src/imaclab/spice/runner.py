@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -32,6 +32,7 @@ import numpy as np
 from pydantic import Field
 
 from imaclab.circuit.description import NetworkCircuit
+from imaclab.circuit.measures import CircuitMeasures
 from imaclab.circuit.netlist import Netlist, write_netlist
 from imaclab.config import ConfigModel
 from imaclab.devices.ngspice_io import RawPlot, find_ngspice, run_ngspice
@@ -74,34 +75,10 @@ class BatchOutcome:
     ngspice_cpu_s: float = 0.0
 
 
-@dataclass
-class SpiceResult:
-    """Per-sample measures of a SPICE run (NaN where a batch failed)."""
-
-    outputs: np.ndarray                      # [n, n_outputs] volts
-    power_w: dict[str, np.ndarray]           # component -> [n] watts
-    latency_s: np.ndarray                    # [n] seconds (NaN for dc)
-    ok: np.ndarray                           # [n] bool
-    batches: list[BatchOutcome]
-    netlists: list[Path]
-    ngspice_s: float                         # summed ngspice wall time
-    ngspice_cpu_s: float                     # summed ngspice CPU time (user + system)
-    wall_s: float
-    analysis: str
-    errors: list[str] = field(default_factory=list)
-
-    @property
-    def total_power_w(self) -> np.ndarray:
-        return sum(self.power_w.values())
-
-    @property
-    def n_failed(self) -> int:
-        return int((~self.ok).sum())
-
-    def to_dict(self) -> dict:
-        return {"analysis": self.analysis, "samples": int(self.ok.size), "failed": self.n_failed,
-                "ngspice_s": self.ngspice_s, "ngspice_cpu_s": self.ngspice_cpu_s, "wall_s": self.wall_s, "errors": self.errors,
-                "netlists": [str(p) for p in self.netlists]}
+@dataclass(kw_only=True)
+class SpiceResult(CircuitMeasures):
+    """Per-sample measures of a SPICE run (NaN where a batch failed); ``batches`` holds a
+    :class:`BatchOutcome` per netlist."""
 
 
 def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceOptions, workdir: str | Path,
