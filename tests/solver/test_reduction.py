@@ -12,6 +12,24 @@ from imaclab.solver.reduction import reduce_layer, reduce_tile
 from solver_helpers import random_model
 
 
+
+def dense_nodal_solve(branches, fixed):
+    """Independent reference: dense nodal analysis of conductances ``(node_a, node_b, siemens)``
+    with the nodes in ``fixed`` held at their voltages; returns (node -> row, node voltages)."""
+    free = sorted({k for a, b, _ in branches for k in (a, b) if k not in fixed}, key=str)
+    index = {k: i for i, k in enumerate(free)}
+    g = np.zeros((len(free), len(free)))
+    rhs = np.zeros(len(free))
+    for a, b, cond in branches:
+        for x, y in ((a, b), (b, a)):
+            if x in index:
+                g[index[x], index[x]] += cond
+                if y in index:
+                    g[index[x], index[y]] -= cond
+                else:
+                    rhs[index[x]] += cond * fixed[y]
+    return index, np.linalg.solve(g, rhs)
+
 def make_tile(g_pos, g_neg, r_in=0.0, r_out=0.0) -> Tile:
     g_pos, g_neg = np.asarray(g_pos, float), np.asarray(g_neg, float)
     shape = g_pos.shape
@@ -68,19 +86,7 @@ def _dense_tile_solve(tile: Tile, v_rows: np.ndarray) -> tuple[np.ndarray, np.nd
             branches.append((("in", r, c), ("n", r, c), tile.g_neg[r, c]))
     fixed = {("drv", r): v_rows[r] for r in range(n_r)}
     fixed.update({(f"amp{p}", c): 0.0 for p in "pn" for c in range(n_c)})
-    free = sorted({k for a, b, _ in branches for k in (a, b) if k not in fixed}, key=str)
-    index = {k: i for i, k in enumerate(free)}
-    g = np.zeros((len(free), len(free)))
-    rhs = np.zeros(len(free))
-    for a, b, cond in branches:
-        for x, y in ((a, b), (b, a)):
-            if x in index:
-                g[index[x], index[x]] += cond
-                if y in index:
-                    g[index[x], index[y]] -= cond
-                else:
-                    rhs[index[x]] += cond * fixed[y]
-    sol = np.linalg.solve(g, rhs)
+    index, sol = dense_nodal_solve(branches, fixed)
 
     def volt(k):
         return fixed[k] if k in fixed else sol[index[k]]
@@ -177,19 +183,7 @@ def test_layer_with_resistive_drivers_and_amplifier_inputs_matches_dense_solve()
             branches.append((("amp", pol, j), ("gnd",), 1 / 20.0))
     fixed = {("src", i): s[i] for i in range(lay.fan_in + 1)}
     fixed[("gnd",)] = 0.0
-    free = sorted({k for a, b, _ in branches for k in (a, b) if k not in fixed}, key=str)
-    index = {k: n for n, k in enumerate(free)}
-    g = np.zeros((len(free), len(free)))
-    rhs = np.zeros(len(free))
-    for a, b, cond in branches:
-        for x, y in ((a, b), (b, a)):
-            if x in index:
-                g[index[x], index[x]] += cond
-                if y in index:
-                    g[index[x], index[y]] -= cond
-                else:
-                    rhs[index[x]] += cond * fixed[y]
-    sol = np.linalg.solve(g, rhs)
+    index, sol = dense_nodal_solve(branches, fixed)
     amp_diff = np.array([(sol[index[("amp", "p", j)]] - sol[index[("amp", "n", j)]]) / 20.0
                          for j in range(lay.fan_out)])
     np.testing.assert_allclose(lm.amp_current @ s, amp_diff, rtol=1e-9)
