@@ -140,7 +140,9 @@ def test_reader_enumeration_equals_sorting_the_read_stream(dataflow, block, monk
         assert np.array_equal(padded[:m], positions) and np.all(padded[m] == m * k)
         prev_a, first_a, unique_a = previous_reads(stream)
         for prev_b, first_b, unique_b in (im2col_previous_reads(conv, positions),
-                                          im2col_previous_reads(conv, padded, layout)):
+                                          im2col_previous_reads(conv, padded, layout),
+                                          im2col_previous_reads(conv, padded.copy(), layout,
+                                                                overwrite_positions=True)):
             assert unique_a == unique_b and set(first_a.tolist()) == set(first_b.tolist())
             assert np.array_equal(prev_a.astype(np.int64), prev_b.astype(np.int64))
 

@@ -223,22 +223,25 @@ def scan_previous_reads(prev: np.ndarray, first: np.ndarray, unique: int, passes
 def _position_of_nth(mask: np.ndarray, nth: int) -> int:
     """Index of the ``nth`` (1-based) True in ``mask`` (which holds at least ``nth``).
 
-    Counts per block of 4096 first, then searches one block (a full cumulative sum
-    over a long window is ten times slower).
+    Bisects with ``count_nonzero`` (numpy's fastest reduction over bools) down to a block of
+    at most :data:`NTH_SEARCH_BLOCK` entries, then searches that block's cumulative sum (per-block
+    sums over the whole window were 2-3x slower, a full cumulative sum ten times slower).
     """
-    block = 4096
-    blocks = mask.size // block
-    offset = 0
-    if blocks > 1:
-        counts = np.cumsum(mask[:blocks * block].view(np.uint8).reshape(blocks, block).sum(axis=1, dtype=np.int32))
-        b = int(np.searchsorted(counts, nth))
-        offset = b * block
-        if b:
-            nth -= int(counts[b - 1])
-        tail = mask[offset:offset + block] if b < blocks else mask[offset:]
-    else:
-        tail = mask
-    return offset + int(np.searchsorted(np.cumsum(tail, dtype=np.int32), nth))
+    lo, hi = 0, mask.size
+    before = 0                       # Trues in mask[:lo]; the answer lies in [lo, hi)
+    while hi - lo > NTH_SEARCH_BLOCK:
+        mid = (lo + hi) // 2
+        left = int(np.count_nonzero(mask[lo:mid]))
+        if before + left >= nth:
+            hi = mid
+        else:
+            before += left
+            lo = mid
+    return lo + int(np.searchsorted(np.cumsum(mask[lo:hi], dtype=np.int32), nth - before))
+
+
+#: Entries below which :func:`_position_of_nth` stops bisecting and searches a cumulative sum.
+NTH_SEARCH_BLOCK = 4096
 
 
 # ------------------------------------------------------------------ read timing

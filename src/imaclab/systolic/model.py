@@ -173,7 +173,7 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
         # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
         return ReadMisses(covered), 0, total - 1
     positions, passes = ifmap_pass_positions(layout, padded=True)
-    prev, first, unique = im2col_previous_reads(unit, positions, layout)
+    prev, first, unique = im2col_previous_reads(unit, positions, layout, overwrite_positions=True)
     del positions
     result = scan_previous_reads(prev, first, unique, passes, chunk)
     if conv_all_valid(unit):

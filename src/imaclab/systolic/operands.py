@@ -256,10 +256,16 @@ def _ws_positions(positions: np.ndarray, rows: int, row_fold: int, last_rows: in
     lo, hi = rows - 1, t - rows + 1                  # linear rows: lo <= p < hi
     edge = np.arange(t, dtype=np.int64)
     if hi > lo:
-        slope = ru
-        offset = fr * rows * t + ru * (ru - 1) // 2 + (u - ru + 1) * ru + u
-        np.multiply(np.arange(lo, hi, dtype=np.int64)[:, None], slope[None, :], out=positions[lo:hi])
-        positions[lo:hi] += offset[None, :]
+        # computed in the table's own dtype (int64 operands into an int32 table cost a cast per
+        # element, twice as slow), in blocks of rows that stay in cache between the two passes
+        slope = ru.astype(positions.dtype)
+        offset = (fr * rows * t + ru * (ru - 1) // 2 + (u - ru + 1) * ru + u).astype(positions.dtype)
+        pixel = np.arange(lo, hi, dtype=positions.dtype)[:, None]
+        step = max(1, READS_PER_BLOCK // k)
+        for start in range(0, hi - lo, step):
+            rows_block = positions[lo + start:lo + min(start + step, hi - lo)]
+            np.multiply(pixel[start:start + step], slope[None, :], out=rows_block)
+            rows_block += offset[None, :]
         edge = np.concatenate((edge[:lo], edge[hi:]))
     if edge.size:
         full = row_fold if last_rows == rows else row_fold - 1
@@ -340,8 +346,8 @@ def _same_order_every_channel(conv, layout: "OperandLayout | None") -> bool:
     return bool(np.all(folds == folds[:, :1]))
 
 
-def im2col_previous_reads(conv, positions: np.ndarray, layout: "OperandLayout | None" = None
-                          ) -> tuple[np.ndarray, np.ndarray, int]:
+def im2col_previous_reads(conv, positions: np.ndarray, layout: "OperandLayout | None" = None, *,
+                          overwrite_positions: bool = False) -> tuple[np.ndarray, np.ndarray, int]:
     """Previous-read positions of every read of a convolution's IFMAP pass (see ``buffers.previous_reads``).
 
     Instead of sorting the reads by address, enumerate each IFMAP element's readers:
@@ -357,6 +363,8 @@ def im2col_previous_reads(conv, positions: np.ndarray, layout: "OperandLayout | 
 
     ``positions`` is :func:`ifmap_pass_positions`' ``M x K`` array, padded (``M + 1`` rows)
     or not; ``layout`` is the operand's :class:`OperandLayout` (None: sort every element).
+    ``overwrite_positions=True`` lets the result reuse the memory of a padded ``positions`` (ws
+    with a shared reader order), which is then garbage: one fresh ``M x K`` table less.
     """
     h, w, c = conv.ifmap_height, conv.ifmap_width, conv.channels
     fh, fw = conv.filter_height, conv.filter_width
@@ -374,11 +382,28 @@ def im2col_previous_reads(conv, positions: np.ndarray, layout: "OperandLayout | 
     index = np.int64             # numpy's index type: fancy indexing with it is fastest
     shared = c > 1 and _same_order_every_channel(conv, layout)
     flat_positions = positions.reshape(-1)
+    # ws with one reader order for every channel: previous reads are written in *operand* order,
+    # whole channel rows at a time, then moved to stream order by one strided copy
+    # (:func:`_ws_operand_to_stream`) instead of one scattered write per read
+    operand_order = shared and layout is not None and layout.geom.dataflow == "ws"
     # every real read is some element's reader; only reads of window padding keep "no read"
-    if conv_all_valid(conv):
-        prev_ext = np.empty(length + 1, dtype=dtype)
+    fill = None if conv_all_valid(conv) else np.iinfo(dtype).max
+    if operand_order:
+        prev_operand = _new_table((m + 1) * k, dtype, fill)
+        edge = _ws_edge_rows(m, layout.rows)
+        edge_positions = positions[edge]
+        if overwrite_positions and positions.dtype == dtype and positions.size > length:
+            # the positions are dead once every block has read them: the stream-order table takes
+            # their memory (one fresh table less: fewer page faults)
+            prev_ext = positions.reshape(-1)
+        else:
+            prev_ext = np.empty(length + 1, dtype=dtype)
+        block_reads = _pixel_block_reads_by_row
+        target = prev_operand
     else:
-        prev_ext = np.full(length + 1, np.iinfo(dtype).max, dtype=dtype)
+        prev_ext = _new_table(length + 1, dtype, fill)
+        block_reads = _pixel_block_reads
+        target = prev_ext
     firsts = []
     for qy in range(min(sh, fh)):               # rows y = qy (mod sh); phases >= filter are never read
         row_part, rows_read = _phase_readers(h, fh, sh, oh, qy, ow * fh * fw, fw, sentinel, index)
@@ -390,18 +415,20 @@ def im2col_previous_reads(conv, positions: np.ndarray, layout: "OperandLayout | 
             nx, b = col_part.shape
             pixels, slots = ny * nx, a * b
             slot_bits = max(1, (slots - 1).bit_length())
-            # reader row of each slot of each pixel; a slot with an invalid row or column part
-            # sums to >= sentinel and is clipped to it (every real row is below the sentinel)
-            reader = row_part[:, None, :, None] + col_part[None, :, None, :]
-            np.minimum(reader, sentinel, out=reader)
-            reader = reader.reshape(pixels, slots)
-            count = (rows_read[:, None] * cols_read[None, :]).reshape(pixels)
-            # blocks of pixels, so that the temporaries stay small (cache resident, no page faults)
-            block = max(1, READS_PER_BLOCK // (slots * c))
-            for lo in range(0, pixels, block):
-                firsts.append(_pixel_block_reads(reader[lo:lo + block], count[lo:lo + block], c, shared,
-                                                 slot_bits, flat_positions, prev_ext, length))
+            # blocks of whole pixel rows, so that the temporaries (the reader table included) stay
+            # small: cache resident, no page faults
+            block_rows = max(1, READS_PER_BLOCK // (slots * c * nx))
+            for lo in range(0, ny, block_rows):
+                # reader row of each slot of each pixel; a slot with an invalid row or column part
+                # sums to >= sentinel and is clipped to it (every real row is below the sentinel)
+                reader = row_part[lo:lo + block_rows, None, :, None] + col_part[None, :, None, :]
+                np.minimum(reader, sentinel, out=reader)
+                count = (rows_read[lo:lo + block_rows, None] * cols_read[None, :]).reshape(-1)
+                firsts.append(block_reads(reader.reshape(count.size, slots), count, c, shared,
+                                          slot_bits, flat_positions, target, length))
     first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
+    if operand_order:
+        _ws_operand_to_stream(prev_operand.reshape(m + 1, k)[:m], edge, edge_positions, prev_ext, layout)
     return prev_ext[:length], first, int(first.size)
 
 
@@ -446,6 +473,77 @@ def _pixel_block_reads(reader: np.ndarray, count: np.ndarray, c: int, shared: bo
     first = targets.take(first_index.reshape(-1))
     prev_ext[first] = targets.take(last_index.reshape(-1)) - length
     return first
+
+
+def _pixel_block_reads_by_row(reader: np.ndarray, count: np.ndarray, c: int, shared: bool, slot_bits: int,
+                              flat_positions: np.ndarray, prev_operand: np.ndarray, length: int) -> np.ndarray:
+    """:func:`_pixel_block_reads` with a shared reader order, writing ``prev_operand`` in operand order.
+
+    Each reader is one row of ``C`` operand entries (the operand viewed as ``(M*R*S) x C``), so
+    positions are gathered and previous reads written a whole row at a time.
+    """
+    pixels, slots = reader.shape
+    key = flat_positions.take(reader * c).astype(np.int64)
+    key <<= slot_bits
+    key |= np.arange(slots, dtype=np.int64)
+    key.sort(axis=1)
+    key &= (1 << slot_bits) - 1
+    key += np.arange(0, pixels * slots, slots, dtype=np.int64)[:, None]
+    rows = reader.reshape(-1).take(key)                                   # (pixel, slot) in read order
+    position_rows = flat_positions.reshape(-1, c)
+    prev_rows = prev_operand.reshape(-1, c)
+    read_pos = position_rows.take(rows, axis=0)                           # (pixel, slot, c)
+    # each read's predecessor is the previous slot's read (sentinel slots write the padding rows)
+    prev_rows[rows[:, 1:]] = read_pos[:, :-1]
+    # an element's first read's predecessor is its last read one pass earlier
+    covered = np.arange(pixels, dtype=np.int64) if count.all() else np.flatnonzero(count)
+    first = read_pos[covered, 0]
+    prev_rows[rows[covered, 0]] = read_pos[covered, count.take(covered) - 1] - length
+    return first.reshape(-1).astype(np.int64)
+
+
+def _new_table(size: int, dtype, fill) -> np.ndarray:
+    return np.empty(size, dtype=dtype) if fill is None else np.full(size, fill, dtype=dtype)
+
+
+def _ws_edge_rows(t: int, rows: int) -> np.ndarray:
+    """Operand rows (output pixels) of a ws pass whose stream positions are not linear in ``p``
+    (:func:`_ws_positions`): ``p < R - 1`` or ``p > T - R``; every row when ``T < R``."""
+    if t < rows:
+        return np.arange(t, dtype=np.int64)
+    return np.r_[0:rows - 1, max(rows - 1, t - rows + 1):t].astype(np.int64)
+
+
+def _ws_operand_to_stream(operand: np.ndarray, edge: np.ndarray, edge_positions: np.ndarray, out: np.ndarray,
+                          layout: OperandLayout) -> None:
+    """``out[positions[p, j]] = operand[p, j]`` for a ws IFMAP pass (``M x K``), without a scattered write.
+
+    A fold's stream is its ``ru x T`` block in anti-diagonal order (``d = p + u``, then ``u``):
+    the full diagonals ``ru - 1 <= d <= T - 1`` are one contiguous run of ``out`` starting at
+    ``start(fr) + ru*(ru-1)/2``, read from ``operand`` along ``(d - u, fr*R + u)`` (a strided view,
+    one per fold size; ``u`` innermost on both sides, so the copy walks both in cache-friendly order).
+    The rows ``edge`` (:func:`_ws_edge_rows`, positions ``edge_positions``) hold every element of a
+    partial diagonal and are scattered.
+    """
+    t, k = operand.shape
+    rows, row_fold = layout.rows, layout.row_fold
+    last_rows = layout.rows_used(row_fold - 1)
+    full = row_fold if last_rows == rows else row_fold - 1
+    item = out.itemsize
+    source = operand.reshape(-1)
+    folds = [(0, full, rows)] if full else []
+    if full < row_fold:
+        folds.append((full, 1, last_rows))
+    for first_fold, count, used in (folds if t >= rows else []):
+        diagonals = t - used + 1
+        base = first_fold * rows * t + used * (used - 1) // 2
+        target = np.lib.stride_tricks.as_strided(out[base:], shape=(count, diagonals, used),
+                                                 strides=(rows * t * item, used * item, item))
+        origin = (used - 1) * k + first_fold * rows                 # operand[d - u, fr*R + u] at d = used - 1
+        read = np.lib.stride_tricks.as_strided(source[origin:], shape=(count, diagonals, used),
+                                               strides=(rows * item, k * item, (1 - k) * item))
+        np.copyto(target, read)
+    out[edge_positions.reshape(-1)] = operand[edge].reshape(-1)
 
 
 def _phase_readers(size: int, window: int, stride: int, out: int, phase: int, pixel_scale: int,
