@@ -436,6 +436,22 @@ def im2col_previous_reads(conv, positions: np.ndarray, layout: "OperandLayout | 
 READS_PER_BLOCK = 1 << 16
 
 
+def _readers_in_read_order(reader: np.ndarray, c: int, slot_bits: int, flat_positions: np.ndarray) -> np.ndarray:
+    """Each pixel's reader rows (``pixels x slots``) sorted by when they read channel 0.
+
+    (position, slot) are packed in one int64 so that a plain sort (faster than argsort on
+    short rows) gives the order, which is every channel's order when the order is shared.
+    """
+    pixels, slots = reader.shape
+    key = flat_positions.take(reader * c).astype(np.int64)
+    key <<= slot_bits
+    key |= np.arange(slots, dtype=np.int64)
+    key.sort(axis=1)
+    key &= (1 << slot_bits) - 1
+    key += np.arange(0, pixels * slots, slots, dtype=np.int64)[:, None]
+    return reader.reshape(-1).take(key)
+
+
 def _pixel_block_reads(reader: np.ndarray, count: np.ndarray, c: int, shared: bool, slot_bits: int,
                        flat_positions: np.ndarray, prev_ext: np.ndarray, length: int) -> np.ndarray:
     """Previous reads of the elements of a block of IFMAP pixels, written into ``prev_ext``.
@@ -445,15 +461,7 @@ def _pixel_block_reads(reader: np.ndarray, count: np.ndarray, c: int, shared: bo
     """
     pixels, slots = reader.shape
     if shared:
-        # sort channel 0's readers per pixel, (position, slot) packed in one int64 so that a plain
-        # sort (faster than argsort on short rows) also gives the order for every channel
-        key = flat_positions.take(reader * c).astype(np.int64)
-        key <<= slot_bits
-        key |= np.arange(slots, dtype=np.int64)
-        key.sort(axis=1)
-        key &= (1 << slot_bits) - 1
-        key += np.arange(0, pixels * slots, slots, dtype=np.int64)[:, None]
-        first_channel = reader.reshape(-1).take(key) * c
+        first_channel = _readers_in_read_order(reader, c, slot_bits, flat_positions) * c
         read_pos = flat_positions.take(first_channel[:, :, None] + np.arange(c, dtype=np.int64))  # (pixel, slot, c)
         slot_stride, channel_stride = c, 1
     else:
@@ -483,13 +491,7 @@ def _pixel_block_reads_by_row(reader: np.ndarray, count: np.ndarray, c: int, sha
     positions are gathered and previous reads written a whole row at a time.
     """
     pixels, slots = reader.shape
-    key = flat_positions.take(reader * c).astype(np.int64)
-    key <<= slot_bits
-    key |= np.arange(slots, dtype=np.int64)
-    key.sort(axis=1)
-    key &= (1 << slot_bits) - 1
-    key += np.arange(0, pixels * slots, slots, dtype=np.int64)[:, None]
-    rows = reader.reshape(-1).take(key)                                   # (pixel, slot) in read order
+    rows = _readers_in_read_order(reader, c, slot_bits, flat_positions)   # (pixel, slot) in read order
     position_rows = flat_positions.reshape(-1, c)
     prev_rows = prev_operand.reshape(-1, c)
     read_pos = position_rows.take(rows, axis=0)                           # (pixel, slot, c)
