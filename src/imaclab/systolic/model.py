@@ -80,10 +80,7 @@ def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
     ofmap_layout = layouts["ofmap"]
     drain_width = cols if cfg.calc_bandwidth else int(cfg.dram_bandwidth_words_per_cycle)
     fold_words = ofmap_layout.fold_elements()
-    row_fold, col_fold = int(geom.row_fold), int(geom.col_fold)
-    # a fold's line pattern depends only on whether it is the last row fold and the last column fold
-    ofmap_lines = _Lines(fold_words, geom.lines_per_fold, ofmap_layout.line_counts,
-                         lambda fold: (fold % row_fold == row_fold - 1, fold // row_fold == col_fold - 1))
+    ofmap_lines = _Lines(fold_words, geom.lines_per_fold, ofmap_layout.line_counts, ofmap_layout.fold_kind)
     writes = simulate_write_buffer(ofmap_lines, lines, cfg.sram_words("ofmap"), drain_width)
     stall_cycles = writes.stall_cycles
 

@@ -49,36 +49,32 @@ class OperandLayout:
         used_c = np.repeat(cu, self.row_fold)
         return np.asarray(_ELEMENTS[self.geom.dataflow][self.operand](self, used_r, used_c), dtype=np.int64)
 
+    def fold_kind(self, fold):
+        """A key equal for folds whose streams are the same (an int or an array of folds).
+
+        A fold's used rows and columns, hence its stream, depend only on whether it is the last
+        row fold and the last column fold: at most four kinds.
+        """
+        fc, fr = divmod(fold, self.row_fold)      # builtin: fast on ints, elementwise on arrays
+        return (fr == self.row_fold - 1) * 2 + (fc == self.col_fold - 1)
+
     def cycle_of_position(self, position: int, fold_starts: np.ndarray) -> int:
         """Cycle (stall free) at which stream element ``position`` is read."""
-        fold = int(np.searchsorted(fold_starts, position, side="right")) - 1
-        within = position - int(fold_starts[fold])
-        return fold * self.lines_per_fold + self.fold_stream(fold).cycle_of(within)
+        return int(self.cycles_of_positions([position], fold_starts)[0])
 
     def cycles_of_positions(self, positions, fold_starts: np.ndarray) -> np.ndarray:
-        """Vectorized :meth:`cycle_of_position` for an array of stream positions."""
+        """Cycles (stall free) at which the stream elements ``positions`` are read."""
         positions = np.asarray(positions, dtype=np.int64)
         if positions.size == 0:
             return positions
         fold = np.searchsorted(fold_starts, positions, side="right") - 1
         within = positions - fold_starts[fold]
-        fc, fr = np.divmod(fold, self.row_fold)
-        ru = np.minimum(self.rows, self.sr - fr * self.rows)
-        cu = np.minimum(self.cols, self.sc - fc * self.cols)
         cycles = fold * self.lines_per_fold
-        out = np.empty(positions.size, dtype=np.int64)
-        # the pattern of a fold depends only on (rows used, cols used): at most four kinds
-        keys = ru * (self.cols + 1) + cu
-        for key in sorted(set(keys.tolist())):     # (np.unique's first call costs ~20 ms of imports)
-            sel = keys == key
-            r_used, c_used = divmod(int(key), self.cols + 1)
-            kind, used, length, offset = self.pattern(self, r_used, c_used)
-            if kind == "skewed":
-                cum = np.cumsum(antidiagonal_counts(used, length))
-                out[sel] = offset + np.searchsorted(cum, within[sel], side="right")
-            else:
-                out[sel] = self.rows - used + within[sel] // length
-        return cycles + out
+        kinds = self.fold_kind(fold)
+        for kind in sorted(set(kinds.tolist())):     # (np.unique's first call costs ~20 ms of imports)
+            sel = kinds == kind
+            cycles[sel] += self.fold_stream(int(fold[np.argmax(sel)])).cycles_of(within[sel])
+        return cycles
 
     def first_cycle(self) -> int:
         return self.fold_stream(0).first_cycle()
@@ -280,14 +276,14 @@ def _ws_positions(positions: np.ndarray, rows: int, row_fold: int, last_rows: in
 def ifmap_pass_positions(layout: OperandLayout, padded: bool = False) -> tuple[np.ndarray, int]:
     """Position in the pass's read stream of every IFMAP operand element ``(p, j)``, and the pass count.
 
-    The inverse of :func:`ifmap_pass_stream`'s order, as an ``M x K`` int64 array:
+    The inverse of :func:`ifmap_pass_stream`'s order, as an ``M x K`` int array:
     os/ws streams are skewed blocks (inverse of the anti-diagonal order), is pushes
     window rows in reverse order, pixels ascending.  Built by broadcasting per-fold
     rank tables (one table per fold size), no loop over folds.  ``padded=True`` appends
     a row ``M`` filled with ``M * K`` (one past the last position), used as the
-    "no reader" sentinel by :func:`im2col_previous_reads`.  int64 because the positions
-    index other arrays, and numpy gathers and scatters several times faster with int64
-    indices than with int32 ones.
+    "no reader" sentinel by :func:`im2col_previous_reads`.  int32 when the positions fit (half
+    the memory traffic of the table), int64 otherwise; the gathers that use them as indices
+    cast them to int64 first (numpy gathers several times faster with int64 indices).
     """
     df = layout.geom.dataflow
     rows, cols, t = layout.rows, layout.cols, layout.t

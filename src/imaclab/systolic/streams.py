@@ -50,9 +50,9 @@ def _antidiagonal_cumsum(used: int, length: int) -> np.ndarray:
     return np.cumsum(antidiagonal_counts(used, length))
 
 
-def antidiagonal_position(used: int, length: int, index: int) -> int:
-    """Cycle (``u + e``) of the ``index``-th element of a skewed ``used x length`` block."""
-    return int(np.searchsorted(_antidiagonal_cumsum(int(used), int(length)), index, side="right"))
+def antidiagonal_position(used: int, length: int, index):
+    """Cycle (``u + e``) of the ``index``-th element(s) of a skewed ``used x length`` block."""
+    return np.searchsorted(_antidiagonal_cumsum(int(used), int(length)), index, side="right")
 
 
 @dataclass(frozen=True)
@@ -77,9 +77,13 @@ class FoldStream:
 
     def cycle_of(self, index: int) -> int:
         """Fold-relative cycle of the ``index``-th element of this block."""
+        return int(self.cycles_of(index))
+
+    def cycles_of(self, indices):
+        """Fold-relative cycles of element indices (an int or an int64 array)."""
         if self.pattern == "skewed":
-            return self.offset + antidiagonal_position(self.used, self.length, index)
-        return self.array_rows - self.used + index // self.length
+            return self.offset + antidiagonal_position(self.used, self.length, indices)
+        return self.array_rows - self.used + np.asarray(indices, dtype=np.int64) // self.length
 
     def first_cycle(self) -> int:
         return self.offset if self.pattern == "skewed" else self.array_rows - self.used
