@@ -56,6 +56,18 @@ DEFAULT_PIN_STEP_V = 0.01
 MIN_CURRENT_RANGE_A = 1e-3
 
 
+def bilinear_patches(table: np.ndarray) -> np.ndarray:
+    """Bilinear patches of a table over two uniform grid axes (the first two), one per cell.
+
+    Cell ``(i, j)`` holds ``(t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00)`` on a new axis 2
+    (shape ``[G-1, O-1, 4, ...]``), so that ``t(i + fx, j + fy) = c0 + c1 fx + c2 fy + c3 fx fy``:
+    a lookup is one gather of a cell's row instead of four.
+    """
+    t = np.asarray(table, dtype=float)
+    t00, t10, t01, t11 = t[:-1, :-1], t[1:, :-1], t[:-1, 1:], t[1:, 1:]
+    return np.stack([t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00], axis=2)
+
+
 @dataclass(frozen=True)
 class LoadedNeuronTable:
     """The neuron's DC behaviour on a (pin voltage x output current) grid, both uniform."""
@@ -345,10 +357,7 @@ class NeuronDynamics:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        t = np.asarray(self.tables, dtype=float)
-        # bilinear patches (c0, c1 fx, c2 fy, c3 fx fy) per cell: one gather per lookup
-        p = np.stack([t[:-1, :-1], t[1:, :-1] - t[:-1, :-1], t[:-1, 1:] - t[:-1, :-1],
-                      t[1:, 1:] - t[1:, :-1] - t[:-1, 1:] + t[:-1, :-1]], axis=-2)
+        p = bilinear_patches(self.tables)                  # [G-1, O-1, 4, tables]
         object.__setattr__(self, "_patches", np.ascontiguousarray(p.reshape(-1, 4 * len(_TABLES))))
         # the inverter current alone (Newton iterations need only it): a quarter of the gather
         object.__setattr__(self, "_patches_inv", np.ascontiguousarray(p[..., 0].reshape(-1, 4)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve
-from imaclab.devices.neuron_loaded import LoadedNeuronTable
+from imaclab.devices.neuron_loaded import LoadedNeuronTable, bilinear_patches
 from imaclab.errors import SimulationError
 from imaclab.solver.blocks import BlockProduct
 
@@ -60,8 +60,7 @@ class TransistorNeuron:
 
     @staticmethod
     def _patches(t: np.ndarray) -> np.ndarray:
-        t00, t10, t01, t11 = t[:-1, :-1], t[1:, :-1], t[:-1, 1:], t[1:, 1:]
-        return np.stack([t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00], axis=-1).reshape(-1, 4)
+        return bilinear_patches(t).reshape(-1, 4)
 
     def pin_cells(self, pin):
         """The pin part of a lookup: (pin interval i, first cell of its row, fraction fx)."""
