@@ -83,11 +83,6 @@ def numpy_forward(v: np.ndarray, model: MLPModel, vdd: float) -> np.ndarray:
     return v
 
 
-def best_time(fn, repeats: int = 3) -> float:
-    """Best wall time of ``repeats`` calls, seconds."""
-    return best_times(fn, repeats)[0]
-
-
 def best_times(fn, repeats: int = 3) -> tuple[float, float]:
     """(best wall time, best CPU time of this process) of ``repeats`` calls, seconds.  On a
     shared machine the CPU time is the steadier figure (other jobs stretch the wall time)."""
