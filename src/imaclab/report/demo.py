@@ -81,8 +81,9 @@ def _imac(backend: str, samples: int | None) -> Callable[[Path, DemoResult], dic
 
 def _tpu(out: Path, _: DemoResult) -> dict[str, Any]:
     from imaclab.systolic.run import simulate_files
+    from imaclab.systolic.topology import resolve_topology
 
-    topology = Path(__file__).resolve().parents[1] / "systolic" / "topologies" / "resnet18.csv"
+    topology = resolve_topology("resnet18")
     run = simulate_files(config="edge-32x32", topology=topology, outdir=out)
     totals = run.totals
     return {"layers": len(run.reports), "total_cycles": int(totals["total_cycles"]),

@@ -148,23 +148,6 @@ def _tpu_job_class() -> type:
     return TpuSimulateJob
 
 
-def _topology_path(name: str) -> Path:
-    """A CSV path as given, or a topology shipped in ``imaclab/systolic/topologies`` (searched recursively)."""
-    path = Path(name)
-    if path.suffix.lower() == ".csv" or path.exists():
-        return path
-    from importlib import resources
-
-    shipped = Path(str(resources.files("imaclab.systolic").joinpath("topologies")))
-    found = sorted(shipped.rglob(f"{name}.csv")) if shipped.is_dir() else []
-    if not found:
-        from imaclab.errors import unknown_name
-
-        known = sorted(p.stem for p in shipped.rglob("*.csv")) if shipped.is_dir() else []
-        raise unknown_name("topology", name, known or ["<path>.csv"])
-    return found[0]
-
-
 def _is_gemm_csv(path: Path) -> bool:
     header = [f.strip().lower() for f in path.read_text().splitlines()[0].split(",") if f.strip()]
     return header[1:4] == ["m", "n", "k"]
@@ -173,13 +156,14 @@ def _is_gemm_csv(path: Path) -> bool:
 def tpu_simulate() -> tuple[Any, ...]:
     """``tpu.simulate``: the systolic model over a topology (cycles, stalls, utilization, SRAM/DRAM traffic)."""
     from imaclab.systolic import load_topology, simulate_topology, summarize
+    from imaclab.systolic.topology import resolve_topology
 
     @functools.lru_cache(maxsize=16)
     def layers(path: str, gemm: bool, mtime_ns: int) -> tuple[Any, ...]:
         return tuple(load_topology(path, gemm=gemm))
 
     def run(config: Any) -> dict[str, Any]:
-        path = _topology_path(config.topology)
+        path = resolve_topology(config.topology)
         if not path.is_file():
             raise ConfigError(f"tpu.simulate: topology '{config.topology}' not found")
         gemm = _is_gemm_csv(path) if config.gemm is None else config.gemm

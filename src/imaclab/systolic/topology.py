@@ -36,6 +36,24 @@ GEMM_HEADER = ["Layer", "M", "N", "K"]
 DEPTHWISE_MARK = "DP"
 
 
+def resolve_topology(name: str | Path) -> Path:
+    """A CSV path as given, or the name of a topology shipped in ``imaclab/systolic/topologies``
+    (searched recursively, e.g. ``resnet18``)."""
+    path = Path(name)
+    if path.suffix.lower() == ".csv" or path.exists():
+        return path
+    from importlib import resources
+
+    from imaclab.errors import unknown_name
+
+    shipped = Path(str(resources.files("imaclab.systolic").joinpath("topologies")))
+    found = sorted(shipped.rglob(f"{name}.csv")) if shipped.is_dir() else []
+    if not found:
+        known = sorted(p.stem for p in shipped.rglob("*.csv")) if shipped.is_dir() else []
+        raise unknown_name("topology", str(name), known or ["<path>.csv"])
+    return found[0]
+
+
 def load_topology(path: str | Path, gemm: bool = False) -> list[Layer]:
     """Layers of a SCALE-Sim topology CSV (``gemm=True`` for the ``Layer, M, N, K`` format)."""
     path = Path(path)
