@@ -21,7 +21,9 @@ transistor: Newton with the next layer's source admittance as load) -> next laye
 from __future__ import annotations
 
 import contextlib
+import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -73,6 +75,9 @@ class SolverOptions(ConfigModel):
                                                           "per-batch products are small: more threads only add "
                                                           "synchronization, 2-6x slower on a busy 2-core machine); "
                                                           "None: leave the process's setting")
+    threads: int | None = Field(None, ge=1, description="CPU threads solving batches in parallel (numpy backend; "
+                                                      "each runs single-threaded BLAS); None: the CPUs this "
+                                                      "process may use")
     neuron_current_points: int = Field(DEFAULT_CURRENT_POINTS, ge=5, description="output-current points of the loaded neuron table "
                                                              "(odd)")
 
@@ -202,18 +207,38 @@ def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions)
     hidden = [np.zeros((n, lm.fan_out)) for lm in plan.layers if lm.hidden]
     mats = _device_matrices(be, plan)
     tneuron = TransistorNeuron(plan.neuron, be) if isinstance(plan.neuron, LoadedNeuronTable) else None
-    pin_peak = 0.0
-    batch = options.batch_size or (_GPU_BATCH if str(be.device).startswith("cuda") else _CPU_BATCH)
-    for lo in range(0, n, batch):
+    gpu = str(be.device).startswith("cuda")
+    batch = options.batch_size or (_GPU_BATCH if gpu else _CPU_BATCH)
+
+    def run(lo: int) -> float:
         hi = min(n, lo + batch)
         out, pw, hid, peak = _forward(be, plan, mats, tneuron, be.asarray(v_in[lo:hi]), options)
-        pin_peak = max(pin_peak, peak)
         outputs[lo:hi] = be.to_numpy(out)
         for k in POWER_COMPONENTS:
             power[k][lo:hi] = be.to_numpy(pw[k])
         for h, arr in zip(hidden, hid):
             h[lo:hi] = be.to_numpy(arr)
-    return outputs, power, hidden, pin_peak
+        return peak
+
+    starts = range(0, n, batch)
+    threads = 1 if gpu else min(len(starts), _solver_threads(options))
+    if threads <= 1:
+        peaks = [run(lo) for lo in starts]
+    else:
+        # batches are independent and write disjoint slices; numpy and BLAS release the GIL in
+        # the per-batch array work, so batches on several threads use several cores
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            peaks = list(pool.map(run, starts))
+    return outputs, power, hidden, max(peaks, default=0.0)
+
+
+def _solver_threads(options: SolverOptions) -> int:
+    if options.threads is not None:
+        return options.threads
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _device_matrices(be, plan: SolverPlan) -> list[dict]:
@@ -293,9 +318,9 @@ def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron |
                         pin = node - tie * tneuron.pin_current(pins, i_out)
                         pins = tneuron.pin_cells(pin)
                     v_out, _ = tneuron.output(pins, i_out)
-            i_pin, p_supply = tneuron.currents(pins, i_out)
-            pw["amplifiers"] = pw["amplifiers"] + (pin * i_pin).sum(axis=1)
-            pw["neurons"] = pw["neurons"] + p_supply.sum(axis=1)
+            pin_power, supply_power = tneuron.power(pin, pins, i_out)
+            pw["amplifiers"] = pw["amplifiers"] + pin_power
+            pw["neurons"] = pw["neurons"] + supply_power
         hidden.append(v_out)
         s = be.concat([v_out, be.full((b, 1), vb)], axis=1)
     raise AssertionError("the last layer must be an output layer")  # pragma: no cover

@@ -17,6 +17,7 @@ import numpy as np
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve
 from imaclab.devices.neuron_loaded import LoadedNeuronTable, bilinear_patches
 from imaclab.errors import SimulationError
+from imaclab.solver import kernels
 from imaclab.solver.blocks import BlockProduct
 
 
@@ -57,6 +58,8 @@ class TransistorNeuron:
         self.v_out = be.asarray(self._patches(table.v_out))
         self.aux = be.asarray(np.concatenate([self._patches(table.i_pin), self._patches(table.p_supply)], axis=1))
         self.current_range_a = table.current_range_a
+        # the fused kernels of the numpy backend (the generic methods serve torch)
+        self._compiled = be.name == "numpy" and kernels.AVAILABLE
 
     @staticmethod
     def _patches(t: np.ndarray) -> np.ndarray:
@@ -99,6 +102,40 @@ class TransistorNeuron:
 
     def pin_current(self, pins, current):
         return self.currents(pins, current)[0]
+
+    def newton_terms(self, pins, v, current, diag):
+        """The diagonal part of a Newton step at (``v``, ``current``): ``(z, de)`` with
+        ``d = 1 / (1 - s diag)``, ``de = d s``, ``z = (v - v_out) d``, ``s = d v_out / d i_out``."""
+        if self._compiled:
+            _, row, fx = pins
+            z, de = kernels.empty_like(v), kernels.empty_like(v)
+            kernels.newton_terms(v, current, row, fx, self.v_out, self.c0, 1.0 / self.dc, self.n_c, diag, z, de)
+            return z, de
+        f, dfdi = self.output(pins, current)
+        return _diagonal_terms(v, f, dfdi, diag)
+
+    def apply_step(self, v, z, z1, de, coupled):
+        """``(v - step, max |step|)`` for ``step = z + z1 + de * coupled`` (``v`` may be updated in place)."""
+        if self._compiled:
+            return v, kernels.apply_step(v, z, z1, de, coupled)
+        step = z + z1 + de * coupled
+        return v - step, self.be.abs_max(step)
+
+    def power(self, pin, pins, current):
+        """Per sample: (power into the pins ``sum pin * i_pin``, supply power), watts [B]."""
+        if self._compiled:
+            _, row, fx = pins
+            pin_power, supply_power = np.zeros(pin.shape[0]), np.zeros(pin.shape[0])
+            kernels.pin_and_supply_power(pin, current, row, fx, self.aux, self.c0, 1.0 / self.dc, self.n_c,
+                                         pin_power, supply_power)
+            return pin_power, supply_power
+        i_pin, p_supply = self.currents(pins, current)
+        return (pin * i_pin).sum(axis=1), p_supply.sum(axis=1)
+
+
+def _diagonal_terms(v, f, dfdi, diag):
+    d = 1.0 / (1.0 - dfdi * diag)
+    return (v - f) * d, d * dfdi
 
 
 @dataclass(frozen=True)
@@ -156,39 +193,36 @@ def solve_loaded(be, neuron: TransistorNeuron, pin_in, load: NeuronLoad, *, tie_
     # over the batch for the same number of table evaluations afterwards)
     v, dfdi = neuron.unloaded(pins)
     f = v + dfdi * load.current(v)
-    full = False
+    z, de = _diagonal_terms(v, f, dfdi, diag)
     for it in range(settings.max_iterations):
-        res = v - f
-        if not full and it > settings.jacobi_iterations:
-            full = True
-        if not full:
+        if it <= settings.jacobi_iterations:
             # Newton with J = D - E, D = 1 - dfdi * y_diag, E = diag(dfdi) Y_off, inverted to
             # second order in the (weak) coupling: J^-1 ~ D^-1 + D^-1 E D^-1 + (D^-1 E)^2 D^-1
             # (one more block product than first order, and ~quadratic convergence instead of
-            # a factor of ~100 per step)
-            d = 1.0 / (1.0 - dfdi * diag)
-            de = d * dfdi
-            z = res * d
+            # a factor of ~100 per step); z = D^-1 res, de = D^-1 diag(dfdi)
             z1 = de * load.coupling(z)
-            step = z + z1 + de * load.coupling(z1)
+            v, peak = neuron.apply_step(v, z, z1, de, load.coupling(z1))
         else:
+            # not converged yet: full Newton, a dense solve per sample
+            f, dfdi = neuron.output(pins, current)
             jac = be.eye(v.shape[-1])[None, :, :] - dfdi[:, :, None] * load.matrix[None, :, :]
-            step = be.solve(jac, res)
-        v = v - step
+            step = be.solve(jac, v - f)
+            v, peak = v - step, be.abs_max(step)
         current = load.current(v)
         # converged once a Newton step on the table is below the tolerance: the residual left
         # after it is that step times the Jacobian's relative error (the dropped third-order
         # coupling, < 1 %), and the table lookup that would confirm it is skipped
-        if it > 0 and be.abs_max(step) < settings.tolerance_v:
+        if it > 0 and peak < settings.tolerance_v:
             _check_range(be, neuron, current, layer)
             return v, current, pin, pins
         if tie_ohm > 0:
             pin = pin_in - tie_ohm * neuron.pin_current(pins, current)
             pins = neuron.pin_cells(pin)
-        f, dfdi = neuron.output(pins, current)
-    res = v - f
+        if it < settings.jacobi_iterations:
+            z, de = neuron.newton_terms(pins, v, current, diag)
+    f, _ = neuron.output(pins, current)
     raise SimulationError(f"layer {layer + 1}: the loaded transistor neurons did not converge in "
-                          f"{settings.max_iterations} Newton iterations (residual {be.abs_max(res):.3g} V)")
+                          f"{settings.max_iterations} Newton iterations (residual {be.abs_max(v - f):.3g} V)")
 
 
 def _check_range(be, neuron: TransistorNeuron, current, layer: int) -> None:
