@@ -89,3 +89,22 @@ def test_torch_backend_equals_numpy_with_loaded_transistor_neurons():
     b = simulate(circuit, v_in, options=SolverOptions(array_backend="torch", device="cpu", **coarse))
     np.testing.assert_allclose(b.outputs, a.outputs, rtol=0, atol=1e-12)
     np.testing.assert_allclose(b.total_power_w, a.total_power_w, rtol=1e-12)
+
+
+def test_batches_on_threads_give_the_same_result_as_one_thread(monkeypatch):
+    """Batches solved on several threads land in their own slices: identical to one thread, bit
+    for bit; the default thread count follows OMP_NUM_THREADS (a sweep worker's share)."""
+    from imaclab.solver.forward import _solver_threads
+
+    model = random_model([40, 17, 3], seed=5, gains=(6.0, 4.0))
+    circuit = build_circuit(NetworkConfig().with_overrides({"circuit.crossbar.rows": 8,
+                                                            "circuit.crossbar.columns": 4}), model)
+    v_in = circuit.encode(np.random.default_rng(4).random((301, 40)))
+    one = simulate(circuit, v_in, options=SolverOptions(latency=False, threads=1, batch_size=32))
+    many = simulate(circuit, v_in, options=SolverOptions(latency=False, threads=3, batch_size=32))
+    assert np.array_equal(one.outputs, many.outputs)
+    assert np.array_equal(one.total_power_w, many.total_power_w)
+    assert [np.array_equal(a, b) for a, b in zip(one.hidden, many.hidden)] == [True]
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert _solver_threads(SolverOptions()) == 1
+    assert _solver_threads(SolverOptions(threads=4)) == 4

@@ -8,7 +8,7 @@ import pytest
 from imaclab.devices.neuron_loaded import LoadedNeuronTable
 from imaclab.solver import kernels
 from imaclab.solver.backend import get_backend
-from imaclab.solver.neurons import TransistorNeuron
+from imaclab.solver.neurons import NeuronLoad, TransistorNeuron
 
 pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
 
@@ -34,25 +34,54 @@ def test_kernels_equal_the_generic_formulas():
     pin = rng.uniform(-2.5, 2.5, size=(37, 23))       # beyond the table on both sides: clipped
     current = rng.uniform(-0.012, 0.012, size=(37, 23))
     v = rng.uniform(-0.8, 0.8, size=(37, 23))
-    diag = rng.uniform(0.005, 0.02, size=23)
+    load = NeuronLoad(get_backend("numpy"), coupled_admittance(rng, 23, [(0, 9), (9, 17), (17, 23)]), 0.8)
     pins = compiled.pin_cells(pin)
 
-    z_c, de_c = compiled.newton_terms(pins, v, current, diag)
-    z_g, de_g = generic.newton_terms(pins, v, current, diag)
-    np.testing.assert_allclose(z_c, z_g, rtol=1e-14, atol=1e-15)
-    np.testing.assert_allclose(de_c, de_g, rtol=1e-14, atol=1e-18)
-    # the terms are what they claim: z = (v - v_out) / (1 - s diag) at the table's point
-    f, s = generic.output(pins, current)
-    np.testing.assert_allclose(z_c * (1.0 - s * diag), v - f, rtol=1e-12, atol=1e-15)
-
-    z1, coupled = rng.normal(size=(2, 37, 23)) * 1e-3
-    v_c, peak_c = compiled.apply_step(v.copy(), z_c, z1, de_c, coupled)
-    v_g, peak_g = generic.apply_step(v.copy(), z_c, z1, de_c, coupled)
-    np.testing.assert_allclose(v_c, v_g, rtol=0, atol=1e-15)
-    assert peak_c == pytest.approx(peak_g, rel=1e-14) and peak_c > 0
+    v_c, peak_c = compiled.newton_step(pins, v.copy(), current, load)
+    v_g, peak_g = generic.newton_step(pins, v.copy(), current, load)
+    np.testing.assert_allclose(v_c, v_g, rtol=1e-12, atol=1e-14)
+    assert peak_c == pytest.approx(peak_g, rel=1e-12) and peak_c > 0
 
     p_c = compiled.power(pin, pins, current)
     p_g = generic.power(pin, pins, current)
     for a, b in zip(p_c, p_g):
         assert a.shape == (37,)
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_newton_step_solves_the_rank_one_jacobian():
+    """The step solves (D - S sigma u w^T) step = v - f exactly per sample and block (a dense solve
+    agrees), where sigma u w^T is each block's largest singular triplet of the load's coupling."""
+    neuron = TransistorNeuron(synthetic_table(), get_backend("numpy"))
+    rng = np.random.default_rng(1)
+    n, bounds = 12, [(0, 5), (5, 12)]
+    y = coupled_admittance(rng, n, bounds)
+    load = NeuronLoad(get_backend("numpy"), y, 0.8)
+    pin = rng.uniform(-1.0, 1.0, size=(4, n))
+    current = rng.uniform(-0.008, 0.008, size=(4, n))
+    v = rng.uniform(-0.8, 0.8, size=(4, n))
+    pins = neuron.pin_cells(pin)
+    stepped, peak = neuron.newton_step(pins, v.copy(), current, load)
+    f, s = neuron.output(pins, current)
+    rank_one = np.zeros((n, n))
+    for k, (lo, hi) in enumerate(bounds):
+        off = y[lo:hi, lo:hi] - np.diag(np.diag(y[lo:hi, lo:hi]))
+        left, values, right = np.linalg.svd(off)
+        rank_one[lo:hi, lo:hi] = values[0] * np.outer(left[:, 0], right[0])
+        assert values[0] == pytest.approx(float(load.sigma[k]))
+    jac = np.eye(n)[None] - s[:, :, None] * (np.diag(np.diag(y[:n, :n])) + rank_one)[None]
+    step = np.linalg.solve(jac, (v - f)[..., None])[..., 0]
+    np.testing.assert_allclose(stepped, v - step, rtol=0, atol=1e-12)
+    assert peak == pytest.approx(np.abs(step).max(), rel=1e-10)
+
+
+def coupled_admittance(rng, n, bounds):
+    """A symmetric source admittance (bias row last) with coupled rows inside each block."""
+    y = np.zeros((n + 1, n + 1))
+    for lo, hi in bounds:
+        block = -rng.uniform(0.0, 1e-3, size=(hi - lo, hi - lo))
+        y[lo:hi, lo:hi] = block + block.T
+        y[np.arange(lo, hi), np.arange(lo, hi)] = 0.012
+    y[:n, n] = y[n, :n] = -1e-3
+    y[n, n] = 0.02
+    return y

@@ -108,18 +108,12 @@ def test_user_bandwidth_never_faster_than_calc():
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
-@pytest.mark.parametrize("block", [None, 5])
-def test_reader_enumeration_equals_sorting_the_read_stream(dataflow, block, monkeypatch):
-    """im2col_previous_reads (no sort of the reads) == previous_reads on the explicit address stream.
-
-    ``block=5``: pixels handled a few at a time (as large layers are), not all at once.
-    """
-    from imaclab.systolic import operands
-    from imaclab.systolic.buffers import previous_reads
-    if block is not None:
-        monkeypatch.setattr(operands, "READS_PER_BLOCK", block)
-    from imaclab.systolic.operands import (Im2col, OperandLayout, ifmap_pass_positions, ifmap_pass_stream,
-                                           im2col_previous_reads)
+def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
+    """ifmap_previous_reads (a compiled walk that computes each read's address on the way) ==
+    previous_reads on the explicit address stream (a sort by address), and the compiled miss scan
+    == the closed forms where they apply."""
+    from imaclab.systolic.buffers import previous_reads, scan_previous_reads
+    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, ifmap_previous_reads
 
     rng = np.random.default_rng({"os": 1, "ws": 2, "is": 3}[dataflow])
     for case in range(12):
@@ -129,22 +123,31 @@ def test_reader_enumeration_equals_sorting_the_read_stream(dataflow, block, monk
                          filter_height=fh, filter_width=fw, channels=int(rng.choice([1, 2, 3, 4, 5, 8])),
                          num_filters=3, stride_height=sh, stride_width=sw)
         m, n, k = conv.gemm_dims()
-        # array rows 4 (channels 2, 4, 8: one reader order for every channel) and 3 (per-channel order)
         layout = OperandLayout(fold_geometry(dataflow, 4 if case % 2 else 3, 3, m, n, k), "ifmap")
         stream, passes = ifmap_pass_stream(layout, Im2col(conv.ifmap_height, conv.ifmap_width, fh, fw, conv.channels,
                                                           sh, sw, conv.ofmap_height, conv.ofmap_width))
-        positions, passes2 = ifmap_pass_positions(layout)
-        assert passes == passes2
-        assert np.array_equal(positions.reshape(-1)[np.argsort(positions, axis=None)], np.arange(m * k))
-        padded, _ = ifmap_pass_positions(layout, padded=True)
-        assert np.array_equal(padded[:m], positions) and np.all(padded[m] == m * k)
         prev_a, first_a, unique_a = previous_reads(stream)
-        for prev_b, first_b, unique_b in (im2col_previous_reads(conv, positions),
-                                          im2col_previous_reads(conv, padded, layout),
-                                          im2col_previous_reads(conv, padded.copy(), layout,
-                                                                overwrite_positions=True)):
-            assert unique_a == unique_b and set(first_a.tolist()) == set(first_b.tolist())
-            assert np.array_equal(prev_a.astype(np.int64), prev_b.astype(np.int64))
+        prev_b, first_b, unique_b, passes_b = ifmap_previous_reads(conv, layout)
+        assert passes == passes_b and unique_a == unique_b
+        assert set(first_a.tolist()) == set(first_b.tolist())
+        assert np.array_equal(prev_a.astype(np.int64), prev_b.astype(np.int64))
+        for chunk in (1, 3, max(1, unique_a // 2)):
+            result = scan_previous_reads(prev_b, first_b, unique_b, passes, chunk)
+            assert result.misses == _misses_by_replay(stream, passes, chunk)
+
+
+def _misses_by_replay(stream, passes, chunk):
+    """The flush-on-full buffer replayed read by read with a Python set (the definition)."""
+    held, misses = set(), 0
+    for _ in range(passes):
+        for address in stream.tolist():
+            if address < 0 or address in held:
+                continue
+            held.add(address)
+            misses += 1
+            if len(held) == chunk:
+                held.clear()
+    return misses
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])

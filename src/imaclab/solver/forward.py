@@ -77,7 +77,7 @@ class SolverOptions(ConfigModel):
                                                           "None: leave the process's setting")
     threads: int | None = Field(None, ge=1, description="CPU threads solving batches in parallel (numpy backend; "
                                                       "each runs single-threaded BLAS); None: the CPUs this "
-                                                      "process may use")
+                                                      "process may use, at most OMP_NUM_THREADS where set")
     neuron_current_points: int = Field(DEFAULT_CURRENT_POINTS, ge=5, description="output-current points of the loaded neuron table "
                                                              "(odd)")
 
@@ -233,12 +233,19 @@ def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions)
 
 
 def _solver_threads(options: SolverOptions) -> int:
+    """``options.threads``, else the CPUs this process may use, capped by ``OMP_NUM_THREADS`` /
+    ``OPENBLAS_NUM_THREADS`` where set (a sweep worker sets them to its share of the machine)."""
     if options.threads is not None:
         return options.threads
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        threads = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+        threads = os.cpu_count() or 1
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            threads = min(threads, int(value))
+    return max(1, threads)
 
 
 def _device_matrices(be, plan: SolverPlan) -> list[dict]:

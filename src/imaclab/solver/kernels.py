@@ -28,42 +28,48 @@ def _jit(fn):
 
 
 @_jit
-def newton_terms(v, current, row, fx, v_table, c0, inv_dc, n_c, diag, z, de):
-    """One lookup of the loaded table and the diagonal part of the Newton step, per neuron.
+def rank1_newton_step(v, current, row, fx, v_table, c0, inv_dc, n_c, diag, block_lo, block_hi, sigma, u, w,
+                      scratch):
+    """One Newton step of the loaded neurons, in place on ``v`` [B, n]; returns the largest |step|, volts.
 
-    At (pin cell ``row``/``fx``, output current ``current``): ``f = v_out``, ``s = dv/di``;
-    writes ``d = 1 / (1 - s diag)``, ``de = d s`` and ``z = (v - f) d`` (volts) into ``z``
-    and ``de`` [B, n].  ``v_table``: bilinear patches [cells, 4]; ``c0``/``inv_dc``: first
-    current point and inverse step of the table (A, 1/A); ``diag``: the load's diagonal (S).
+    At (pin cell ``row``/``fx``, output current ``current``) the table gives ``f = v_out`` and
+    ``s = dv/di``; the residual ``v - f`` is solved against ``J = D - S Y_off`` with ``D = 1 - s diag``
+    and the load's off-diagonal part ``Y_off`` replaced by its rank-one part ``sigma u w^T`` per
+    row block (Sherman-Morrison: ``J^-1 r = D^-1 r + sigma D^-1 S u (w^T D^-1 r) / (1 - sigma w^T
+    D^-1 S u)``).  ``v_table``: bilinear patches [cells, 4]; ``c0``/``inv_dc``: first current point
+    and inverse step (A, 1/A); ``diag`` (S): the load's diagonal; ``block_lo/hi``: the row blocks;
+    ``scratch`` [2, n].
     """
     batch, n = v.shape
     top = n_c - 1.0
-    for b in range(batch):
-        for k in range(n):
-            y = (current[b, k] - c0) * inv_dc
-            y = min(max(y, 0.0), top)
-            j = min(int(y), n_c - 2)
-            fy = y - j
-            cell = row[b, k] + j
-            fxk = fx[b, k]
-            slope = v_table[cell, 2] + v_table[cell, 3] * fxk
-            f = v_table[cell, 0] + v_table[cell, 1] * fxk + slope * fy
-            dfdi = slope * inv_dc
-            d = 1.0 / (1.0 - dfdi * diag[k])
-            de[b, k] = d * dfdi
-            z[b, k] = (v[b, k] - f) * d
-
-
-@_jit
-def apply_step(v, z, z1, de, coupled):
-    """``v -= z + z1 + de * coupled`` in place; returns the largest |step|, volts."""
-    batch, n = v.shape
     peak = 0.0
     for b in range(batch):
-        for k in range(n):
-            step = z[b, k] + z1[b, k] + de[b, k] * coupled[b, k]
-            v[b, k] -= step
-            peak = max(peak, abs(step))
+        for blk in range(block_lo.size):
+            lo, hi = block_lo[blk], block_hi[blk]
+            alpha = 0.0
+            beta = 0.0
+            for k in range(lo, hi):
+                y = (current[b, k] - c0) * inv_dc
+                y = min(max(y, 0.0), top)
+                j = min(int(y), n_c - 2)
+                fy = y - j
+                cell = row[b, k] + j
+                fxk = fx[b, k]
+                slope = v_table[cell, 2] + v_table[cell, 3] * fxk
+                f = v_table[cell, 0] + v_table[cell, 1] * fxk + slope * fy
+                dfdi = slope * inv_dc
+                d_inv = 1.0 / (1.0 - dfdi * diag[k])
+                r = (v[b, k] - f) * d_inv
+                a = dfdi * u[k] * d_inv
+                alpha += w[k] * r
+                beta += w[k] * a
+                scratch[0, k] = r
+                scratch[1, k] = a
+            coef = sigma[blk] * alpha / (1.0 - sigma[blk] * beta)
+            for k in range(lo, hi):
+                step = scratch[0, k] + scratch[1, k] * coef
+                v[b, k] -= step
+                peak = max(peak, abs(step))
     return peak
 
 

@@ -1,4 +1,4 @@
-"""SCALE-Sim v2.0.2's double-buffered SRAMs in CALC mode, as closed forms and vectorized scans.
+"""SCALE-Sim v2.0.2's double-buffered SRAMs in CALC mode, as closed forms and compiled scans.
 
 Read buffers (``memory/read_buffer_estimate_bw.py``)
 -----------------------------------------------------
@@ -16,9 +16,9 @@ fetched" cache over the operand's SRAM read stream:
 * a block of ``L < chunk`` distinct addresses read ``R >= 2`` times in a row,
   entering with ``m`` misses in the chunk: ``L`` misses, plus ``chunk - m`` more if the
   chunk fills during its first read (the part read before the swap is re-fetched);
-* any other stream (im2col rows of a convolution, which repeat addresses): a
-  vectorized scan over the stream with each read's distance to the previous read
-  of the same address (:func:`scan_misses`).
+* any other stream (im2col rows of a convolution, which repeat addresses): one
+  compiled pass over the stream with each read's previous read of the same address
+  (:func:`scan_misses`, :func:`scan_previous_reads`).
 
 Write buffer (``memory/write_buffer.py``)
 -----------------------------------------
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from imaclab.errors import SimulationError
+from imaclab.systolic import kernels
 
 #: Sets the read buffer is split into (read_buffer_estimate_bw.py: 100 sets).
 READ_BUFFER_SETS = 100
@@ -113,11 +114,6 @@ def misses_block_repeats(block_lengths: np.ndarray, repeats: int, chunk: int) ->
 
 
 # ------------------------------------------------------------------ vectorized scan
-#: Reads examined per vectorized step of :func:`scan_misses` (grows and shrinks with the segment length).
-SCAN_MIN_WINDOW = 1 << 12
-SCAN_MAX_WINDOW = 1 << 20
-
-
 def _stable_argsort(keys: np.ndarray) -> np.ndarray:
     """Stable argsort of non-negative int keys by 16-bit radix passes (O(n); numpy radix-sorts 16-bit keys)."""
     top = int(keys.max()) if keys.size else 0
@@ -170,78 +166,15 @@ def scan_misses(stream: np.ndarray, passes: int, chunk: int) -> ReadMisses:
 def scan_previous_reads(prev: np.ndarray, first: np.ndarray, unique: int, passes: int, chunk: int) -> ReadMisses:
     """Misses of the flush-on-full cache, given each read's previous-read position (see :func:`previous_reads`).
 
-    A read misses iff the previous read of its address lies before the current
-    segment (the reads since the last swap).  Each segment's end -- the read that
-    brings its distinct addresses to ``chunk`` -- is found by counting, window by
-    window, the reads whose previous read precedes the segment.
+    A read misses iff the previous read of its address lies before the current segment (the
+    reads since the last swap); the read that brings a segment's misses to ``chunk`` swaps.
+    One compiled pass over the reads (:func:`imaclab.systolic.kernels.scan_misses`).
     """
-    length = prev.size
     if unique < chunk:
         # the first pass fetches every address once and never swaps; later passes hit
         return ReadMisses(unique)
-    # a first read's previous read is its pass's last read one pass earlier, a negative position
-    # in the first pass: every first read of the first pass misses (segment starts are >= 0)
-    misses = 0
-    swaps: list[int] = []
-    segment_start = 0        # global position of the first read after the last swap
-    in_chunk = 0
-    window = SCAN_MIN_WINDOW
-    for p in range(passes):
-        base = p * length
-        lo = 0
-        misses_this_pass = 0
-        while lo < length:
-            hi = min(length, lo + window)
-            threshold = segment_start - base            # previous read before this -> miss
-            is_miss = prev[lo:hi] < threshold
-            got = int(np.count_nonzero(is_miss))
-            need = chunk - in_chunk
-            if got < need:
-                in_chunk += got
-                misses += got
-                misses_this_pass += got
-                lo = hi
-                window = min(2 * window, SCAN_MAX_WINDOW)
-                continue
-            # every read of the window a miss (distinct addresses): the need-th read ends the segment
-            where = need - 1 if got == hi - lo else _position_of_nth(is_miss, need)
-            swap_at = base + lo + where
-            # next window: a little more than one segment (the reads between two swaps; segments of a
-            # layer have similar lengths), doubled above if it falls short
-            window = int(min(max(SCAN_MIN_WINDOW, (swap_at + 1 - segment_start) * 5 // 4), SCAN_MAX_WINDOW))
-            swaps.append(swap_at)
-            misses += need
-            misses_this_pass += need
-            in_chunk = 0
-            segment_start = swap_at + 1
-            lo = lo + where + 1
-        if misses_this_pass == 0:
-            break            # passes are identical: nothing will ever miss again
-    return ReadMisses(misses, swaps)
-
-
-def _position_of_nth(mask: np.ndarray, nth: int) -> int:
-    """Index of the ``nth`` (1-based) True in ``mask`` (which holds at least ``nth``).
-
-    Bisects with ``count_nonzero`` (numpy's fastest reduction over bools) down to a block of
-    at most :data:`NTH_SEARCH_BLOCK` entries, then searches that block's cumulative sum (per-block
-    sums over the whole window were 2-3x slower, a full cumulative sum ten times slower).
-    """
-    lo, hi = 0, mask.size
-    before = 0                       # Trues in mask[:lo]; the answer lies in [lo, hi)
-    while hi - lo > NTH_SEARCH_BLOCK:
-        mid = (lo + hi) // 2
-        left = int(np.count_nonzero(mask[lo:mid]))
-        if before + left >= nth:
-            hi = mid
-        else:
-            before += left
-            lo = mid
-    return lo + int(np.searchsorted(np.cumsum(mask[lo:hi], dtype=np.int32), nth - before))
-
-
-#: Entries below which :func:`_position_of_nth` stops bisecting and searches a cumulative sum.
-NTH_SEARCH_BLOCK = 4096
+    misses, swaps = kernels.scan_misses(prev, int(passes), int(chunk))
+    return ReadMisses(int(misses), swaps.tolist())
 
 
 # ------------------------------------------------------------------ read timing

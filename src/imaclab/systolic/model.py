@@ -26,8 +26,7 @@ from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, _Lines, mi
                                       simulate_write_buffer)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
-from imaclab.systolic.operands import (OperandLayout, conv_all_valid, im2col_previous_reads,
-                                       ifmap_pass_positions)
+from imaclab.systolic.operands import OperandLayout, conv_all_valid, ifmap_previous_reads
 from imaclab.systolic.report import LayerReport
 from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
                                        total_cycles_calc)
@@ -169,9 +168,7 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
     if covered is not None and covered < chunk:
         # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
         return ReadMisses(covered), 0, total - 1
-    positions, passes = ifmap_pass_positions(layout, padded=True)
-    prev, first, unique = im2col_previous_reads(unit, positions, layout, overwrite_positions=True)
-    del positions
+    prev, first, unique, passes = ifmap_previous_reads(unit, layout)
     result = scan_previous_reads(prev, first, unique, passes, chunk)
     if conv_all_valid(unit):
         return result, 0, total - 1
