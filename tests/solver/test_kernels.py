@@ -36,6 +36,12 @@ def test_kernels_equal_the_generic_formulas():
     v = rng.uniform(-0.8, 0.8, size=(37, 23))
     load = NeuronLoad(get_backend("numpy"), coupled_admittance(rng, 23, [(0, 9), (9, 17), (17, 23)]), 0.8)
     pins = compiled.pin_cells(pin)
+    (row_c, fx_c), v0_c = compiled.start(pin)
+    (row_g, fx_g), v0_g = generic.start(pin)
+    assert np.array_equal(row_c, row_g) and np.array_equal(row_c, pins[0])
+    np.testing.assert_allclose(fx_c, fx_g, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(v0_c, v0_g, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(v0_c, generic.output(pins, np.zeros_like(pin))[0], rtol=0, atol=1e-12)
 
     v_c, peak_c = compiled.newton_step(pins, v.copy(), current, load)
     v_g, peak_g = generic.newton_step(pins, v.copy(), current, load)

@@ -28,6 +28,25 @@ def _jit(fn):
 
 
 @_jit
+def pin_cells_unloaded(pin, p0, inv_dp, n_p, n_c, v_table, row, fx, v0):
+    """Per neuron: the pin interval's first table cell ``row``, the fraction ``fx`` within it, and
+    the unloaded output ``v0 = v_out(pin, 0)`` (the table's zero-current column, volts)."""
+    batch, n = pin.shape
+    top = n_p - 1.0
+    mid = (n_c - 1) // 2
+    for b in range(batch):
+        for k in range(n):
+            x = (pin[b, k] - p0) * inv_dp
+            x = min(max(x, 0.0), top)
+            i = min(int(x), n_p - 2)
+            first = i * (n_c - 1)
+            f = x - i
+            row[b, k] = first
+            fx[b, k] = f
+            v0[b, k] = v_table[first + mid, 0] + v_table[first + mid, 1] * f
+
+
+@_jit
 def rank1_newton_step(v, current, row, fx, v_table, c0, inv_dc, n_c, diag, block_lo, block_hi, sigma, u, w,
                       scratch):
     """One Newton step of the loaded neurons, in place on ``v`` [B, n]; returns the largest |step|, volts.
@@ -95,6 +114,23 @@ def pin_and_supply_power(pin, current, row, fx, aux_table, c0, inv_dc, n_c, pin_
             sup += aux_table[cell, 4] + aux_table[cell, 5] * fxk + (aux_table[cell, 6] + aux_table[cell, 7] * fxk) * fy
         pin_power[b] += amp
         supply_power[b] += sup
+
+
+@_jit
+def row_power(source_v, row_current, source_ohm, delivered, lost):
+    """Per sample: ``sum_i s_i i_i`` (power the row drivers deliver, incl. their resistance) and
+    ``sum_i r_i i_i^2`` (the part lost in the driver resistance), watts, into ``delivered``/``lost``.
+    ``source_v`` may have more columns than ``row_current`` (the bias column last)."""
+    batch, n = row_current.shape
+    for b in range(batch):
+        p_in = 0.0
+        p_lost = 0.0
+        for k in range(n):
+            i = row_current[b, k]
+            p_in += source_v[b, k] * i
+            p_lost += source_ohm[k] * i * i
+        delivered[b] = p_in
+        lost[b] = p_lost
 
 
 def empty_like(x) -> np.ndarray:

@@ -42,7 +42,7 @@ class TransistorNeuron:
 
     Cell ``(i, j)`` of a table ``t`` holds ``(t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00)``
     so that ``t(x, y) = c0 + c1 fx + c2 fy + c3 fx fy`` inside it.  The pin part of a lookup
-    (row ``i``, ``fx``) is computed once per solve (:meth:`pin_cells`): the pins do not move
+    (row, ``fx``) is computed once per solve (:meth:`pin_cells`): the pins do not move
     while Newton iterates on the output currents.
     """
 
@@ -66,15 +66,25 @@ class TransistorNeuron:
         return bilinear_patches(t).reshape(-1, 4)
 
     def pin_cells(self, pin):
-        """The pin part of a lookup: (pin interval i, first cell of its row, fraction fx)."""
+        """The pin part of a lookup: (first cell of the pin interval's row, fraction fx)."""
         be = self.be
         x = be.clip((pin - self.p0) * (1.0 / self.dp), 0.0, self.n_p - 1.0)
         i = be.floor_index(x, self.n_p - 2)
-        return i, i * (self.n_c - 1), x - i
+        return i * (self.n_c - 1), x - i
+
+    def start(self, pin):
+        """(:meth:`pin_cells`, the unloaded outputs ``v_out(pin, 0)``) in one pass."""
+        if self._compiled:
+            row = np.empty(pin.shape, dtype=np.int64)
+            fx, v0 = kernels.empty_like(pin), kernels.empty_like(pin)
+            kernels.pin_cells_unloaded(pin, self.p0, 1.0 / self.dp, self.n_p, self.n_c, self.v_out, row, fx, v0)
+            return (row, fx), v0
+        pins = self.pin_cells(pin)
+        return pins, self.unloaded(pins)[0]
 
     def _cell(self, pins, current):
         be = self.be
-        _, row, fx = pins
+        row, fx = pins
         y = be.clip((current - self.c0) * (1.0 / self.dc), 0.0, self.n_c - 1.0)
         j = be.floor_index(y, self.n_c - 2)
         return row + j, fx, y - j
@@ -88,7 +98,7 @@ class TransistorNeuron:
 
     def unloaded(self, pins):
         """(v_out, d v_out / d i_out) at zero output current (a grid column: one gather)."""
-        _, row, fx = pins
+        row, fx = pins
         c = self.be.take(self.v_out, row + (self.n_c - 1) // 2)
         return c[..., 0] + c[..., 1] * fx, (c[..., 2] + c[..., 3] * fx) * (1.0 / self.dc)
 
@@ -108,7 +118,7 @@ class TransistorNeuron:
         row block (:func:`imaclab.solver.kernels.rank1_newton_step`): ``(v - step, max |step|)``
         (``v`` may be updated in place)."""
         if self._compiled:
-            _, row, fx = pins
+            row, fx = pins
             peak = kernels.rank1_newton_step(v, current, row, fx, self.v_out, self.c0, 1.0 / self.dc, self.n_c,
                                              load.diag, load.block_lo, load.block_hi, load.sigma, load.u, load.w,
                                              np.empty((2, v.shape[-1])))
@@ -126,7 +136,7 @@ class TransistorNeuron:
     def power(self, pin, pins, current):
         """Per sample: (power into the pins ``sum pin * i_pin``, supply power), watts [B]."""
         if self._compiled:
-            _, row, fx = pins
+            row, fx = pins
             pin_power, supply_power = np.zeros(pin.shape[0]), np.zeros(pin.shape[0])
             kernels.pin_and_supply_power(pin, current, row, fx, self.aux, self.c0, 1.0 / self.dc, self.n_c,
                                          pin_power, supply_power)
@@ -137,7 +147,7 @@ class TransistorNeuron:
 
 @dataclass(frozen=True)
 class NewtonSettings:
-    tolerance_v: float = 1e-8     # converged when every Newton step on the table is below this, volts
+    tolerance_v: float = 1e-6     # converged when the estimated error left is below this, volts
     max_iterations: int = 60
     jacobi_iterations: int = 12   # diagonal (per-neuron) Newton first; full Newton if not converged
 
@@ -197,8 +207,7 @@ def solve_loaded(be, neuron: TransistorNeuron, pin_in, load: NeuronLoad, *, tie_
     Returns (v_out, i_out, pin) [B, n] each and the pin part of the table lookups there.
     """
     pin = pin_in
-    pins = neuron.pin_cells(pin_in)
-    v = neuron.unloaded(pins)[0]
+    pins, v = neuron.start(pin_in)
     current = load.current(v)
     previous = 0.0
     for it in range(settings.max_iterations):
