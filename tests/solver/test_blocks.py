@@ -94,17 +94,18 @@ def test_torch_backend_equals_numpy_with_loaded_transistor_neurons():
 def test_batches_on_threads_give_the_same_result_as_one_thread(monkeypatch):
     """Batches solved on several threads land in their own slices: identical to one thread, bit
     for bit; the default thread count follows OMP_NUM_THREADS (a sweep worker's share)."""
-    from imaclab.solver.forward import _solver_threads
+    from imaclab.solver.backend import cpu_threads
 
     model = random_model([40, 17, 3], seed=5, gains=(6.0, 4.0))
     circuit = build_circuit(NetworkConfig().with_overrides({"circuit.crossbar.rows": 8,
                                                             "circuit.crossbar.columns": 4}), model)
     v_in = circuit.encode(np.random.default_rng(4).random((301, 40)))
-    one = simulate(circuit, v_in, options=SolverOptions(latency=False, threads=1, batch_size=32))
-    many = simulate(circuit, v_in, options=SolverOptions(latency=False, threads=3, batch_size=32))
+    one = simulate(circuit, v_in, options=SolverOptions(threads=1, batch_size=32))
+    many = simulate(circuit, v_in, options=SolverOptions(threads=3, batch_size=32))
     assert np.array_equal(one.outputs, many.outputs)
+    assert np.array_equal(one.latency_s, many.latency_s) and np.all(one.latency_s > 0)
     assert np.array_equal(one.total_power_w, many.total_power_w)
     assert [np.array_equal(a, b) for a, b in zip(one.hidden, many.hidden)] == [True]
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    assert _solver_threads(SolverOptions()) == 1
-    assert _solver_threads(SolverOptions(threads=4)) == 4
+    assert cpu_threads() == 1
+    assert cpu_threads(4) == 4

@@ -73,3 +73,54 @@ def test_dynamic_model_statics_and_fit():
     assert dyn.fit_rms_v < 2e-3
     c11, c12, c21, c22 = dyn.capacitance(np.array([0.0, 0.5]), np.array([0.0, -0.4]))
     assert np.all(c11 > 0) and np.all(c22 > 0) and np.all(c11 * c22 - c12 * c21 > 0)
+
+
+def _reference_step(dyn, gate, out, pin_now, pin_next, h, load_g, load_rest, extra_c, newton=2):
+    """The trapezoidal step written with the model's public numpy lookups (the kernel's oracle)."""
+    r_in, r_fb, off = dyn.r_input_ohm, dyn.r_feedback_ohm, dyn.offset_v
+    c11, c12, c21, c22 = dyn.capacitance(gate, out)
+    c22 = c22 + extra_c
+    fg0 = (pin_now + off - gate) / r_in + (out - gate) / r_fb
+    fo0 = dyn.inverter(gate, out)[0] + (gate - out) / r_fb - load_g * out - load_rest
+    g, o = gate, out
+    j11 = c11 / h + 0.5 * (1 / r_in + 1 / r_fb)
+    j12 = c12 / h - 0.5 / r_fb
+    for _ in range(newton):
+        i, dg, do = dyn.inverter(g, o)
+        fg = (pin_next + off - g) / r_in + (o - g) / r_fb
+        fo = i + (g - o) / r_fb - load_g * o - load_rest
+        rg = (c11 * (g - gate) + c12 * (o - out)) / h - 0.5 * (fg + fg0)
+        ro = (c21 * (g - gate) + c22 * (o - out)) / h - 0.5 * (fo + fo0)
+        j21 = c21 / h - 0.5 * (dg + 1 / r_fb)
+        j22 = c22 / h - 0.5 * (do - 1 / r_fb - load_g)
+        det = j11 * j22 - j12 * j21
+        g, o = g - (j22 * rg - j12 * ro) / det, o - (j11 * ro - j21 * rg) / det
+    return g, o
+
+
+def test_compiled_transient_step_equals_the_numpy_formulas_and_settles_to_equilibrium():
+    dyn = load_neuron_dynamics(NeuronConfig())
+    rng = np.random.default_rng(7)
+    shape = (9, 13)
+    gate, out = rng.uniform(-0.9, 0.9, size=(2, *shape))
+    pin_now, pin_next = rng.uniform(-3.0, 3.0, size=(2, *shape))
+    load_g = rng.uniform(0.0, 0.02, size=shape[1])                # per neuron, broadcast over samples
+    load_rest = rng.uniform(-1e-3, 1e-3, size=shape)
+    extra_c = rng.uniform(0.0, 5e-15, size=shape[1])
+    got = dyn.step(gate, out, pin_now, pin_next, 2.5e-12, load_g, load_rest, extra_c)
+    want = _reference_step(dyn, gate, out, pin_now, pin_next, 2.5e-12, load_g, load_rest, extra_c)
+    for a, b in zip(got, want):
+        assert a.shape == shape
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-12)
+    # scalar loads (the capacitance fit's call) broadcast too
+    got = dyn.step(gate[0], out[0], pin_now[0], pin_next[0], 1e-11)
+    want = _reference_step(dyn, gate[0], out[0], pin_now[0], pin_next[0], 1e-11, 0.0, 0.0, 0.0)
+    np.testing.assert_allclose(got[1], want[1], rtol=0, atol=1e-12)
+    # held pins: the transient settles to the static equilibrium of the same model
+    pins = np.linspace(-2.0, 2.0, 9)
+    g, o = np.zeros_like(pins), np.zeros_like(pins)
+    for _ in range(400):
+        g, o = dyn.step(g, o, pins, pins, 2e-11, 0.01)
+    g_eq, o_eq = dyn.equilibrium(pins, np.zeros_like(pins), 0.01)
+    np.testing.assert_allclose(o, o_eq, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(g, g_eq, rtol=0, atol=1e-6)

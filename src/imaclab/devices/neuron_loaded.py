@@ -41,6 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
+from imaclab.devices import kernels
 from imaclab.devices.neuron import NeuronConfig, default_cache_dir, neuron_subcircuit_lines
 from imaclab.errors import InputError, SimulationError
 
@@ -423,27 +424,29 @@ class NeuronDynamics:
              load_g: np.ndarray | float = 0.0, load_rest: np.ndarray | float = 0.0,
              extra_out_c_f: np.ndarray | float = 0.0) -> tuple[np.ndarray, np.ndarray]:
         """One trapezoidal step of ``h`` seconds (capacitances at the step's start, two Newton
-        iterations of a 2x2 system per neuron)."""
-        r_in, r_fb, off = self.r_input_ohm, self.r_feedback_ohm, self.offset_v
-        val, _, _ = self._lookup(gate, out)
-        c11, c12, c21, c22 = self._cap_matrix(val)
-        c22 = c22 + extra_out_c_f
-        fg0 = (pin_now + off - gate) / r_in + (out - gate) / r_fb
-        fo0 = val[..., 0] + (gate - out) / r_fb - load_g * out - load_rest
-        g, o = gate, out
-        j11 = c11 / h + 0.5 * (1 / r_in + 1 / r_fb)
-        j12 = c12 / h - 0.5 / r_fb
-        for _ in range(_NEWTON_PER_STEP):
-            i, dg, do = self.inverter(g, o)
-            fg = (pin_next + off - g) / r_in + (o - g) / r_fb
-            fo = i + (g - o) / r_fb - load_g * o - load_rest
-            rg = (c11 * (g - gate) + c12 * (o - out)) / h - 0.5 * (fg + fg0)
-            ro = (c21 * (g - gate) + c22 * (o - out)) / h - 0.5 * (fo + fo0)
-            j21 = c21 / h - 0.5 * (dg + 1 / r_fb)
-            j22 = c22 / h - 0.5 * (do - 1 / r_fb - load_g)
-            det = j11 * j22 - j12 * j21
-            g, o = g - (j22 * rg - j12 * ro) / det, o - (j11 * ro - j21 * rg) / det
-        return g, o
+        iterations of a 2x2 system per neuron), for arrays of any shape (the loads broadcast).
+
+        With ``C`` the capacitance matrix at the start ``(g0, o0)`` and ``F`` the right-hand
+        side of the model's equations, it solves ``C ([g, o] - [g0, o0]) / h = (F(g, o) + F(g0, o0)) / 2``
+        (``F`` with the pin at its next / present value) by Newton from ``(g0, o0)``.  One compiled
+        pass over the neurons (:func:`imaclab.devices.kernels.dynamics_step`).
+        """
+        shape = np.broadcast_shapes(np.shape(gate), np.shape(out), np.shape(pin_now), np.shape(pin_next),
+                                    np.shape(load_g), np.shape(load_rest), np.shape(extra_out_c_f))
+
+        def flat(x):
+            return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), shape)).reshape(-1)
+
+        g_next, o_next = np.empty(shape), np.empty(shape)
+        g0, o0 = self.gate_v[0], self.out_v[0]
+        kernels.dynamics_step(flat(gate), flat(out), flat(pin_now), flat(pin_next), float(h), flat(load_g),
+                              flat(load_rest), flat(extra_out_c_f), self._patches, self._patches_inv,
+                              float(g0), 1.0 / float(self.gate_v[1] - g0), self.gate_v.size,
+                              float(o0), 1.0 / float(self.out_v[1] - o0), self.out_v.size,
+                              self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.charge_scale_gate,
+                              self.charge_scale_out, self.c_gate_f, self.c_miller_f, self.c_out_f,
+                              _NEWTON_PER_STEP, g_next.reshape(-1), o_next.reshape(-1))
+        return g_next, o_next
 
     def with_fit(self, params: np.ndarray) -> "NeuronDynamics":
         """A copy with (s_g, s_o, C_g, C_m, C_o) replaced."""

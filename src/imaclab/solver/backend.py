@@ -6,11 +6,29 @@ interface; everything is float64 so both backends give the same volts to round-o
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
 
 from imaclab.errors import ConfigError
+
+
+def cpu_threads(requested: int | None = None) -> int:
+    """Threads for batches solved in parallel: ``requested``, else the CPUs this process may use,
+    capped by ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS`` where set (a sweep worker sets them
+    to its share of the machine)."""
+    if requested is not None:
+        return requested
+    try:
+        threads = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        threads = os.cpu_count() or 1
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        value = os.environ.get(name, "")
+        if value.isdigit() and int(value) > 0:
+            threads = min(threads, int(value))
+    return max(1, threads)
 
 
 class NumpyBackend:

@@ -21,7 +21,6 @@ transistor: Newton with the next layer's source admittance as load) -> next laye
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -36,7 +35,7 @@ from imaclab.config import ConfigModel
 from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable
 from imaclab.errors import InputError
 from imaclab.solver import kernels
-from imaclab.solver.backend import get_backend
+from imaclab.solver.backend import cpu_threads, get_backend
 from imaclab.solver.blocks import BlockProduct
 from imaclab.solver.neurons import (BehavioralNeuron, NeuronLoad, NewtonSettings, TransistorNeuron,
                                     solve_loaded)
@@ -234,7 +233,7 @@ def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions)
         return peak
 
     starts = range(0, n, batch)
-    threads = 1 if gpu else min(len(starts), _solver_threads(options))
+    threads = 1 if gpu else min(len(starts), cpu_threads(options.threads))
     if threads <= 1:
         peaks = [run(lo) for lo in starts]
     else:
@@ -243,22 +242,6 @@ def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions)
         with ThreadPoolExecutor(max_workers=threads) as pool:
             peaks = list(pool.map(run, starts))
     return outputs, power, hidden, max(peaks, default=0.0)
-
-
-def _solver_threads(options: SolverOptions) -> int:
-    """``options.threads``, else the CPUs this process may use, capped by ``OMP_NUM_THREADS`` /
-    ``OPENBLAS_NUM_THREADS`` where set (a sweep worker sets them to its share of the machine)."""
-    if options.threads is not None:
-        return options.threads
-    try:
-        threads = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        threads = os.cpu_count() or 1
-    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            threads = min(threads, int(value))
-    return max(1, threads)
 
 
 def _row_power(be, s, rows_i, r_src):

@@ -32,9 +32,11 @@ linearly between grid points.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 
-from imaclab.solver.backend import NumpyBackend
+from imaclab.solver.backend import NumpyBackend, cpu_threads
 from imaclab.solver.reduction import LayerMap
 
 #: Time steps per input rise time during the ramp, and the largest step (in rise times).
@@ -133,12 +135,24 @@ def estimate_latency(plan, v_in: np.ndarray, outputs: np.ndarray, hidden: list[n
     """
     n = v_in.shape[0]
     latency = np.zeros(n)
-    for lo in range(0, n, batch_size):
+
+    def run(lo: int) -> None:
         hi = min(n, lo + batch_size)
         # the transient's inputs rise from 0 V to sample 0, then move from sample k-1 to k
         prev = v_in[lo - 1:hi - 1] if lo > 0 else np.vstack([np.zeros((1, v_in.shape[1])), v_in[:hi - 1]])
         latency[lo:hi] = _latency_batch(plan, prev, v_in[lo:hi], outputs[lo:hi], [h[lo:hi] for h in hidden],
                                         options)
+
+    starts = range(0, n, batch_size)
+    threads = min(len(starts), cpu_threads(options.threads))
+    if threads <= 1:
+        for lo in starts:
+            run(lo)
+    else:
+        # independent batches (each starts from its own previous inputs); the neuron steps and
+        # the products release the GIL
+        with ThreadPoolExecutor(max_workers=threads) as pool:
+            list(pool.map(run, starts))
     return latency
 
 
