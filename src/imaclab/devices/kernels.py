@@ -10,6 +10,11 @@ pass.  The kernel releases the GIL and its machine code is cached in ``__pycache
 from __future__ import annotations
 
 import numba
+import numpy as np
+
+
+#: Neurons advanced together, stage by stage (independent elements the processor overlaps).
+CHUNK = 32
 
 
 @numba.njit(cache=True, nogil=True)
@@ -23,62 +28,78 @@ def dynamics_step(gate, out, pin_now, pin_next, h, load_g, load_rest, extra_c, p
 
     ``patches`` [cells, 20]: bilinear patches of (i_inv, c_gg, c_go, c_og, c_oo), corner-major
     (column ``corner * 5 + table``); ``patches_inv`` [cells, 4]: those of i_inv alone.
-    ``load_g`` (S), ``load_rest`` (A), ``extra_c`` (F): per element.
+    ``load_g`` (S), ``load_rest`` (A), ``extra_c`` (F): per element.  Elements go in chunks of
+    :data:`CHUNK`, each stage a loop over the chunk: one neuron's step is a long chain of
+    dependent operations (two table lookups deep), and the chunk lets the processor run many
+    chains at once (2-3x faster than one neuron at a time).
     """
     g_top = n_g - 1.0
     o_top = n_o - 1.0
-    # conductances and 1/h once (divisions are the slow part of this loop)
+    # conductances and 1/h once
     g_in = 1.0 / r_in
     g_fb = 1.0 / r_fb
     inv_h = 1.0 / h
-    for e in range(gate.size):
-        g_start = gate[e]
-        o_start = out[e]
-        x = min(max((g_start - g0) * inv_dg, 0.0), g_top)
-        y = min(max((o_start - o0) * inv_do, 0.0), o_top)
-        i = min(int(x), n_g - 2)
-        j = min(int(y), n_o - 2)
-        cell = i * (n_o - 1) + j
-        fx = x - i
-        fy = y - j
-        # the five tables at (g_start, o_start); corner k of table t is column k * 5 + t
-        v0 = patches[cell, 0] + patches[cell, 5] * fx + (patches[cell, 10] + patches[cell, 15] * fx) * fy
-        v1 = patches[cell, 1] + patches[cell, 6] * fx + (patches[cell, 11] + patches[cell, 16] * fx) * fy
-        v2 = patches[cell, 2] + patches[cell, 7] * fx + (patches[cell, 12] + patches[cell, 17] * fx) * fy
-        v3 = patches[cell, 3] + patches[cell, 8] * fx + (patches[cell, 13] + patches[cell, 18] * fx) * fy
-        v4 = patches[cell, 4] + patches[cell, 9] * fx + (patches[cell, 14] + patches[cell, 19] * fx) * fy
-        c11 = scale_gate * v1 + c_gate + c_miller
-        c12 = scale_gate * v2 - c_miller
-        c21 = scale_out * v3 - c_miller
-        c22 = scale_out * v4 + c_out + c_miller
-        c22 = c22 + extra_c[e]
-        lg = load_g[e]
-        lr = load_rest[e]
-        fg0 = (pin_now[e] + offset - g_start) * g_in + (o_start - g_start) * g_fb
-        fo0 = v0 + (g_start - o_start) * g_fb - lg * o_start - lr
-        g = g_start
-        o = o_start
-        j11 = c11 * inv_h + 0.5 * (g_in + g_fb)
-        j12 = c12 * inv_h - 0.5 * g_fb
-        for _ in range(newton):
-            x = min(max((g - g0) * inv_dg, 0.0), g_top)
-            y = min(max((o - o0) * inv_do, 0.0), o_top)
+    work = np.empty((11, CHUNK))
+    c11, c12, c21, c22, fg0, fo0, j11, j12, g, o, i_inv = (work[0], work[1], work[2], work[3], work[4], work[5],
+                                                           work[6], work[7], work[8], work[9], work[10])
+    d_g = np.empty(CHUNK)
+    d_o = np.empty(CHUNK)
+    for start in range(0, gate.size, CHUNK):
+        count = min(CHUNK, gate.size - start)
+        for q in range(count):
+            e = start + q
+            g_start = gate[e]
+            o_start = out[e]
+            x = min(max((g_start - g0) * inv_dg, 0.0), g_top)
+            y = min(max((o_start - o0) * inv_do, 0.0), o_top)
             i = min(int(x), n_g - 2)
             j = min(int(y), n_o - 2)
             cell = i * (n_o - 1) + j
             fx = x - i
             fy = y - j
-            slope_out = patches_inv[cell, 2] + patches_inv[cell, 3] * fx
-            current = patches_inv[cell, 0] + patches_inv[cell, 1] * fx + slope_out * fy
-            d_gate = (patches_inv[cell, 1] + patches_inv[cell, 3] * fy) * inv_dg
-            d_out = slope_out * inv_do
-            fg = (pin_next[e] + offset - g) * g_in + (o - g) * g_fb
-            fo = current + (g - o) * g_fb - lg * o - lr
-            rg = (c11 * (g - g_start) + c12 * (o - o_start)) * inv_h - 0.5 * (fg + fg0)
-            ro = (c21 * (g - g_start) + c22 * (o - o_start)) * inv_h - 0.5 * (fo + fo0)
-            j21 = c21 * inv_h - 0.5 * (d_gate + g_fb)
-            j22 = c22 * inv_h - 0.5 * (d_out - g_fb - lg)
-            inv_det = 1.0 / (j11 * j22 - j12 * j21)
-            g, o = g - (j22 * rg - j12 * ro) * inv_det, o - (j11 * ro - j21 * rg) * inv_det
-        gate_next[e] = g
-        out_next[e] = o
+            # the five tables at (g_start, o_start); corner k of table t is column k * 5 + t
+            v0 = patches[cell, 0] + patches[cell, 5] * fx + (patches[cell, 10] + patches[cell, 15] * fx) * fy
+            v1 = patches[cell, 1] + patches[cell, 6] * fx + (patches[cell, 11] + patches[cell, 16] * fx) * fy
+            v2 = patches[cell, 2] + patches[cell, 7] * fx + (patches[cell, 12] + patches[cell, 17] * fx) * fy
+            v3 = patches[cell, 3] + patches[cell, 8] * fx + (patches[cell, 13] + patches[cell, 18] * fx) * fy
+            v4 = patches[cell, 4] + patches[cell, 9] * fx + (patches[cell, 14] + patches[cell, 19] * fx) * fy
+            c11[q] = scale_gate * v1 + c_gate + c_miller
+            c12[q] = scale_gate * v2 - c_miller
+            c21[q] = scale_out * v3 - c_miller
+            c22[q] = scale_out * v4 + c_out + c_miller + extra_c[e]
+            fg0[q] = (pin_now[e] + offset - g_start) * g_in + (o_start - g_start) * g_fb
+            fo0[q] = v0 + (g_start - o_start) * g_fb - load_g[e] * o_start - load_rest[e]
+            j11[q] = c11[q] * inv_h + 0.5 * (g_in + g_fb)
+            j12[q] = c12[q] * inv_h - 0.5 * g_fb
+            g[q] = g_start
+            o[q] = o_start
+        for _ in range(newton):
+            for q in range(count):
+                x = min(max((g[q] - g0) * inv_dg, 0.0), g_top)
+                y = min(max((o[q] - o0) * inv_do, 0.0), o_top)
+                i = min(int(x), n_g - 2)
+                j = min(int(y), n_o - 2)
+                cell = i * (n_o - 1) + j
+                fx = x - i
+                fy = y - j
+                slope_out = patches_inv[cell, 2] + patches_inv[cell, 3] * fx
+                i_inv[q] = patches_inv[cell, 0] + patches_inv[cell, 1] * fx + slope_out * fy
+                d_g[q] = (patches_inv[cell, 1] + patches_inv[cell, 3] * fy) * inv_dg
+                d_o[q] = slope_out * inv_do
+            for q in range(count):
+                e = start + q
+                gq = g[q]
+                oq = o[q]
+                lg = load_g[e]
+                fg = (pin_next[e] + offset - gq) * g_in + (oq - gq) * g_fb
+                fo = i_inv[q] + (gq - oq) * g_fb - lg * oq - load_rest[e]
+                rg = (c11[q] * (gq - gate[e]) + c12[q] * (oq - out[e])) * inv_h - 0.5 * (fg + fg0[q])
+                ro = (c21[q] * (gq - gate[e]) + c22[q] * (oq - out[e])) * inv_h - 0.5 * (fo + fo0[q])
+                j21 = c21[q] * inv_h - 0.5 * (d_g[q] + g_fb)
+                j22 = c22[q] * inv_h - 0.5 * (d_o[q] - g_fb - lg)
+                inv_det = 1.0 / (j11[q] * j22 - j12[q] * j21)
+                g[q] = gq - (j22 * rg - j12[q] * ro) * inv_det
+                o[q] = oq - (j11[q] * ro - j21 * rg) * inv_det
+        for q in range(count):
+            gate_next[start + q] = g[q]
+            out_next[start + q] = o[q]

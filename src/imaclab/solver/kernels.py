@@ -57,37 +57,42 @@ def rank1_newton_step(v, current, row, fx, v_table, c0, inv_dc, n_c, diag, block
     row block (Sherman-Morrison: ``J^-1 r = D^-1 r + sigma D^-1 S u (w^T D^-1 r) / (1 - sigma w^T
     D^-1 S u)``).  ``v_table``: bilinear patches [cells, 4]; ``c0``/``inv_dc``: first current point
     and inverse step (A, 1/A); ``diag`` (S): the load's diagonal; ``block_lo/hi``: the row blocks;
-    ``scratch`` [2, n].
+    ``scratch`` [4, n].
     """
     batch, n = v.shape
     top = n_c - 1.0
     peak = 0.0
+    f_row, s_row, r_row, a_row = scratch[0], scratch[1], scratch[2], scratch[3]
     for b in range(batch):
+        current_b, row_b, fx_b, v_b = current[b], row[b], fx[b], v[b]
+        # a sample's neurons in stages, each a loop over independent elements (the processor
+        # overlaps them; one loop doing everything per neuron was 1.35x slower)
+        for k in range(n):
+            y = (current_b[k] - c0) * inv_dc
+            y = min(max(y, 0.0), top)
+            j = min(int(y), n_c - 2)
+            fy = y - j
+            cell = row_b[k] + j
+            fxk = fx_b[k]
+            slope = v_table[cell, 2] + v_table[cell, 3] * fxk
+            f_row[k] = v_table[cell, 0] + v_table[cell, 1] * fxk + slope * fy
+            s_row[k] = slope * inv_dc
+        for k in range(n):
+            dfdi = s_row[k]
+            d_inv = 1.0 / (1.0 - dfdi * diag[k])
+            r_row[k] = (v_b[k] - f_row[k]) * d_inv
+            a_row[k] = dfdi * u[k] * d_inv
         for blk in range(block_lo.size):
             lo, hi = block_lo[blk], block_hi[blk]
             alpha = 0.0
             beta = 0.0
             for k in range(lo, hi):
-                y = (current[b, k] - c0) * inv_dc
-                y = min(max(y, 0.0), top)
-                j = min(int(y), n_c - 2)
-                fy = y - j
-                cell = row[b, k] + j
-                fxk = fx[b, k]
-                slope = v_table[cell, 2] + v_table[cell, 3] * fxk
-                f = v_table[cell, 0] + v_table[cell, 1] * fxk + slope * fy
-                dfdi = slope * inv_dc
-                d_inv = 1.0 / (1.0 - dfdi * diag[k])
-                r = (v[b, k] - f) * d_inv
-                a = dfdi * u[k] * d_inv
-                alpha += w[k] * r
-                beta += w[k] * a
-                scratch[0, k] = r
-                scratch[1, k] = a
+                alpha += w[k] * r_row[k]
+                beta += w[k] * a_row[k]
             coef = sigma[blk] * alpha / (1.0 - sigma[blk] * beta)
             for k in range(lo, hi):
-                step = scratch[0, k] + scratch[1, k] * coef
-                v[b, k] -= step
+                step = r_row[k] + a_row[k] * coef
+                v_b[k] -= step
                 peak = max(peak, abs(step))
     return peak
 

@@ -121,7 +121,7 @@ class TransistorNeuron:
             row, fx = pins
             peak = kernels.rank1_newton_step(v, current, row, fx, self.v_out, self.c0, 1.0 / self.dc, self.n_c,
                                              load.diag, load.block_lo, load.block_hi, load.sigma, load.u, load.w,
-                                             np.empty((2, v.shape[-1])))
+                                             np.empty((4, v.shape[-1])))
             return v, peak
         f, dfdi = self.output(pins, current)
         d_inv = 1.0 / (1.0 - dfdi * load.diag)
