@@ -6,12 +6,8 @@ import numpy as np
 import pytest
 
 from imaclab.devices.neuron_loaded import LoadedNeuronTable
-from imaclab.solver import kernels
 from imaclab.solver.backend import get_backend
 from imaclab.solver.neurons import NeuronLoad, TransistorNeuron
-
-pytestmark = pytest.mark.skipif(not kernels.AVAILABLE, reason="numba not installed")
-
 
 def synthetic_table() -> LoadedNeuronTable:
     """A smooth, nonlinear two-port on a coarse grid: an inverter-like transfer whose output

@@ -132,7 +132,7 @@ def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
         assert set(first_a.tolist()) == set(first_b.tolist())
         assert np.array_equal(prev_a.astype(np.int64), prev_b.astype(np.int64))
         for chunk in (1, 3, max(1, unique_a // 2)):
-            result = scan_previous_reads(prev_b, first_b, unique_b, passes, chunk)
+            result = scan_previous_reads(prev_b, unique_b, passes, chunk)
             assert result.misses == _misses_by_replay(stream, passes, chunk)
 
 

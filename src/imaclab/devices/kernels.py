@@ -13,6 +13,17 @@ import numba
 import numpy as np
 
 
+@numba.njit(cache=True, nogil=True)
+def _cell(gate, out, g0, inv_dg, n_g, o0, inv_do, n_o):
+    """Table cell of (gate, out) volts and the fractions (fx, fy) within it (scalars: compiled
+    inline into the kernel)."""
+    x = min(max((gate - g0) * inv_dg, 0.0), n_g - 1.0)
+    y = min(max((out - o0) * inv_do, 0.0), n_o - 1.0)
+    i = min(int(x), n_g - 2)
+    j = min(int(y), n_o - 2)
+    return i * (n_o - 1) + j, x - i, y - j
+
+
 #: Neurons advanced together, stage by stage (independent elements the processor overlaps).
 CHUNK = 32
 
@@ -33,8 +44,6 @@ def dynamics_step(gate, out, pin_now, pin_next, h, load_g, load_rest, extra_c, p
     dependent operations (two table lookups deep), and the chunk lets the processor run many
     chains at once (2-3x faster than one neuron at a time).
     """
-    g_top = n_g - 1.0
-    o_top = n_o - 1.0
     # conductances and 1/h once
     g_in = 1.0 / r_in
     g_fb = 1.0 / r_fb
@@ -50,13 +59,7 @@ def dynamics_step(gate, out, pin_now, pin_next, h, load_g, load_rest, extra_c, p
             e = start + q
             g_start = gate[e]
             o_start = out[e]
-            x = min(max((g_start - g0) * inv_dg, 0.0), g_top)
-            y = min(max((o_start - o0) * inv_do, 0.0), o_top)
-            i = min(int(x), n_g - 2)
-            j = min(int(y), n_o - 2)
-            cell = i * (n_o - 1) + j
-            fx = x - i
-            fy = y - j
+            cell, fx, fy = _cell(g_start, o_start, g0, inv_dg, n_g, o0, inv_do, n_o)
             # the five tables at (g_start, o_start); corner k of table t is column k * 5 + t
             v0 = patches[cell, 0] + patches[cell, 5] * fx + (patches[cell, 10] + patches[cell, 15] * fx) * fy
             v1 = patches[cell, 1] + patches[cell, 6] * fx + (patches[cell, 11] + patches[cell, 16] * fx) * fy
@@ -75,13 +78,7 @@ def dynamics_step(gate, out, pin_now, pin_next, h, load_g, load_rest, extra_c, p
             o[q] = o_start
         for _ in range(newton):
             for q in range(count):
-                x = min(max((g[q] - g0) * inv_dg, 0.0), g_top)
-                y = min(max((o[q] - o0) * inv_do, 0.0), o_top)
-                i = min(int(x), n_g - 2)
-                j = min(int(y), n_o - 2)
-                cell = i * (n_o - 1) + j
-                fx = x - i
-                fy = y - j
+                cell, fx, fy = _cell(g[q], o[q], g0, inv_dg, n_g, o0, inv_do, n_o)
                 slope_out = patches_inv[cell, 2] + patches_inv[cell, 3] * fx
                 i_inv[q] = patches_inv[cell, 0] + patches_inv[cell, 1] * fx + slope_out * fy
                 d_g[q] = (patches_inv[cell, 1] + patches_inv[cell, 3] * fy) * inv_dg

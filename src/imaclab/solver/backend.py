@@ -7,7 +7,8 @@ interface; everything is float64 so both backends give the same volts to round-o
 from __future__ import annotations
 
 import os
-from typing import Any
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,6 +30,17 @@ def cpu_threads(requested: int | None = None) -> int:
         if value.isdigit() and int(value) > 0:
             threads = min(threads, int(value))
     return max(1, threads)
+
+
+def map_batches(run: Callable[[int], Any], starts: range, threads: int) -> list:
+    """``[run(lo) for lo in starts]``, on up to ``threads`` threads.  The batches must be
+    independent and write disjoint slices; numpy, BLAS and the compiled kernels release the GIL
+    in the per-batch work, so batches on several threads use several cores."""
+    threads = min(len(starts), threads)
+    if threads <= 1:
+        return [run(lo) for lo in starts]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(run, starts))
 
 
 class NumpyBackend:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -35,7 +34,7 @@ from imaclab.config import ConfigModel
 from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable
 from imaclab.errors import InputError
 from imaclab.solver import kernels
-from imaclab.solver.backend import cpu_threads, get_backend
+from imaclab.solver.backend import cpu_threads, get_backend, map_batches
 from imaclab.solver.blocks import BlockProduct
 from imaclab.solver.neurons import (BehavioralNeuron, NeuronLoad, NewtonSettings, TransistorNeuron,
                                     solve_loaded)
@@ -232,21 +231,13 @@ def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions)
             h[lo:hi] = be.to_numpy(arr)
         return peak
 
-    starts = range(0, n, batch)
-    threads = 1 if gpu else min(len(starts), cpu_threads(options.threads))
-    if threads <= 1:
-        peaks = [run(lo) for lo in starts]
-    else:
-        # batches are independent and write disjoint slices; numpy and BLAS release the GIL in
-        # the per-batch array work, so batches on several threads use several cores
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            peaks = list(pool.map(run, starts))
+    peaks = map_batches(run, range(0, n, batch), 1 if gpu else cpu_threads(options.threads))
     return outputs, power, hidden, max(peaks, default=0.0)
 
 
 def _row_power(be, s, rows_i, r_src):
     """Per sample: (``sum s_i i_i``, ``sum r_i i_i^2``) over a layer's rows, watts."""
-    if be.name == "numpy" and kernels.AVAILABLE:
+    if be.name == "numpy":
         delivered, lost = np.empty(s.shape[0]), np.empty(s.shape[0])
         kernels.row_power(s, rows_i, r_src, delivered, lost)
         return delivered, lost

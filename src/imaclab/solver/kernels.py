@@ -4,8 +4,8 @@ Each Newton iteration of :func:`imaclab.solver.neurons.solve_loaded` does a bili
 lookup and a dozen elementwise operations per neuron; written as numpy calls that is ~40
 passes over the batch's [samples x neurons] arrays per iteration, and those passes, not the
 flops, set the solver's speed.  Each kernel here fuses one group of them into a single pass
-and computes the same formula, in the same order of operations, as the backend-neutral
-methods of :class:`~imaclab.solver.neurons.TransistorNeuron` (the tests compare the two).
+and computes the same formulas as the backend-neutral methods of
+:class:`~imaclab.solver.neurons.TransistorNeuron` (to round-off: the tests compare the two).
 
 Kernels release the GIL (``nogil``), so batches on several threads run on several cores,
 and are compiled once per machine (``cache``: the machine code is kept in ``__pycache__``).
@@ -13,18 +13,20 @@ and are compiled once per machine (``cache``: the machine code is kept in ``__py
 
 from __future__ import annotations
 
-import numpy as np
-
-try:
-    import numba
-except ImportError:  # pragma: no cover - numba is a dependency; the generic path still works
-    numba = None
-
-AVAILABLE = numba is not None
+import numba
 
 
 def _jit(fn):
-    return numba.njit(nogil=True, cache=True)(fn) if AVAILABLE else fn
+    return numba.njit(nogil=True, cache=True)(fn)
+
+
+@_jit
+def _current_cell(current, row, c0, inv_dc, n_c):
+    """The table cell of output current ``current`` (A) in the pin row starting at cell ``row``,
+    and the fraction ``fy`` within it (scalars: compiled inline into the kernels below)."""
+    y = min(max((current - c0) * inv_dc, 0.0), n_c - 1.0)
+    j = min(int(y), n_c - 2)
+    return row + j, y - j
 
 
 @_jit
@@ -60,7 +62,6 @@ def rank1_newton_step(v, current, row, fx, v_table, c0, inv_dc, n_c, diag, block
     ``scratch`` [4, n].
     """
     batch, n = v.shape
-    top = n_c - 1.0
     peak = 0.0
     f_row, s_row, r_row, a_row = scratch[0], scratch[1], scratch[2], scratch[3]
     for b in range(batch):
@@ -68,11 +69,7 @@ def rank1_newton_step(v, current, row, fx, v_table, c0, inv_dc, n_c, diag, block
         # a sample's neurons in stages, each a loop over independent elements (the processor
         # overlaps them; one loop doing everything per neuron was 1.35x slower)
         for k in range(n):
-            y = (current_b[k] - c0) * inv_dc
-            y = min(max(y, 0.0), top)
-            j = min(int(y), n_c - 2)
-            fy = y - j
-            cell = row_b[k] + j
+            cell, fy = _current_cell(current_b[k], row_b[k], c0, inv_dc, n_c)
             fxk = fx_b[k]
             slope = v_table[cell, 2] + v_table[cell, 3] * fxk
             f_row[k] = v_table[cell, 0] + v_table[cell, 1] * fxk + slope * fy
@@ -103,16 +100,11 @@ def pin_and_supply_power(pin, current, row, fx, aux_table, c0, inv_dc, n_c, pin_
     added to ``pin_power`` and ``supply_power`` [B].  ``aux_table``: the bilinear patches of
     the pin current (columns 0-3) and supply power (4-7) [cells, 8]."""
     batch, n = pin.shape
-    top = n_c - 1.0
     for b in range(batch):
         amp = 0.0
         sup = 0.0
         for k in range(n):
-            y = (current[b, k] - c0) * inv_dc
-            y = min(max(y, 0.0), top)
-            j = min(int(y), n_c - 2)
-            fy = y - j
-            cell = row[b, k] + j
+            cell, fy = _current_cell(current[b, k], row[b, k], c0, inv_dc, n_c)
             fxk = fx[b, k]
             i_pin = aux_table[cell, 0] + aux_table[cell, 1] * fxk + (aux_table[cell, 2] + aux_table[cell, 3] * fxk) * fy
             amp += pin[b, k] * i_pin
@@ -137,6 +129,3 @@ def row_power(source_v, row_current, source_ohm, delivered, lost):
         delivered[b] = p_in
         lost[b] = p_lost
 
-
-def empty_like(x) -> np.ndarray:
-    return np.empty(x.shape, dtype=np.float64)

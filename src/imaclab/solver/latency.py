@@ -32,11 +32,9 @@ linearly between grid points.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 
-from imaclab.solver.backend import NumpyBackend, cpu_threads
+from imaclab.solver.backend import NumpyBackend, cpu_threads, map_batches
 from imaclab.solver.reduction import LayerMap
 
 #: Time steps per input rise time during the ramp, and the largest step (in rise times).
@@ -143,16 +141,8 @@ def estimate_latency(plan, v_in: np.ndarray, outputs: np.ndarray, hidden: list[n
         latency[lo:hi] = _latency_batch(plan, prev, v_in[lo:hi], outputs[lo:hi], [h[lo:hi] for h in hidden],
                                         options)
 
-    starts = range(0, n, batch_size)
-    threads = min(len(starts), cpu_threads(options.threads))
-    if threads <= 1:
-        for lo in starts:
-            run(lo)
-    else:
-        # independent batches (each starts from its own previous inputs); the neuron steps and
-        # the products release the GIL
-        with ThreadPoolExecutor(max_workers=threads) as pool:
-            list(pool.map(run, starts))
+    # independent batches: each starts from its own previous inputs
+    map_batches(run, range(0, n, batch_size), cpu_threads(options.threads))
     return latency
 
 

@@ -59,7 +59,7 @@ class TransistorNeuron:
         self.aux = be.asarray(np.concatenate([self._patches(table.i_pin), self._patches(table.p_supply)], axis=1))
         self.current_range_a = table.current_range_a
         # the fused kernels of the numpy backend (the generic methods serve torch)
-        self._compiled = be.name == "numpy" and kernels.AVAILABLE
+        self._compiled = be.name == "numpy"
 
     @staticmethod
     def _patches(t: np.ndarray) -> np.ndarray:
@@ -76,7 +76,7 @@ class TransistorNeuron:
         """(:meth:`pin_cells`, the unloaded outputs ``v_out(pin, 0)``) in one pass."""
         if self._compiled:
             row = np.empty(pin.shape, dtype=np.int64)
-            fx, v0 = kernels.empty_like(pin), kernels.empty_like(pin)
+            fx, v0 = np.empty(pin.shape), np.empty(pin.shape)
             kernels.pin_cells_unloaded(pin, self.p0, 1.0 / self.dp, self.n_p, self.n_c, self.v_out, row, fx, v0)
             return (row, fx), v0
         pins = self.pin_cells(pin)
@@ -149,7 +149,7 @@ class TransistorNeuron:
 class NewtonSettings:
     tolerance_v: float = 1e-6     # converged when the estimated error left is below this, volts
     max_iterations: int = 60
-    jacobi_iterations: int = 12   # diagonal (per-neuron) Newton first; full Newton if not converged
+    jacobi_iterations: int = 12   # rank-one-coupling Newton steps first; full Newton if not converged
 
 
 class NeuronLoad:
@@ -167,7 +167,6 @@ class NeuronLoad:
         y = np.asarray(admittance, dtype=np.float64)
         n = y.shape[0] - 1
         load = y[:n, :n]
-        self.n = n
         self.matrix = be.asarray(load)                   # dense, for the full-Newton fallback
         self.diag = be.asarray(np.diagonal(load).copy())
         self.bias = be.asarray(y[:n, n] * bias_v)        # current the bias row adds to each output

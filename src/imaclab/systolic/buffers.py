@@ -159,11 +159,11 @@ def previous_reads(stream: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
 def scan_misses(stream: np.ndarray, passes: int, chunk: int) -> ReadMisses:
     """Misses of the flush-on-full cache over ``stream`` (one pass; ``-1`` = no read) repeated ``passes`` times."""
     stream = np.asarray(stream)
-    prev, first, unique = previous_reads(stream)
-    return scan_previous_reads(prev, first, unique, passes, chunk)
+    prev, _, unique = previous_reads(stream)
+    return scan_previous_reads(prev, unique, passes, chunk)
 
 
-def scan_previous_reads(prev: np.ndarray, first: np.ndarray, unique: int, passes: int, chunk: int) -> ReadMisses:
+def scan_previous_reads(prev: np.ndarray, unique: int, passes: int, chunk: int) -> ReadMisses:
     """Misses of the flush-on-full cache, given each read's previous-read position (see :func:`previous_reads`).
 
     A read misses iff the previous read of its address lies before the current segment (the

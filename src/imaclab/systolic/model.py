@@ -168,8 +168,8 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
     if covered is not None and covered < chunk:
         # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
         return ReadMisses(covered), 0, total - 1
-    prev, first, unique, passes = ifmap_previous_reads(unit, layout)
-    result = scan_previous_reads(prev, first, unique, passes, chunk)
+    prev, _, unique, passes = ifmap_previous_reads(unit, layout)
+    result = scan_previous_reads(prev, unique, passes, chunk)
     if conv_all_valid(unit):
         return result, 0, total - 1
     # first / last read position of the stream that is a real read (not window padding)
