@@ -14,7 +14,8 @@ Measured in one run, on this machine:
 5. a plain numpy forward pass of the same-size network (matrix products + tanh), the
    physical limit of this work (the circuit reduces to one affine map per layer).
 
-Prints times per sample and the ratios.  Run: ``.venv/bin/python benchmarks/solver_vs_ngspice.py``.
+Timings of the full test set are the best of 5 rounds, the cases (fast transistor, numpy,
+fast behavioral) taken in turn within each round (see ``best_times``).  Prints times per sample and the ratios.  Run: ``.venv/bin/python benchmarks/solver_vs_ngspice.py``.
 """
 
 from __future__ import annotations
@@ -83,16 +84,24 @@ def numpy_forward(v: np.ndarray, model: MLPModel, vdd: float) -> np.ndarray:
     return v
 
 
-def best_times(fn, repeats: int = 3) -> tuple[float, float]:
-    """(best wall time, best CPU time of this process) of ``repeats`` calls, seconds.  On a
-    shared machine the CPU time is the steadier figure (other jobs stretch the wall time)."""
-    wall = cpu = float("inf")
-    for _ in range(repeats):
-        t0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        wall = min(wall, time.perf_counter() - t0)
-        cpu = min(cpu, time.process_time() - c0)
-    return wall, cpu
+def best_times(cases: dict, rounds: int = 5, pause_s: float = 0.3) -> dict[str, tuple[float, float]]:
+    """Per case ``name: fn(inputs)``: (best wall time, best CPU time of this process) of
+    ``fn(v_full)``, seconds, over ``rounds`` calls taken in turn (case after case, round after
+    round), so that a slower spell of a shared machine hits every case alike.  The CPU time is
+    the steadier figure on a busy machine.  Before each timed call: a pause, so that the BLAS
+    threads of a numpy call go back to sleep (OpenBLAS spins them ~0.1 s after a parallel
+    product, taking a core from the next case), then an untimed call on the first 256 inputs
+    (the core wakes up from the pause; caches and thread pools are warm for every case alike)."""
+    best = {name: (float("inf"), float("inf")) for name in cases}
+    for _ in range(rounds):
+        for name, (fn, full) in cases.items():
+            time.sleep(pause_s)
+            fn(full[:256])
+            t0, c0 = time.perf_counter(), time.process_time()
+            fn(full)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
+    return best
 
 
 def load_average() -> str:
@@ -167,23 +176,24 @@ def main() -> None:
 
     opts_dc = SolverOptions(latency=False)
     n_all = v_all.shape[0]
-    t_fast, c_fast = best_times(lambda: simulate(circuit, v_all, options=opts_dc, plan=plan))
+    # the same network with behavioral (ideal-source) neurons: no loaded-neuron Newton, the
+    # circuit is exactly one affine map per layer plus the neuron function
+    beh = build_circuit(config.with_overrides({"neuron.kind": "behavioral"}), model)
+    beh_plan = prepare(beh, opts_dc)
+    times = best_times({"transistor": (lambda v: simulate(circuit, v, options=opts_dc, plan=plan), v_all),
+                        "numpy": (lambda v: numpy_forward(v, model, circuit.supply_v), v_all),
+                        "behavioral": (lambda v: simulate(beh, v, options=opts_dc, plan=beh_plan), v_all)})
+    (t_fast, c_fast), (t_np, c_np), (t_beh, c_beh) = times["transistor"], times["numpy"], times["behavioral"]
     t0, c0 = time.perf_counter(), time.process_time()
     full = simulate(circuit, v_all, plan=plan)
     t_lat, c_lat = time.perf_counter() - t0, time.process_time() - c0
     acc = float(np.mean(full.outputs.argmax(1) == test.y))
-    t_np, c_np = best_times(lambda: numpy_forward(v_all, model, circuit.supply_v))
     per = t_fast / n_all
     print(f"fast backend, transistor neurons, full test set ({n_all} images): outputs+power {t_fast:.3f} s wall "
           f"({per * 1e6:.2f} us/sample), {c_fast:.3f} s CPU; with latency {t_lat:.2f} s wall, {c_lat:.2f} s CPU; "
           f"circuit accuracy {acc * 100:.2f} %")
     print(f"plain numpy forward of the same-size network (tanh neurons): {t_np:.3f} s wall, {c_np:.3f} s CPU -> "
           f"fast(transistor)/numpy = {t_fast / t_np:.2f}x wall, {c_fast / c_np:.2f}x CPU")
-    # the same network with behavioral (ideal-source) neurons: no loaded-neuron Newton, the
-    # circuit is exactly one affine map per layer plus the neuron function
-    beh = build_circuit(config.with_overrides({"neuron.kind": "behavioral"}), model)
-    beh_plan = prepare(beh, opts_dc)
-    t_beh, c_beh = best_times(lambda: simulate(beh, v_all, options=opts_dc, plan=beh_plan))
     t0, c0 = time.perf_counter(), time.process_time()
     simulate(beh, v_all, plan=beh_plan)
     t_beh_lat, c_beh_lat = time.perf_counter() - t0, time.process_time() - c0

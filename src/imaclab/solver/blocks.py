@@ -67,13 +67,24 @@ class BlockProduct:
     def block_count(self) -> int:
         return 1 if self.bounds is None else len(self.bounds)
 
-    def __call__(self, x):
+    def __call__(self, x, last: float | None = None):
+        """``x @ matrix^T`` [B, n]; with ``last``, ``x`` [B, n - 1] stands for ``[x, last]``: its
+        last column is the constant ``last`` (a bias source), never built as an array."""
+        be = self.be
+        n_x = self.n if last is None else self.n - 1
         if self.blocks_t is None:
-            return x @ self.dense_t
-        out = self.be.zeros((x.shape[0], self.n))
+            out = x @ (self.dense_t if last is None else self.dense_t[:n_x])
+            if last is not None:
+                out += last * self.dense_t[n_x]
+            return out
+        # the blocks cover every index (they are the connected components), so every column is written
+        out = be.empty((x.shape[0], self.n))
         # np.dot hands a column slice to BLAS with its row stride; np.matmul copies it
         # element by element first (10x slower on a 2000 x 32 slice, numpy 2)
-        dot = np.dot if self.be.name == "numpy" else (lambda a, b: a @ b)
+        dot = np.dot if be.name == "numpy" else (lambda a, b: a @ b)
         for (lo, hi), blk in zip(self.bounds, self.blocks_t):
-            out[:, lo:hi] = dot(x[:, lo:hi], blk)
+            if hi <= n_x:
+                out[:, lo:hi] = dot(x[:, lo:hi], blk)
+            else:  # the block holding the constant column
+                out[:, lo:hi] = dot(x[:, lo:n_x], blk[:n_x - lo]) + last * blk[n_x - lo]
         return out
