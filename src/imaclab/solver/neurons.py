@@ -125,12 +125,6 @@ class TransistorNeuron:
         slope_cell = c[..., 2] + c[..., 3] * fx
         return c[..., 0] + c[..., 1] * fx + slope_cell * fy, slope_cell * (1.0 / self.dc)
 
-    def unloaded(self, pins):
-        """(v_out, d v_out / d i_out) at zero output current (a grid column: one gather)."""
-        row, fx = pins
-        c = self.be.take(self.v_out, row + (self.n_c - 1) // 2)
-        return c[..., 0] + c[..., 1] * fx, (c[..., 2] + c[..., 3] * fx) * (1.0 / self.dc)
-
     def currents(self, pins, current):
         """(current into the pin, supply power) at the solved point."""
         cell, fx, fy = self._cell(pins, current)
