@@ -65,7 +65,7 @@ class SolverOptions(ConfigModel):
     settle_tolerance: float = Field(0.01, gt=0, lt=1, description="latency: outputs within this fraction of "
                                                                   "their final value (as the SPICE runner)")
     settle_floor_v: float = Field(1e-3, ge=0, description="latency: absolute settling band floor, volts")
-    newton_tolerance_v: float = Field(1e-5, gt=0, description="transistor neurons: error left in the neuron outputs "
+    newton_tolerance_v: float = Field(NewtonSettings.tolerance_v, gt=0, description="transistor neurons: error left in the neuron outputs "
                                                               "when Newton stops (estimated from the last two "
                                                               "steps), volts; 1e-5: 1/100 of the validation bound, "
                                                               "1/10 of the neuron table's interpolation error, 80x "
@@ -253,9 +253,9 @@ def _device_matrices(be, plan: SolverPlan) -> list[dict]:
     transistor_direct = isinstance(plan.neuron, LoadedNeuronTable) and plan.circuit.loading == "direct"
     vb = plan.circuit.bias_v
     for li, lm in enumerate(plan.layers):
-        amp_t = (lm.amp_current * (lm.sign * lm.transimpedance_ohm)[:, None]).T
-        mats.append({"amp_t": be.asarray(np.ascontiguousarray(amp_t[:lm.fan_in])),  # rows -> unclamped amp outputs
-                     "amp_bias": be.asarray(vb * amp_t[lm.fan_in]),                 # what the bias row adds
+        amp_t, amp_bias = lm.amplifier_gain(vb)
+        mats.append({"amp_t": be.asarray(amp_t),                                  # rows -> unclamped amp outputs
+                     "amp_bias": be.asarray(amp_bias),                            # what the bias row adds
                      "y_src": BlockProduct(be, lm.source_admittance),             # sources -> source currents
                      "y_bias": be.asarray(lm.source_admittance[lm.fan_in]),       # sources -> bias source current
                      "r_src": be.asarray(lm.source_resistance_ohm),
@@ -263,6 +263,17 @@ def _device_matrices(be, plan: SolverPlan) -> list[dict]:
                      "load": NeuronLoad(be, lm.source_admittance, vb, lm.source_resistance_ohm)
                      if transistor_direct and li > 0 else None})
     return mats
+
+
+def join_amplifiers(be, lm: LayerMap, amp):
+    """The neuron input nodes [..., fan_out] of unclamped amplifier outputs [..., n_amp], volts:
+    clamped to the amplifiers' swing, and the partitions of an output averaged (join='average')."""
+    if lm.clamp_v is not None:
+        amp = be.clip(amp, -lm.clamp_v, lm.clamp_v)
+    if lm.partitions == 1:
+        return amp
+    parts = amp.reshape(*amp.shape[:-1], lm.fan_out, lm.partitions)
+    return parts.mean(axis=-1) if be.name == "numpy" else parts.mean(dim=-1)
 
 
 def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron | None, v_in,
@@ -303,13 +314,7 @@ def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron |
         pw["crossbars"] = pw["crossbars"] + vb * bias_i
         amp = v @ m["amp_t"]
         amp += m["amp_bias"]
-        if lm.clamp_v is not None:
-            amp = be.clip(amp, -lm.clamp_v, lm.clamp_v)
-        if lm.partitions > 1:
-            node = amp.reshape(b, lm.fan_out, lm.partitions).mean(axis=-1) if be.name == "numpy" else \
-                amp.reshape(b, lm.fan_out, lm.partitions).mean(dim=-1)
-        else:
-            node = amp
+        node = join_amplifiers(be, lm, amp)
         if not lm.hidden:
             return node, pw, hidden, pin_peak
         pin_peak = max(pin_peak, be.abs_max(node))

@@ -34,6 +34,16 @@ def _current_cell(current, row, c0, inv_dc, n_c):
     return row + j, y - j
 
 
+@numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+def _pin_current_and_supply(aux_table, cell, fx, fy):
+    """(current into the pin, A; supply power, W) in table cell ``cell`` at fractions (fx, fy):
+    the bilinear patches of ``aux_table`` [cells, 8] (pin current in columns 0-3, supply power in
+    4-7).  Inlined where it is called (no call, no reference counting of the table)."""
+    i_pin = aux_table[cell, 0] + aux_table[cell, 1] * fx + (aux_table[cell, 2] + aux_table[cell, 3] * fx) * fy
+    p_supply = aux_table[cell, 4] + aux_table[cell, 5] * fx + (aux_table[cell, 6] + aux_table[cell, 7] * fx) * fy
+    return i_pin, p_supply
+
+
 @_jit
 def pin_cells_start(pin, p0, inv_dp, n_p, n_c, start_v, row, fx, v0):
     """Per neuron: the pin interval's first table cell ``row``, the fraction ``fx`` within it, and
@@ -135,10 +145,9 @@ def finish_loaded(v, current, steps, pin, row, fx, aux_table, c0, inv_dc, n_c, d
             i = current_b[k]
             peak = max(peak, abs(i))
             cell, fy = _current_cell(i, row_b[k], c0, inv_dc, n_c)
-            fxk = fx_b[k]
-            i_pin = aux_table[cell, 0] + aux_table[cell, 1] * fxk + (aux_table[cell, 2] + aux_table[cell, 3] * fxk) * fy
+            i_pin, p_supply = _pin_current_and_supply(aux_table, cell, fx_b[k], fy)
             amp += pin_b[k] * i_pin
-            sup += aux_table[cell, 4] + aux_table[cell, 5] * fxk + (aux_table[cell, 6] + aux_table[cell, 7] * fxk) * fy
+            sup += p_supply
             v_k = v_b[k]
             p_in += v_k * i
             p_lost += source_ohm[k] * i * i
@@ -162,10 +171,9 @@ def pin_and_supply_power(pin, current, row, fx, aux_table, c0, inv_dc, n_c, pin_
         sup = 0.0
         for k in range(n):
             cell, fy = _current_cell(current[b, k], row[b, k], c0, inv_dc, n_c)
-            fxk = fx[b, k]
-            i_pin = aux_table[cell, 0] + aux_table[cell, 1] * fxk + (aux_table[cell, 2] + aux_table[cell, 3] * fxk) * fy
+            i_pin, p_supply = _pin_current_and_supply(aux_table, cell, fx[b, k], fy)
             amp += pin[b, k] * i_pin
-            sup += aux_table[cell, 4] + aux_table[cell, 5] * fxk + (aux_table[cell, 6] + aux_table[cell, 7] * fxk) * fy
+            sup += p_supply
         pin_power[b] += amp
         supply_power[b] += sup
 

@@ -35,7 +35,10 @@ from __future__ import annotations
 import numpy as np
 
 from imaclab.solver.backend import NumpyBackend, cpu_threads, map_batches
+from imaclab.solver.forward import join_amplifiers
 from imaclab.solver.reduction import LayerMap
+
+_NUMPY = NumpyBackend()
 
 #: Time steps per input rise time during the ramp, and the largest step (in rise times).
 _STEPS_PER_RISE = 40
@@ -59,22 +62,18 @@ def elmore_delays(lm: LayerMap) -> np.ndarray:
 
 
 class _Stage:
-    """One layer's amplifiers: source voltages -> joined output node voltages."""
+    """One layer's amplifiers: the rows' source voltages -> joined output node voltages (the
+    fast backend's map, :meth:`LayerMap.amplifier_gain` and :func:`join_amplifiers`)."""
 
-    def __init__(self, lm: LayerMap):
+    def __init__(self, lm: LayerMap, bias_v: float):
         self.lm = lm
-        self.gain_t = (lm.amp_current * (lm.sign * lm.transimpedance_ohm)[:, None]).T  # [S, n_amp]
+        self.gain_t, self.bias = lm.amplifier_gain(bias_v)  # [fan_in, n_amp], [n_amp]
 
-    def amps(self, s: np.ndarray) -> np.ndarray:
-        return s @ self.gain_t
+    def amps(self, v: np.ndarray) -> np.ndarray:
+        return v @ self.gain_t + self.bias
 
     def join(self, amp: np.ndarray) -> np.ndarray:
-        lm = self.lm
-        if lm.clamp_v is not None:
-            amp = np.clip(amp, -lm.clamp_v, lm.clamp_v)
-        if lm.partitions > 1:
-            amp = amp.reshape(*amp.shape[:-1], lm.fan_out, lm.partitions).mean(axis=-1)
-        return amp
+        return join_amplifiers(_NUMPY, self.lm, amp)
 
 
 class _TransistorLayer:
@@ -166,10 +165,9 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
     """
     circuit = plan.circuit
     maps: tuple[LayerMap, ...] = plan.layers
-    stages = [_Stage(lm) for lm in maps]
     b = v_new.shape[0]
     vb = circuit.bias_v
-    bias_col = np.full((b, 1), vb)
+    stages = [_Stage(lm, vb) for lm in maps]
     rise, period = circuit.rise_time_s, circuit.sampling_period_s
     dyn = getattr(plan, "dynamics", None)
     transistor = circuit.neuron.kind == "transistor"
@@ -189,8 +187,8 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
         else:
             layers.append(None)
     # input ramp through the first layer's amplifiers, each delayed by its Elmore delay
-    a_prev = stages[0].amps(np.hstack([v_prev, bias_col]))
-    a_new = stages[0].amps(np.hstack([v_new, bias_col]))
+    a_prev = stages[0].amps(v_prev)
+    a_new = stages[0].amps(v_new)
     tau0 = elmore_delays(maps[0])
     shift = sum(float(elmore_delays(lm).max(initial=0.0)) for lm in maps[1:])
 
@@ -199,11 +197,10 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
         return stages[0].join(a_prev + (a_new - a_prev) * ramp)
 
     behavioral = plan.neuron if not transistor else None
-    numpy_ops = NumpyBackend()
 
     def propagate(node: np.ndarray) -> np.ndarray:
         """Behavioral neuron outputs (instantaneous) for joined amplifier outputs."""
-        return behavioral.output(numpy_ops, node)
+        return behavioral.output(_NUMPY, node)
 
     # equilibria of the model before (previous sample) and after (this sample)
     def equilibrium(node0: np.ndarray, guesses: list[np.ndarray] | None):
@@ -217,7 +214,7 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
             else:
                 v = propagate(node)
                 states.append(None)
-            node = stages[li + 1].join(stages[li + 1].amps(np.hstack([v, bias_col])))
+            node = stages[li + 1].join(stages[li + 1].amps(v))
         return states, node
 
     start_states, _ = equilibrium(stages[0].join(a_prev), hidden_prev)
@@ -241,7 +238,7 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
                 v = o + offsets[li]
             else:
                 v = propagate(node)
-            node = stages[li + 1].join(stages[li + 1].amps(np.hstack([v, bias_col])))
+            node = stages[li + 1].join(stages[li + 1].amps(v))
             nodes.append(node)
         return node, nodes
 

@@ -234,7 +234,6 @@ class LoadedSolution:
     row_delivered: object  # sum v i over the rows: power the neurons deliver into them, watts
     row_lost: object       # sum r i^2: the part lost in the row drivers' resistances, watts
     bias_current: object   # current of the next layer's bias source, amperes
-    iterations: int = 0
 
 
 def solve_loaded(be, neuron: TransistorNeuron, pin_in, load: NeuronLoad, *, tie_ohm: float = 0.0,
@@ -280,7 +279,6 @@ def solve_loaded(be, neuron: TransistorNeuron, pin_in, load: NeuronLoad, *, tie_
                 raise SimulationError(f"layer {layer + 1}: neuron output current {peak_current * 1e3:.3g} mA exceeds "
                                       f"the characterized range +-{neuron.current_range_a * 1e3:.3g} mA: this is a "
                                       "bug in the load bound, please report it")
-            solution.iterations = it + 1
             return solution
         current = load.current(v)
         previous = peak

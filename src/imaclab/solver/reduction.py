@@ -206,6 +206,14 @@ class LayerMap:
     def n_sources(self) -> int:
         return self.fan_in + 1
 
+    def amplifier_gain(self, bias_v: float) -> tuple[np.ndarray, np.ndarray]:
+        """The map from the rows' source voltages ``v`` [..., fan_in] to the unclamped amplifier
+        outputs, ``v @ rows_t + bias`` (volts): ``rows_t`` [fan_in, n_amp] (V/V) and ``bias``
+        [n_amp] (the bias row at ``bias_v`` volts), so that no caller joins a bias column to a
+        batch."""
+        gain_t = (self.amp_current * (self.sign * self.transimpedance_ohm)[:, None]).T
+        return np.ascontiguousarray(gain_t[:self.fan_in]), bias_v * gain_t[self.fan_in]
+
     def amplifier_outputs(self, amp_current: np.ndarray) -> np.ndarray:
         """Ideal amplifier output voltages for ``I+ - I-`` [..., n_amp] (numpy)."""
         v = self.sign * self.transimpedance_ohm * amp_current
