@@ -173,7 +173,9 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
     if v_in.shape[1] != circuit.n_inputs:
         raise InputError(f"input voltages have {v_in.shape[1]} columns, the network expects {circuit.n_inputs}")
     # one sum carries any NaN or infinity (2x faster than a mask); a sum that overflows is checked in full
-    if not np.isfinite(v_in.sum()) and not np.all(np.isfinite(v_in)):
+    with np.errstate(over="ignore"):
+        total = v_in.sum()
+    if not np.isfinite(total) and not np.all(np.isfinite(v_in)):
         raise InputError("input voltages contain NaN or infinite values")
     if plan is None or plan.circuit is not circuit:
         plan = prepare(circuit, options)
