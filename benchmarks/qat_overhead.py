@@ -17,7 +17,7 @@ import time
 
 import torch
 
-from imaclab.nn.datasets import Normalization
+from imaclab.data.datasets import Normalization
 from imaclab.nn.training import TrainConfig, build_network, load_data, make_optimizer, train_step
 
 TARGET_RATIO = 1.5

@@ -31,7 +31,7 @@ import numpy as np
 
 from imaclab.circuit import MLPModel, build_circuit
 from imaclab.imac import ImacConfig, load_mlp, save_npz
-from imaclab.nn.datasets import load_dataset
+from imaclab.data.datasets import load_dataset
 from imaclab.solver import SolverOptions, prepare, simulate
 from imaclab.spice.runner import SpiceOptions, run_spice
 

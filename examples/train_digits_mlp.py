@@ -33,7 +33,7 @@ from imaclab.devices import (NeuronConfig, bias_voltage, encode_inputs, ideal_co
                              quantize_weights, row_load_ohm)
 from imaclab.devices.neuron import loaded_curve
 from imaclab.imac import MLPModel, save_npz
-from imaclab.nn.datasets import load_dataset
+from imaclab.data.datasets import load_dataset
 
 R_LOW_OHM, R_HIGH_OHM = 5e3, 15e3
 #: Softmax temperature applied to the output layer's column signals (volts) in the loss only.

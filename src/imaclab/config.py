@@ -6,7 +6,9 @@ Configs are pydantic models derived from :class:`ConfigModel`:
 * Unknown keys are refused, values are validated on construction and on assignment.
 * Every config round-trips through YAML and JSON (``save``/``load``), so a run can be
   replayed from the file it wrote; ``load(dump(cfg)) == cfg``.
-* ``with_overrides({"devices.r_low_ohm": 4e3})`` applies dotted overrides (sweeps).
+* ``with_overrides({"devices.r_low_ohm": 4e3})`` applies dotted overrides (sweeps);
+  :func:`parse_set` turns the command line's ``--set key=value`` strings into such a mapping
+  (the one parser of ``--set`` in the package).
 * Validation failures become one :class:`~imaclab.errors.ConfigError` line that
   names the file and every offending field.
 """
@@ -90,10 +92,10 @@ class ConfigModel(BaseModel):
 
     def save(self, path: str | Path) -> Path:
         """Write YAML (``.yaml``/``.yml``) or JSON (``.json``) by the file's suffix."""
+        from imaclab.files import write_text
+
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_json() if path.suffix.lower() == ".json" else self.to_yaml())
-        return path
+        return write_text(path, self.to_json() if path.suffix.lower() == ".json" else self.to_yaml())
 
     # overrides ------------------------------------------------------------------
     def with_overrides(self, overrides: dict[str, Any]) -> Self:
@@ -113,6 +115,33 @@ class ConfigModel(BaseModel):
                 raise ConfigError(f"override '{dotted}': no field '{keys[-1]}' in {type(self).__name__}")
             node[keys[-1]] = value
         return type(self).from_dict(data, source=f"{type(self).__name__} overrides")
+
+    def with_set(self, items: list[str] | tuple[str, ...] | None) -> Self:
+        """A copy with ``--set key=value`` strings applied (see :func:`parse_set`)."""
+        overrides = parse_set(items)
+        return self.with_overrides(overrides) if overrides else self
+
+
+def parse_set(items: list[str] | tuple[str, ...] | None) -> dict[str, Any]:
+    """``["circuit.crossbar.rows=64", "epochs=3"]`` -> ``{"circuit.crossbar.rows": 64, "epochs": 3}``.
+
+    The one parser of ``--set``: a value is read as YAML (``64`` an int, ``[1, 2]`` a list,
+    ``on`` a bool, ``5k`` a string the field may parse); a malformed item raises one
+    :class:`~imaclab.errors.ConfigError` line naming it.
+    """
+    out: dict[str, Any] = {}
+    for item in items or ():
+        key, sep, text = str(item).partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--set '{item}': use dotted.path=value, e.g. --set circuit.crossbar.rows=64")
+        try:
+            out[key] = yaml.safe_load(text) if text.strip() else None
+        except yaml.YAMLError as err:
+            problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+            raise ConfigError(f"--set '{item}': the value is not valid YAML ({problem}); quote a string, "
+                              f"e.g. --set '{key}=\"text\"'") from None
+    return out
 
 
 def parse_si(text: str | float | int) -> float:

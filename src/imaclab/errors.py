@@ -30,6 +30,10 @@ class UnknownNameError(ImaclabError, KeyError):
         return str(self.args[0]) if self.args else ""
 
 
+class OutputError(ImaclabError, OSError):
+    """A result cannot be written (read-only folder, full disk, a target that is not a regular file)."""
+
+
 class SimulationError(ImaclabError, RuntimeError):
     """An external simulator failed (did not converge, missing model, not installed)."""
 

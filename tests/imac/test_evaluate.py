@@ -9,7 +9,7 @@ from imaclab.cli import main
 from imaclab.circuit import MLPModel
 from imaclab.errors import SimulationError
 from imaclab.imac import ImacConfig, evaluate, load_mlp, save_npz
-from imaclab.nn.datasets import load_dataset
+from imaclab.data.datasets import load_dataset
 from imaclab.spice import runner as runner_mod
 
 

@@ -11,7 +11,7 @@ import torch
 from imaclab.devices.inputs import encode_inputs
 from imaclab.devices.memristor import quantize_weights
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
-from imaclab.nn.datasets import load_dataset
+from imaclab.data.datasets import load_dataset
 from imaclab.nn.export import export_run, imac_inputs, layer_table
 from imaclab.nn.policy import apply_policy, get_policy
 from imaclab.nn.training import TrainConfig, load_data, predict, train

@@ -10,7 +10,7 @@ import torch
 
 from imaclab.cli import main
 from imaclab.errors import ConfigError
-from imaclab.nn.datasets import FASHION_MNIST_DEFAULT_ROOT
+from imaclab.data.datasets import FASHION_MNIST_DEFAULT_ROOT
 from imaclab.nn.progress import TrainObserver
 from imaclab.nn.training import (NoiseConfig, TrainConfig, build_network, evaluate, load_data, load_run,
                                  make_train_config, predict, train)

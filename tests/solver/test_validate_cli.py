@@ -9,7 +9,7 @@ import numpy as np
 
 from imaclab.cli import main
 from imaclab.imac import ImacConfig, evaluate, save_npz
-from imaclab.nn.datasets import load_dataset
+from imaclab.data.datasets import load_dataset
 from solver_helpers import needs_ngspice, random_model
 
 

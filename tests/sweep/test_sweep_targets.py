@@ -100,7 +100,7 @@ def _random_digits_mlp(path, hidden: int = 8, seed: int = 0):
 @pytest.mark.slow
 def test_imac_evaluate_rows_equal_direct_evaluation(tmp_path):
     from imaclab.imac import ImacConfig, evaluate, load_mlp
-    from imaclab.nn.datasets import load_dataset
+    from imaclab.data.datasets import load_dataset
 
     model = _random_digits_mlp(tmp_path / "mlp.npz")
     base = {"model": str(model), "data": "digits", "neuron": {"kind": "behavioral"},

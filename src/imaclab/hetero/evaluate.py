@@ -180,7 +180,7 @@ def _same_data(a: str, b: str) -> bool:
 
 def _test_set(run, data: str | None, data_root: str | None):
     """The test split of the data set ``run`` was trained on (``data``, when given, must name it)."""
-    from imaclab.nn.datasets import load_dataset
+    from imaclab.data.datasets import load_dataset
 
     cfg = run.config
     if data is not None and not _same_data(data, cfg.data):

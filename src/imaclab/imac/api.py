@@ -70,7 +70,7 @@ def run_files(*, config: ImacConfig, model: str | Path, data: str = "digits", da
               crop: int | None = None, resize: int | None = None, out_dir: str | Path | None = None,
               progress: bool = True) -> ImacResult:
     """Load the model and the test split of ``data``, then :func:`~imaclab.imac.evaluate` them."""
-    from imaclab.nn.datasets import load_dataset
+    from imaclab.data.datasets import load_dataset
 
     mlp = load_mlp(model)
     dataset = load_dataset(data, split="test", root=data_root, crop=crop, resize=resize, flatten=True)
@@ -84,7 +84,7 @@ def write_netlist_file(*, config: ImacConfig, model: str | Path, data: str = "di
     from imaclab.circuit.description import build_circuit
     from imaclab.circuit.netlist import write_netlist
     from imaclab.devices.neuron import load_neuron_curve
-    from imaclab.nn.datasets import load_dataset
+    from imaclab.data.datasets import load_dataset
 
     mlp = load_mlp(model)
     dataset = load_dataset(data, split="test", root=data_root, crop=crop, flatten=True).head(samples)

@@ -115,7 +115,7 @@ class ImacResult:
 
 def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str | Path | None = None,
              progress: bool = True, neuron_curve: NeuronCurve | None = None) -> ImacResult:
-    """Evaluate ``model`` on ``dataset`` (an ``imaclab.nn.datasets.Dataset`` or ``(x, y)`` with x in
+    """Evaluate ``model`` on ``dataset`` (an ``imaclab.data.datasets.Dataset`` or ``(x, y)`` with x in
     [0, 1]) through the IMAC circuit ``config`` describes."""
     start = time.perf_counter()
     x_all, y_all = _as_arrays(dataset)

@@ -208,7 +208,7 @@ def validate_files(*, config: ImacConfig, model: str | Path, data: str = "digits
                    resize: int | None = None, out: str | Path | None = None, progress: bool = True) -> ValidationReport:
     """:func:`validate` on a model file and the test split of a named data set; ``out``: JSON report."""
     from imaclab.imac.model_io import load_mlp
-    from imaclab.nn.datasets import load_dataset
+    from imaclab.data.datasets import load_dataset
 
     mlp = load_mlp(model)
     dataset = load_dataset(data, split="test", root=data_root, crop=crop, resize=resize, flatten=True)

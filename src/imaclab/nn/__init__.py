@@ -1,10 +1,8 @@
-"""imaclab.nn: data sets, quantizers, hardware-aware layers, model zoo, policies, training, exports.
+"""imaclab.nn: quantizers, hardware-aware layers, model zoo, policies, training, exports.
 
-Import the submodules directly (this package imports nothing, so that ``imaclab.nn.datasets``
-stays free of torch):
+Data sets live in :mod:`imaclab.data`.  Import the submodules directly (this package imports
+nothing, so that importing it does not load torch):
 
-* :mod:`imaclab.nn.datasets` -- ``load_dataset(name, split=..., root=..., crop=..., flatten=...)``,
-  ``Dataset``, ``Normalization``, ``DATASETS``
 * :mod:`imaclab.nn.quantizers` -- binary / ternary / k-bit quantizers with straight-through gradients
 * :mod:`imaclab.nn.layers` -- ``QConv2d``, ``QDepthwiseConv2d``, ``QLinear``, ``CurveActivation``
 * :mod:`imaclab.nn.imac_layers` -- ``IMACLinear``, ``IMACHead``, ``IMACSpec``

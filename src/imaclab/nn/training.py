@@ -37,7 +37,7 @@ from pydantic import Field
 
 from imaclab.config import ConfigModel
 from imaclab.errors import ConfigError, InputError
-from imaclab.nn.datasets import Dataset, Normalization, load_dataset
+from imaclab.data.datasets import Dataset, Normalization, load_dataset
 from imaclab.nn.imac_layers import IMACHead
 from imaclab.nn.policy import POLICIES, MixedHead, PrecisionPolicy, apply_policy, get_policy
 from imaclab.nn.progress import SilentObserver, TrainObserver
@@ -67,7 +67,7 @@ class TrainConfig(ConfigModel):
     """Everything that defines a training run (saved as the run folder's config.yaml)."""
 
     model: str = Field("lenet5", description="zoo model name (imaclab.nn.zoo.MODELS) or mlp-<in>-...-<out>")
-    data: str = Field("fashion-mnist", description="data set name (imaclab.nn.datasets.DATASETS)")
+    data: str = Field("fashion-mnist", description="data set name (imaclab.data.datasets.DATASETS)")
     data_root: str | None = Field(None, description="folder of the data files (mnist, cifar10; overrides "
                                                     "the Debian fashion-mnist location)")
     crop: int | None = Field(None, ge=1, description="centre crop to crop x crop pixels (20 -> 400 inputs)")

@@ -186,7 +186,7 @@ def _imac_job_class() -> type:
         model: str = Field(description="trained MLP: .npz (imaclab.nn export, examples/train_digits_mlp.py), "
                                        ".pt state_dict or a folder of W1.csv/B1.csv; relative to the directory "
                                        "the sweep is run from")
-        data: str = Field("digits", description="test data set (imaclab.nn.datasets.DATASETS)")
+        data: str = Field("digits", description="test data set (imaclab.data.datasets.DATASETS)")
         data_root: str | None = Field(None, description="folder of the data files (mnist, cifar10)")
         crop: int | None = Field(None, ge=1, description="centre crop to crop x crop pixels (20 -> 400 inputs)")
         resize: int | None = Field(None, ge=1, description="resize images to resize x resize pixels")
@@ -197,7 +197,7 @@ def _imac_job_class() -> type:
 def imac_evaluate() -> tuple[Any, ...]:
     """``imac.evaluate``: an MLP on IMAC crossbars (:func:`imaclab.imac.evaluate`): accuracy, power, latency, area."""
     from imaclab.imac import evaluate, load_mlp
-    from imaclab.nn.datasets import load_dataset
+    from imaclab.data.datasets import load_dataset
 
     #: Metrics of ImacResult.to_dict() kept per point (the rest are arrays and descriptions).
     keys = ("accuracy", "software_accuracy", "software_accuracy_unloaded", "agreement", "samples", "samples_ok",

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from imaclab.errors import InputError, UnknownNameError
-from imaclab.nn.datasets import (DATASETS, FASHION_MNIST_DEFAULT_ROOT, Normalization, center_crop,
+from imaclab.data.datasets import (DATASETS, FASHION_MNIST_DEFAULT_ROOT, Normalization, center_crop,
                                  load_dataset, read_idx, write_idx)
 
 
@@ -83,7 +83,7 @@ def test_crop_resize_flatten(tmp_path):
     assert 0.0 <= resized.x.min() and resized.x.max() <= 1.0
     # a constant image stays constant under an anti-aliased resize
     const = np.full((1, 1, 28, 28), 0.5, dtype=np.float32)
-    from imaclab.nn.datasets import resize_images
+    from imaclab.data.datasets import resize_images
     np.testing.assert_allclose(resize_images(const, 32), 0.5, atol=1e-6)
     with pytest.raises(InputError, match="crop 40"):
         center_crop(const, 40)

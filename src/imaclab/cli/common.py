@@ -1,0 +1,49 @@
+"""What every command group shares: the console, the one renderer of results, the common options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+
+#: The same short flags everywhere: ``-c`` a config file, ``-o`` the output (folder or file).
+CONFIG_OPTION_HELP = "config YAML/JSON to start from (a run's config.yaml replays it)"
+SET_OPTION_HELP = "override any config field, dotted.path=value (YAML value; repeatable)"
+
+
+def console(width: int | None = None) -> Any:
+    from rich.console import Console
+
+    out = Console()
+    if width:
+        out.width = max(out.width, width)
+    return out
+
+
+def config_option() -> Any:
+    return typer.Option(None, "--config", "-c", help=CONFIG_OPTION_HELP)
+
+
+def set_option(example: str = "") -> Any:
+    return typer.Option(None, "--set", help=SET_OPTION_HELP + (f", e.g. --set {example}" if example else ""))
+
+
+def print_table(table: Any, width: int | None = None) -> None:
+    """Print one :class:`imaclab.result.Table` with rich."""
+    from rich.table import Table as RichTable
+
+    rich_table = RichTable(title=table.title or None, show_header=table.show_header)
+    for i, column in enumerate(table.columns):
+        rich_table.add_column(column, justify="left" if i < table.text_columns else "right", no_wrap=True)
+    for row in table.rows:
+        rich_table.add_row(*row)
+    console(width).print(rich_table)
+
+
+def render(result: Any, width: int | None = None) -> None:
+    """Print a result: its tables, then its notes (one line each)."""
+    out = console(width)
+    for table in result.tables():
+        print_table(table, width)
+    for line in result.notes():
+        out.print(line, highlight=False, markup=False, soft_wrap=True)
