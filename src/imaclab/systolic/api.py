@@ -145,7 +145,8 @@ def run(job: TpuJob, *, out_dir: str | Path | None = None, progress: bool = Fals
         check_writable_dir(out_dir)
     path = resolve_topology(job.topology)
     if not path.is_file():
-        raise InputError(f"{path}: topology file not found")
+        raise InputError(f"topology '{job.topology}' not found (give a SCALE-Sim CSV path or a shipped topology "
+                         f"name)")
     gemm = detect_gemm(path) if job.gemm is None else job.gemm
     cfg = job.array_config()
     layers = _layers(str(path.resolve()), gemm, path.stat().st_mtime_ns)
