@@ -170,3 +170,17 @@ def test_example_runs(tmp_path):
     f = run(AmdahlCaseJob(model="opt-1.3b", phase="decode", context=512, s=8)).metrics()["f"]
     assert f"case: f={f:.4f}" in done.stdout
     assert (tmp_path / "amdahl.csv").is_file() and "study: 4 cases" in done.stdout
+
+
+def test_cli_workload_writes_a_run_folder(tmp_path, capsys):
+    out = tmp_path / "w"
+    assert main(["llm", "workload", "--model", "opt-125m", "--context", "128", "-o", str(out)]) == 0
+    assert "projection" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["kind"] == "llm.workload" and set(summary) - {"kind"} == set(WorkloadResult.KEYS)
+    assert LlmWorkloadJob.load(out / "config.yaml") == LlmWorkloadJob(model="opt-125m", context=128)
+    blocker = tmp_path / "blocker"
+    blocker.write_text("x")
+    assert main(["llm", "workload", "--model", "opt-125m", "-o", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("imaclab: error:") and "\n" not in err
