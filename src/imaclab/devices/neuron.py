@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,6 +38,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from imaclab.cache import cached, default_cache_dir, progress, short_error
 from imaclab.config import ConfigModel
 from imaclab.devices.transistors import TransistorModelConfig
 from imaclab.errors import InputError, SimulationError
@@ -135,18 +137,16 @@ class NeuronCurve:
         return np.interp(np.asarray(v, dtype=float), self.v_in, self.r_out_ohm)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write the curve as ``.npz`` (atomically: :func:`imaclab.files.write_npz`)."""
+        from imaclab.files import write_npz
+
         arrays = {"v_in": self.v_in, "v_out": self.v_out, "vdd_v": np.float64(self.vdd_v),
                   "source": np.array(self.source), "meta": np.array(json.dumps(self.meta))}
         if self.r_out_ohm is not None:
             arrays["r_out_ohm"] = self.r_out_ohm
         if self.supply_current_a is not None:
             arrays["supply_current_a"] = self.supply_current_a
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-        return path
+        return write_npz(path, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "NeuronCurve":
@@ -155,12 +155,14 @@ class NeuronCurve:
             raise InputError(f"{path}: neuron curve file not found")
         try:
             with np.load(path, allow_pickle=False) as z:
-                return cls(v_in=z["v_in"], v_out=z["v_out"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
-                           r_out_ohm=z["r_out_ohm"] if "r_out_ohm" in z else None,
-                           supply_current_a=z["supply_current_a"] if "supply_current_a" in z else None,
-                           meta=json.loads(str(z["meta"])) if "meta" in z else {})
-        except (KeyError, ValueError, OSError) as err:
-            raise InputError(f"{path}: not a neuron curve file ({err})") from None
+                curve = cls(v_in=z["v_in"], v_out=z["v_out"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
+                            r_out_ohm=z["r_out_ohm"] if "r_out_ohm" in z else None,
+                            supply_current_a=z["supply_current_a"] if "supply_current_a" in z else None,
+                            meta=json.loads(str(z["meta"])) if "meta" in z else {})
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise InputError(f"{path}: not a neuron curve file ({short_error(err)})") from None
+        require_finite(path, "neuron curve", curve.v_in, curve.v_out, curve.r_out_ohm, curve.supply_current_a)
+        return curve
 
     def to_dict(self) -> dict:
         return {"source": self.source, "vdd_v": self.vdd_v, "points": int(self.v_in.size),
@@ -181,11 +183,6 @@ def behavioral_curve(config: NeuronConfig) -> NeuronCurve:
                        source=f"behavioral: {vdd:g}*tanh({slope:g}*u/{vdd:g})",
                        r_out_ohm=np.zeros_like(u), supply_current_a=np.zeros_like(u),
                        meta={"kind": "behavioral", "slope": slope})
-
-
-def _sweep_points(config: NeuronConfig) -> np.ndarray:
-    n = int(round(2 * config.sweep_v / config.sweep_step_v)) + 1
-    return np.linspace(-config.sweep_v, config.sweep_v, n)
 
 
 # ---------------------------------------------------------------------------- transistor
@@ -231,22 +228,27 @@ def characterization_netlist(config: NeuronConfig, load_ohm: float | None = None
     return "\n".join(lines)
 
 
-def _cache_key(config: NeuronConfig, ngspice_version: str, load_ohm: float | None = None) -> str:
+def characterization_key(config: NeuronConfig, ngspice_version: str, **extra) -> str:
+    """Cache key of a characterization of ``config``: its fields (but ``kind``), the model files
+    (path, size, mtime), the ngspice version and ``extra`` (netlist version, grid)."""
     fields = config.to_dict()
     fields.pop("kind")
     files = []
     for f in config.models.model_files():
         st = f.stat()
         files.append([str(f), st.st_size, int(st.st_mtime)])
-    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version,
-                       "version": _CHARACTERIZATION_VERSION, "load_ohm": load_ohm}, sort_keys=True)
+    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version, **extra}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/imaclab/neuron`` (``~/.cache/imaclab/neuron``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "imaclab" / "neuron"
+def _cache_key(config: NeuronConfig, ngspice_version: str, load_ohm: float | None = None) -> str:
+    return characterization_key(config, ngspice_version, version=_CHARACTERIZATION_VERSION, load_ohm=load_ohm)
+
+
+def require_finite(path: Path, what: str, *arrays) -> None:
+    """Refuse a file whose arrays hold NaN or infinity (a damaged cache entry)."""
+    if any(a is not None and not np.all(np.isfinite(a)) for a in arrays):
+        raise InputError(f"{path}: the {what} holds NaN or infinite values")
 
 
 def characterize_transistor_neuron(config: NeuronConfig, workdir: str | Path, *,
@@ -258,6 +260,8 @@ def characterize_transistor_neuron(config: NeuronConfig, workdir: str | Path, *,
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / "neuron_dc.sp"
     netlist.write_text(characterization_netlist(config, load_ohm))
+    points = int(round(2 * config.sweep_v / config.sweep_step_v)) + 1
+    progress(f"ngspice DC sweep of the transistor neuron ({points} points, {netlist})")
     run = run_ngspice(netlist, workdir / "neuron_dc.raw", ngspice=ngspice, timeout_s=600)
     plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)
     if plot is None:
@@ -290,28 +294,16 @@ def load_neuron_curve(config: NeuronConfig, cache_dir: str | Path | None = None,
     Transistor curves are cached as ``<cache_dir>/<hash>.npz`` keyed by the sizing, the
     model files (path, size, mtime), the ngspice version and the netlist version.
     """
+    if load_ohm is not None and not (math.isfinite(load_ohm) and load_ohm > 0):
+        raise InputError(f"load_ohm must be a finite resistance > 0 ohm, got {load_ohm}")
     if config.kind == "behavioral":
         return behavioral_curve(config)
     from imaclab.devices.ngspice_io import ngspice_version
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    if load_ohm is not None and load_ohm <= 0:
-        raise InputError(f"load_ohm must be > 0, got {load_ohm}")
     key = _cache_key(config, ngspice_version(ngspice), load_ohm)
-    path = cache / f"{key}.npz"
-    if path.is_file():
-        try:
-            return NeuronCurve.load(path)
-        except InputError:
-            path.unlink(missing_ok=True)  # a torn or stale file: characterize again
-    import shutil
-
-    # characterize next to the cache; the netlist and log stay there if ngspice fails
-    workdir = cache / f"{key}.work"
-    curve = characterize_transistor_neuron(config, workdir, load_ohm=load_ohm, ngspice=ngspice)
-    curve.save(path)
-    shutil.rmtree(workdir, ignore_errors=True)
-    return curve
+    return cached("transistor neuron curve", key,
+                  lambda workdir: characterize_transistor_neuron(config, workdir, load_ohm=load_ohm, ngspice=ngspice),
+                  NeuronCurve.load, lambda curve, path: curve.save(path), cache_dir=cache_dir)
 
 
 def row_load_ohm(fan_out: int, r_low_ohm: float, r_high_ohm: float) -> float:
@@ -344,8 +336,8 @@ def calibrate_offset(config: NeuronConfig, *, cache_dir: str | Path | None = Non
 def loaded_curve(curve: NeuronCurve, load_ohm: float) -> NeuronCurve:
     """Thevenin estimate of ``curve`` driving ``load_ohm`` to ground:
     ``f_L(u) = f(u) * R_L / (R_L + r_out(u))`` (exact for an ideal source, r_out = 0)."""
-    if load_ohm <= 0:
-        raise InputError(f"load_ohm must be > 0, got {load_ohm}")
+    if not (math.isfinite(load_ohm) and load_ohm > 0):
+        raise InputError(f"load_ohm must be a finite resistance > 0 ohm, got {load_ohm}")
     r_out = curve.r_out_ohm if curve.r_out_ohm is not None else np.zeros_like(curve.v_in)
     v_out = curve.v_out * load_ohm / (load_ohm + np.maximum(r_out, 0.0))
     return NeuronCurve(v_in=curve.v_in, v_out=v_out, vdd_v=curve.vdd_v, source=f"{curve.source}, loaded by "

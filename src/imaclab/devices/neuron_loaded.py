@@ -31,18 +31,19 @@ most ~1.3e3 V/A^2 and in ``v_pin`` ~3 V^-1, so the bilinear error is below
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from imaclab.devices import kernels
-from imaclab.devices.neuron import NeuronConfig, default_cache_dir, neuron_subcircuit_lines
+from imaclab.cache import cached, progress, short_error
+from imaclab.devices.neuron import (NeuronConfig, characterization_key, neuron_subcircuit_lines,
+                                    require_finite)
+from imaclab.files import write_npz
 from imaclab.errors import InputError, SimulationError
 
 #: Version of the loaded characterization netlist; bump to invalidate cached tables.
@@ -139,14 +140,10 @@ class LoadedNeuronTable:
 
     # files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, pin_v=self.pin_v, current_a=self.current_a, v_out=self.v_out, i_pin=self.i_pin,
-                 p_supply=self.p_supply, vdd_v=np.float64(self.vdd_v), source=np.array(self.source),
-                 meta=np.array(json.dumps(self.meta)))
-        os.replace(tmp, path)
-        return path
+        """Write the table as ``.npz`` (atomically: :func:`imaclab.files.write_npz`)."""
+        return write_npz(path, pin_v=self.pin_v, current_a=self.current_a, v_out=self.v_out, i_pin=self.i_pin,
+                         p_supply=self.p_supply, vdd_v=np.float64(self.vdd_v), source=np.array(self.source),
+                         meta=np.array(json.dumps(self.meta)))
 
     @classmethod
     def load(cls, path: str | Path) -> "LoadedNeuronTable":
@@ -155,11 +152,14 @@ class LoadedNeuronTable:
             raise InputError(f"{path}: loaded neuron table not found")
         try:
             with np.load(path, allow_pickle=False) as z:
-                return cls(pin_v=z["pin_v"], current_a=z["current_a"], v_out=z["v_out"], i_pin=z["i_pin"],
-                           p_supply=z["p_supply"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
-                           meta=json.loads(str(z["meta"])))
-        except (KeyError, ValueError, OSError) as err:
-            raise InputError(f"{path}: not a loaded neuron table ({err})") from None
+                table = cls(pin_v=z["pin_v"], current_a=z["current_a"], v_out=z["v_out"], i_pin=z["i_pin"],
+                            p_supply=z["p_supply"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
+                            meta=json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise InputError(f"{path}: not a loaded neuron table ({short_error(err)})") from None
+        require_finite(path, "loaded neuron table", table.pin_v, table.current_a, table.v_out, table.i_pin,
+                       table.p_supply)
+        return table
 
     def to_dict(self) -> dict:
         return {"source": self.source, "vdd_v": self.vdd_v, "pin_points": int(self.pin_v.size),
@@ -226,11 +226,12 @@ def characterize_loaded_neuron(config: NeuronConfig, workdir: str | Path, *, cur
     netlist = workdir / "neuron_loaded.sp"
     span = pin_range_v if pin_range_v is not None else config.sweep_v
     netlist.write_text(loaded_characterization_netlist(config, current_range_a, current_points, pin_step_v, span))
+    n_pin = int(round(2 * span / pin_step_v)) + 1
+    progress(f"ngspice 2-D DC sweep of the loaded neuron ({n_pin} pin x {current_points} current points, {netlist})")
     run = run_ngspice(netlist, workdir / "neuron_loaded.raw", ngspice=ngspice, timeout_s=1800)
     plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)
     if plot is None:
         raise SimulationError(f"{netlist}: ngspice wrote no DC sweep")
-    n_pin = int(round(2 * span / pin_step_v)) + 1
     pin_axis = plot["v(pin)"].real
     if plot.n_points != n_pin * current_points or abs(pin_axis[n_pin - 1] - span) > 1e-6 * span:
         raise SimulationError(f"{netlist}: expected {n_pin} x {current_points} sweep points ending at {span:g} V, "
@@ -252,13 +253,8 @@ def characterize_loaded_neuron(config: NeuronConfig, workdir: str | Path, *, cur
 
 def _cache_key(config: NeuronConfig, ngspice_version: str, current_range_a: float, current_points: int,
                pin_step_v: float, pin_range_v: float) -> str:
-    fields = config.to_dict()
-    fields.pop("kind")
-    files = [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in config.models.model_files()]
-    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version, "version": _LOADED_VERSION,
-                       "range": current_range_a, "points": current_points, "pin_step": pin_step_v,
-                       "pin_range": pin_range_v}, sort_keys=True)
-    return "loaded-" + hashlib.sha256(blob.encode()).hexdigest()[:20]
+    return "loaded-" + characterization_key(config, ngspice_version, version=_LOADED_VERSION, range=current_range_a,
+                                            points=current_points, pin_step=pin_step_v, pin_range=pin_range_v)
 
 
 def load_loaded_neuron(config: NeuronConfig, *, max_current_a: float, max_pin_v: float = 0.0,
@@ -275,20 +271,12 @@ def load_loaded_neuron(config: NeuronConfig, *, max_current_a: float, max_pin_v:
 
     current_range = current_range_for(max_current_a)
     pin_range = pin_range_for(config, max_pin_v)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = _cache_key(config, ngspice_version(ngspice), current_range, current_points, pin_step_v, pin_range)
-    path = cache / f"{key}.npz"
-    if path.is_file():
-        try:
-            return LoadedNeuronTable.load(path)
-        except InputError:
-            path.unlink(missing_ok=True)  # torn or stale: characterize again
-    with tempfile.TemporaryDirectory(prefix="imaclab-neuron-loaded-") as tmp:
-        table = characterize_loaded_neuron(config, tmp, current_range_a=current_range,
-                                           current_points=current_points, pin_step_v=pin_step_v,
-                                           pin_range_v=pin_range, ngspice=ngspice)
-    table.save(path)
-    return table
+    return cached("loaded transistor neuron table", key,
+                  lambda workdir: characterize_loaded_neuron(config, workdir, current_range_a=current_range,
+                                                             current_points=current_points, pin_step_v=pin_step_v,
+                                                             pin_range_v=pin_range, ngspice=ngspice),
+                  LoadedNeuronTable.load, lambda table, path: table.save(path), cache_dir=cache_dir)
 
 
 # ---------------------------------------------------------------------------- dynamics
@@ -457,16 +445,12 @@ class NeuronDynamics:
 
     # files ------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, gate_v=self.gate_v, out_v=self.out_v, tables=self.tables,
-                 scalars=np.array([self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.charge_scale_gate,
-                                   self.charge_scale_out, self.c_gate_f, self.c_miller_f, self.c_out_f,
-                                   self.fit_rms_v]),
-                 source=np.array(self.source), meta=np.array(json.dumps(self.meta)))
-        os.replace(tmp, path)
-        return path
+        """Write the model as ``.npz`` (atomically: :func:`imaclab.files.write_npz`)."""
+        return write_npz(path, gate_v=self.gate_v, out_v=self.out_v, tables=self.tables,
+                         scalars=np.array([self.r_input_ohm, self.r_feedback_ohm, self.offset_v,
+                                           self.charge_scale_gate, self.charge_scale_out, self.c_gate_f,
+                                           self.c_miller_f, self.c_out_f, self.fit_rms_v]),
+                         source=np.array(self.source), meta=np.array(json.dumps(self.meta)))
 
     @classmethod
     def load(cls, path: str | Path) -> "NeuronDynamics":
@@ -474,12 +458,15 @@ class NeuronDynamics:
         try:
             with np.load(path, allow_pickle=False) as z:
                 r_in, r_fb, off, sg, so, cg, cm, co, rms = (float(v) for v in z["scalars"])
-                return cls(gate_v=z["gate_v"], out_v=z["out_v"], tables=z["tables"], r_input_ohm=r_in,
-                           r_feedback_ohm=r_fb, offset_v=off, charge_scale_gate=sg, charge_scale_out=so,
-                           c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms_v=rms, source=str(z["source"]),
-                           meta=json.loads(str(z["meta"])))
-        except (KeyError, ValueError, OSError) as err:
-            raise InputError(f"{path}: not a neuron dynamics file ({err})") from None
+                model = cls(gate_v=z["gate_v"], out_v=z["out_v"], tables=z["tables"], r_input_ohm=r_in,
+                            r_feedback_ohm=r_fb, offset_v=off, charge_scale_gate=sg, charge_scale_out=so,
+                            c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms_v=rms, source=str(z["source"]),
+                            meta=json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise InputError(f"{path}: not a neuron dynamics file ({short_error(err)})") from None
+        require_finite(path, "neuron dynamics model", model.gate_v, model.out_v, model.tables,
+                       np.array([r_in, r_fb, off, sg, so, cg, cm, co]))
+        return model
 
     def to_dict(self) -> dict:
         return {"source": self.source, "charge_scale_gate": self.charge_scale_gate,
@@ -600,6 +587,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     inv_path = workdir / "neuron_inverter.sp"
     paths = _device_paths(config)
     inv_path.write_text(_inverter_netlist(config, step, with_charges=True))
+    progress(f"neuron dynamics 1/3: ngspice DC sweep of the inverter's currents and charges ({inv_path})")
     try:
         run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
     except SimulationError:
@@ -625,6 +613,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     out_v = np.linspace(-out_half, -out_half + (n_o - 1) * step, n_o)
     step_path = workdir / "neuron_steps.sp"
     step_path.write_text(_step_netlist(config))
+    progress(f"neuron dynamics 2/3: ngspice step responses of the neuron ({len(_fit_cases())} cases, {step_path})")
     tran = run_ngspice(step_path, workdir / "neuron_steps.raw", ngspice=ngspice, timeout_s=1800)
     tp = tran.plots[-1]
     cases = _fit_cases()
@@ -654,6 +643,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     else:  # constant capacitances only
         x0, lower = np.array([0.0, 0.0, 1.0, 0.1, 0.3]), np.array([0.0, 0.0, 0.0, 0.0, 0.0])
     upper = np.array([5.0, 5.0, 50.0, 50.0, 50.0]) if has_charges else np.array([1e-9, 1e-9, 50.0, 50.0, 50.0])
+    progress("neuron dynamics 3/3: fitting the two-node model's capacitances to the step responses")
     fit = least_squares(residual, x0, bounds=(lower, upper), diff_step=1e-3)
     rms = float(np.sqrt(np.mean(fit.fun ** 2)))
     if rms > _FIT_MAX_RMS_V:
@@ -676,20 +666,9 @@ def load_neuron_dynamics(config: NeuronConfig, *, cache_dir: str | Path | None =
         raise InputError("only transistor neurons have a dynamic model (behavioral ones are instantaneous)")
     from imaclab.devices.ngspice_io import ngspice_version
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    fields = config.to_dict()
-    fields.pop("kind")
-    files = [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in config.models.model_files()]
-    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version(ngspice),
-                       "version": _DYNAMICS_VERSION, "grid": DYNAMIC_GRID_STEP_V, "steps": _FIT_STEPS_V,
-                       "loads": _FIT_LOADS_OHM, "rise": _FIT_RISE_S}, sort_keys=True)
-    path = cache / f"dynamics-{hashlib.sha256(blob.encode()).hexdigest()[:20]}.npz"
-    if path.is_file():
-        try:
-            return NeuronDynamics.load(path)
-        except InputError:
-            path.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="imaclab-neuron-dynamics-") as tmp:
-        model = characterize_neuron_dynamics(config, tmp, ngspice=ngspice)
-    model.save(path)
-    return model
+    key = "dynamics-" + characterization_key(config, ngspice_version(ngspice), version=_DYNAMICS_VERSION,
+                                             grid=DYNAMIC_GRID_STEP_V, steps=_FIT_STEPS_V, loads=_FIT_LOADS_OHM,
+                                             rise=_FIT_RISE_S)
+    return cached("transistor neuron dynamic model", key,
+                  lambda workdir: characterize_neuron_dynamics(config, workdir, ngspice=ngspice),
+                  NeuronDynamics.load, lambda model, path: model.save(path), cache_dir=cache_dir)
