@@ -84,13 +84,15 @@ def _key_lock(cache_dir: Path, key: str, kind: str) -> Iterator[None]:
         os.close(fd)  # closing the descriptor releases the lock
 
 
-def _try_load(path: Path, load: Callable[[Path], T], kind: str) -> tuple[bool, T | None]:
+def _try_load(path: Path, load: Callable[[Path], T], kind: str, notice: bool = True) -> tuple[bool, T | None]:
+    """(found, value); a damaged file is reported (once: ``notice``) and counts as absent."""
     if not path.is_file():
         return False, None
     try:
         return True, load(path)
     except InputError as err:
-        progress(f"the cached {kind} {path} is unreadable ({short_error(err)}); characterizing it again")
+        if notice:
+            progress(f"the cached {kind} {path} is unreadable ({short_error(err)}); characterizing it again")
         return False, None
 
 
@@ -109,6 +111,7 @@ def cached(kind: str, key: str, compute: Callable[[Path], T], load: Callable[[Pa
     """
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / f"{key}.npz"
+    existed = path.is_file()
     found, value = _try_load(path, load, kind)
     if found:
         return value  # type: ignore[return-value]
@@ -119,7 +122,7 @@ def cached(kind: str, key: str, compute: Callable[[Path], T], load: Callable[[Pa
                           "writable folder") from None
     with _key_lock(folder, key, kind):
         # another process may have published it while this one waited for the lock
-        found, value = _try_load(path, load, kind)
+        found, value = _try_load(path, load, kind, notice=not existed)
         if found:
             return value  # type: ignore[return-value]
         try:
