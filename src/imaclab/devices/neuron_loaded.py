@@ -44,6 +44,7 @@ from imaclab.cache import cached, progress, short_error
 from imaclab.devices.neuron import (NeuronConfig, characterization_key, neuron_subcircuit_lines,
                                     require_finite)
 from imaclab.files import write_npz
+from imaclab.grid import UniformGrid, flat_patches, patch_slopes, patch_value
 from imaclab.errors import InputError, SimulationError
 
 #: Version of the loaded characterization netlist; bump to invalidate cached tables.
@@ -56,18 +57,6 @@ DEFAULT_CURRENT_POINTS = 81
 DEFAULT_PIN_STEP_V = 0.01
 #: Smallest current range characterized, amperes (ranges are powers of two times this).
 MIN_CURRENT_RANGE_A = 1e-3
-
-
-def bilinear_patches(table: np.ndarray) -> np.ndarray:
-    """Bilinear patches of a table over two uniform grid axes (the first two), one per cell.
-
-    Cell ``(i, j)`` holds ``(t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00)`` on a new axis 2
-    (shape ``[G-1, O-1, 4, ...]``), so that ``t(i + fx, j + fy) = c0 + c1 fx + c2 fy + c3 fx fy``:
-    a lookup is one gather of a cell's row instead of four.
-    """
-    t = np.asarray(table, dtype=float)
-    t00, t10, t01, t11 = t[:-1, :-1], t[1:, :-1], t[:-1, 1:], t[1:, 1:]
-    return np.stack([t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00], axis=2)
 
 
 @dataclass(frozen=True)
@@ -95,6 +84,11 @@ class LoadedNeuronTable:
         for name in ("v_out", "i_pin", "p_supply"):
             if np.asarray(getattr(self, name)).shape != shape:
                 raise InputError(f"loaded neuron table: {name} must have shape {shape}")
+        # the three tables as bilinear patches on one grid (imaclab.grid), columns 0-3 v_out,
+        # 4-7 the pin current, 8-11 the supply power
+        object.__setattr__(self, "_grid", UniformGrid.of(np.asarray(self.pin_v), np.asarray(self.current_a)))
+        object.__setattr__(self, "_patches", np.concatenate([flat_patches(self.v_out), flat_patches(self.i_pin),
+                                                             flat_patches(self.p_supply)], axis=1))
 
     @property
     def current_range_a(self) -> float:
@@ -105,38 +99,23 @@ class LoadedNeuronTable:
         return float(self.pin_v[-1])
 
     # interpolation --------------------------------------------------------------------------
-    def _cell(self, pin: np.ndarray, current: np.ndarray):
-        p0, dp = self.pin_v[0], self.pin_v[1] - self.pin_v[0]
-        c0, dc = self.current_a[0], self.current_a[1] - self.current_a[0]
-        x = np.clip((np.asarray(pin, dtype=float) - p0) / dp, 0.0, self.pin_v.size - 1)
-        y = np.clip((np.asarray(current, dtype=float) - c0) / dc, 0.0, self.current_a.size - 1)
-        i = np.minimum(np.floor(x).astype(np.int64), self.pin_v.size - 2)
-        j = np.minimum(np.floor(y).astype(np.int64), self.current_a.size - 2)
-        return i, j, x - i, y - j, dc
-
-    def _bilinear(self, table: np.ndarray, i, j, fx, fy) -> np.ndarray:
-        t00, t01 = table[i, j], table[i, j + 1]
-        t10, t11 = table[i + 1, j], table[i + 1, j + 1]
-        return (1 - fx) * ((1 - fy) * t00 + fy * t01) + fx * ((1 - fy) * t10 + fy * t11)
+    def _lookup(self, pin: np.ndarray, current: np.ndarray, first: int):
+        cell, fx, fy = self._grid.cells(np.asarray(pin, dtype=float), np.asarray(current, dtype=float))
+        c = np.take(self._patches, cell, axis=0)[..., first:first + 4]
+        return c, fx, fy
 
     def output(self, pin: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(v_out, d v_out / d i_out) at pin voltages and output currents (bilinear)."""
-        i, j, fx, fy, dc = self._cell(pin, current)
-        t = self.v_out
-        t00, t01 = t[i, j], t[i, j + 1]
-        t10, t11 = t[i + 1, j], t[i + 1, j + 1]
-        lo = t00 + fy * (t01 - t00)
-        hi = t10 + fy * (t11 - t10)
-        slope = ((1 - fx) * (t01 - t00) + fx * (t11 - t10)) / dc
-        return lo + fx * (hi - lo), slope
+        c, fx, fy = self._lookup(pin, current, 0)
+        return patch_value(c, fx, fy), patch_slopes(c, fx, fy)[1] * self._grid.inv_dy
 
     def pin_current(self, pin: np.ndarray, current: np.ndarray) -> np.ndarray:
         """Current into the pin, amperes."""
-        return self._bilinear(self.i_pin, *self._cell(pin, current)[:4])
+        return patch_value(*self._lookup(pin, current, 4))
 
     def supply_power(self, pin: np.ndarray, current: np.ndarray) -> np.ndarray:
         """Power delivered by the neuron's two supplies, watts."""
-        return self._bilinear(self.p_supply, *self._cell(pin, current)[:4])
+        return patch_value(*self._lookup(pin, current, 8))
 
     # files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -346,39 +325,27 @@ class NeuronDynamics:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        p = bilinear_patches(self.tables)                  # [G-1, O-1, 4, tables]
-        object.__setattr__(self, "_patches", np.ascontiguousarray(p.reshape(-1, 4 * len(_TABLES))))
+        object.__setattr__(self, "_grid", UniformGrid.of(np.asarray(self.gate_v), np.asarray(self.out_v)))
+        # corner-major [cells, 4 * tables] (column corner * 5 + table; imaclab.grid)
+        object.__setattr__(self, "_patches", flat_patches(self.tables))
         # the inverter current alone (Newton iterations need only it): a quarter of the gather
-        object.__setattr__(self, "_patches_inv", np.ascontiguousarray(p[..., 0].reshape(-1, 4)))
+        object.__setattr__(self, "_patches_inv", flat_patches(self.tables[..., 0]))
 
     # statics ----------------------------------------------------------------------------------
-    def _cells(self, gate, out):
-        g0, dg = self.gate_v[0], self.gate_v[1] - self.gate_v[0]
-        o0, do = self.out_v[0], self.out_v[1] - self.out_v[0]
-        n_g, n_o = self.gate_v.size, self.out_v.size
-        x = np.clip((np.asarray(gate, dtype=float) - g0) * (1.0 / dg), 0.0, n_g - 1)
-        y = np.clip((np.asarray(out, dtype=float) - o0) * (1.0 / do), 0.0, n_o - 1)
-        i = np.minimum(x.astype(np.int64), n_g - 2)
-        j = np.minimum(y.astype(np.int64), n_o - 2)
-        return i * (n_o - 1) + j, x - i, y - j, dg, do
-
     def _lookup(self, gate, out):
-        cell, fx, fy, dg, do = self._cells(gate, out)
-        # np.take: ~4x faster than fancy indexing for these gathers
-        c = np.take(self._patches, cell, axis=0).reshape(*cell.shape, 4, len(_TABLES))
-        fx, fy = fx[..., None], fy[..., None]
-        val = c[..., 0, :] + c[..., 1, :] * fx + (c[..., 2, :] + c[..., 3, :] * fx) * fy
-        d_gate = (c[..., 1, 0] + c[..., 3, 0] * fy[..., 0]) / dg
-        d_out = (c[..., 2, 0] + c[..., 3, 0] * fx[..., 0]) / do
-        return val, d_gate, d_out
+        cell, fx, fy = self._grid.cells(np.asarray(gate, dtype=float), np.asarray(out, dtype=float))
+        # np.take: ~4x faster than fancy indexing for these gathers; corners on axis -2
+        c = np.moveaxis(np.take(self._patches, cell, axis=0).reshape(*cell.shape, 4, len(_TABLES)), -2, -1)
+        val = patch_value(c, fx[..., None], fy[..., None])
+        d_gate, d_out = patch_slopes(c[..., 0, :], fx, fy)
+        return val, d_gate * self._grid.inv_dx, d_out * self._grid.inv_dy
 
     def inverter(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(i_inv, d i_inv / d gate, d i_inv / d out), bilinear on the table."""
-        cell, fx, fy, dg, do = self._cells(gate, out)
+        cell, fx, fy = self._grid.cells(np.asarray(gate, dtype=float), np.asarray(out, dtype=float))
         c = np.take(self._patches_inv, cell, axis=0)
-        slope_out = c[..., 2] + c[..., 3] * fx
-        return (c[..., 0] + c[..., 1] * fx + slope_out * fy, (c[..., 1] + c[..., 3] * fy) * (1.0 / dg),
-                slope_out * (1.0 / do))
+        d_gate, d_out = patch_slopes(c, fx, fy)
+        return patch_value(c, fx, fy), d_gate * self._grid.inv_dx, d_out * self._grid.inv_dy
 
     def capacitance(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, ...]:
         """The model's capacitance matrix (c11, c12, c21, c22) at (gate, out), farads."""
@@ -426,11 +393,10 @@ class NeuronDynamics:
             return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), shape)).reshape(-1)
 
         g_next, o_next = np.empty(shape), np.empty(shape)
-        g0, o0 = self.gate_v[0], self.out_v[0]
+        grid = self._grid
         kernels.dynamics_step(flat(gate), flat(out), flat(pin_now), flat(pin_next), float(h), flat(load_g),
                               flat(load_rest), flat(extra_out_c_f), self._patches, self._patches_inv,
-                              float(g0), 1.0 / float(self.gate_v[1] - g0), self.gate_v.size,
-                              float(o0), 1.0 / float(self.out_v[1] - o0), self.out_v.size,
+                              grid.x0, grid.inv_dx, grid.nx, grid.y0, grid.inv_dy, grid.ny,
                               self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.charge_scale_gate,
                               self.charge_scale_out, self.c_gate_f, self.c_miller_f, self.c_out_f,
                               _NEWTON_PER_STEP, g_next.reshape(-1), o_next.reshape(-1))
