@@ -38,7 +38,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from imaclab.cache import cached, default_cache_dir, progress, short_error
+from imaclab.cache import cached, progress, short_error
 from imaclab.config import ConfigModel
 from imaclab.devices.transistors import TransistorModelConfig
 from imaclab.errors import InputError, SimulationError
@@ -254,7 +254,7 @@ def require_finite(path: Path, what: str, *arrays) -> None:
 def characterize_transistor_neuron(config: NeuronConfig, workdir: str | Path, *,
                                    load_ohm: float | None = None, ngspice: str | None = None) -> NeuronCurve:
     """Run the ngspice DC sweep of the transistor neuron in ``workdir`` and build its curve."""
-    from imaclab.devices.ngspice_io import run_ngspice
+    from imaclab.devices.ngspice_io import CHARACTERIZATION_TIMEOUT_HINT, run_ngspice
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -262,7 +262,8 @@ def characterize_transistor_neuron(config: NeuronConfig, workdir: str | Path, *,
     netlist.write_text(characterization_netlist(config, load_ohm))
     points = int(round(2 * config.sweep_v / config.sweep_step_v)) + 1
     progress(f"ngspice DC sweep of the transistor neuron ({points} points, {netlist})")
-    run = run_ngspice(netlist, workdir / "neuron_dc.raw", ngspice=ngspice, timeout_s=600)
+    run = run_ngspice(netlist, workdir / "neuron_dc.raw", ngspice=ngspice, timeout_s=600,
+                      timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)
     if plot is None:
         raise SimulationError(f"{netlist}: ngspice wrote no DC sweep")

@@ -198,7 +198,7 @@ def characterize_loaded_neuron(config: NeuronConfig, workdir: str | Path, *, cur
                                pin_step_v: float = DEFAULT_PIN_STEP_V, pin_range_v: float | None = None,
                                ngspice: str | None = None) -> LoadedNeuronTable:
     """Run the 2-D sweep in ``workdir`` and build the table."""
-    from imaclab.devices.ngspice_io import run_ngspice
+    from imaclab.devices.ngspice_io import CHARACTERIZATION_TIMEOUT_HINT, run_ngspice
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -207,7 +207,8 @@ def characterize_loaded_neuron(config: NeuronConfig, workdir: str | Path, *, cur
     netlist.write_text(loaded_characterization_netlist(config, current_range_a, current_points, pin_step_v, span))
     n_pin = int(round(2 * span / pin_step_v)) + 1
     progress(f"ngspice 2-D DC sweep of the loaded neuron ({n_pin} pin x {current_points} current points, {netlist})")
-    run = run_ngspice(netlist, workdir / "neuron_loaded.raw", ngspice=ngspice, timeout_s=1800)
+    run = run_ngspice(netlist, workdir / "neuron_loaded.raw", ngspice=ngspice, timeout_s=1800,
+                      timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)
     if plot is None:
         raise SimulationError(f"{netlist}: ngspice wrote no DC sweep")
@@ -545,7 +546,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     """Inverter DC sweep (current and charges) + step transients of the subcircuit, then the fit."""
     from scipy.optimize import least_squares
 
-    from imaclab.devices.ngspice_io import run_ngspice
+    from imaclab.devices.ngspice_io import CHARACTERIZATION_TIMEOUT_HINT, run_ngspice
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -555,13 +556,15 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     inv_path.write_text(_inverter_netlist(config, step, with_charges=True))
     progress(f"neuron dynamics 1/3: ngspice DC sweep of the inverter's currents and charges ({inv_path})")
     try:
-        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
+        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800,
+                          timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     except SimulationError:
         if paths is None:
             raise
         paths = None  # the charge vectors are not available for these devices: currents only
         inv_path.write_text(_inverter_netlist(config, step, with_charges=False))
-        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
+        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800,
+                          timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     plot = run.plots[-1]
     gate_half, out_half = _dynamic_ranges(config)
     n_g = int(round(2 * gate_half / step)) + 1
@@ -580,7 +583,8 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     step_path = workdir / "neuron_steps.sp"
     step_path.write_text(_step_netlist(config))
     progress(f"neuron dynamics 2/3: ngspice step responses of the neuron ({len(_fit_cases())} cases, {step_path})")
-    tran = run_ngspice(step_path, workdir / "neuron_steps.raw", ngspice=ngspice, timeout_s=1800)
+    tran = run_ngspice(step_path, workdir / "neuron_steps.raw", ngspice=ngspice, timeout_s=1800,
+                       timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     tp = tran.plots[-1]
     cases = _fit_cases()
     times = np.arange(0.0, _FIT_WINDOW_S + 0.5 * _FIT_STEP_S, _FIT_STEP_S)

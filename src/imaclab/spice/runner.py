@@ -35,7 +35,7 @@ from imaclab.circuit.description import NetworkCircuit
 from imaclab.circuit.measures import CircuitMeasures
 from imaclab.circuit.netlist import Netlist, write_netlist
 from imaclab.config import ConfigModel
-from imaclab.devices.ngspice_io import RawPlot, find_ngspice, run_ngspice
+from imaclab.devices.ngspice_io import RawPlot, find_ngspice, kill_running, run_ngspice
 from imaclab.errors import ImaclabError, SimulationError
 
 POWER_COMPONENTS = ("crossbars", "amplifiers", "neurons", "buffers")
@@ -79,6 +79,22 @@ class BatchOutcome:
 class SpiceResult(CircuitMeasures):
     """Per-sample measures of a SPICE run (NaN where a batch failed); ``batches`` holds a
     :class:`BatchOutcome` per netlist."""
+
+
+class SpiceInterrupted(SimulationError):
+    """A SPICE run interrupted (Ctrl-C) before every batch finished.
+
+    ``partial`` is the :class:`SpiceResult` of the batches that finished (the others NaN,
+    ``ok`` False), also written to ``partial_path`` (``<workdir>/partial.npz``); ``str(err)``
+    says how many finished and where they are.  Exit code 130, as for any interruption.
+    """
+
+    exit_code = 130
+
+    def __init__(self, message: str, partial: SpiceResult | None = None, partial_path: Path | None = None):
+        super().__init__(message)
+        self.partial = partial
+        self.partial_path = partial_path
 
 
 def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceOptions, workdir: str | Path,
@@ -126,9 +142,20 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
 
     outcomes: list[BatchOutcome] = []
     bar = _progress(progress, len(chunks), n)
+
+    def result() -> SpiceResult:
+        outcomes.sort(key=lambda o: o.index)
+        return SpiceResult(outputs=outputs, power_w=power, latency_s=latency, ok=ok, batches=outcomes,
+                           netlists=[p for _, _, p in netlists], ngspice_s=sum(o.ngspice_s for o in outcomes),
+                           ngspice_cpu_s=sum(o.ngspice_cpu_s for o in outcomes),
+                           wall_s=time.perf_counter() - start, analysis=options.analysis,
+                           errors=[o.error for o in outcomes if not o.ok])
+
     with bar as prog:
         task = prog.add_task("ngspice", total=n) if prog is not None else None
-        with ThreadPoolExecutor(max_workers=max(1, min(options.workers, len(chunks)))) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(options.workers, len(chunks))))
+        futures = []
+        try:
             futures = [pool.submit(work, item) for item in netlists]
             for fut in as_completed(futures):
                 outcome, meas = fut.result()
@@ -142,12 +169,34 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
                     ok[idx] = True
                 if prog is not None:
                     prog.update(task, advance=len(outcome.samples))
-    outcomes.sort(key=lambda o: o.index)
-    return SpiceResult(outputs=outputs, power_w=power, latency_s=latency, ok=ok, batches=outcomes,
-                       netlists=[p for _, _, p in netlists], ngspice_s=sum(o.ngspice_s for o in outcomes),
-                       ngspice_cpu_s=sum(o.ngspice_cpu_s for o in outcomes),
-                       wall_s=time.perf_counter() - start, analysis=options.analysis,
-                       errors=[o.error for o in outcomes if not o.ok])
+        except KeyboardInterrupt:
+            # keep what finished; end the running ngspice processes and start no others
+            pool.shutdown(wait=False, cancel_futures=True)
+            while not all(f.done() for f in futures):
+                kill_running()
+                time.sleep(0.05)
+            raise _interrupted(result(), workdir, len(chunks)) from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return result()
+
+
+def _interrupted(partial: SpiceResult, workdir: Path, n_batches: int) -> SpiceInterrupted:
+    """The interruption error, with the finished batches' measures written to ``partial.npz``."""
+    from imaclab.files import write_npz
+
+    done = sum(1 for o in partial.batches if o.ok)
+    path = workdir / "partial.npz"
+    where = "none finished"
+    try:
+        write_npz(path, outputs=partial.outputs, ok=partial.ok, latency_s=partial.latency_s,
+                  **{f"power_{k}_w": v for k, v in partial.power_w.items()})
+        where = f"their measures are in {path}" if done else f"none finished ({path})"
+    except ImaclabError as err:
+        where = f"their measures could not be written ({err})"
+    return SpiceInterrupted(f"interrupted: {done} of {n_batches} ngspice batches finished "
+                            f"({int(partial.ok.sum())} of {partial.ok.size} samples); {where}; the netlists are in "
+                            f"{workdir}", partial, path)
 
 
 class _NoBar:
