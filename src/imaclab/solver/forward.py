@@ -143,7 +143,8 @@ def prepare(circuit: NetworkCircuit, options: SolverOptions | None = None, *, ma
     if options.latency and len(layers) > 1 and circuit.neuron.kind == "transistor":
         from imaclab.devices.neuron_loaded import load_neuron_dynamics
 
-        dynamics = load_neuron_dynamics(circuit.neuron, cache_dir=options.neuron_cache_dir)
+        dynamics = load_neuron_dynamics(circuit.neuron, cache_dir=options.neuron_cache_dir,
+                                        ngspice=circuit.ngspice_path)
     return SolverPlan(circuit=circuit, layers=layers, neuron=neuron, prepare_s=time.perf_counter() - start,
                       dynamics=dynamics)
 
@@ -158,7 +159,7 @@ def _load_neuron(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], options:
     bound = neuron_current_bound(circuit, layers) if circuit.loading == "direct" else 0.0
     return load_loaded_neuron(circuit.neuron, max_current_a=bound, max_pin_v=max_pin_v,
                               cache_dir=options.neuron_cache_dir, pin_step_v=options.neuron_pin_step_v,
-                              current_points=options.neuron_current_points)
+                              current_points=options.neuron_current_points, ngspice=circuit.ngspice_path)
 
 
 def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: SolverOptions | None = None,
