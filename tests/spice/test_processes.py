@@ -191,3 +191,20 @@ def test_timeout_names_the_set_key(tmp_path):
     with pytest.raises(SimulationError) as info:
         run_ngspice(tmp_path / "long.sp", timeout_s=0.5)
     assert "--set simulation.spice.timeout_s=SECONDS" in str(info.value)
+
+
+def test_transient_that_cannot_finish_is_refused_before_it_starts(tmp_path):
+    sys.path.insert(0, str(REPO / "tests"))
+    from conftest import _binary_model, _small_config
+
+    from imaclab.circuit import build_circuit
+    from imaclab.errors import ConfigError
+    from imaclab.spice import SpiceOptions, run_spice
+
+    circ = build_circuit(_small_config(), _binary_model([6, 5, 3]))
+    with pytest.raises(ConfigError) as info:
+        run_spice(circuit=circ, samples_v=np.full((2, 6), 0.8), workdir=tmp_path / "w", progress=False,
+                  options=SpiceOptions(analysis="tran", tran_step_s=1e-25, ngspice_path=NGSPICE or "sh"))
+    msg = str(info.value)
+    assert "2e+16 time steps" in msg and "--set simulation.spice.tran_step_s=" in msg and "\n" not in msg
+    assert not list((tmp_path / "w").glob("*.sp"))                   # refused before any netlist

@@ -40,6 +40,7 @@ from pydantic import Field, field_validator
 
 from imaclab.cache import cached, progress, short_error
 from imaclab.config import ConfigModel
+from imaclab.devices.memristor import MAX_RESISTANCE_OHM
 from imaclab.devices.transistors import TransistorModelConfig
 from imaclab.errors import InputError, SimulationError
 
@@ -59,10 +60,10 @@ class NeuronConfig(ConfigModel):
     kind: Literal["behavioral", "transistor"] = Field(
         "transistor", description="transistor: inverter-based sigmoid simulated with MOSFET models; "
                                   "behavioral: ideal-inverter sigmoid VDD*tanh(slope*u/VDD)")
-    vdd_v: float = Field(0.8, gt=0, description="neuron supplies are +vdd_v and -vdd_v, volts")
-    r_input_ohm: float = Field(500.0, gt=0, description="divider resistor from the offset-shifted input to "
+    vdd_v: float = Field(0.8, gt=0, le=100.0, description="neuron supplies are +vdd_v and -vdd_v, volts")
+    r_input_ohm: float = Field(500.0, gt=0, le=MAX_RESISTANCE_OHM, description="divider resistor from the offset-shifted input to "
                                                          "the inverter gate, ohms")
-    r_feedback_ohm: float = Field(500.0, gt=0, description="divider resistor from the inverter gate to "
+    r_feedback_ohm: float = Field(500.0, gt=0, le=MAX_RESISTANCE_OHM, description="divider resistor from the inverter gate to "
                                                             "its output, ohms")
     offset_v: float = Field(DEFAULT_OFFSET_V, description="offset source in series with the input (centres the "
                                                           "curve: f(0) = 0), volts; see calibrate_offset")

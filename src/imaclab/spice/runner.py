@@ -39,6 +39,10 @@ from imaclab.devices.ngspice_io import RawPlot, find_ngspice, kill_running, run_
 from imaclab.errors import ImaclabError, SimulationError
 
 POWER_COMPONENTS = ("crossbars", "amplifiers", "neurons", "buffers")
+#: Best case of ngspice's transient speed, time steps per second (a small circuit on a fast
+#: core; real netlists are slower): a run needing more steps than this times its time limit
+#: cannot finish and is refused before it starts.
+MAX_STEPS_PER_S = 1e6
 
 
 class SpiceOptions(ConfigModel):
@@ -110,6 +114,8 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
                               "in HSPICE")
     exe = find_ngspice(options.ngspice_path)
     per = options.samples_per_netlist
+    if options.analysis == "tran":
+        check_transient_steps(circuit, min(per, n), options)
     chunks = [np.arange(k, min(k + per, n)) for k in range(0, n, per)]
     outputs = np.full((n, circuit.n_outputs), np.nan)
     power = {k: np.full(n, np.nan) for k in POWER_COMPONENTS}
@@ -197,6 +203,24 @@ def _interrupted(partial: SpiceResult, workdir: Path, n_batches: int) -> SpiceIn
     return SpiceInterrupted(f"interrupted: {done} of {n_batches} ngspice batches finished "
                             f"({int(partial.ok.sum())} of {partial.ok.size} samples); {where}; the netlists are in "
                             f"{workdir}", partial, path)
+
+
+def check_transient_steps(circuit: NetworkCircuit, samples: int, options: SpiceOptions) -> float:
+    """The time steps of one netlist's transient; refuses (ConfigError, one line) a run that
+    cannot finish within ``options.timeout_s`` even at :data:`MAX_STEPS_PER_S`."""
+    from imaclab.circuit.netlist import DEFAULT_TRAN_STEPS_PER_PERIOD
+    from imaclab.errors import ConfigError
+
+    period = circuit.sampling_period_s
+    step = options.tran_step_s or period / DEFAULT_TRAN_STEPS_PER_PERIOD
+    steps = samples * period / step
+    if steps > options.timeout_s * MAX_STEPS_PER_S:
+        raise ConfigError(f"a transient of {steps:.3g} time steps per netlist ({samples} samples x {period:.3g} s at "
+                          f"tran_step_s {step:.3g} s) cannot finish within the {options.timeout_s:.0f} s limit "
+                          f"(ngspice manages at most ~{MAX_STEPS_PER_S:.0e} steps/s): use a larger step "
+                          f"(--set simulation.spice.tran_step_s=SECONDS; default: the sampling period / "
+                          f"{DEFAULT_TRAN_STEPS_PER_PERIOD}) or fewer samples per netlist")
+    return steps
 
 
 class _NoBar:
