@@ -37,6 +37,7 @@ from imaclab.circuit.netlist import Netlist, write_netlist
 from imaclab.config import ConfigModel
 from imaclab.devices.ngspice_io import RawPlot, find_ngspice, kill_running, run_ngspice
 from imaclab.errors import ImaclabError, SimulationError
+from imaclab.files import write_text
 
 POWER_COMPONENTS = ("crossbars", "amplifiers", "neurons", "buffers")
 #: Best case of ngspice's transient speed, time steps per second (a small circuit on a fast
@@ -128,7 +129,7 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
                            title=f"imaclab IMAC network, batch {b} (samples {idx[0]}..{idx[-1]})",
                            tran_step_s=options.tran_step_s)
         path = workdir / f"batch_{b:04d}.sp"
-        path.write_text(nl.text)
+        write_text(path, nl.text)  # kept beside the results: written whole or not at all
         netlists.append((b, nl, path))
 
     def work(item: tuple[int, Netlist, Path]) -> tuple[BatchOutcome, dict | None]:
