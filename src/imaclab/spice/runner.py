@@ -37,6 +37,7 @@ from imaclab.circuit.netlist import Netlist, write_netlist
 from imaclab.config import ConfigModel
 from imaclab.devices.ngspice_io import RawPlot, find_ngspice, kill_running, run_ngspice
 from imaclab.errors import ImaclabError, SimulationError
+from imaclab.cache import progress as progress_line
 from imaclab.files import write_text
 
 POWER_COMPONENTS = ("crossbars", "amplifiers", "neurons", "buffers")
@@ -86,12 +87,15 @@ class SpiceResult(CircuitMeasures):
     :class:`BatchOutcome` per netlist."""
 
 
-class SpiceInterrupted(SimulationError):
+class SpiceInterrupted(KeyboardInterrupt):
     """A SPICE run interrupted (Ctrl-C) before every batch finished.
 
     ``partial`` is the :class:`SpiceResult` of the batches that finished (the others NaN,
     ``ok`` False), also written to ``partial_path`` (``<workdir>/partial.npz``); ``str(err)``
-    says how many finished and where they are.  Exit code 130, as for any interruption.
+    says how many finished and where they are (also printed on stderr when raised).  Exit
+    code 130, as for any interruption.  A :class:`KeyboardInterrupt`, not an ``Exception``:
+    code that records a failed job and goes on (``except Exception``) must not swallow an
+    interruption.
     """
 
     exit_code = 130
@@ -201,9 +205,10 @@ def _interrupted(partial: SpiceResult, workdir: Path, n_batches: int) -> SpiceIn
         where = f"their measures are in {path}" if done else f"none finished ({path})"
     except ImaclabError as err:
         where = f"their measures could not be written ({err})"
-    return SpiceInterrupted(f"interrupted: {done} of {n_batches} ngspice batches finished "
-                            f"({int(partial.ok.sum())} of {partial.ok.size} samples); {where}; the netlists are in "
-                            f"{workdir}", partial, path)
+    message = (f"interrupted: {done} of {n_batches} ngspice batches finished ({int(partial.ok.sum())} of "
+               f"{partial.ok.size} samples); {where}; the netlists are in {workdir}")
+    progress_line(message)
+    return SpiceInterrupted(message, partial, path)
 
 
 def check_transient_steps(circuit: NetworkCircuit, samples: int, options: SpiceOptions) -> float:
