@@ -208,3 +208,49 @@ def test_transient_that_cannot_finish_is_refused_before_it_starts(tmp_path):
     msg = str(info.value)
     assert "2e+16 time steps" in msg and "--set simulation.spice.tran_step_s=" in msg and "\n" not in msg
     assert not list((tmp_path / "w").glob("*.sp"))                   # refused before any netlist
+
+
+@needs_ngspice
+def test_ngspice_runs_in_a_forked_worker(tmp_path):
+    """A process forked after import (a sweep's worker) still starts ngspice."""
+    import multiprocessing
+
+    (tmp_path / "rc.sp").write_text("* rc\nV1 a 0 1\nR1 a b 1k\nR2 b 0 1k\n.op\n.end\n")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        names = pool.apply(_run_and_list, (str(tmp_path / "rc.sp"),))
+    assert "v(b)" in names
+
+
+def _run_and_list(path: str) -> list[str]:
+    return [n.lower() for n in run_ngspice(path).plots[-1].names]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux")
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_batch_run_workers_die_with_their_parent(tmp_path, sig):
+    """The runner's worker threads start the simulators; killing the process ends them all."""
+    fake = tmp_path / "hanging-ngspice"
+    fake.write_text("#!/bin/sh\nexec sleep 300\n")
+    fake.chmod(0o755)
+    script = f"""
+import sys
+import numpy as np
+sys.path.insert(0, {str(REPO / 'tests')!r})
+from conftest import _binary_model, _small_config
+from imaclab.circuit import build_circuit
+from imaclab.spice import SpiceOptions, run_spice
+circ = build_circuit(_small_config(), _binary_model([6, 5, 3]))
+run_spice(circuit=circ, samples_v=np.full((4, 6), 0.8), options=SpiceOptions(samples_per_netlist=2, workers=2,
+          ngspice_path={str(fake)!r}), workdir={str(tmp_path / 'w')!r}, progress=False)
+"""
+    parent = subprocess.Popen([sys.executable, "-c", script], env=_env(), stderr=subprocess.PIPE)
+    try:
+        kids = _wait_for(lambda: (lambda k: k if len(k) == 2 else [])(_children(parent.pid)))
+        assert len(kids) == 2
+        parent.send_signal(sig)
+        parent.wait(10)
+        assert _wait_for(lambda: not any(_alive(k) for k in kids), 5.0), "a simulator outlived its parent"
+    finally:
+        parent.kill()
+        parent.wait()

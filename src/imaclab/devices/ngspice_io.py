@@ -132,29 +132,35 @@ _LIVE: dict[int, subprocess.Popen] = {}
 _LIVE_LOCK = threading.Lock()
 
 
-def _die_with_parent():
-    """``preexec_fn`` on Linux: ngspice gets SIGKILL when the thread that started it dies (also
-    when this process is killed by SIGTERM or SIGKILL, which run no Python cleanup)."""
+def _load_prctl():
+    """libc's ``prctl`` (Linux), resolved once here so that a forked child only calls it."""
     if not sys.platform.startswith("linux"):
         return None
     try:
         import ctypes
 
-        prctl = ctypes.CDLL(None, use_errno=True).prctl  # resolved here: the child only calls it
+        return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):  # pragma: no cover
         return None
-    parent = os.getpid()
-    pr_set_pdeathsig, sigkill = 1, int(signal.SIGKILL)
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """``preexec_fn`` on Linux: ngspice gets SIGKILL when the thread that started it dies (also
+    when this process is killed by SIGTERM or SIGKILL, which run no Python cleanup)."""
+    if _PRCTL is None:
+        return None
+    prctl, parent, sigkill = _PRCTL, os.getpid(), int(signal.SIGKILL)  # this process, now (not at import)
 
     def preexec() -> None:
-        prctl(pr_set_pdeathsig, sigkill, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
 
     return preexec
-
-
-_PREEXEC = _die_with_parent()
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -214,7 +220,7 @@ def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
         try:
             proc = subprocess.Popen([exe, "-b", "-r", str(raw_path), str(netlist)], cwd=netlist.parent,
                                     stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    start_new_session=True, preexec_fn=_PREEXEC)
+                                    start_new_session=True, preexec_fn=_die_with_parent())
         except OSError as err:
             raise SimulationError(f"{netlist}: cannot start ngspice ({err})") from None
         with _LIVE_LOCK:
