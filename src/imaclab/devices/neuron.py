@@ -294,7 +294,10 @@ def load_neuron_curve(config: NeuronConfig, cache_dir: str | Path | None = None,
     :func:`row_load_ohm` gives it.  The behavioral neuron is an ideal source (load-free).
 
     Transistor curves are cached as ``<cache_dir>/<hash>.npz`` keyed by the sizing, the
-    model files (path, size, mtime), the ngspice version and the netlist version.
+    model files (path, size, mtime), the ngspice version and the netlist version, through
+    :func:`imaclab.cache.cached` (one characterization among concurrent processes, damaged
+    files characterized again, progress on stderr).  ``ngspice``: the executable (None:
+    ``IMACLAB_NGSPICE``, else ``ngspice`` on PATH).
     """
     if load_ohm is not None and not (math.isfinite(load_ohm) and load_ohm > 0):
         raise InputError(f"load_ohm must be a finite resistance > 0 ohm, got {load_ohm}")
