@@ -240,6 +240,7 @@ def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
             _kill_group(proc)
             with contextlib.suppress(ChildProcessError):
                 os.waitpid(proc.pid, 0)
+            proc.returncode = -int(signal.SIGKILL)
             raise
         finally:
             timer.cancel()
