@@ -191,7 +191,7 @@ def neuron_subcircuit_lines(config: NeuronConfig, name: str = "imac_neuron",
                             dialect: Literal["ngspice", "hspice"] = "ngspice") -> list[str]:
     """``.subckt NAME pin out vp vn``: the transistor-level neuron (pin carries -u)."""
     m = config.models
-    lines = [f"* inverter-based sigmoid neuron: pin -> offset -> R_input -> gate; gate -> R_feedback -> out",
+    lines = ["* inverter-based sigmoid neuron: pin -> offset -> R_input -> gate; gate -> R_feedback -> out",
              f".subckt {name} pin out vp vn",
              f"Voff a pin {config.offset_v:.6g}",
              f"Rin a gate {config.r_input_ohm:.6g}",
