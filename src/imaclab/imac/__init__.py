@@ -19,8 +19,8 @@ from imaclab.imac.area import AreaReport, circuit_area
 from imaclab.imac.config import AreaConfig, FastConfig, ImacConfig, SimulationConfig
 from imaclab.imac.evaluate import ImacResult, evaluate
 from imaclab.imac.model_io import load_mlp, save_npz
-from imaclab.imac.validate import ValidateResult, validate
+from imaclab.imac.validate import ValidateResult
 
 __all__ = ["AreaConfig", "AreaReport", "FastConfig", "ImacConfig", "ImacJob", "ImacResult", "MLPModel", "NetlistJob",
            "NetlistResult", "NeuronCurveResult", "NeuronJob", "SimulationConfig", "ValidateJob", "ValidateResult",
-           "circuit_area", "evaluate", "load_mlp", "run", "save_npz", "validate"]
+           "circuit_area", "evaluate", "load_mlp", "run", "save_npz"]
