@@ -15,8 +15,20 @@ import pytest
 from imaclab.circuit import MLPModel
 from imaclab.cli import main
 from imaclab.errors import ConfigError, InputError, OutputError
-from imaclab.imac import (FastConfig, ImacConfig, ImacJob, ImacResult, NetlistJob, NetlistResult, NeuronCurveResult,
-                          NeuronJob, ValidateJob, load_mlp, run, save_npz)
+from imaclab.imac import (
+    FastConfig,
+    ImacConfig,
+    ImacJob,
+    ImacResult,
+    NetlistJob,
+    NetlistResult,
+    NeuronCurveResult,
+    NeuronJob,
+    ValidateJob,
+    load_mlp,
+    run,
+    save_npz,
+)
 from imaclab.imac import api as api_mod
 from imaclab.result import Result
 
@@ -298,3 +310,12 @@ def test_example_runs_and_prints_the_accuracy(tmp_path):
     assert accuracy == pytest.approx(summary["accuracy"], abs=5e-5) and summary["samples"] == 100
     assert accuracy > 0.75  # a nearest-class-mean classifier of digits, on the circuit
     assert (tmp_path / "class_means.sp").is_file()
+
+
+def test_imac_imports_no_training_code():
+    code = ("import sys, imaclab.imac, imaclab.cli.imac; "
+            "bad = [m for m in sys.modules if m.startswith('imaclab.nn') or m == 'torch']; "
+            "assert not bad, bad")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr

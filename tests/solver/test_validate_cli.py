@@ -6,11 +6,11 @@ import csv
 import json
 
 import numpy as np
+from solver_helpers import needs_ngspice, random_model
 
 from imaclab.cli import main
-from imaclab.imac import ImacConfig, evaluate, save_npz
 from imaclab.data.datasets import load_dataset
-from solver_helpers import needs_ngspice, random_model
+from imaclab.imac import ImacConfig, evaluate, save_npz
 
 
 @needs_ngspice

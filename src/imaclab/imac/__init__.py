@@ -13,8 +13,7 @@ Jobs: :class:`ImacJob` (``imac run``), :class:`ValidateJob` (``imac validate``),
 """
 
 from imaclab.circuit.mlp import MLPModel
-from imaclab.imac.api import (ImacJob, NetlistJob, NetlistResult, NeuronCurveResult, NeuronJob, ValidateJob,
-                              run)
+from imaclab.imac.api import ImacJob, NetlistJob, NetlistResult, NeuronCurveResult, NeuronJob, ValidateJob, run
 from imaclab.imac.area import AreaReport, circuit_area
 from imaclab.imac.config import AreaConfig, FastConfig, ImacConfig, SimulationConfig
 from imaclab.imac.evaluate import ImacResult, evaluate

@@ -85,8 +85,9 @@ class SimulationConfig(ConfigModel):
 
         fast = self.fast.to_dict()
         unset = ("newton_tolerance_v", "neuron_pin_step_v", "neuron_current_points")
-        values = {**{k: v for k, v in fast.items() if not (k in unset and v is None)}, "neuron_cache_dir": self.neuron_cache_dir,
-                  "settle_tolerance": self.spice.settle_tolerance, "settle_floor_v": self.spice.settle_floor_v}
+        values = {k: v for k, v in fast.items() if not (k in unset and v is None)}
+        values |= {"neuron_cache_dir": self.neuron_cache_dir,
+                   "settle_tolerance": self.spice.settle_tolerance, "settle_floor_v": self.spice.settle_floor_v}
         return SolverOptions(**{**values, **overrides})
 
 
