@@ -101,22 +101,22 @@ class ValidateResult(Result):
 
     def tables(self) -> list[Table]:
         c = self.circuit
-        rows = [("network", f"{'-'.join(map(str, c['layer_sizes']))} on {c['crossbar']} crossbars"),
+        rows = [("network", "-".join(map(str, c["layer_sizes"]))), ("crossbar", c["crossbar"]),
                 ("partitions", str(c["partitions"])),
-                ("circuit", f"parasitics R={c['parasitics']['r']} C={c['parasitics']['c']}, variation "
-                            f"{c['variation']}, {c['weight_kind']} weights, {c['neuron']} neurons"),
+                ("parasitics", f"R={c['parasitics']['r']} C={c['parasitics']['c']}"),
+                ("variation", str(c["variation"])), ("weights / neurons", f"{c['weight_kind']} / {c['neuron']}"),
                 ("samples", str(self.samples)),
                 ("max |dV_out|", f"{self.max_output_diff_v * 1e3:.4g} mV"),
                 ("class mismatches", str(self.class_mismatches)),
                 ("max power difference", f"{self.max_power_rel_diff * 100:.3g} %")]
         if self.latency_samples:
-            rows += [("latency samples (transient)", str(self.latency_samples)),
-                     ("max latency difference", f"{self.max_latency_rel_diff * 100:.3g} %"),
-                     ("mean latency difference", f"{self.mean_latency_rel_diff * 100:.3g} %")]
-        rows += [("time per sample, fast", f"{self.fast_s_per_sample:.3g} s"),
-                 ("time per sample, ngspice DC", f"{self.spice_dc_s_per_sample:.3g} s ({self.speedup_dc:.3g}x)")]
+            rows += [("transient samples", str(self.latency_samples)),
+                     ("latency difference max / mean", f"{self.max_latency_rel_diff * 100:.3g} % / "
+                                                       f"{self.mean_latency_rel_diff * 100:.3g} %")]
+        rows += [("fast, per sample", f"{self.fast_s_per_sample:.3g} s"),
+                 ("ngspice DC, per sample", f"{self.spice_dc_s_per_sample:.3g} s ({self.speedup_dc:.3g}x)")]
         if self.latency_samples:
-            rows.append(("time per sample, ngspice transient", f"{self.spice_tran_s_per_sample:.3g} s"))
+            rows.append(("ngspice transient, per sample", f"{self.spice_tran_s_per_sample:.3g} s"))
         checks = tuple(("PASS" if ok else "FAIL", name) for name, ok in self.checks.items())
         return [Table(title="fast solver vs ngspice", columns=("quantity", "value"), rows=tuple(rows),
                       show_header=False),
