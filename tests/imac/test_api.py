@@ -112,6 +112,8 @@ def test_run_refuses_other_objects():
         run(ImacConfig())
     with pytest.raises(ConfigError, match="no model"):
         run(ImacJob())
+    with pytest.raises(ConfigError, match="out_dir"):
+        run(ImacJob(model="m.npz"), out_file="x.json")
 
 
 def test_netlist_and_neuron_jobs(model_path, tmp_path):

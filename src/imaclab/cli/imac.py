@@ -36,7 +36,7 @@ _OPTS = dict(
 )
 
 
-def _job(cls: type, config: Optional[Path], set_items: Optional[list[str]], *, circuit: dict[str, Any],
+def _job(cls: Any, config: Optional[Path], set_items: Optional[list[str]], *, circuit: dict[str, Any],
          fields: dict[str, Any]) -> Any:
     """``cls`` from ``config`` (or its defaults), the given options (None = not given), then ``--set``."""
     from imaclab.imac.api import model_card_overrides, parse_crossbar, parse_parasitics, parse_resistance
@@ -187,7 +187,7 @@ def imac_validate(
     job = _job(ValidateJob, config, set_, circuit=dict(crossbar=crossbar, parasitics=parasitics, neuron=neuron),
                fields={"model": model, "data": data, "data_root": data_root, "crop": crop, "resize": resize,
                        "samples": samples, "latency_samples": latency_samples})
-    result = run(job, out_file=out, progress=True)
+    result: Any = run(job, out_file=out, progress=True)
     render(result)
     if not result.passed:
         raise typer.Exit(code=1)

@@ -289,21 +289,27 @@ def _finish(result: Result, out_dir: str | Path | None) -> None:
 
 
 @functools.singledispatch
-def run(job: Any, *, out_dir: str | Path | None = None, progress: bool = False) -> Result:
+def run(job: Any, *, out_dir: str | Path | None = None, progress: bool = False,
+        out_file: str | Path | None = None) -> Result:
     """Run an imac job: :class:`ImacJob`, :class:`ValidateJob`, :class:`NetlistJob` or :class:`NeuronJob`.
 
     ``out_dir``: write the run folder (``config.yaml``, the job's files, ``summary.json`` last);
     checked writable before any work.  ``progress``: show the simulator's progress bar.
+    ``out_file`` (validate, netlist, neuron): also write the one file the job makes (the JSON
+    report, the netlist, the curve's ``.npz``), checked writable before any work.
     """
     raise ConfigError(f"imaclab.imac.run: cannot run a {type(job).__name__}; give an ImacJob, ValidateJob, "
                       "NetlistJob or NeuronJob")
 
 
 @run.register
-def _run_imac(job: ImacJob, *, out_dir: str | Path | None = None, progress: bool = False) -> ImacResult:
+def _run_imac(job: ImacJob, *, out_dir: str | Path | None = None, progress: bool = False,
+              out_file: str | Path | None = None) -> ImacResult:
     """Evaluate the network on the IMAC circuit (ngspice or the fast solver); ``out_dir`` also gets
     ``netlists/`` (spice) and ``samples.csv``.  Samples that finished are written before a backend
     failure is raised."""
+    if out_file is not None:
+        raise ConfigError("an imac run writes a folder (samples.csv, summary.json, ...): give out_dir, not out_file")
     _prepare(out_dir, None)
     result = evaluate(config=job, model=job.load_model(), dataset=job.load_data(), out_dir=out_dir,
                       progress=progress)

@@ -95,7 +95,10 @@ class ImacResult(Result):
 
     @property
     def total_power_w(self) -> np.ndarray:
-        return sum(self.power_w.values())
+        total = np.zeros(self.n_samples)
+        for component in self.power_w.values():
+            total = total + component
+        return total
 
     def to_dict(self) -> dict[str, Any]:
         ok = self.ok
@@ -207,7 +210,7 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
     circuit = build_circuit(config, model, neuron_curve=curve)
     warnings = _consistency_warnings(config, model)
     v_in = circuit.encode(x)
-    sw_out = circuit.ideal_forward(v_in)
+    sw_out = np.asarray(circuit.ideal_forward(v_in))
     sw_pred = np.argmax(sw_out, axis=1)
     sw_unloaded_pred = np.argmax(circuit.ideal_forward(v_in, loaded=False), axis=1)
     out_path = Path(out_dir) if out_dir is not None else None
