@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import stat
@@ -78,6 +79,19 @@ def test_run_returns_the_cli_figures(model_path, tmp_path, capsys):
     replay = ImacJob.load(tmp_path / "r" / "config.yaml")
     assert replay == ImacJob(model=str(model_path), data="digits").with_overrides(FAST)
     assert [p.name for p in sorted((tmp_path / "r").iterdir())] == ["config.yaml", "samples.csv", "summary.json"]
+
+
+def test_a_rerun_removes_the_old_run_marker_first(model_path, tmp_path, monkeypatch):
+    job = ImacJob(model=str(model_path)).with_overrides(FAST)
+    run(job, out_dir=tmp_path / "r")
+    marker = tmp_path / "r" / "summary.json"
+    seen = []
+    evaluate_mod = importlib.import_module("imaclab.imac.evaluate")  # the module, not the function
+    monkeypatch.setattr(evaluate_mod, "_run_fast", lambda *a: seen.append(marker.exists()) or (_ for _ in ()).throw(
+        ConfigError("stop")))
+    with pytest.raises(ConfigError):
+        run(job, out_dir=tmp_path / "r")
+    assert seen == [False] and not marker.exists()
 
 
 def test_metrics_keep_the_sweep_columns(model_path):

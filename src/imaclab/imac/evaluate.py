@@ -26,7 +26,7 @@ from imaclab.devices.neuron import NeuronCurve, load_neuron_curve
 from imaclab.errors import ConfigError, InputError, SimulationError
 from imaclab.imac.area import AreaReport, circuit_area
 from imaclab.imac.config import ImacConfig
-from imaclab.result import Result, Scalar, Table, flat_scalars
+from imaclab.result import SUMMARY_FILE, Result, Scalar, Table, flat_scalars
 from imaclab.spice.runner import POWER_COMPONENTS, run_spice
 
 #: The scalar figures a sweep stores per point (``metrics()``), besides ``power_w.<component>``,
@@ -196,7 +196,9 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
     if out_dir is not None:
         from imaclab.files import check_writable_dir
 
-        check_writable_dir(out_dir)  # before any simulation
+        # before any simulation; the folder's old run marker goes now, as its netlists are replaced
+        check_writable_dir(out_dir)
+        (Path(out_dir) / SUMMARY_FILE).unlink(missing_ok=True)
     x_all, y_all = _as_arrays(dataset)
     sim = config.simulation
     lo, hi = sim.first_sample, sim.first_sample + sim.samples
