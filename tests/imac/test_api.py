@@ -335,3 +335,13 @@ def test_imac_imports_no_training_code():
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_the_sweep_example_is_an_imac_job():
+    import yaml
+
+    spec = yaml.safe_load((ROOT / "examples" / "sweeps" / "imac_crossbar_study.yaml").read_text())
+    job = ImacJob.from_dict(spec["base"]).with_overrides(
+        {"circuit.crossbar.rows": 8, "circuit.crossbar.columns": 8, "devices.variation_sigma_pct": 5.0,
+         "devices.r_high_ohm": 25e3})
+    assert job.model == "sweeps/models/digits_64_32_10.npz" and job.simulation.backend == "fast"
