@@ -18,7 +18,8 @@ import time
 import torch
 
 from imaclab.data.datasets import Normalization
-from imaclab.nn.training import TrainConfig, build_network, load_data, make_optimizer, train_step
+from imaclab.nn.api import TrainJob
+from imaclab.nn.training import build_network, load_data, make_optimizer, train_step
 
 TARGET_RATIO = 1.5
 
@@ -35,7 +36,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    base = TrainConfig(model=args.model, width=args.width, data=args.data, epochs=1, batch_size=args.batch_size,
+    base = TrainJob(model=args.model, width=args.width, data=args.data, epochs=1, batch_size=args.batch_size,
                        train_samples=args.samples, seed=args.seed, threads=args.threads)
     data = load_data(base)
     norm = Normalization.fit(data.train)

@@ -122,7 +122,8 @@ def test_imac_evaluate_rows_equal_direct_evaluation(tmp_path):
 
 @pytest.mark.slow
 def test_train_rows_equal_direct_training(tmp_path):
-    from imaclab.nn.training import TrainConfig, train
+    from imaclab.nn.api import TrainJob
+    from imaclab.nn.training import train
 
     base = {"model": "mlp", "hidden": [16], "crop": 14, "epochs": 1, "train_samples": 400, "test_samples": 200,
             "threads": 1, "lr": 0.01}
@@ -130,7 +131,7 @@ def test_train_rows_equal_direct_training(tmp_path):
     summary = run_sweep(spec=spec, directory=tmp_path / "s", executor=ExecutorSettings(workers=2))
     assert (summary.ok, summary.failed) == (2, 0)
     for row in rows_by_index(tmp_path / "s").values():
-        direct = train(TrainConfig.from_dict(row["config"]), tmp_path / f"direct-{row['point_index']}")
+        direct = train(TrainJob.from_dict(row["config"]), tmp_path / f"direct-{row['point_index']}")
         assert row["metrics"]["test_accuracy"] == direct.test_accuracy
         assert (tmp_path / "s" / "points" / row["key"][:16] / "train" / "report.json").is_file()
 

@@ -107,13 +107,27 @@ class _NetworkJob(ImacConfig):
     def load_model(self) -> Any:
         if not self.model:
             raise ConfigError(f"{type(self).__name__}: no model given: set model (the CLI's --model FILE)")
-        return load_mlp(self.model)
+        path = Path(self.model)
+        if not path.exists():
+            return load_mlp(self.model)  # its one-line "not found" error
+        return _cached_model(str(path.resolve()), path.stat().st_mtime_ns)
 
     def load_data(self) -> Any:
-        from imaclab.data.datasets import load_dataset
+        return _cached_test_split(self.data, self.data_root, self.crop, self.resize)
 
-        return load_dataset(self.data, split="test", root=self.data_root, crop=self.crop, resize=self.resize,
-                            flatten=True)
+
+# A sweep worker evaluates many points of one network on one data set: read each once per
+# process (the model is keyed by its modification time, so a retrained file is read again).
+@functools.lru_cache(maxsize=8)
+def _cached_model(path: str, mtime_ns: int) -> Any:
+    return load_mlp(path)
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_test_split(name: str, root: str | None, crop: int | None, resize: int | None) -> Any:
+    from imaclab.data.datasets import load_dataset
+
+    return load_dataset(name, split="test", root=root, crop=crop, resize=resize, flatten=True)
 
 
 class ImacJob(_NetworkJob):
@@ -163,6 +177,8 @@ class NeuronJob(ConfigModel):
     points: int = Field(13, ge=2, description="inputs at which the curve is printed")
     neuron_cache_dir: str | None = Field(None, description="where characterized neuron curves are cached "
                                                            "(None = ~/.cache/imaclab/neuron)")
+    ngspice_path: str | None = Field(None, description="ngspice executable for the characterization (None: "
+                                                       "$IMACLAB_NGSPICE, else 'ngspice' on PATH)")
 
     @model_validator(mode="before")
     @classmethod
@@ -173,6 +189,9 @@ class NeuronJob(ConfigModel):
         sim = data.get("simulation")
         if isinstance(sim, dict) and sim.get("neuron_cache_dir") and not data.get("neuron_cache_dir"):
             data["neuron_cache_dir"] = sim["neuron_cache_dir"]
+        spice = sim.get("spice") if isinstance(sim, dict) else None
+        if isinstance(spice, dict) and spice.get("ngspice_path") and not data.get("ngspice_path"):
+            data["ngspice_path"] = spice["ngspice_path"]
         return {k: v for k, v in data.items() if k not in _IMAC_ONLY}
 
     @field_validator("load_ohm", mode="before")
@@ -349,7 +368,8 @@ def _run_netlist(job: NetlistJob, *, out_dir: str | Path | None = None, progress
         # curve is not needed (and FinFET cards cannot be characterized in ngspice)
         curve = behavioral_curve(job.neuron)
     else:
-        curve = load_neuron_curve(job.neuron, job.simulation.neuron_cache_dir)
+        curve = load_neuron_curve(job.neuron, job.simulation.neuron_cache_dir,
+                                  ngspice=job.simulation.spice.ngspice_path)
     circuit = build_circuit(job, mlp, neuron_curve=curve)
     if dataset.x.shape[1] != circuit.n_inputs:
         raise InputError(f"the data have {dataset.x.shape[1]} features but the model expects {circuit.n_inputs}: "
@@ -371,7 +391,7 @@ def _run_neuron(job: NeuronJob, *, out_dir: str | Path | None = None, progress: 
     from imaclab.devices.neuron import load_neuron_curve
 
     _prepare(out_dir, out_file)
-    curve = load_neuron_curve(job.neuron, job.neuron_cache_dir, load_ohm=job.load_ohm)
+    curve = load_neuron_curve(job.neuron, job.neuron_cache_dir, load_ohm=job.load_ohm, ngspice=job.ngspice_path)
     result = NeuronCurveResult(job=job, curve=curve)
     if out_file is not None:
         result.write(out_file)

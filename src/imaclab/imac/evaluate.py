@@ -208,7 +208,8 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
     if x.shape[1] != model.layer_sizes[0]:
         raise InputError(f"the data have {x.shape[1]} features per sample but the model expects "
                          f"{model.layer_sizes[0]} inputs: crop or resize the data (e.g. --crop 20 for 400 inputs)")
-    curve = neuron_curve if neuron_curve is not None else load_neuron_curve(config.neuron, sim.neuron_cache_dir)
+    curve = neuron_curve if neuron_curve is not None else load_neuron_curve(config.neuron, sim.neuron_cache_dir,
+                                                                                     ngspice=sim.spice.ngspice_path)
     circuit = build_circuit(config, model, neuron_curve=curve)
     warnings = _consistency_warnings(config, model)
     v_in = circuit.encode(x)

@@ -169,7 +169,7 @@ def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int,
         raise InputError(f"--latency-samples must be >= 0, got {latency_samples}")
     sim = config.simulation
     x = _as_inputs(dataset, samples)
-    curve = load_neuron_curve(config.neuron, sim.neuron_cache_dir)
+    curve = load_neuron_curve(config.neuron, sim.neuron_cache_dir, ngspice=sim.spice.ngspice_path)
     circuit = build_circuit(config, model, neuron_curve=curve)
     if x.shape[1] != circuit.n_inputs:
         raise InputError(f"the data have {x.shape[1]} features but the model expects {circuit.n_inputs}: "

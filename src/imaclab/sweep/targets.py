@@ -1,10 +1,10 @@
-"""Registry of sweep targets: a job name -> (its config class, a run function).
+"""Registry of sweep targets: a name -> a room's job config and that room's ``run(job)``.
 
-A target's run function takes one validated config and returns flat metrics
-(``{"total_cycles": 1234, "utilization": 0.8}``); nested dicts are flattened with
-dots and results with ``to_dict()`` are accepted.  Rooms are imported lazily, inside
-:func:`load_target`, so a room that is missing or unfinished fails only its own target,
-with a one-line error, and never the sweep machinery.
+A sweep point is one job of one room: the spec's base config and the point's axis values
+build the room's job (``ImacJob``, ``TpuJob``, ...), the room's own ``run(job)`` computes it,
+and the result's ``metrics()`` (flat scalars) are stored.  Rooms are imported lazily, inside
+:func:`load_target`, so a room that is missing or unfinished fails only its own target, with a
+one-line error, and never the sweep machinery.
 
 Besides the registered names, a spec may name any ``package.module:function`` whose
 first parameter is annotated with a :class:`~imaclab.config.ConfigModel` subclass; the
@@ -31,11 +31,16 @@ Metrics = dict[str, float | int | str | bool | None]
 
 @dataclass(frozen=True)
 class TargetInfo:
-    """A registered target: where its adapter lives and what it computes."""
+    """A registered target: the room's job config and run function, and what it computes."""
 
     name: str
     summary: str
-    adapter: str  # "module:function" returning (config class, run function)
+    job: str  # "module:JobClass"
+    run: str  # "module:run", called as run(job) (or run(job, out_dir=...) for ``artifacts``)
+    #: The job writes a run folder of its own (training checkpoints): each point gets one.
+    artifacts: bool = False
+    #: Another registered name this one is a short form of (both run the same job).
+    alias_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -65,18 +70,29 @@ class Target:
         return flatten_metrics(self.run(config))
 
 
-_JOBS = "imaclab.sweep.jobs"
-TARGETS: dict[str, TargetInfo] = {info.name: info for info in (
-    TargetInfo("imac.evaluate", "IMAC MLP inference on crossbars (accuracy, power, latency, area)",
-               f"{_JOBS}:imac_evaluate"),
-    TargetInfo("tpu.simulate", "systolic-array model of a topology (cycles, stalls, utilization, traffic)",
-               f"{_JOBS}:tpu_simulate"),
-    TargetInfo("llm.amdahl", "Amdahl analysis of 1-bit quantization for an LLM phase (f, ceiling, speedup)",
-               f"{_JOBS}:llm_amdahl"),
-    TargetInfo("hetero.evaluate", "TPU-IMAC heterogeneous accelerator vs TPU-only (latency, energy, area)",
-               f"{_JOBS}:hetero_evaluate"),
-    TargetInfo("train", "hardware-aware training of an MLP (accuracy, loss)", f"{_JOBS}:train"),
-)}
+def _room_targets() -> dict[str, TargetInfo]:
+    rows = [
+        TargetInfo("imac", "IMAC MLP inference on crossbars (accuracy, power, latency, area)",
+                   "imaclab.imac.api:ImacJob", "imaclab.imac.api:run"),
+        TargetInfo("tpu", "systolic-array model of a topology (cycles, stalls, utilization, traffic)",
+                   "imaclab.systolic.api:TpuJob", "imaclab.systolic.api:run"),
+        TargetInfo("llm.amdahl", "Amdahl analysis of 1-bit quantization for one LLM case (f, ceiling, speedup)",
+                   "imaclab.llm.api:AmdahlCaseJob", "imaclab.llm.api:run"),
+        TargetInfo("llm.workload", "one LLM forward pass on a systolic array (cycles, bytes, MACs by category)",
+                   "imaclab.llm.api:LlmWorkloadJob", "imaclab.llm.api:run"),
+        TargetInfo("hetero", "TPU-IMAC heterogeneous accelerator vs TPU-only (latency, energy, memory, accuracy)",
+                   "imaclab.hetero.api:HeteroJob", "imaclab.hetero.api:run"),
+        TargetInfo("train", "hardware-aware training (accuracy, loss); each point keeps its run folder",
+                   "imaclab.nn.api:TrainJob", "imaclab.nn.api:run", artifacts=True),
+    ]
+    aliases = {"imac.evaluate": "imac", "tpu.simulate": "tpu", "hetero.evaluate": "hetero"}
+    for alias, name in aliases.items():
+        info = next(r for r in rows if r.name == name)
+        rows.append(dataclasses.replace(info, name=alias, alias_of=name))
+    return {info.name: info for info in rows}
+
+
+TARGETS: dict[str, TargetInfo] = _room_targets()
 
 # Loaded targets, per process (workers load each target once).
 _LOADED: dict[str, Target] = {}
@@ -111,20 +127,38 @@ def _custom_target(reference: str) -> Target:
     return Target(reference, config_class, function)
 
 
+def _room_target(info: TargetInfo) -> Target:
+    job_class = _import(info.job, f"target '{info.name}'")
+    room_run = _import(info.run, f"target '{info.name}'")
+    resolve = None
+    if hasattr(job_class, "resolved"):
+        # shorthand in the base (a policy preset name) becomes its fields, so axes reach inside it
+        def resolve(data: dict[str, Any]) -> dict[str, Any]:
+            return job_class.from_dict(data, source=f"{info.name} base config").resolved().to_dict()
+
+    folder = info.name.split(".")[0]
+
+    def run_point(job: Any) -> Any:
+        return room_run(job).metrics()
+
+    def run_in_folder(job: Any, *, workdir: Path) -> Any:
+        return room_run(job, out_dir=workdir / folder).metrics()
+
+    return Target(info.name, job_class, run_in_folder if info.artifacts else run_point, resolve)
+
+
 def load_target(name: str) -> Target:
     """The target called ``name`` (registered, or ``package.module:function``)."""
     if name in _LOADED:
         return _LOADED[name]
     if name in TARGETS:
-        adapter = _import(TARGETS[name].adapter, f"target '{name}'")
         try:
-            config_class, run, *rest = adapter()
+            target = _room_target(TARGETS[name])
         except ImaclabError as err:
             raise ConfigError(f"target '{name}' is not available: {err}") from None
         except (ImportError, AttributeError) as err:
             raise ConfigError(f"target '{name}' is not available in this install: {type(err).__name__}: "
                               f"{err}") from None
-        target = Target(name, config_class, run, rest[0] if rest else None)
     elif ":" in name:
         target = _custom_target(name)
     else:
@@ -139,7 +173,8 @@ def list_targets() -> list[dict[str, Any]]:
     for info in TARGETS.values():
         try:
             target = load_target(info.name)
-            rows.append({"name": info.name, "summary": info.summary, "available": True,
+            summary = f"{info.summary} (same as {info.alias_of})" if info.alias_of else info.summary
+            rows.append({"name": info.name, "summary": summary, "available": True,
                          "config": target.config_class.__name__, "reason": ""})
         except ImaclabError as err:
             rows.append({"name": info.name, "summary": info.summary, "available": False, "config": "",
