@@ -56,13 +56,16 @@ def sweep_run(
 
 
 @sweep_app.command("status")
-def sweep_status_cmd(directory: Path = typer.Argument(..., help="sweep directory")):
+def sweep_status_cmd(
+    directory: Path = typer.Argument(..., help="sweep directory"),
+    check: bool = typer.Option(False, "--check", help="full SQLite integrity check of the store, whatever its size"),
+):
     """Done / failed / pending points, errors and runs of a sweep."""
     from rich.table import Table
 
     from imaclab.sweep import sweep_status
 
-    status = sweep_status(directory=directory)
+    status = sweep_status(directory=directory, check=check)
     console = _console()
     planned = "?" if status.planned is None else status.planned
     pending = "?" if status.pending is None else status.pending

@@ -140,13 +140,17 @@ class SweepStatus:
         return asdict(self)
 
 
-def sweep_status(*, directory: str | Path) -> SweepStatus:
-    """Counts of done/failed/pending points, error summary and run history of a sweep directory."""
+def sweep_status(*, directory: str | Path, check: bool = False) -> SweepStatus:
+    """Counts of done/failed/pending points, error summary and run history of a sweep directory.
+
+    ``check``: run SQLite's full integrity check whatever the store's size (see
+    :data:`imaclab.sweep.store.FULL_CHECK_MAX_BYTES`).
+    """
     from imaclab.sweep.plan import plan_sweep
 
     # Look at the lock before the rows: a run that ends in between then reads as running, not killed.
     running_now = SweepLock.held(Path(directory))
-    with ResultStore.open_existing(directory) as store:
+    with ResultStore.open_existing(directory, full_check=True if check else None) as store:
         meta = store.meta()
         stored = store.stored_status()
         runs = store.runs()
