@@ -169,3 +169,53 @@ def test_ctrl_c_stops_workers_keeps_rows_and_marks_the_run_interrupted(tmp_path)
         workers = {row["worker"].split(":")[1] for row in store.rows()}
     for pid in workers:  # the runner processes were stopped with the client
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has ended
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_client_kills_its_runners(tmp_path, how):
+    # points that sleep 60 s, well inside their 120 s limit: only the client's death can end them
+    spec_path = probe_spec([{"field": "terms", "values": [1, 2, 3, 4]}, {"field": "delay_s", "values": [60.0]}],
+                           timeout_s=120.0).save(tmp_path / "sleepy.yaml")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    client = subprocess.Popen([sys.executable, "-m", "imaclab", "sweep", "run", str(spec_path), "-o",
+                               str(tmp_path / "s"), "-j", "2", "--no-progress"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    runners: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and client.poll() is None and len(runners) < 2:
+        runners = _children(client.pid)
+        time.sleep(0.05)
+    assert client.poll() is None and len(runners) == 2, client.stderr.read().decode() if client.poll() else runners
+    time.sleep(1.5)  # the runners import the probe and start sleeping in their first point
+    client.send_signal(how)
+    code = client.wait(timeout=30)
+    assert code == (-9 if how == signal.SIGKILL else 128 + signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(_gone(pid) for pid in runners):
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in runners), f"runners outlived the client: {runners}"
+    if how == signal.SIGTERM:  # a clean stop: the run is closed as interrupted
+        assert sweep_status(directory=tmp_path / "s").runs[0]["status"] == "interrupted"

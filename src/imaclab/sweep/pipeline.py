@@ -11,6 +11,9 @@ where it stopped: points already stored are skipped.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -167,6 +170,24 @@ def summarize(results: Iterable[tuple[PointResult, Info]], summary: SweepSummary
 
 
 # ------------------------------------------------------------------------------ entry points
+@contextlib.contextmanager
+def terminate_as_exit() -> Iterator[None]:
+    """While a sweep runs in the main thread, SIGTERM unwinds like Ctrl-C (exit status 143): the
+    runners are stopped, the run is marked interrupted, stored rows stay."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def plan_spec(*, spec: SweepSpec | str | Path) -> SweepPlan:
     """Validate a spec (or spec file) and expand it into points, running nothing."""
     return plan_sweep(load_spec(spec) if isinstance(spec, (str, Path)) else spec)
@@ -195,7 +216,8 @@ def run_sweep(*, spec: SweepSpec | str | Path, directory: str | Path | None = No
     lock = SweepLock(directory)
     lock.acquire()
     try:
-        with ResultStore.open_for_run(directory, target=plan.target.name, name=spec.name or "sweep") as store:
+        with terminate_as_exit(), ResultStore.open_for_run(directory, target=plan.target.name,
+                                                           name=spec.name or "sweep") as store:
             return _run(plan, store, directory, settings, retry_failed=retry_failed, limit=limit, progress=progress)
     finally:
         lock.release()
