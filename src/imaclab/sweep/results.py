@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from imaclab.errors import ConfigError, ImaclabError, InputError
-from imaclab.sweep.spec import SweepSpec
+from imaclab.sweep.spec import MAX_POINTS, SweepSpec
 from imaclab.sweep.store import ResultStore, SweepLock
 
 #: Columns of the results table that describe how a point ran (after the axes and metrics).
@@ -160,11 +160,18 @@ def sweep_status(*, directory: str | Path, check: bool = False) -> SweepStatus:
     note = ""
     if "spec" in meta:
         try:
-            plan = plan_sweep(SweepSpec.from_yaml(meta["spec"]))
-            keys = {p.key for p in plan.points}
-            planned = len(keys)
-            pending = len(keys - set(stored))
-            extra = len(set(stored) - keys)
+            plan = plan_sweep(SweepSpec.from_yaml(meta["spec"]), max_points=None)
+            if plan.size <= MAX_POINTS:
+                planned = in_plan = 0
+                for point in plan.iter_points():  # one at a time: never the whole plan in memory
+                    planned += 1
+                    in_plan += point.key in stored
+                pending = planned - in_plan
+                extra = len(stored) - in_plan
+            else:
+                planned = plan.size
+                note = (f"the spec has {plan.size} points: pending points are not counted (more than "
+                        f"{MAX_POINTS})")
         except ImaclabError as err:
             note = f"cannot re-plan the stored spec here: {err}"
     errors: Counter[str] = Counter()

@@ -295,9 +295,10 @@ class ResultStore:
                 (time.time(), __version__, socket.gethostname(), executor, workers, spec_yaml, planned, to_run))
         return int(cur.lastrowid or 0)
 
-    def end_run(self, run_id: int, *, status: str, ok: int, failed: int) -> None:
-        self.conn.execute("UPDATE runs SET finished_at=?, status=?, ok=?, failed=? WHERE run_id=?",
-                          (time.time(), status, ok, failed, run_id))
+    def end_run(self, run_id: int, *, status: str, ok: int, failed: int, to_run: int | None = None) -> None:
+        """Close a run; ``to_run`` replaces the estimate given to :meth:`begin_run` once it is known."""
+        self.conn.execute("UPDATE runs SET finished_at=?, status=?, ok=?, failed=?, to_run=COALESCE(?, to_run) "
+                          "WHERE run_id=?", (time.time(), status, ok, failed, to_run, run_id))
 
     def runs(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.conn.execute("SELECT * FROM runs ORDER BY run_id")]
@@ -306,6 +307,11 @@ class ResultStore:
     def stored_status(self) -> dict[str, str]:
         """``{key: status}`` of every stored point."""
         return {row[0]: row[1] for row in self.conn.execute("SELECT key, status FROM points")}
+
+    def status_of(self, key: str) -> str | None:
+        """The stored status of one point (``ok``/``failed``), or None: one primary-key lookup."""
+        row = self.conn.execute("SELECT status FROM points WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
 
     def record(self, result: PointResult, run_id: int | None) -> None:
         """Insert or replace one point's row and commit it."""
