@@ -11,6 +11,10 @@ from imaclab.cli.common import console as _console
 
 sweep_app = typer.Typer(help="Design-space sweeps on local processes or Dask.", no_args_is_help=True)
 
+#: Points listed by ``sweep run --dry-run``.
+DRY_RUN_POINTS = 20
+
+
 @sweep_app.command("run")
 def sweep_run(
     spec: Path = typer.Argument(..., help="sweep spec YAML (target, base config, axes)"),
@@ -21,29 +25,45 @@ def sweep_run(
     dask_local: Optional[int] = typer.Option(None, "--dask-local", help="start a Dask LocalCluster of N workers"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="rerun points stored as failed"),
     limit: Optional[int] = typer.Option(None, "--limit", help="run at most N pending points (try a sweep first)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="validate and list the points; run nothing"),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate, count the points and list the first 20; "
+                                                          "run nothing"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress on stderr (a bar on a "
+                                                                         "terminal, plain lines otherwise)"),
+    set_items: Optional[list[str]] = typer.Option(None, "--set", help="override a spec field: base.<path>=V "
+                                                                      "(the job config) or e.g. "
+                                                                      "execution.timeout_s=60; repeatable"),
 ):
     """Run or resume a sweep: points already stored are skipped."""
+    import itertools
+
     from rich.table import Table
 
-    from imaclab.sweep import ExecutorSettings, plan_spec, run_sweep
+    from imaclab.sweep import ExecutorSettings, load_spec, plan_spec, run_sweep
 
     console = _console()
+    loaded = load_spec(spec, set_items)
     if dry_run:
-        plan = plan_spec(spec=spec)
-        table = Table(title=f"{plan.spec.name}: {len(plan.points)} points of {plan.target.name}"
-                            + (f" ({plan.duplicates} duplicates dropped)" if plan.duplicates else ""))
+        plan = plan_spec(spec=loaded, max_points=None)  # counted as a product, listed lazily
+        shown = list(itertools.islice(plan.iter_points(), DRY_RUN_POINTS))
+        dropped = f" ({plan.duplicates} duplicates dropped)" if plan.expanded and plan.duplicates else ""
+        count = len(plan.points) if plan.expanded else plan.size
+        table = Table(title=f"{plan.spec.name}: {count} points of {plan.target.name}{dropped}"
+                            + (f", the first {len(shown)} listed" if count > len(shown) else ""))
         for column in ["#", *plan.columns]:
             table.add_column(column)
-        for point in plan.points[:20]:
+        for point in shown:
             values = {**point.variables, **point.overrides}
             table.add_row(str(point.index), *[str(values.get(c, "")) for c in plan.columns])
         console.print(table)
+        from imaclab.sweep.spec import MAX_POINTS
+
+        if plan.size > MAX_POINTS:
+            console.print(f"more than {MAX_POINTS} points: `sweep run` refuses this spec unless --limit N "
+                          f"(N <= {MAX_POINTS}) runs a part of it", highlight=False, soft_wrap=True)
         return
     settings = ExecutorSettings.from_dict({"kind": executor, "workers": workers, "scheduler": scheduler,
                                            "dask_local": dask_local}, source="sweep run options")
-    summary = run_sweep(spec=spec, directory=out, executor=settings, retry_failed=retry_failed, limit=limit,
+    summary = run_sweep(spec=loaded, directory=out, executor=settings, retry_failed=retry_failed, limit=limit,
                         progress=progress)
     console.print(f"{summary.name}: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored "
                   f"of {summary.planned} points ({summary.executor}, {summary.workers} workers, "

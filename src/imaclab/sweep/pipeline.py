@@ -63,6 +63,7 @@ class Tally:
     skipped: int = 0  # ... of which stored already (and not retried)
     pending: int = 0  # ... of which handed on to run
     exhausted: bool = False  # every point of the plan was examined (the counts are final)
+    done: bool = False  # nothing more will be handed on (plan exhausted or limit reached): ``pending`` is final
 
 
 def pending(points: Iterable[Point], stored: Mapping[str, str] | Callable[[str], str | None], *,
@@ -83,10 +84,11 @@ def pending(points: Iterable[Point], stored: Mapping[str, str] | Callable[[str],
             tally.pending += 1
             yield point
             if limit is not None and tally.pending >= limit:
+                tally.done = True
                 return
         else:
             tally.skipped += 1
-    tally.exhausted = True
+    tally.exhausted = tally.done = True
 
 
 def execute(points: Iterable[Point], executor: Executor, *, target: str, timeout_s: float | None,
@@ -191,7 +193,7 @@ def track(results: Iterable[tuple[PointResult, Info]], *, title: str, total: int
     On a terminal: a live bar.  Otherwise (a log file, a pipe, a batch job): plain lines,
     one per point for up to :data:`PLAIN_EVERY_POINT_MAX` points, else one per
     :data:`PLAIN_STEP_PCT` percent or :data:`PLAIN_MAX_SILENCE_S`.  ``total`` may be an
-    estimate (a lazily planned sweep); once ``tally`` has seen the whole plan it is exact.
+    estimate (a lazily planned sweep); once ``tally`` is done it is exact.
     """
     if not show:
         yield from results
@@ -221,7 +223,7 @@ def _track_bar(results: Iterable[tuple[PointResult, Info]], *, title: str, total
                 failed += 1
                 bar.console.print(f"[red]point {result.point.index} failed[/] ({result.error_type}): "
                                   f"{result.error}", markup=True, highlight=False, soft_wrap=True)
-            if tally is not None and tally.exhausted:
+            if tally is not None and tally.done:
                 bar.update(task, total=tally.pending)
             bar.update(task, advance=1, failed=failed, running=info.get("running", 0))
             yield result, info
@@ -236,8 +238,8 @@ def _track_lines(results: Iterable[tuple[PointResult, Info]], *, title: str, tot
 
     def line() -> None:
         nonlocal last_line, printed_at
-        exact = tally is None or tally.exhausted
-        known = tally.pending if tally is not None and tally.exhausted else total
+        exact = tally is None or tally.done
+        known = tally.pending if tally is not None and tally.done else total
         known = max(known, done)
         elapsed = time.monotonic() - start
         eta = elapsed / done * (known - done) if done else 0.0
@@ -253,7 +255,7 @@ def _track_lines(results: Iterable[tuple[PointResult, Info]], *, title: str, tot
             failed += 1
             print(f"point {result.point.index} failed ({result.error_type}): {result.error}", file=stream,
                   flush=True)
-        known = tally.pending if tally is not None and tally.exhausted else total
+        known = tally.pending if tally is not None and tally.done else total
         pct = 100.0 * done / known if known else 100.0
         if (known <= PLAIN_EVERY_POINT_MAX or pct >= next_pct or done >= known
                 or time.monotonic() - last_line >= PLAIN_MAX_SILENCE_S):

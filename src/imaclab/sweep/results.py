@@ -93,15 +93,18 @@ def export_results(*, directory: str | Path, format: ExportFormat = "csv", outpu
                    full_config: bool = False) -> Path:
     """Write the results table as CSV or Parquet; returns the file written.
 
-    Default output: ``DIR/results.csv`` or ``DIR/results.parquet``.
+    Default output: ``DIR/results.csv`` or ``DIR/results.parquet``; written atomically (a
+    kill leaves the previous file), and a device, a folder or a read-only folder is refused.
     """
+    from imaclab.files import check_writable_file, write_csv, write_with
+
     if format not in ("csv", "parquet"):
         raise ConfigError(f"unknown export format '{format}': use csv or parquet")
-    frame = results_frame(directory, full_config=full_config)
     path = Path(output) if output is not None else Path(directory) / f"results.{format}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = results_frame(directory, full_config=full_config)
+    check_writable_file(path)  # a device (/dev/full), a folder, a read-only folder: refused, nothing written
     if format == "csv":
-        frame.to_csv(path, index=False)
+        write_csv(path, frame)
     else:
         try:
             import pyarrow  # noqa: F401
@@ -113,7 +116,7 @@ def export_results(*, directory: str | Path, format: ExportFormat = "csv", outpu
                 kinds = {type(v) for v in frame[column] if v is not None and v == v}
                 if len(kinds) > 1:
                     frame[column] = frame[column].map(lambda v: None if v is None else str(v))
-        frame.to_parquet(path, index=False)
+        write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
     return path
 
 
