@@ -34,3 +34,24 @@ def small_config():
 @pytest.fixture
 def model_6_5_3():
     return _binary_model([6, 5, 3])
+
+
+@pytest.fixture
+def read_only_dir(tmp_path):
+    """A folder nobody can write into, root included: a read-only tmpfs where mounting is allowed,
+    else a read-only system folder (/sys/kernel)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    mounted = os.geteuid() == 0 and subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                                                   capture_output=True).returncode == 0
+    if not mounted and os.geteuid() != 0:
+        folder.chmod(0o500)
+    yield folder if mounted or os.geteuid() != 0 else Path("/sys/kernel")
+    if mounted:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+    else:
+        folder.chmod(0o700)

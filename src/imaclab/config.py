@@ -60,7 +60,12 @@ class ConfigModel(BaseModel):
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: config file not found")
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise InputError(f"{path}: not a text file (not UTF-8); give a YAML or JSON config") from None
+        except OSError as err:
+            raise InputError(f"{path}: cannot read ({err.strerror})") from None
         try:
             data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
         except (json.JSONDecodeError, yaml.YAMLError) as err:

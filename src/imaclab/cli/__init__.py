@@ -36,6 +36,14 @@ def main(argv: Optional[list[str]] = None) -> int:
     except ImaclabError as err:
         print(f"imaclab: error: {err}", file=sys.stderr)
         return err.exit_code
+    except UnicodeDecodeError as err:  # a binary file where text was expected
+        print(f"imaclab: error: an input file is not UTF-8 text ({err.reason} at byte {err.start}); "
+              "check the file named on the command line", file=sys.stderr)
+        return 2
+    except OSError as err:  # the environment (permissions, a full disk, a missing file), not a bug
+        where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+        print(f"imaclab: error: {where}{err.strerror or err}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("imaclab: interrupted", file=sys.stderr)
         return 130
