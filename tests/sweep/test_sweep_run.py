@@ -219,3 +219,23 @@ def test_killing_the_client_kills_its_runners(tmp_path, how):
     assert all(_gone(pid) for pid in runners), f"runners outlived the client: {runners}"
     if how == signal.SIGTERM:  # a clean stop: the run is closed as interrupted
         assert sweep_status(directory=tmp_path / "s").runs[0]["status"] == "interrupted"
+
+
+def test_limit_one_on_a_huge_sweep_starts_at_once(tmp_path):
+    from test_sweep_spec_and_plan import HUGE_AXES
+
+    start = time.monotonic()
+    summary = run_sweep(spec=probe_spec(HUGE_AXES), directory=tmp_path, executor=ExecutorSettings(workers=1),
+                        limit=1)
+    assert time.monotonic() - start < 60  # a runner start and one point; expanding 10^8 points would take hours
+    assert (summary.ran, summary.ok, summary.planned, summary.remaining) == (1, 1, 10**8, 10**8 - 1)
+    again = run_sweep(spec=probe_spec(HUGE_AXES), directory=tmp_path, executor=ExecutorSettings(workers=1),
+                      limit=2)  # the stored point is looked up and skipped, the next two run
+    assert (again.skipped, again.ran) == (1, 2)
+    with ResultStore.open_existing(tmp_path) as store:
+        assert sorted(row["point_index"] for row in store.rows()) == [0, 1, 2]
+        assert [r["to_run"] for r in store.runs()] == [1, 2]
+    status = sweep_status(directory=tmp_path)
+    assert status.planned == 10**8 and status.pending is None and "not counted" in status.note
+    with pytest.raises(Exception, match="more than 1000000"):
+        run_sweep(spec=probe_spec(HUGE_AXES), directory=tmp_path, executor=ExecutorSettings(workers=1))

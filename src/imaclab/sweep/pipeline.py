@@ -388,7 +388,8 @@ def _run(plan: SweepPlan, store: ResultStore, directory: Path, settings: Executo
         results = execute(itertools.chain([first], todo), runner, target=plan.target.name,
                           timeout_s=execution.timeout_s, max_attempts=execution.max_attempts, workdir_root=workdirs)
         results = save(results, store, run_id)
-        results = track(results, title=spec.name or "sweep", total=to_run, show=progress, tally=tally)
+        results = track(results, title=spec.name or "sweep", total=to_run, show=progress,
+                        tally=None if plan.expanded else tally)  # an expanded plan's total is exact
         summarize(results, summary)
         status = "finished"
     finally:
