@@ -7,12 +7,19 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from sweep_probe_target import PROBE
+
 from imaclab.cli import main
 from imaclab.errors import ConfigError
-from imaclab.sweep import (ExecutorSettings, SweepSpec, export_results, pareto_front, plot_sweep, results_frame,
-                           run_sweep)
+from imaclab.sweep import (
+    ExecutorSettings,
+    SweepSpec,
+    export_results,
+    pareto_front,
+    plot_sweep,
+    results_frame,
+    run_sweep,
+)
 from imaclab.sweep.plots import choose_kind
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

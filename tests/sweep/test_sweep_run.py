@@ -15,8 +15,8 @@ import sys
 import time
 
 import pytest
-
 from sweep_probe_target import HERE, PROBE
+
 from imaclab.sweep import ExecutorSettings, ResultStore, SweepSpec, run_sweep, sweep_status
 from imaclab.sweep.store import store_path
 

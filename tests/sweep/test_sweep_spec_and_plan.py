@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 from sweep_probe_target import PROBE
+
 from imaclab.errors import ConfigError, ImaclabError
 from imaclab.sweep import SweepSpec, load_spec, plan_sweep, point_key
 from imaclab.sweep.expressions import evaluate, parse_expression

@@ -6,8 +6,8 @@ import hashlib
 import sqlite3
 
 import pytest
-
 from sweep_probe_target import PROBE
+
 from imaclab.errors import InputError
 from imaclab.sweep import PointResult, ResultStore, SweepSpec, plan_sweep
 from imaclab.sweep.store import APPLICATION_ID, SCHEMA_VERSION, SweepLock, store_path

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -18,18 +17,18 @@ DRY_RUN_POINTS = 20
 @sweep_app.command("run")
 def sweep_run(
     spec: Path = typer.Argument(..., help="sweep spec YAML (target, base config, axes)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="sweep directory (default sweeps/<name>)"),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="local worker processes (default: cores)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="sweep directory (default sweeps/<name>)"),
+    workers: int | None = typer.Option(None, "--workers", "-j", help="local worker processes (default: cores)"),
     executor: str = typer.Option("local", "--executor", help="local (process pool) or dask"),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="existing Dask scheduler, tcp://HOST:PORT"),
-    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="start a Dask LocalCluster of N workers"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="existing Dask scheduler, tcp://HOST:PORT"),
+    dask_local: int | None = typer.Option(None, "--dask-local", help="start a Dask LocalCluster of N workers"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="rerun points stored as failed"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="run at most N pending points (try a sweep first)"),
+    limit: int | None = typer.Option(None, "--limit", help="run at most N pending points (try a sweep first)"),
     dry_run: bool = typer.Option(False, "--dry-run", help="validate, count the points and list the first 20; "
                                                           "run nothing"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="progress on stderr (a bar on a "
                                                                          "terminal, plain lines otherwise)"),
-    set_items: Optional[list[str]] = typer.Option(None, "--set", help="override a spec field: base.<path>=V "
+    set_items: list[str] | None = typer.Option(None, "--set", help="override a spec field: base.<path>=V "
                                                                       "(the job config) or e.g. "
                                                                       "execution.timeout_s=60; repeatable"),
 ):
@@ -116,7 +115,7 @@ def sweep_status_cmd(
 def sweep_export(
     directory: Path = typer.Argument(..., help="sweep directory"),
     format: str = typer.Option("csv", "--format", "-f", help="csv or parquet"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write (default DIR/results.FORMAT)"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file to write (default DIR/results.FORMAT)"),
     full_config: bool = typer.Option(False, "--full-config", help="add every config field as config.<path>"),
 ):
     """Write one row per point (axes, metrics, status, timings) as CSV or Parquet."""
@@ -129,12 +128,12 @@ def sweep_export(
 @sweep_app.command("plot")
 def sweep_plot(
     directory: Path = typer.Argument(..., help="sweep directory"),
-    x: Optional[str] = typer.Option(None, "--x", help="field or variable on the x axis"),
-    y: Optional[str] = typer.Option(None, "--y", help="metric on the y axis"),
-    hue: Optional[str] = typer.Option(None, "--hue", help="field that colours lines / points / heatmap rows"),
+    x: str | None = typer.Option(None, "--x", help="field or variable on the x axis"),
+    y: str | None = typer.Option(None, "--y", help="metric on the y axis"),
+    hue: str | None = typer.Option(None, "--hue", help="field that colours lines / points / heatmap rows"),
     kind: str = typer.Option("auto", "--kind", help="auto, line, scatter or heatmap"),
-    pareto: Optional[str] = typer.Option(None, "--pareto", help="two objectives, e.g. accuracy:max,power:min"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="PNG path (default DIR/plots/...)"),
+    pareto: str | None = typer.Option(None, "--pareto", help="two objectives, e.g. accuracy:max,power:min"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="PNG path (default DIR/plots/...)"),
 ):
     """Plot a metric against a field (PNG), or the Pareto front of two metrics."""
     from rich.table import Table

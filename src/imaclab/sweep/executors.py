@@ -251,7 +251,7 @@ class DaskExecutor:
         try:
             from distributed import Client, LocalCluster
         except ImportError as err:
-            raise ConfigError(f"the dask executor needs dask[distributed] ({err}); pip install 'dask[distributed]'")
+            raise ConfigError(f"the dask executor needs dask[distributed] ({err}); pip install 'dask[distributed]'") from None
         if self.scheduler:
             try:
                 self.client = Client(self.scheduler, timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)

@@ -209,8 +209,14 @@ def track(results: Iterable[tuple[PointResult, Info]], *, title: str, total: int
 def _track_bar(results: Iterable[tuple[PointResult, Info]], *, title: str, total: int,
                tally: Tally | None) -> Iterator[tuple[PointResult, Info]]:
     from rich.console import Console
-    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                               TimeRemainingColumn)
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TextColumn("[red]{task.fields[failed]} failed"), TextColumn("{task.fields[running]} running"),

@@ -240,7 +240,8 @@ def _read_spec_text(path: Path) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise InputError(f"{path}: not a text file (byte {err.start} is not UTF-8); a sweep spec is YAML text") from None
+        raise InputError(f"{path}: not a text file (byte {err.start} is not UTF-8); a sweep spec is YAML "
+                         f"text") from None
     if "\x00" in text:
         raise InputError(f"{path}: a binary file (it holds NUL bytes); a sweep spec is YAML text")
     return text
