@@ -239,3 +239,18 @@ def test_limit_one_on_a_huge_sweep_starts_at_once(tmp_path):
     assert status.planned == 10**8 and status.pending is None and "not counted" in status.note
     with pytest.raises(Exception, match="more than 1000000"):
         run_sweep(spec=probe_spec(HUGE_AXES), directory=tmp_path, executor=ExecutorSettings(workers=1))
+
+
+def test_a_lazily_planned_invalid_point_stops_the_run_after_storing_the_rest(tmp_path, monkeypatch):
+    from imaclab.errors import ConfigError
+    from imaclab.sweep import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "EAGER_POINTS", 0)  # plan lazily, as a sweep of > 20,000 points is
+    # every axis value is valid next to the other axes' first values; a=-1 with b=0 gives delay_s < 0 (point 3)
+    axes = [{"var": "a", "values": [0, -1]}, {"var": "b", "values": [1, 0]}, {"field": "terms", "values": [2]}]
+    spec = SweepSpec.from_dict({"name": "lazy", "target": PROBE, "axes": axes, "derived": {"delay_s": "(a + b) / 100"}})
+    with pytest.raises(ConfigError, match=r"point 3 .*derived 'delay_s' value -0.01"):
+        run_sweep(spec=spec, directory=tmp_path, executor=ExecutorSettings(workers=1))
+    with ResultStore.open_existing(tmp_path) as store:
+        assert sorted(row["point_index"] for row in store.rows()) == [0, 1]  # point 2 duplicates point 1
+        assert [r["status"] for r in store.runs()] == ["interrupted"]

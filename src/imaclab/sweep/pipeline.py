@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imaclab.errors import ConfigError
+from imaclab.errors import ConfigError, ImaclabError
 from imaclab.sweep.executors import Executor, ExecutorSettings, make_executor
 from imaclab.sweep.plan import Point, SweepPlan, plan_sweep
 from imaclab.sweep.result import PointResult, SweepSummary
@@ -104,14 +104,17 @@ def execute(points: Iterable[Point], executor: Executor, *, target: str, timeout
     attempts: dict[str, int] = {}  # key -> attempts started, for points not yet settled
     retried = 0
     more = True  # the source may have more points
+    failure: list[ImaclabError] = []  # raised by the source; re-raised once the points in flight are stored
 
     def refill() -> None:
         nonlocal more
         while len(in_flight) < executor.capacity:
-            if queue:
-                point = queue.popleft()
-            else:
-                point = next(source, None) if more else None
+            point: Point | None = queue.popleft() if queue else None
+            if point is None:
+                try:
+                    point = next(source, None) if more else None
+                except ImaclabError as err:  # a lazily planned point is invalid: finish what runs, then stop
+                    failure.append(err)
                 if point is None:
                     more = False
                     return
@@ -124,6 +127,8 @@ def execute(points: Iterable[Point], executor: Executor, *, target: str, timeout
     while True:
         refill()
         if not (queue or in_flight or more):
+            if failure:
+                raise failure[0]
             return
         batch: list[PointResult] = []
         for reply in executor.wait(POLL_S):

@@ -209,7 +209,7 @@ def _lookup(data: dict[str, Any], dotted: str) -> Any:
 def _has_path(data: dict[str, Any], dotted: str) -> str | None:
     """None if ``dotted`` exists in ``data``, else the reason it does not."""
     node: Any = data
-    walked = []
+    walked: list[str] = []
     for key in dotted.split("."):
         if node is None:
             return f"'{'.'.join(walked)}' is null in the base config (set it in base first)"

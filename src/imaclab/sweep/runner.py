@@ -273,7 +273,7 @@ class Runner:
         return self._take_lines()
 
     def _take_lines(self) -> list[dict[str, Any]]:
-        replies = []
+        replies: list[dict[str, Any]] = []
         while b"\n" in self._buffer:
             line, _, rest = bytes(self._buffer).partition(b"\n")
             self._buffer[:] = rest
