@@ -44,9 +44,10 @@ SCHEMA_VERSION = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Seconds a connection waits for a lock held by a reader (status/export) before failing.
 BUSY_TIMEOUT_S = 30.0
-#: Stores up to this size get the full ``PRAGMA integrity_check`` on every open (~1 s per
-#: 100 MB here); larger ones the ``quick_check``, which does not compare indexes with tables.
-FULL_CHECK_MAX_BYTES = 256 * 1024 * 1024
+#: Stores up to this size get the full ``PRAGMA integrity_check`` on every open (measured 0.20 s
+#: for a 111 MB store of 100,000 rows, file cached; ``quick_check`` 0.07 s); larger ones the
+#: ``quick_check``, which does not compare indexes with tables.
+FULL_CHECK_MAX_BYTES = 1024 * 1024 * 1024
 #: Problems of an integrity check quoted in the one-line refusal.
 CHECK_LINES_SHOWN = 2
 
