@@ -7,12 +7,19 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-
 from sweep_probe_target import PROBE
+
 from imaclab.cli import main
 from imaclab.errors import ConfigError
-from imaclab.sweep import (ExecutorSettings, SweepSpec, export_results, pareto_front, plot_sweep, results_frame,
-                           run_sweep)
+from imaclab.sweep import (
+    ExecutorSettings,
+    SweepSpec,
+    export_results,
+    pareto_front,
+    plot_sweep,
+    results_frame,
+    run_sweep,
+)
 from imaclab.sweep.plots import choose_kind
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -133,3 +140,118 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "not an imaclab sweep store" in capsys.readouterr().err
     assert main(["sweep", "run", str(bad), "--scheduler", "tcp://127.0.0.1:1", "--dask-local", "2"]) == 2
     assert "either scheduler" in capsys.readouterr().err
+
+
+def _one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("imaclab: error: ") and "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def test_cli_bad_inputs_are_one_line_exit_2(tmp_path, capsys, read_only_dir):
+    good = SweepSpec.from_dict({"name": "g", "target": PROBE, "axes": [{"field": "terms", "values": [2]}]})
+    path = good.save(tmp_path / "good.yaml")
+    existing = tmp_path / "a-file"
+    existing.write_text("keep me")
+    assert main(["sweep", "run", str(path), "-o", str(existing)]) == 2  # -o names a file
+    assert "not a folder" in _one_line_error(capsys) and existing.read_text() == "keep me"
+    assert main(["sweep", "run", str(path), "-o", str(read_only_dir / "sweep")]) == 2
+    assert "sweep" in _one_line_error(capsys)
+    binary = tmp_path / "spec.yaml.gz"
+    binary.write_bytes(b"\x1f\x8b\x08\x00\xff\xfe\x00\x00binary")
+    assert main(["sweep", "run", str(binary), "--dry-run"]) == 2
+    assert "not a text file" in _one_line_error(capsys)
+    nul = tmp_path / "nul.yaml"
+    nul.write_bytes(b"target: x\x00\x00")
+    assert main(["sweep", "run", str(nul), "--dry-run"]) == 2
+    assert "binary file" in _one_line_error(capsys)
+    flat = tmp_path / "flat.yaml"
+    flat.write_text("terms=3,x=0.5\n")  # --set-like text where a mapping belongs
+    assert main(["sweep", "run", str(flat), "--dry-run"]) == 2
+    assert "a sweep spec is a mapping" in _one_line_error(capsys)
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(f"target: {PROBE}\naxes: [terms=1,2]\nexecution: {{timeout_s: soon}}\n")
+    assert main(["sweep", "run", str(odd), "--dry-run"]) == 2
+    assert "axes" in _one_line_error(capsys)
+    bad_yaml = tmp_path / "bad.yaml"
+    bad_yaml.write_text(f"target: {PROBE}\naxes: [{{field: terms, values: [1, 2}}]\n")
+    assert main(["sweep", "run", str(bad_yaml), "--dry-run"]) == 2
+    assert "not valid YAML" in _one_line_error(capsys)
+    assert main(["sweep", "run", str(tmp_path), "--dry-run"]) == 2
+    assert "is a folder" in _one_line_error(capsys)
+    assert main(["sweep", "run", str(tmp_path / "missing.yaml")]) == 2
+    assert "not found" in _one_line_error(capsys)
+    for item, expected in (("nokey", "use dotted.path=value"), ("base.terms=[1", "not valid YAML"),
+                           ("execution.timeout_s=-1", "timeout_s"), ("base.terms=0", "terms")):
+        assert main(["sweep", "run", str(path), "--set", item, "-o", str(tmp_path / "o")]) == 2, item
+        assert expected in _one_line_error(capsys), item
+    assert not (tmp_path / "o" / "results.sqlite").exists()
+    assert main(["sweep", "run", str(path), "--limit", "0", "-o", str(tmp_path / "o")]) == 2
+    assert "limit must be at least 1" in _one_line_error(capsys)
+
+
+def test_set_overrides_the_spec(tmp_path, capsys):
+    spec = SweepSpec.from_dict({"name": "s", "target": PROBE, "axes": [{"field": "terms", "values": [2, 3]}]})
+    path = spec.save(tmp_path / "s.yaml")
+    out = tmp_path / "out"
+    assert main(["sweep", "run", str(path), "-o", str(out), "-j", "1", "--no-progress", "--set", "base.x=2.0",
+                 "--set", "name=renamed", "--set", "execution.timeout_s=30"]) == 0
+    assert "renamed: 2 ok" in " ".join(capsys.readouterr().out.split())
+    frame = results_frame(out)
+    assert np.allclose(sorted(frame.series), [1 + 2.0, 1 + 2.0 + 2.0])  # exp(2) truncated to 2 and 3 terms
+    copy = SweepSpec.load(out / "spec.yaml")  # the spec copy of the run, overrides applied
+    assert copy.base == {"x": 2.0} and copy.execution.timeout_s == 30 and copy.name == "renamed"
+
+
+def test_exports_and_plots_never_replace_devices_or_folders(grid_sweep, tmp_path, capsys):
+    import os
+    import stat
+
+    for command in (["sweep", "export", str(grid_sweep), "-o", "/dev/full"],
+                    ["sweep", "export", str(grid_sweep), "--format", "parquet", "-o", "/dev/full"],
+                    ["sweep", "plot", str(grid_sweep), "--x", "terms", "--y", "series", "-o", "/dev/full"],
+                    ["sweep", "export", str(grid_sweep), "-o", str(tmp_path)]):
+        assert main(command) == 2, command
+        assert "name a file to write" in _one_line_error(capsys)
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    # an export replaces an earlier one whole (written beside it, then renamed)
+    target = tmp_path / "r.csv"
+    target.write_text("old")
+    assert main(["sweep", "export", str(grid_sweep), "-o", str(target)]) == 0
+    assert len(pd.read_csv(target)) == 120 and not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_report_draws_what_the_sweep_room_decides(grid_sweep, tmp_path):
+    from imaclab.report.sweep_plots import draw_sweep_figure
+    from imaclab.sweep import sweep_figure
+
+    figure, name, failed = sweep_figure(directory=grid_sweep, x="terms", y="series", hue="seed")
+    assert (figure.kind, figure.x, figure.y, figure.hue, name, failed) == ("heatmap", "terms", "series", "seed",
+                                                                          "series_vs_terms_by_seed.png", 1)
+    assert len(figure.data) == 119 and "1 failed points not drawn" in figure.title
+    front, _, _ = sweep_figure(directory=grid_sweep, pareto="series:max,error:min")
+    assert front.kind == "pareto" and front.front is not None and len(front.front) >= 1
+    assert draw_sweep_figure(front, tmp_path / "f.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_progress_without_a_terminal_is_plain_lines(tmp_path):
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from sweep_probe_target import HERE
+
+    spec = SweepSpec.from_dict({"name": "plain", "target": PROBE, "axes": [{"field": "terms",
+                                                                           "values": list(range(1, 41))}]})
+    path = spec.save(tmp_path / "plain.yaml")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-m", "imaclab", "sweep", "run", str(path), "-o", str(tmp_path / "o"),
+                           "-j", "1"], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    counts = [int(m.group(1)) for m in (re.match(r"plain: (\d+)/40 points \(\d+%\), 0 failed, \d+ running, "
+                                                 r".* elapsed, ETA ", line) for line in lines) if m]
+    assert counts[-1] == 40 and counts == sorted(counts) and len(counts) == len(lines)
+    assert 10 <= len(counts) <= 21  # every 5 % of 40 points: every 2 points (no escape codes, no bar)
+    assert "\x1b" not in done.stderr

@@ -15,8 +15,8 @@ import sys
 import time
 
 import pytest
-
 from sweep_probe_target import HERE, PROBE
+
 from imaclab.sweep import ExecutorSettings, ResultStore, SweepSpec, run_sweep, sweep_status
 from imaclab.sweep.store import store_path
 
@@ -169,3 +169,88 @@ def test_ctrl_c_stops_workers_keeps_rows_and_marks_the_run_interrupted(tmp_path)
         workers = {row["worker"].split(":")[1] for row in store.rows()}
     for pid in workers:  # the runner processes were stopped with the client
         assert not os.path.exists(f"/proc/{pid}") or open(f"/proc/{pid}/stat").read().split()[2] == "Z"
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` (Linux /proc)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+def _gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"  # a zombie has ended
+    except OSError:
+        return True
+
+
+@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM])
+def test_killing_the_client_kills_its_runners(tmp_path, how):
+    # points that sleep 60 s, well inside their 120 s limit: only the client's death can end them
+    spec_path = probe_spec([{"field": "terms", "values": [1, 2, 3, 4]}, {"field": "delay_s", "values": [60.0]}],
+                           timeout_s=120.0).save(tmp_path / "sleepy.yaml")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+    client = subprocess.Popen([sys.executable, "-m", "imaclab", "sweep", "run", str(spec_path), "-o",
+                               str(tmp_path / "s"), "-j", "2", "--no-progress"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    runners: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and client.poll() is None and len(runners) < 2:
+        runners = _children(client.pid)
+        time.sleep(0.05)
+    assert client.poll() is None and len(runners) == 2, client.stderr.read().decode() if client.poll() else runners
+    time.sleep(1.5)  # the runners import the probe and start sleeping in their first point
+    client.send_signal(how)
+    code = client.wait(timeout=30)
+    assert code == (-9 if how == signal.SIGKILL else 128 + signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not all(_gone(pid) for pid in runners):
+        time.sleep(0.1)
+    assert all(_gone(pid) for pid in runners), f"runners outlived the client: {runners}"
+    if how == signal.SIGTERM:  # a clean stop: the run is closed as interrupted
+        assert sweep_status(directory=tmp_path / "s").runs[0]["status"] == "interrupted"
+
+
+def test_limit_one_on_a_huge_sweep_starts_at_once(tmp_path):
+    from test_sweep_spec_and_plan import HUGE_AXES
+
+    start = time.monotonic()
+    summary = run_sweep(spec=probe_spec(HUGE_AXES), directory=tmp_path, executor=ExecutorSettings(workers=1),
+                        limit=1)
+    assert time.monotonic() - start < 60  # a runner start and one point; expanding 10^8 points would take hours
+    assert (summary.ran, summary.ok, summary.planned, summary.remaining) == (1, 1, 10**8, 10**8 - 1)
+    again = run_sweep(spec=probe_spec(HUGE_AXES), directory=tmp_path, executor=ExecutorSettings(workers=1),
+                      limit=2)  # the stored point is looked up and skipped, the next two run
+    assert (again.skipped, again.ran) == (1, 2)
+    with ResultStore.open_existing(tmp_path) as store:
+        assert sorted(row["point_index"] for row in store.rows()) == [0, 1, 2]
+        assert [r["to_run"] for r in store.runs()] == [1, 2]
+    status = sweep_status(directory=tmp_path)
+    assert status.planned == 10**8 and status.pending is None and "not counted" in status.note
+    with pytest.raises(Exception, match="more than 1000000"):
+        run_sweep(spec=probe_spec(HUGE_AXES), directory=tmp_path, executor=ExecutorSettings(workers=1))
+
+
+def test_a_lazily_planned_invalid_point_stops_the_run_after_storing_the_rest(tmp_path, monkeypatch):
+    from imaclab.errors import ConfigError
+    from imaclab.sweep import plan as plan_module
+
+    monkeypatch.setattr(plan_module, "EAGER_POINTS", 0)  # plan lazily, as a sweep of > 20,000 points is
+    # every axis value is valid next to the other axes' first values; a=-1 with b=0 gives delay_s < 0 (point 3)
+    axes = [{"var": "a", "values": [0, -1]}, {"var": "b", "values": [1, 0]}, {"field": "terms", "values": [2]}]
+    spec = SweepSpec.from_dict({"name": "lazy", "target": PROBE, "axes": axes, "derived": {"delay_s": "(a + b) / 100"}})
+    with pytest.raises(ConfigError, match=r"point 3 .*derived 'delay_s' value -0.01"):
+        run_sweep(spec=spec, directory=tmp_path, executor=ExecutorSettings(workers=1))
+    with ResultStore.open_existing(tmp_path) as store:
+        assert sorted(row["point_index"] for row in store.rows()) == [0, 1]  # point 2 duplicates point 1
+        assert [r["status"] for r in store.runs()] == ["interrupted"]

@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 import pytest
-
 from sweep_probe_target import PROBE
+
 from imaclab.errors import ConfigError, ImaclabError
 from imaclab.sweep import SweepSpec, load_spec, plan_sweep, point_key
 from imaclab.sweep.expressions import evaluate, parse_expression
@@ -154,3 +154,64 @@ def test_too_many_points_is_refused():
     with pytest.raises(ConfigError, match="2000000 points"):
         plan_sweep(spec(axes=axes))
     assert math.prod([1000, 1000, 2]) == 2_000_000
+
+
+HUGE_AXES = [{"field": "terms", "linspace": {"start": 1, "stop": 100, "num": 100}, "integer": True},
+             {"field": "x", "linspace": {"start": 0, "stop": 1, "num": 100}},
+             {"field": "seed", "values": list(range(100))},
+             {"field": "delay_s", "linspace": {"start": 0, "stop": 0.001, "num": 100}}]
+
+
+def test_a_huge_plan_is_counted_not_listed_and_expands_lazily():
+    import itertools
+    import time
+
+    start = time.perf_counter()
+    plan = plan_sweep(spec(axes=HUGE_AXES), max_points=None)
+    first = list(itertools.islice(plan.iter_points(), 20))
+    assert time.perf_counter() - start < 10  # ~400 validations of axis values, 20 points: not 10^8
+    assert plan.size == 10**8 and not plan.expanded
+    assert [p.index for p in first] == list(range(20))
+    assert [p.overrides["delay_s"] for p in first[:3]] == [0.0, _clean(0.001 / 99, False), _clean(0.002 / 99, False)]
+    assert first[5].key == point_key(PROBE, first[5].config)
+    # every value of every axis is still validated before anything runs
+    bad = [*HUGE_AXES[:3], {"field": "delay_s", "values": [0.0] * 0 + list(range(99)) + [-1.0]}]
+    with pytest.raises(ConfigError, match=r"axis 'delay_s' value -1.0"):
+        plan_sweep(spec(axes=bad), max_points=None)
+    # a plan too large to store is refused with one line that estimates what it would take
+    with pytest.raises(ConfigError, match=r"100000000 points \(more than 1000000\).*GB.*--limit") as err:
+        plan_sweep(spec(axes=HUGE_AXES))
+    assert "\n" not in str(err.value)
+
+
+def test_lazy_plan_drops_duplicates_as_it_goes():
+    from imaclab.sweep import plan as plan_module
+
+    axes = [{"field": "terms", "values": [3, 3, 4]}, {"field": "seed", "values": [1, 2]}]
+    eager = plan_sweep(spec(axes=axes))
+    old = plan_module.EAGER_POINTS
+    plan_module.EAGER_POINTS = 0  # as a large plan would be
+    try:
+        lazy = plan_sweep(spec(axes=axes))
+    finally:
+        plan_module.EAGER_POINTS = old
+    assert eager.expanded and not lazy.expanded and lazy.size == 6
+    assert [p.key for p in lazy.iter_points()] == [p.key for p in eager.points]
+    assert [p.index for p in eager.points] == [0, 1, 4, 5] and lazy.duplicates == eager.duplicates == 2
+
+
+def test_dry_run_of_a_huge_sweep_counts_and_lists_twenty(tmp_path, capsys):
+    import time
+
+    from imaclab.cli import main
+
+    path = spec(name="huge", axes=HUGE_AXES).save(tmp_path / "huge.yaml")
+    start = time.perf_counter()
+    assert main(["sweep", "run", str(path), "--dry-run"]) == 0
+    assert time.perf_counter() - start < 20
+    out = capsys.readouterr().out
+    assert "100000000 points" in " ".join(out.split()) and "refuses this spec unless --limit" in " ".join(out.split())
+    assert "│ 19 " in out and "│ 20 " not in out
+
+
+from imaclab.sweep.plan import _clean  # noqa: E402 - used above for the generated values

@@ -6,8 +6,8 @@ import hashlib
 import sqlite3
 
 import pytest
-
 from sweep_probe_target import PROBE
+
 from imaclab.errors import InputError
 from imaclab.sweep import PointResult, ResultStore, SweepSpec, plan_sweep
 from imaclab.sweep.store import APPLICATION_ID, SCHEMA_VERSION, SweepLock, store_path
@@ -115,3 +115,53 @@ def test_missing_store_and_second_runner_are_clear_errors(tmp_path):
     finally:
         lock.release()
     assert not SweepLock.held(tmp_path)
+
+
+def _store_with_index_out_of_step(directory):
+    """A store whose primary-key index no longer matches its table: one index entry's key edited
+    in place (the page stays well-formed, so quick_check passes; integrity_check does not)."""
+    points = _points(40)
+    with ResultStore.open_for_run(directory, target=PROBE, name="t") as store:
+        store.record_many([PointResult(p, "ok", metrics={"series": 1.0}) for p in points], run_id=None)
+    path = store_path(directory)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name='sqlite_autoindex_points_1'").fetchone()[0]
+        page_size = conn.execute("PRAGMA page_size").fetchone()[0]
+    data = bytearray(path.read_bytes())
+    start = (root - 1) * page_size
+    offset = data[start:start + page_size].find(points[7].key.encode())
+    assert offset > 0  # the index holds the key on its (single) leaf page
+    last = start + offset + 63  # the key's last hex digit: the entry stays in order
+    data[last] = ord("0") if data[last] != ord("0") else ord("1")
+    path.write_bytes(bytes(data))
+    with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+        assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"  # the cheap check misses it
+        assert "missing from index" in conn.execute("PRAGMA integrity_check").fetchone()[0]
+    return path
+
+
+def test_index_out_of_step_with_its_table_is_refused(tmp_path, capsys):
+    from imaclab.cli import main
+
+    path = _store_with_index_out_of_step(tmp_path)
+    before = _digest(path)
+    for opener in (lambda: ResultStore.open_for_run(tmp_path, target=PROBE, name="t"),
+                   lambda: ResultStore.open_existing(tmp_path)):
+        with pytest.raises(InputError, match="corrupted sweep store.*missing from index") as err:
+            opener()
+        message = str(err.value)
+        assert "\n" not in message and str(path) in message and ".recover" in message and "not modified" in message
+    assert main(["sweep", "status", str(tmp_path), "--check"]) == 2
+    assert "missing from index" in capsys.readouterr().err
+    assert _digest(path) == before
+
+
+def test_large_stores_get_the_quick_check_unless_asked(tmp_path, monkeypatch):
+    from imaclab.sweep import store as store_module
+
+    _store_with_index_out_of_step(tmp_path)
+    monkeypatch.setattr(store_module, "FULL_CHECK_MAX_BYTES", 1024)  # this store now counts as large
+    ResultStore.open_existing(tmp_path).close()  # quick_check only: accepted
+    with pytest.raises(InputError, match="integrity_check"):
+        ResultStore.open_existing(tmp_path, full_check=True)  # what `sweep status --check` does

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -11,39 +10,59 @@ from imaclab.cli.common import console as _console
 
 sweep_app = typer.Typer(help="Design-space sweeps on local processes or Dask.", no_args_is_help=True)
 
+#: Points listed by ``sweep run --dry-run``.
+DRY_RUN_POINTS = 20
+
+
 @sweep_app.command("run")
 def sweep_run(
     spec: Path = typer.Argument(..., help="sweep spec YAML (target, base config, axes)"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="sweep directory (default sweeps/<name>)"),
-    workers: Optional[int] = typer.Option(None, "--workers", "-j", help="local worker processes (default: cores)"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="sweep directory (default sweeps/<name>)"),
+    workers: int | None = typer.Option(None, "--workers", "-j", help="local worker processes (default: cores)"),
     executor: str = typer.Option("local", "--executor", help="local (process pool) or dask"),
-    scheduler: Optional[str] = typer.Option(None, "--scheduler", help="existing Dask scheduler, tcp://HOST:PORT"),
-    dask_local: Optional[int] = typer.Option(None, "--dask-local", help="start a Dask LocalCluster of N workers"),
+    scheduler: str | None = typer.Option(None, "--scheduler", help="existing Dask scheduler, tcp://HOST:PORT"),
+    dask_local: int | None = typer.Option(None, "--dask-local", help="start a Dask LocalCluster of N workers"),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="rerun points stored as failed"),
-    limit: Optional[int] = typer.Option(None, "--limit", help="run at most N pending points (try a sweep first)"),
-    dry_run: bool = typer.Option(False, "--dry-run", help="validate and list the points; run nothing"),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress bar on stderr"),
+    limit: int | None = typer.Option(None, "--limit", help="run at most N pending points (try a sweep first)"),
+    dry_run: bool = typer.Option(False, "--dry-run", help="validate, count the points and list the first 20; "
+                                                          "run nothing"),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="progress on stderr (a bar on a "
+                                                                         "terminal, plain lines otherwise)"),
+    set_items: list[str] | None = typer.Option(None, "--set", help="override a spec field: base.<path>=V "
+                                                                      "(the job config) or e.g. "
+                                                                      "execution.timeout_s=60; repeatable"),
 ):
     """Run or resume a sweep: points already stored are skipped."""
+    import itertools
+
     from rich.table import Table
 
-    from imaclab.sweep import ExecutorSettings, plan_spec, run_sweep
+    from imaclab.sweep import ExecutorSettings, load_spec, plan_spec, run_sweep
 
     console = _console()
+    loaded = load_spec(spec, set_items)
     if dry_run:
-        plan = plan_spec(spec=spec)
-        table = Table(title=f"{plan.spec.name}: {len(plan.points)} points of {plan.target.name}"
-                            + (f" ({plan.duplicates} duplicates dropped)" if plan.duplicates else ""))
+        plan = plan_spec(spec=loaded, max_points=None)  # counted as a product, listed lazily
+        shown = list(itertools.islice(plan.iter_points(), DRY_RUN_POINTS))
+        dropped = f" ({plan.duplicates} duplicates dropped)" if plan.expanded and plan.duplicates else ""
+        count = len(plan.points) if plan.expanded else plan.size
+        table = Table(title=f"{plan.spec.name}: {count} points of {plan.target.name}{dropped}"
+                            + (f", the first {len(shown)} listed" if count > len(shown) else ""))
         for column in ["#", *plan.columns]:
             table.add_column(column)
-        for point in plan.points[:20]:
+        for point in shown:
             values = {**point.variables, **point.overrides}
             table.add_row(str(point.index), *[str(values.get(c, "")) for c in plan.columns])
         console.print(table)
+        from imaclab.sweep.spec import MAX_POINTS
+
+        if plan.size > MAX_POINTS:
+            console.print(f"more than {MAX_POINTS} points: `sweep run` refuses this spec unless --limit N "
+                          f"(N <= {MAX_POINTS}) runs a part of it", highlight=False, soft_wrap=True)
         return
     settings = ExecutorSettings.from_dict({"kind": executor, "workers": workers, "scheduler": scheduler,
                                            "dask_local": dask_local}, source="sweep run options")
-    summary = run_sweep(spec=spec, directory=out, executor=settings, retry_failed=retry_failed, limit=limit,
+    summary = run_sweep(spec=loaded, directory=out, executor=settings, retry_failed=retry_failed, limit=limit,
                         progress=progress)
     console.print(f"{summary.name}: {summary.ok} ok, {summary.failed} failed, {summary.skipped} already stored "
                   f"of {summary.planned} points ({summary.executor}, {summary.workers} workers, "
@@ -56,13 +75,16 @@ def sweep_run(
 
 
 @sweep_app.command("status")
-def sweep_status_cmd(directory: Path = typer.Argument(..., help="sweep directory")):
+def sweep_status_cmd(
+    directory: Path = typer.Argument(..., help="sweep directory"),
+    check: bool = typer.Option(False, "--check", help="full SQLite integrity check of the store, whatever its size"),
+):
     """Done / failed / pending points, errors and runs of a sweep."""
     from rich.table import Table
 
     from imaclab.sweep import sweep_status
 
-    status = sweep_status(directory=directory)
+    status = sweep_status(directory=directory, check=check)
     console = _console()
     planned = "?" if status.planned is None else status.planned
     pending = "?" if status.pending is None else status.pending
@@ -93,7 +115,7 @@ def sweep_status_cmd(directory: Path = typer.Argument(..., help="sweep directory
 def sweep_export(
     directory: Path = typer.Argument(..., help="sweep directory"),
     format: str = typer.Option("csv", "--format", "-f", help="csv or parquet"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="file to write (default DIR/results.FORMAT)"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="file to write (default DIR/results.FORMAT)"),
     full_config: bool = typer.Option(False, "--full-config", help="add every config field as config.<path>"),
 ):
     """Write one row per point (axes, metrics, status, timings) as CSV or Parquet."""
@@ -106,12 +128,12 @@ def sweep_export(
 @sweep_app.command("plot")
 def sweep_plot(
     directory: Path = typer.Argument(..., help="sweep directory"),
-    x: Optional[str] = typer.Option(None, "--x", help="field or variable on the x axis"),
-    y: Optional[str] = typer.Option(None, "--y", help="metric on the y axis"),
-    hue: Optional[str] = typer.Option(None, "--hue", help="field that colours lines / points / heatmap rows"),
+    x: str | None = typer.Option(None, "--x", help="field or variable on the x axis"),
+    y: str | None = typer.Option(None, "--y", help="metric on the y axis"),
+    hue: str | None = typer.Option(None, "--hue", help="field that colours lines / points / heatmap rows"),
     kind: str = typer.Option("auto", "--kind", help="auto, line, scatter or heatmap"),
-    pareto: Optional[str] = typer.Option(None, "--pareto", help="two objectives, e.g. accuracy:max,power:min"),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="PNG path (default DIR/plots/...)"),
+    pareto: str | None = typer.Option(None, "--pareto", help="two objectives, e.g. accuracy:max,power:min"),
+    output: Path | None = typer.Option(None, "--output", "-o", help="PNG path (default DIR/plots/...)"),
 ):
     """Plot a metric against a field (PNG), or the Pareto front of two metrics."""
     from rich.table import Table

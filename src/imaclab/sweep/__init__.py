@@ -21,7 +21,7 @@ from typing import Any
 
 _EXPORTS = {
     "SweepSpec": "spec", "Axis": "spec", "RandomAxis": "spec", "Span": "spec", "Execution": "spec",
-    "load_spec": "spec",
+    "load_spec": "spec", "spec_with_set": "spec",
     "SweepPlan": "plan", "Point": "plan", "plan_sweep": "plan", "point_key": "plan",
     "run_sweep": "pipeline", "plan_spec": "pipeline",
     "ExecutorSettings": "executors", "available_cores": "executors",
@@ -29,7 +29,7 @@ _EXPORTS = {
     "PointResult": "result", "SweepSummary": "result",
     "results_frame": "results", "export_results": "results", "sweep_status": "results", "SweepStatus": "results",
     "pareto_front": "results", "parse_objectives": "results",
-    "plot_sweep": "plots", "SweepPlot": "plots",
+    "plot_sweep": "plots", "SweepPlot": "plots", "SweepFigure": "plots", "sweep_figure": "plots",
     "TARGETS": "targets", "load_target": "targets", "list_targets": "targets", "Target": "targets",
 }
 

@@ -83,7 +83,9 @@ class ExecutorSettings(ConfigModel):
 class Executor(Protocol):
     name: str
     workers: int
-    capacity: int
+
+    @property
+    def capacity(self) -> int: ...
 
     def start(self) -> None: ...
     def submit(self, task: dict[str, Any]) -> None: ...
@@ -251,7 +253,8 @@ class DaskExecutor:
         try:
             from distributed import Client, LocalCluster
         except ImportError as err:
-            raise ConfigError(f"the dask executor needs dask[distributed] ({err}); pip install 'dask[distributed]'")
+            raise ConfigError(f"the dask executor needs dask[distributed] ({err}); "
+                              f"pip install 'dask[distributed]'") from None
         if self.scheduler:
             try:
                 self.client = Client(self.scheduler, timeout=DASK_CONNECT_TIMEOUT_S, set_as_default=False)

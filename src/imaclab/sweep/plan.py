@@ -15,7 +15,8 @@ import hashlib
 import itertools
 import json
 import math
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -59,19 +60,85 @@ class Point:
                 "config": self.config}
 
 
-@dataclass
 class SweepPlan:
-    """The validated points of a spec, in order, without duplicates."""
+    """The validated points of a spec, in order, without duplicates -- expanded lazily.
 
-    spec: SweepSpec
-    target: Target
-    points: list[Point]
-    duplicates: int = 0  # points whose full config equals an earlier point's
-    columns: list[str] = field(default_factory=list)  # axis fields/vars and derived fields, in spec order
+    ``size`` is the product of the axis lengths (computed, not listed).  Iterating
+    (:meth:`iter_points`) builds, validates and keys points as it goes, dropping
+    duplicates (a point whose full config equals an earlier point's), so a sweep of 10^8
+    points can run its first point at once.  Plans up to :data:`EAGER_POINTS` points are
+    expanded (and every point validated) when planned; :attr:`points` expands any plan.
+    """
+
+    def __init__(self, spec: SweepSpec, target: Target, columns: list[str], size: int,
+                 generate: Callable[[], Iterator[Point]]):
+        self.spec = spec
+        self.target = target
+        self.columns = columns  # axis fields/vars and derived fields, in spec order
+        self.size = size  # points of the product, duplicates included
+        self._generate = generate
+        self._points: list[Point] | None = None
+        self._duplicates: int | None = None
+
+    def iter_points(self) -> Iterator[Point]:
+        """The points in order (first axis outermost), duplicates dropped, built as they are taken."""
+        if self._points is not None:
+            yield from self._points
+            return
+        yield from self._generate()
+
+    def __iter__(self) -> Iterator[Point]:
+        return self.iter_points()
+
+    @property
+    def expanded(self) -> bool:
+        """Whether every point is built (so ``len(points)`` and ``duplicates`` are known)."""
+        return self._points is not None
+
+    @property
+    def points(self) -> list[Point]:
+        """Every point, built now if needed (refused beyond MAX_POINTS: use :meth:`iter_points`)."""
+        if self._points is None:
+            check_size(self, MAX_POINTS)
+            points = list(self._generate())
+            self._points, self._duplicates = points, self.size - len(points)
+        return self._points
+
+    @property
+    def duplicates(self) -> int:
+        """Points whose full config equals an earlier point's (expands the plan)."""
+        self.points  # noqa: B018 - expands and counts
+        assert self._duplicates is not None
+        return self._duplicates
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.spec.name, "target": self.target.name, "points": len(self.points),
-                "duplicates": self.duplicates, "columns": self.columns}
+        out: dict[str, Any] = {"name": self.spec.name, "target": self.target.name, "size": self.size,
+                               "columns": self.columns}
+        if self.expanded:
+            out.update(points=len(self.points), duplicates=self.duplicates)
+        return out
+
+
+#: Plans up to this many points are expanded when planned, so every point is validated before
+#: anything runs (~0.1 ms a point); larger plans validate every axis value up front and
+#: the rest of each point (derived fields, cross-field rules) when it is reached.
+EAGER_POINTS = 20_000
+#: Bytes a stored row takes besides its config JSON (keys, metrics, timings; measured ~600).
+ROW_OVERHEAD_BYTES = 800
+#: Seconds to plan (build, validate and key) one point, for the refusal's estimate.
+PLAN_S_PER_POINT = 1e-4
+
+
+def check_size(plan: SweepPlan, bound: int | None) -> None:
+    """Refuse a plan of more than ``bound`` points with one line estimating what it would take."""
+    if bound is None or plan.size <= bound:
+        return
+    row = ROW_OVERHEAD_BYTES + len(canonical_json(plan.spec.base)) + 40 * max(1, len(plan.columns))
+    gigabytes = plan.size * row / 1e9
+    hours = plan.size * PLAN_S_PER_POINT / 3600
+    raise ConfigError(f"sweep '{plan.spec.name}' has {plan.size} points (more than {bound}): its store would "
+                      f"need ~{gigabytes:.3g} GB and planning alone ~{hours:.3g} h; split it into several specs, "
+                      f"use a random axis, or run a part with --limit N")
 
 
 # --------------------------------------------------------------------- axes -> values
@@ -142,7 +209,7 @@ def _lookup(data: dict[str, Any], dotted: str) -> Any:
 def _has_path(data: dict[str, Any], dotted: str) -> str | None:
     """None if ``dotted`` exists in ``data``, else the reason it does not."""
     node: Any = data
-    walked = []
+    walked: list[str] = []
     for key in dotted.split("."):
         if node is None:
             return f"'{'.'.join(walked)}' is null in the base config (set it in base first)"
@@ -165,8 +232,15 @@ def _set_path(data: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 # --------------------------------------------------------------------- the plan
-def plan_sweep(spec: SweepSpec) -> SweepPlan:
-    """Validate the spec against its target and expand it into keyed points."""
+def plan_sweep(spec: SweepSpec, *, max_points: int | None = MAX_POINTS) -> SweepPlan:
+    """Validate the spec against its target; return its points as a lazily expanded plan.
+
+    Checked now: the base config, every axis field and derived expression, and every
+    value of every axis (each on a real point of the product: that value with the other
+    axes at their first).  A plan of at most :data:`EAGER_POINTS` points is expanded
+    now, validating every point.  ``max_points``: refuse a larger product (None: any
+    size, for a dry run or a run with a limit).
+    """
     target = load_target(spec.target)
     cls = target.config_class
     raw_base = target.resolve_base(dict(spec.base)) if target.resolve_base is not None else spec.base
@@ -203,17 +277,12 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
         expressions[fld] = tree
 
     dims = [dimension(axis) for axis in spec.axes]
-    total = math.prod(len(d) for d in dims)
-    if total > MAX_POINTS:
-        raise ConfigError(f"sweep '{spec.name}' has {total} points (more than {MAX_POINTS}); split it into "
-                          f"several specs or use a random axis")
-
+    lengths = [len(d) for d in dims]
+    size = math.prod(lengths)
     owner = {name: f"axis '{name}'" for axis in spec.axes for name in axis_names(axis)}
     owner.update({fld: f"derived '{fld}'" for fld in spec.derived})
-    points: list[Point] = []
-    seen: set[str] = set()
-    duplicates = 0
-    for index, combo in enumerate(itertools.product(*dims)):
+
+    def build(index: int, combo: tuple[list[tuple[str, bool, Any]], ...]) -> Point:
         data = copy.deepcopy(base)
         overrides: dict[str, Any] = {}
         variables: dict[str, Any] = {}
@@ -237,14 +306,29 @@ def plan_sweep(spec: SweepSpec) -> SweepPlan:
             config = cls.model_validate(data).to_dict()
         except ValidationError as err:
             raise ConfigError(_explain(err, overrides, variables, owner, index, cls.__name__)) from None
-        key = point_key(target.name, config)
-        if key in seen:
-            duplicates += 1
-            continue
-        seen.add(key)
-        points.append(Point(index, key, overrides, variables, config))
+        return Point(index, point_key(target.name, config), overrides, variables, config)
+
+    def generate() -> Iterator[Point]:
+        seen: set[str] = set()  # keys so far: duplicates are dropped as they are met
+        for index, combo in enumerate(itertools.product(*dims)):
+            point = build(index, combo)
+            if point.key not in seen:
+                seen.add(point.key)
+                yield point
+
     columns = [name for axis in spec.axes for name in axis_names(axis)] + list(spec.derived)
-    return SweepPlan(spec, target, points, duplicates, columns)
+    plan = SweepPlan(spec, target, columns, size, generate)
+    check_size(plan, max_points)
+    if size <= EAGER_POINTS:
+        plan.points  # noqa: B018 - expand now: every point validated before anything runs
+    else:
+        # every value of every axis, on the point of the product that has it and the other axes' first values
+        strides = [math.prod(lengths[d + 1:]) for d in range(len(dims))]
+        for d, dim in enumerate(dims):
+            for j in range(len(dim)):
+                combo = tuple(dim[j] if e == d else other[0] for e, other in enumerate(dims))
+                build(j * strides[d], combo)
+    return plan
 
 
 def _explain(err: ValidationError, overrides: dict[str, Any], variables: dict[str, Any], owner: dict[str, str],

@@ -49,8 +49,9 @@ class SweepSummary:
     name: str
     target: str
     directory: str
-    planned: int  # points in the spec (after removing duplicates)
-    skipped: int  # already stored (ok, or failed without --retry-failed)
+    planned: int  # points in the spec (after removing duplicates); for a lazily planned sweep the run did
+    # not examine whole (a --limit on > 20,000 points), the product of the axis lengths
+    skipped: int  # already stored (ok, or failed without --retry-failed); of the points examined
     ran: int  # points run in this call
     ok: int
     failed: int

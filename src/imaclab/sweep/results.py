@@ -10,7 +10,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from imaclab.errors import ConfigError, ImaclabError, InputError
-from imaclab.sweep.spec import SweepSpec
+from imaclab.sweep.spec import MAX_POINTS, SweepSpec
 from imaclab.sweep.store import ResultStore, SweepLock
 
 #: Columns of the results table that describe how a point ran (after the axes and metrics).
@@ -93,15 +93,18 @@ def export_results(*, directory: str | Path, format: ExportFormat = "csv", outpu
                    full_config: bool = False) -> Path:
     """Write the results table as CSV or Parquet; returns the file written.
 
-    Default output: ``DIR/results.csv`` or ``DIR/results.parquet``.
+    Default output: ``DIR/results.csv`` or ``DIR/results.parquet``; written atomically (a
+    kill leaves the previous file), and a device, a folder or a read-only folder is refused.
     """
+    from imaclab.files import check_writable_file, write_csv, write_with
+
     if format not in ("csv", "parquet"):
         raise ConfigError(f"unknown export format '{format}': use csv or parquet")
-    frame = results_frame(directory, full_config=full_config)
     path = Path(output) if output is not None else Path(directory) / f"results.{format}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = results_frame(directory, full_config=full_config)
+    check_writable_file(path)  # a device (/dev/full), a folder, a read-only folder: refused, nothing written
     if format == "csv":
-        frame.to_csv(path, index=False)
+        write_csv(path, frame)
     else:
         try:
             import pyarrow  # noqa: F401
@@ -113,7 +116,7 @@ def export_results(*, directory: str | Path, format: ExportFormat = "csv", outpu
                 kinds = {type(v) for v in frame[column] if v is not None and v == v}
                 if len(kinds) > 1:
                     frame[column] = frame[column].map(lambda v: None if v is None else str(v))
-        frame.to_parquet(path, index=False)
+        write_with(path, lambda tmp: frame.to_parquet(tmp, index=False))
     return path
 
 
@@ -140,13 +143,17 @@ class SweepStatus:
         return asdict(self)
 
 
-def sweep_status(*, directory: str | Path) -> SweepStatus:
-    """Counts of done/failed/pending points, error summary and run history of a sweep directory."""
+def sweep_status(*, directory: str | Path, check: bool = False) -> SweepStatus:
+    """Counts of done/failed/pending points, error summary and run history of a sweep directory.
+
+    ``check``: run SQLite's full integrity check whatever the store's size (see
+    :data:`imaclab.sweep.store.FULL_CHECK_MAX_BYTES`).
+    """
     from imaclab.sweep.plan import plan_sweep
 
     # Look at the lock before the rows: a run that ends in between then reads as running, not killed.
     running_now = SweepLock.held(Path(directory))
-    with ResultStore.open_existing(directory) as store:
+    with ResultStore.open_existing(directory, full_check=True if check else None) as store:
         meta = store.meta()
         stored = store.stored_status()
         runs = store.runs()
@@ -156,11 +163,18 @@ def sweep_status(*, directory: str | Path) -> SweepStatus:
     note = ""
     if "spec" in meta:
         try:
-            plan = plan_sweep(SweepSpec.from_yaml(meta["spec"]))
-            keys = {p.key for p in plan.points}
-            planned = len(keys)
-            pending = len(keys - set(stored))
-            extra = len(set(stored) - keys)
+            plan = plan_sweep(SweepSpec.from_yaml(meta["spec"]), max_points=None)
+            if plan.size <= MAX_POINTS:
+                planned = in_plan = 0
+                for point in plan.iter_points():  # one at a time: never the whole plan in memory
+                    planned += 1
+                    in_plan += point.key in stored
+                pending = planned - in_plan
+                extra = len(stored) - in_plan
+            else:
+                planned = plan.size
+                note = (f"the spec has {plan.size} points: pending points are not counted (more than "
+                        f"{MAX_POINTS})")
         except ImaclabError as err:
             note = f"cannot re-plan the stored spec here: {err}"
     errors: Counter[str] = Counter()

@@ -12,6 +12,12 @@ answers one JSON line.  The parent enforces the time limit and watches the child
   ``requeue`` and are resubmitted without spending an attempt.
 
 Anything a job prints goes to the worker's log, never into the protocol.
+
+A runner never outlives its client: on Linux it asks the kernel for SIGKILL when the
+thread that started it dies (``prctl(PR_SET_PDEATHSIG)``, set when the client starts it
+from its main thread), and in every case a watchdog thread kills the runner's process
+group (the runner and anything its job started) within :data:`PARENT_POLL_S` once its
+parent is gone (SIGKILL of ``sweep run``, a Dask worker that died).
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ TRACEBACK_CHARS = 4000
 ERROR_CHARS = 600
 #: Seconds a runner gets to exit after its stdin closes, before it is killed.
 EXIT_GRACE_S = 2.0
+#: Seconds between a runner's checks that its parent process is still alive.
+PARENT_POLL_S = 0.5
+#: ``prctl`` option: the signal the kernel sends when the parent thread dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
 
 
 # ------------------------------------------------------------------------------ child side
@@ -73,9 +83,46 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
+def _kill_own_group() -> None:
+    """SIGKILL this runner's process group: the runner and every process its job started."""
+    try:
+        os.killpg(os.getpgid(0), signal.SIGKILL)
+    finally:
+        os._exit(1)
+
+
+def die_with_parent(parent: int, *, kernel: bool) -> None:
+    """End this process (and its group) when process ``parent`` is gone.
+
+    ``kernel``: also ask Linux for SIGKILL when the parent *thread* ends (only right when the
+    parent started this process from a thread that lives as long as it does: its main thread).
+    """
+    if kernel and sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl here: the watchdog below still applies
+    if os.getppid() != parent:  # the parent died before the request above took effect
+        _kill_own_group()
+
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent:
+                _kill_own_group()
+
+    import threading
+
+    threading.Thread(target=watch, name="imaclab-parent-watchdog", daemon=True).start()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Child entry point: serve tasks from stdin until it closes."""
     argv = sys.argv[1:] if argv is None else argv
+    if "--parent" in argv:
+        die_with_parent(int(argv[argv.index("--parent") + 1]), kernel="--pdeathsig" in argv)
     # The protocol gets private copies of stdin and stdout; fd 1 then points at stderr (the
     # log) and fd 0 at /dev/null, so a job that prints or reads cannot corrupt the exchange.
     protocol = os.fdopen(os.dup(1), "w", buffering=1)
@@ -164,8 +211,13 @@ class Runner:
         if self.log_path is not None:
             self.log_path.parent.mkdir(parents=True, exist_ok=True)
             self._log = open(self.log_path, "ab")
+        import threading
+
+        command = [sys.executable, "-m", "imaclab.sweep.runner", "--target", self.target, "--parent", str(os.getpid())]
+        if threading.current_thread() is threading.main_thread():
+            command.append("--pdeathsig")  # the kernel's signal follows this thread, which lives as long as we do
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "imaclab.sweep.runner", "--target", self.target],
+            command,
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=self._log if self._log is not None else subprocess.DEVNULL,
             env=_child_env(self.threads), start_new_session=True, bufsize=0)
@@ -221,7 +273,7 @@ class Runner:
         return self._take_lines()
 
     def _take_lines(self) -> list[dict[str, Any]]:
-        replies = []
+        replies: list[dict[str, Any]] = []
         while b"\n" in self._buffer:
             line, _, rest = bytes(self._buffer).partition(b"\n")
             self._buffer[:] = rest

@@ -29,6 +29,7 @@ the job config (the target's own ``seed`` fields), never in the executor.
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -226,10 +227,45 @@ def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read a sweep spec YAML; ``base_file`` is resolved relative to the spec and merged."""
+def _read_spec_text(path: Path) -> str:
+    """The spec file's text; a folder, a missing, binary or non-UTF-8 file is one InputError line."""
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give a sweep spec file (YAML)")
+    if not path.is_file():
+        raise InputError(f"{path}: sweep spec not found")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read the sweep spec ({err.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path}: not a text file (byte {err.start} is not UTF-8); a sweep spec is YAML "
+                         f"text") from None
+    if "\x00" in text:
+        raise InputError(f"{path}: a binary file (it holds NUL bytes); a sweep spec is YAML text")
+    return text
+
+
+def load_spec(path: str | Path, set_items: list[str] | tuple[str, ...] | None = None) -> SweepSpec:
+    """Read a sweep spec YAML; ``base_file`` is resolved relative to the spec and merged.
+
+    ``set_items``: ``--set dotted.path=value`` overrides of the spec (see :func:`spec_with_set`).
+    """
     path = Path(path)
-    spec = SweepSpec.load(path)
+    text = _read_spec_text(path)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        raise ConfigError(f"{where}: not valid YAML: {' '.join(str(err).splitlines()[0].split())}") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a sweep spec is a mapping (target, base, axes, ...), got a "
+                          f"{type(data).__name__}: {' '.join(str(data).split())[:80]!r}")
+    spec = SweepSpec.from_dict(data, source=str(path))
     if spec.base_file:
         base_path = Path(spec.base_file)
         if not base_path.is_absolute():
@@ -237,12 +273,37 @@ def load_spec(path: str | Path) -> SweepSpec:
         if not base_path.is_file():
             raise InputError(f"{path}: base_file '{spec.base_file}' not found (looked at {base_path})")
         try:
-            data = yaml.safe_load(base_path.read_text()) or {}
+            base = yaml.safe_load(_read_spec_text(base_path)) or {}
         except yaml.YAMLError as err:
             raise ConfigError(f"{base_path}: not valid YAML: {str(err).splitlines()[0]}") from None
-        if not isinstance(data, dict):
+        if not isinstance(base, dict):
             raise ConfigError(f"{base_path}: expected a mapping of config fields")
-        spec = spec.model_copy(update={"base": _deep_merge(data, spec.base), "base_file": None})
+        spec = spec.model_copy(update={"base": _deep_merge(base, spec.base), "base_file": None})
     if spec.name is None:
         spec = spec.model_copy(update={"name": path.stem})
-    return spec
+    return spec_with_set(spec, set_items)
+
+
+def spec_with_set(spec: SweepSpec, items: list[str] | tuple[str, ...] | None) -> SweepSpec:
+    """``--set`` overrides of a spec: ``base.<path>=v`` sets (or adds) a base config field,
+    anything else a spec field (``execution.timeout_s=60``, ``name=trial``)."""
+    from imaclab.config import parse_set
+
+    overrides = parse_set(items)
+    if not overrides:
+        return spec
+    base = copy.deepcopy(spec.base)
+    others = {}
+    for dotted, value in overrides.items():
+        if dotted.startswith("base."):
+            node = base
+            keys = dotted.split(".")[1:]
+            for key in keys[:-1]:
+                if not isinstance(node.get(key), dict):
+                    node[key] = {}
+                node = node[key]
+            node[keys[-1]] = value
+        else:
+            others[dotted] = value
+    spec = spec.model_copy(update={"base": base}) if base != spec.base else spec
+    return spec.with_overrides(others) if others else spec

@@ -8,7 +8,12 @@ so one fsync covers them), so killing the client, a worker or the machine loses 
 most the points in flight.
 
 A file that is not an imaclab store (wrong magic, a foreign SQLite database, a
-newer schema, a corrupted page) is refused with one line and never written to.
+newer schema, a corrupted page, an index that no longer matches its table) is
+refused with one line and never written to.  Opening runs SQLite's full
+``PRAGMA integrity_check`` (which compares every index with its table) on stores up
+to :data:`FULL_CHECK_MAX_BYTES`, and the faster ``quick_check`` (pages and records,
+not index contents) on larger ones; ``imaclab sweep status DIR --check`` always runs
+the full check.
 A new store is built in a temporary file and hard-linked into place, so a crash
 during creation never leaves a half-made store behind.
 """
@@ -39,6 +44,12 @@ SCHEMA_VERSION = 1
 SQLITE_MAGIC = b"SQLite format 3\x00"
 #: Seconds a connection waits for a lock held by a reader (status/export) before failing.
 BUSY_TIMEOUT_S = 30.0
+#: Stores up to this size get the full ``PRAGMA integrity_check`` on every open (measured 0.20 s
+#: for a 111 MB store of 100,000 rows, file cached; ``quick_check`` 0.07 s); larger ones the
+#: ``quick_check``, which does not compare indexes with tables.
+FULL_CHECK_MAX_BYTES = 1024 * 1024 * 1024
+#: Problems of an integrity check quoted in the one-line refusal.
+CHECK_LINES_SHOWN = 2
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -85,8 +96,25 @@ def _refuse(path: Path, why: str) -> InputError:
     return InputError(f"{path}: {why}; it was not modified (move it away or choose another sweep directory)")
 
 
-def check_store_file(path: Path) -> None:
-    """Raise InputError unless ``path`` is an imaclab sweep store this version can read."""
+def _store_bytes(path: Path) -> int:
+    """Size of the store with its WAL (what an integrity check reads)."""
+    total = 0
+    for part in (path, path.with_name(path.name + "-wal")):
+        try:
+            total += part.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def check_store_file(path: Path, *, full: bool | None = None) -> None:
+    """Raise InputError unless ``path`` is an imaclab sweep store this version can read.
+
+    ``full``: run ``PRAGMA integrity_check`` (True), ``quick_check`` (False), or choose by
+    size (None: full up to :data:`FULL_CHECK_MAX_BYTES`).
+    """
+    if full is None:
+        full = _store_bytes(path) <= FULL_CHECK_MAX_BYTES
     try:
         with open(path, "rb") as handle:
             header = handle.read(len(SQLITE_MAGIC))
@@ -107,9 +135,13 @@ def check_store_file(path: Path) -> None:
             if version > SCHEMA_VERSION:
                 raise _refuse(path, f"written by a newer imaclab (store schema {version}, this version reads "
                                     f"up to {SCHEMA_VERSION}); upgrade imaclab")
-            check = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if check != "ok":
-                raise _refuse(path, f"corrupted sweep store (SQLite quick_check: {check})")
+            pragma = "integrity_check" if full else "quick_check"
+            problems = [row[0] for row in conn.execute(f"PRAGMA {pragma}({CHECK_LINES_SHOWN + 1})")]
+            if problems != ["ok"]:
+                shown = "; ".join(" ".join(p.split()) for p in problems[:CHECK_LINES_SHOWN])
+                more = ", ..." if len(problems) > CHECK_LINES_SHOWN else ""
+                raise _refuse(path, f"corrupted sweep store (SQLite {pragma}: {shown}{more}); recover the rows "
+                                    f"with `sqlite3 {path.name} .recover` into a new file")
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if not {"meta", "runs", "points"} <= tables:
                 raise _refuse(path, f"corrupted sweep store (tables missing: "
@@ -225,15 +257,15 @@ class ResultStore:
         return store
 
     @classmethod
-    def open_existing(cls, directory: str | Path) -> ResultStore:
-        """Open an existing store read-only (status, export, plot)."""
+    def open_existing(cls, directory: str | Path, *, full_check: bool | None = None) -> ResultStore:
+        """Open an existing store read-only (status, export, plot); ``full_check`` as in check_store_file."""
         path = store_path(directory)
         if not Path(directory).is_dir():
             raise InputError(f"{directory}: no such sweep directory")
         if not path.is_file():
             raise InputError(f"{directory}: no sweep store here ({STORE_FILENAME} missing); run "
                              f"`imaclab sweep run SPEC -o {directory}` first")
-        check_store_file(path)
+        check_store_file(path, full=full_check)
         return cls(path, _connect(path, readonly=True))
 
     def close(self) -> None:
@@ -264,9 +296,10 @@ class ResultStore:
                 (time.time(), __version__, socket.gethostname(), executor, workers, spec_yaml, planned, to_run))
         return int(cur.lastrowid or 0)
 
-    def end_run(self, run_id: int, *, status: str, ok: int, failed: int) -> None:
-        self.conn.execute("UPDATE runs SET finished_at=?, status=?, ok=?, failed=? WHERE run_id=?",
-                          (time.time(), status, ok, failed, run_id))
+    def end_run(self, run_id: int, *, status: str, ok: int, failed: int, to_run: int | None = None) -> None:
+        """Close a run; ``to_run`` replaces the estimate given to :meth:`begin_run` once it is known."""
+        self.conn.execute("UPDATE runs SET finished_at=?, status=?, ok=?, failed=?, to_run=COALESCE(?, to_run) "
+                          "WHERE run_id=?", (time.time(), status, ok, failed, to_run, run_id))
 
     def runs(self) -> list[dict[str, Any]]:
         return [dict(row) for row in self.conn.execute("SELECT * FROM runs ORDER BY run_id")]
@@ -275,6 +308,11 @@ class ResultStore:
     def stored_status(self) -> dict[str, str]:
         """``{key: status}`` of every stored point."""
         return {row[0]: row[1] for row in self.conn.execute("SELECT key, status FROM points")}
+
+    def status_of(self, key: str) -> str | None:
+        """The stored status of one point (``ok``/``failed``), or None: one primary-key lookup."""
+        row = self.conn.execute("SELECT status FROM points WHERE key=?", (key,)).fetchone()
+        return None if row is None else row[0]
 
     def record(self, result: PointResult, run_id: int | None) -> None:
         """Insert or replace one point's row and commit it."""
