@@ -8,13 +8,21 @@ import json
 import pytest
 
 from imaclab.cli import main
-from imaclab.hetero import compare_runs, evaluate_run, hetero_config
+from imaclab.hetero import CompareResult, HeteroCompareJob, HeteroJob, HeteroResult, run
 from imaclab.nn.training import TrainConfig, train
 
 # VGG-small at 1/8 width on the 8x8 digits: six convolutions (8-8-16-16-32-32 channels) and a 32-32-10
 # crossbar head, small enough for the fast solver to reduce in a second; ~97 % accurate after 3 epochs.
 TINY = dict(model="vgg-small", data="digits", width=0.125, epochs=3, batch_size=32, lr=0.01, threads=1, seed=0)
 SAMPLES = 100
+
+
+def job(checkpoint, samples=None, set_items=(), **fields) -> HeteroJob:
+    """A HeteroJob of ``checkpoint``, ``samples`` test images, ``--set`` items."""
+    out = HeteroJob(checkpoint=str(checkpoint), **fields)
+    if samples is not None:
+        out = out.with_overrides({"accuracy.test_samples": samples})
+    return out.with_set(list(set_items))
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +37,7 @@ def runs(tmp_path_factory):
 @pytest.fixture(scope="module")
 def result(runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("hetero")
-    return evaluate_run(checkpoint=runs, data="digits", config=hetero_config(samples=SAMPLES), out_dir=out)
+    return run(job(runs, SAMPLES, data="digits"), out_dir=out)
 
 
 def test_evaluate_run_scores_both_designs_on_the_same_images(result):
@@ -66,7 +74,7 @@ def test_costs_of_the_trained_run(result):
 
 def test_result_files(result):
     files = result.files
-    for key in ("layers", "summary_csv", "summary_json", "config", "latency_plot", "summary_plot"):
+    for key in ("layers", "summary_csv", "summary", "config", "latency_plot", "summary_plot"):
         assert files[key]
     with open(files["layers"]) as fh:
         rows = list(csv.DictReader(fh))
@@ -74,17 +82,15 @@ def test_result_files(result):
     assert designs == {"tpu-only", "tpu-imac"}
     totals = [r for r in rows if r["position"] == "total"]
     assert len(totals) == 2
-    data = json.loads(open(files["summary_json"]).read())
+    data = json.loads(open(files["summary"]).read())
     assert data["summary"]["model"] == "vgg-small"
     assert data["published"]["speedup_max"] == 2.59
-    from imaclab.hetero import HeteroConfig
-
-    assert HeteroConfig.load(files["config"]) == result.config
+    assert HeteroJob.load(files["config"]) == result.job
 
 
 def test_compare_keeps_going_past_a_missing_model(runs, tmp_path):
-    res = compare_runs(models="vgg_small,resnet18", runs_dir=runs.parent, data="digits",
-                       config=hetero_config(samples=10), out_dir=tmp_path)
+    res = run(HeteroCompareJob(models="vgg_small,resnet18", runs_dir=str(runs.parent), data="digits"
+                               ).with_overrides({"accuracy.test_samples": 10}), out_dir=tmp_path)
     status = {r["model"]: r["status"] for r in res.rows}
     assert status == {"vgg-small": "ok", "resnet18": "failed"}
     assert (tmp_path / "compare.csv").is_file() and (tmp_path / "compare.png").is_file()
@@ -107,10 +113,8 @@ def test_cli_evaluate_and_errors(runs, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_imac_settling_time_from_ngspice_matches_the_solver_in_magnitude(runs):
-    spice = evaluate_run(checkpoint=runs, data="digits",
-                         config=hetero_config(samples=3, overrides=["accuracy.latency_backend=spice",
-                                                                    "accuracy.latency_samples=2"]))
-    solver = evaluate_run(checkpoint=runs, data="digits", config=hetero_config(samples=3))
+    spice = run(job(runs, 3, ["accuracy.latency_backend=spice", "accuracy.latency_samples=2"], data="digits"))
+    solver = run(job(runs, 3, data="digits"))
     assert "ngspice transient" in spice.imac.latency_source
     assert "fast" in solver.imac.latency_source
     assert spice.imac.latency_s > 0 and solver.imac.latency_s > 0
@@ -130,12 +134,11 @@ def test_scoring_on_other_data_than_trained_is_refused(runs):
     from imaclab.errors import InputError
 
     with pytest.raises(InputError, match="trained on digits"):
-        evaluate_run(checkpoint=runs, data="fashion-mnist", config=hetero_config(samples=5))
+        run(job(runs, 5, data="fashion-mnist"))
 
 
 def test_costs_only_mode_measures_imac_on_a_few_images(runs):
-    res = evaluate_run(checkpoint=runs, config=hetero_config(overrides=["accuracy.enabled=false",
-                                                                        "accuracy.latency_samples=2"]))
+    res = run(job(runs, None, ["accuracy.enabled=false", "accuracy.latency_samples=2"]))
     assert res.accuracy["samples"] is None and res.summary()["tpu_only_accuracy"] is None
     assert res.imac.samples == 3 and res.imac.latency_s > 0
     assert res.summary()["speedup"] > 0
