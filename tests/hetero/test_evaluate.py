@@ -142,3 +142,123 @@ def test_costs_only_mode_measures_imac_on_a_few_images(runs):
     assert res.accuracy["samples"] is None and res.summary()["tpu_only_accuracy"] is None
     assert res.imac.samples == 3 and res.imac.latency_s > 0
     assert res.summary()["speedup"] > 0
+
+
+# ------------------------------------------------------------------------------ the API shape
+def _err_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("imaclab: error:")]
+
+
+def test_run_returns_the_figures_of_the_cli_summary(runs, tmp_path, capsys):
+    code = main(["hetero", "evaluate", "--checkpoint", str(runs), "--model", "vgg_small", "--data", "digits",
+                 "--tpu", "edge", "--samples", "20", "--no-pipeline", "--set", "handoff.dac.bits=6",
+                 "-o", str(tmp_path / "cli")])
+    assert code == 0
+    captured = capsys.readouterr()
+    # progress without a terminal: one plain line per stage on stderr
+    assert "hetero: vgg-small: measuring the IMAC part" in captured.err
+    assert "speedup" in captured.out and "vgg-small on tpu-imac (edge-32x32)" in captured.out
+    saved = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert saved["kind"] == "hetero.evaluate"
+    api = run(HeteroJob(checkpoint=str(runs), model="vgg_small", data="digits", tpu="edge", pipeline=False)
+              .with_overrides({"accuracy.test_samples": 20, "handoff.dac.bits": 6}))
+    assert isinstance(api, HeteroResult) and not api.files
+    assert api.summary() == pytest.approx(saved["summary"])
+    metrics = api.metrics()
+    for key, value in saved["summary"].items():  # the sweep's columns: every summary entry, same names
+        assert metrics[key] == pytest.approx(value)
+    # config.yaml replays the run with -c
+    assert HeteroJob.load(tmp_path / "cli" / "config.yaml") == api.job
+    assert main(["hetero", "evaluate", "-c", str(tmp_path / "cli" / "config.yaml"), "-o", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["summary"] == pytest.approx(saved["summary"])
+
+
+def test_job_yaml_round_trip(tmp_path):
+    one = HeteroJob(checkpoint="runs/vgg-small", tpu_checkpoint="runs/x", data="digits", model="vgg_small",
+                    tpu="cloud").with_set(["tpu_overrides.dataflow=ws", "accuracy.test_samples=7"])
+    assert one.tpu_overrides["dataflow"] == "ws"
+    many = HeteroCompareJob(models="lenet5, vgg_small", runs_dir="runs", pipeline=False)
+    assert many.models == ["lenet5", "vgg_small"]
+    for job_, name in ((one, "one.yaml"), (many, "many.json")):
+        assert type(job_).load(job_.save(tmp_path / name)) == job_
+    # a HeteroConfig file is a valid job config (the run folders come from the command line)
+    assert HeteroJob.load(HeteroJob().save(tmp_path / "plain.yaml")).checkpoint is None
+
+
+def test_the_example_sweep_spec_is_a_valid_job():
+    from pathlib import Path
+
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).parents[2] / "examples" / "sweeps" / "hetero_evaluate.yaml").read_text())
+    base = HeteroJob.from_dict(spec["base"])
+    for axis in spec["axes"]:
+        for item in axis.get("zip", [axis]):
+            for value in item["values"]:
+                base.with_overrides({item["field"]: value})
+
+
+def test_run_refuses_other_objects():
+    from imaclab.errors import ConfigError
+    from imaclab.hetero import HeteroConfig
+
+    with pytest.raises(ConfigError, match="HeteroJob"):
+        run(HeteroConfig())
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        run(HeteroJob())
+
+
+def test_cli_errors_are_one_line(runs, tmp_path, capsys, read_only_dir):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [
+        (["hetero", "evaluate", "--checkpoint", str(runs), "--set", "energy.mac_j", "-o", str(tmp_path / "a")],
+         "dotted.path=value"),
+        (["hetero", "evaluate", "--checkpoint", str(runs), "-c", str(tmp_path / "nope.yaml")], "config file not found"),
+        (["hetero", "evaluate", "-o", str(tmp_path / "b")], "no checkpoint"),
+        (["hetero", "evaluate", "--checkpoint", str(runs), "--backend", "bogus", "-o", str(tmp_path / "c")],
+         "backend"),
+        (["hetero", "evaluate", "--checkpoint", str(runs), "-o", str(a_file)], "not a folder"),
+        (["hetero", "evaluate", "--checkpoint", str(runs), "-o", str(read_only_dir / "out")], str(read_only_dir)),
+        (["hetero", "compare", "--runs", str(runs.parent), "--models", "bogusnet", "-o", str(tmp_path / "d")],
+         "bogusnet"),
+        (["hetero", "compare", "--runs", str(tmp_path / "no-runs"), "-o", str(tmp_path / "e")], "runs folder"),
+        (["hetero", "compare", "--runs", str(runs.parent), "--models", "vgg_small", "-o", str(a_file)],
+         "not a folder"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and needle in err, (argv, err)
+    assert a_file.read_text() == "x"
+
+
+def test_cli_compare_exit_codes(runs, tmp_path, capsys):
+    # every model failed: exit 2, one error line summing up
+    assert main(["hetero", "compare", "--runs", str(runs.parent), "--models", "resnet18,lenet5",
+                 "-o", str(tmp_path / "none")]) == 2
+    captured = capsys.readouterr()
+    errors = _err_lines(captured.err)
+    assert len(errors) == 1 and "all 2 models failed (resnet18, lenet5)" in errors[0]
+    assert (tmp_path / "none" / "compare.csv").is_file()
+    # some failed: exit 0, the failures listed
+    assert main(["hetero", "compare", "--runs", str(runs.parent), "--models", "vgg_small,resnet18", "--samples", "5",
+                 "-o", str(tmp_path / "some")]) == 0
+    captured = capsys.readouterr()
+    assert not _err_lines(captured.err)
+    assert "resnet18 failed:" in captured.out and "1 of 2 models failed (resnet18)" in captured.out
+    assert "hetero: compare: model 1/2: vgg-small" in captured.err
+    summary = json.loads((tmp_path / "some" / "summary.json").read_text())
+    assert summary["kind"] == "hetero.compare" and [r["status"] for r in summary["rows"]] == ["ok", "failed"]
+    assert (tmp_path / "some" / "vgg-small" / "summary.json").is_file()
+
+
+def test_compare_result_metrics(runs):
+    res = run(HeteroCompareJob(models=["vgg_small", "resnet18"], runs_dir=str(runs.parent))
+              .with_overrides({"accuracy.test_samples": 5}))
+    assert isinstance(res, CompareResult)
+    m = res.metrics()
+    assert (m["models"], m["models_ok"], m["models_failed"]) == (2, 1, 1)
+    assert m["vgg-small.speedup"] == pytest.approx(res.results["vgg-small"].summary()["speedup"])
+    assert m["resnet18.status"] == "failed"

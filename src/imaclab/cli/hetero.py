@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, cast
 
 import typer
 
 from imaclab.cli.common import config_option, render, set_option
+from imaclab.config import ConfigModel
 
 hetero_app = typer.Typer(help="TPU-IMAC heterogeneous accelerator vs a TPU-only baseline.", no_args_is_help=True)
 
@@ -15,7 +16,7 @@ _SET_EXAMPLE = "energy.dram_j_per_byte=2e-11, tpu_overrides.dataflow=ws, handoff
 _WIDTH = 150
 
 
-def _job(job_class: type, config: Optional[Path], options: dict[str, Any], settings: Optional[list[str]]):
+def _job(job_class: type[ConfigModel], config: Path | None, options: dict[str, Any], settings: list[str] | None):
     """The job: ``config`` (or the defaults), then the options given on the command line, then ``--set``."""
     job = job_class.load(config) if config is not None else job_class()
     given = {key: (str(value) if isinstance(value, Path) else value) for key, value in options.items()
@@ -29,18 +30,18 @@ def _settings_options(tpu, samples, backend, pipeline) -> dict[str, Any]:
 
 @hetero_app.command("evaluate")
 def hetero_evaluate(
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="TPU-IMAC run folder, or a model folder "
-                                                                         "holding tpu-imac/ and tpu-int8/ runs"),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="zoo model the run must hold (a check)"),
-    tpu_checkpoint: Optional[Path] = typer.Option(None, "--tpu-checkpoint", help="TPU-only 8-bit run folder"),
-    data: Optional[str] = typer.Option(None, "--data", help="test set (must be the one the run was trained on)"),
-    data_root: Optional[str] = typer.Option(None, "--data-root", help="folder of the data files"),
-    tpu: Optional[str] = typer.Option(None, "--tpu", help="edge, cloud, a systolic preset, .cfg or YAML"),
-    config: Optional[Path] = config_option(),
-    settings: Optional[list[str]] = set_option(_SET_EXAMPLE),
-    samples: Optional[int] = typer.Option(None, "--samples", help="test images both designs are scored on"),
-    backend: Optional[str] = typer.Option(None, "--backend", help="IMAC accuracy backend: fast or spice"),
-    pipeline: Optional[bool] = typer.Option(None, "--pipeline/--no-pipeline", help="overlap TPU and IMAC stages"),
+    checkpoint: Path | None = typer.Option(None, "--checkpoint", help="TPU-IMAC run folder, or a model folder "
+                                                                      "holding tpu-imac/ and tpu-int8/ runs"),
+    model: str | None = typer.Option(None, "--model", "-m", help="zoo model the run must hold (a check)"),
+    tpu_checkpoint: Path | None = typer.Option(None, "--tpu-checkpoint", help="TPU-only 8-bit run folder"),
+    data: str | None = typer.Option(None, "--data", help="test set (must be the one the run was trained on)"),
+    data_root: str | None = typer.Option(None, "--data-root", help="folder of the data files"),
+    tpu: str | None = typer.Option(None, "--tpu", help="edge, cloud, a systolic preset, .cfg or YAML"),
+    config: Path | None = config_option(),
+    settings: list[str] | None = set_option(_SET_EXAMPLE),
+    samples: int | None = typer.Option(None, "--samples", help="test images both designs are scored on"),
+    backend: str | None = typer.Option(None, "--backend", help="IMAC accuracy backend: fast or spice"),
+    pipeline: bool | None = typer.Option(None, "--pipeline/--no-pipeline", help="overlap TPU and IMAC stages"),
     out: Path = typer.Option(Path("out/hetero"), "-o", "--out", help="output directory"),
 ):
     """Cost a trained network on TPU only and on TPU-IMAC: per-layer table, summary, plots."""
@@ -54,18 +55,18 @@ def hetero_evaluate(
 
 @hetero_app.command("compare")
 def hetero_compare(
-    models: Optional[str] = typer.Option(None, "--models", help="comma-separated zoo models (default: lenet5, "
-                                         "vgg_small, mobilenet_v1, mobilenet_v2, shufflenet_v2, resnet18)"),
-    runs: Optional[Path] = typer.Option(None, "--runs", "-r", help="folder with <model>/tpu-imac and "
-                                                                    "<model>/tpu-int8 runs"),
-    data: Optional[str] = typer.Option(None, "--data", help="test set (must be the one the runs were trained on)"),
-    data_root: Optional[str] = typer.Option(None, "--data-root", help="folder of the data files"),
-    tpu: Optional[str] = typer.Option(None, "--tpu", help="edge, cloud, a systolic preset, .cfg or YAML"),
-    config: Optional[Path] = config_option(),
-    settings: Optional[list[str]] = set_option(_SET_EXAMPLE),
-    samples: Optional[int] = typer.Option(None, "--samples", help="test images each model is scored on"),
-    backend: Optional[str] = typer.Option(None, "--backend", help="IMAC accuracy backend: fast or spice"),
-    pipeline: Optional[bool] = typer.Option(None, "--pipeline/--no-pipeline", help="overlap TPU and IMAC stages"),
+    models: str | None = typer.Option(None, "--models", help="comma-separated zoo models (default: lenet5, "
+                                      "vgg_small, mobilenet_v1, mobilenet_v2, shufflenet_v2, resnet18)"),
+    runs: Path | None = typer.Option(None, "--runs", "-r", help="folder with <model>/tpu-imac and "
+                                                                "<model>/tpu-int8 runs"),
+    data: str | None = typer.Option(None, "--data", help="test set (must be the one the runs were trained on)"),
+    data_root: str | None = typer.Option(None, "--data-root", help="folder of the data files"),
+    tpu: str | None = typer.Option(None, "--tpu", help="edge, cloud, a systolic preset, .cfg or YAML"),
+    config: Path | None = config_option(),
+    settings: list[str] | None = set_option(_SET_EXAMPLE),
+    samples: int | None = typer.Option(None, "--samples", help="test images each model is scored on"),
+    backend: str | None = typer.Option(None, "--backend", help="IMAC accuracy backend: fast or spice"),
+    pipeline: bool | None = typer.Option(None, "--pipeline/--no-pipeline", help="overlap TPU and IMAC stages"),
     out: Path = typer.Option(Path("out/hetero-compare"), "-o", "--out", help="output directory"),
 ):
     """The TPU-only vs TPU-IMAC comparison for several trained models in one table.
@@ -73,11 +74,11 @@ def hetero_compare(
     Exits 2 when every model failed; when some failed, the table lists them and the exit code is 0.
     """
     from imaclab.errors import ImaclabError
-    from imaclab.hetero import HeteroCompareJob, run
+    from imaclab.hetero import CompareResult, HeteroCompareJob, run
 
     job = _job(HeteroCompareJob, config, {"models": models, "runs_dir": runs, "data": data, "data_root": data_root,
                                           **_settings_options(tpu, samples, backend, pipeline)}, settings)
-    result = run(job, out_dir=out, progress=True)
+    result = cast(CompareResult, run(job, out_dir=out, progress=True))
     render(result, _WIDTH)
     if result.all_failed:
         raise ImaclabError(f"hetero compare: {result.failure_summary()}")

@@ -239,7 +239,9 @@ class CompareResult(Result):
         return out
 
     def tables(self) -> list[Table]:
-        pct = (lambda v: "n/a" if v is None else f"{100 * v:.2f}")
+        def pct(v: float | None) -> str:
+            return "n/a" if v is None else f"{100 * v:.2f}"
+
         rows = []
         for row in self.rows:
             if row["status"] != "ok":
@@ -429,7 +431,8 @@ def _run_compare(job: HeteroCompareJob, *, out_dir: str | Path | None = None, pr
             folder = runs_dir / name
         _stage(progress, f"compare: model {i}/{len(job.models)}: {key}")
         try:
-            res = run(model_job(job, folder), out_dir=(out / key) if out is not None else None, progress=progress)
+            res = _run_evaluate(model_job(job, folder), out_dir=(out / key) if out is not None else None,
+                                progress=progress)
             result.results[key] = res
             result.rows.append({**res.summary(), "status": "ok", "error": ""})
         except ImaclabError as err:

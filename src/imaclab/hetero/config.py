@@ -210,7 +210,7 @@ class HeteroConfig(ConfigModel):
         base = SystolicConfig.resolve(name)
         return base.with_overrides(self.tpu_overrides) if self.tpu_overrides else base
 
-    def with_overrides(self, overrides: dict[str, Any]) -> "HeteroConfig":
+    def with_overrides(self, overrides: dict[str, Any]) -> HeteroConfig:
         """Dotted overrides as :meth:`ConfigModel.with_overrides`, plus new keys of ``tpu_overrides``.
 
         ``tpu_overrides`` is an open mapping of SystolicConfig overrides: ``tpu_overrides.dataflow``

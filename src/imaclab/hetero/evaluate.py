@@ -50,7 +50,7 @@ def cost_design(mapping: DesignMapping, *, systolic_cfg, config: HeteroConfig,
     reports = {} if reports is None else reports
     by_name = {m.name: m for m in (imac or [])}
     costs: list[LayerCost] = []
-    handoffs = {}
+    handoffs: dict[int, list] = {}
     for h in mapping.handoffs:
         handoffs.setdefault(h.before, []).append(h)
     for i, mapped in enumerate(mapping.layers):
@@ -130,7 +130,7 @@ def cost_designs(*, model, config: HeteroConfig | None = None, sample=None, inpu
     reports: dict = {}
     designs = {d: cost_design(m, systolic_cfg=systolic_cfg, config=config, imac=imac, input_mode=input_mode,
                               reports=reports) for d, m in mappings.items()}
-    label = name or getattr(model, "name", type(model).__name__)
+    label = str(name or getattr(model, "name", None) or type(model).__name__)
     return DesignComparison(label, layers, mappings, designs, systolic_cfg)
 
 

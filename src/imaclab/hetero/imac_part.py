@@ -109,7 +109,8 @@ def measure_imac(*, mlp, inputs01: np.ndarray, labels: np.ndarray, imac_config, 
         raise InputError("no test samples to evaluate the IMAC part on")
     config = config.with_overrides({"simulation.backend": accuracy.backend, "simulation.samples": n,
                                     "simulation.first_sample": 0})
-    result = evaluate(config=config, model=mlp, dataset=(inputs01, labels), progress=progress, neuron_curve=neuron_curve)
+    result = evaluate(config=config, model=mlp, dataset=(inputs01, labels), progress=progress,
+                      neuron_curve=neuron_curve)
     ok = result.ok
     power = _finite_mean(result.total_power_w, ok)
     components = {k: _finite_mean(v, ok) for k, v in result.power_w.items()}
@@ -119,9 +120,11 @@ def measure_imac(*, mlp, inputs01: np.ndarray, labels: np.ndarray, imac_config, 
     if accuracy.latency_backend == "spice" or (accuracy.latency_backend == "solver" and not np.isfinite(latency)):
         if accuracy.latency_backend == "solver":
             notes.append(f"the {result.backend} backend gave no settling time: measured with an ngspice transient")
-        tran = config.with_overrides({"simulation.backend": "spice", "simulation.samples": min(n, accuracy.latency_samples + 1),
+        tran = config.with_overrides({"simulation.backend": "spice",
+                                      "simulation.samples": min(n, accuracy.latency_samples + 1),
                                       "simulation.spice.analysis": "tran"})
-        spice = evaluate(config=tran, model=mlp, dataset=(inputs01, labels), progress=progress, neuron_curve=neuron_curve)
+        spice = evaluate(config=tran, model=mlp, dataset=(inputs01, labels), progress=progress,
+                         neuron_curve=neuron_curve)
         latency = settling_mean(spice.latency_s, spice.ok)
         worst = spice.latency_s[spice.ok]
         source = f"ngspice transient settling time, mean of {max(int(spice.ok.sum()) - 1, 1)} image transitions"
