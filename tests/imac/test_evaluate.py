@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from imaclab.cli import main
 from imaclab.circuit import MLPModel
+from imaclab.cli import main
+from imaclab.data.datasets import load_dataset
 from imaclab.errors import SimulationError
 from imaclab.imac import ImacConfig, evaluate, load_mlp, save_npz
-from imaclab.data.datasets import load_dataset
 from imaclab.spice import runner as runner_mod
 
 

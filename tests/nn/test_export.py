@@ -14,14 +14,15 @@ from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
 from imaclab.data.datasets import load_dataset
 from imaclab.nn.export import export_run, imac_inputs, layer_table
 from imaclab.nn.policy import apply_policy, get_policy
-from imaclab.nn.training import TrainConfig, load_data, predict, train
+from imaclab.nn.api import TrainJob
+from imaclab.nn.training import load_data, predict, train
 from imaclab.nn.zoo import build_model
 
 
 @pytest.fixture(scope="module")
 def digits_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("digits") / "run"
-    config = TrainConfig(model="mlp-64-32-10", data="digits", policy="tpu-imac", epochs=2, batch_size=32,
+    config = TrainJob(model="mlp-64-32-10", data="digits", policy="tpu-imac", epochs=2, batch_size=32,
                          lr=0.03, threads=1)
     return train(config, out)
 
@@ -126,6 +127,6 @@ def test_layer_table_for_depthwise_and_fp32_layers():
 
 
 def test_load_data_subsets():
-    config = TrainConfig(model="mlp", data="digits", train_samples=100, test_samples=50)
+    config = TrainJob(model="mlp", data="digits", train_samples=100, test_samples=50)
     data = load_data(config)
     assert len(data.train) == 100 and len(data.test) == 50

@@ -12,14 +12,14 @@ from imaclab.cli import main
 from imaclab.errors import ConfigError
 from imaclab.data.datasets import FASHION_MNIST_DEFAULT_ROOT
 from imaclab.nn.progress import TrainObserver
-from imaclab.nn.training import (NoiseConfig, TrainConfig, build_network, evaluate, load_data, load_run,
-                                 make_train_config, predict, train)
+from imaclab.nn.api import NoiseConfig, TrainJob
+from imaclab.nn.training import build_network, evaluate, load_data, load_run, predict, train
 
 DIGITS_MLP = dict(model="mlp-64-32-10", data="digits", policy="tpu-imac", batch_size=32, lr=0.03, threads=1)
 
 
 def test_tiny_binary_mlp_training_improves_accuracy(tmp_path):
-    config = TrainConfig(**DIGITS_MLP, epochs=3)
+    config = TrainJob(**DIGITS_MLP, epochs=3)
     data = load_data(config)
     torch.manual_seed(config.seed)
     untrained, _ = build_network(config.resolved(), data.input_shape, data.num_classes)
@@ -32,7 +32,7 @@ def test_tiny_binary_mlp_training_improves_accuracy(tmp_path):
     for name in ("config.yaml", "checkpoint.pt", "report.json", "accuracy.png", "layers.json", "imac.npz"):
         assert (tmp_path / "run" / name).is_file(), name
     # the saved config replays: the same config file gives the same run
-    replay = TrainConfig.load(tmp_path / "run" / "config.yaml")
+    replay = TrainJob.load(tmp_path / "run" / "config.yaml")
     assert replay == config.resolved()
     again = train(replay, tmp_path / "replay")
     assert again.report["history"][-1]["test_accuracy"] == hist[-1]["test_accuracy"]
@@ -50,8 +50,8 @@ class _Interrupt(TrainObserver):
 
 def test_resume_after_interruption_gives_the_uninterrupted_weights(tmp_path):
     # dropout and noise-aware training exercise every random stream that the checkpoint must restore
-    config = TrainConfig(**DIGITS_MLP, epochs=3, dropout=0.1, noise=NoiseConfig(train=True, eval_trials=2))
-    config = make_train_config(overrides={**config.to_dict(), "policy.imac.devices.variation_sigma_pct": 5.0})
+    config = TrainJob(**DIGITS_MLP, epochs=3, dropout=0.1, noise=NoiseConfig(train=True, eval_trials=2))
+    config = config.with_overrides({"policy.imac.devices.variation_sigma_pct": 5.0})
     straight = train(config, tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", observer=_Interrupt(after_epoch=2))
@@ -73,7 +73,7 @@ def test_resume_after_interruption_gives_the_uninterrupted_weights(tmp_path):
 
 
 def test_load_run_reproduces_predictions(tmp_path):
-    result = train(TrainConfig(**DIGITS_MLP, epochs=1), tmp_path / "run")
+    result = train(TrainJob(**DIGITS_MLP, epochs=1), tmp_path / "run")
     run = load_run(tmp_path / "run")
     data = load_data(run.config)
     np.testing.assert_array_equal(predict(run.model, data.test.x), predict(result.model, data.test.x))
@@ -82,21 +82,20 @@ def test_load_run_reproduces_predictions(tmp_path):
 
 
 def test_config_round_trip(tmp_path):
-    config = TrainConfig(model="lenet5", policy="tpu-imac-ternary", epochs=3, hidden=[5], noise=NoiseConfig(train=True))
+    config = TrainJob(model="lenet5", policy="tpu-imac-ternary", epochs=3, hidden=[5], noise=NoiseConfig(train=True))
     resolved = config.resolved()
-    assert TrainConfig.load(resolved.save(tmp_path / "c.yaml")) == resolved
-    assert TrainConfig.load(resolved.save(tmp_path / "c.json")) == resolved
-    assert TrainConfig.load(config.save(tmp_path / "named.yaml")) == config
-    changed = make_train_config(config_file=tmp_path / "c.yaml",
-                                overrides={"epochs": 7, "policy.imac.input_mode": "binary", "seed": None})
+    assert TrainJob.load(resolved.save(tmp_path / "c.yaml")) == resolved
+    assert TrainJob.load(resolved.save(tmp_path / "c.json")) == resolved
+    assert TrainJob.load(config.save(tmp_path / "named.yaml")) == config
+    changed = TrainJob.load(tmp_path / "c.yaml").with_overrides({"epochs": 7, "policy.imac.input_mode": "binary"})
     assert changed.epochs == 7 and changed.precision_policy.imac.input_mode == "binary"
     with pytest.raises(ConfigError, match="no field 'nope'"):
-        make_train_config(overrides={"noise.nope": 1})
+        TrainJob().with_overrides({"noise.nope": 1})
 
 
 @pytest.mark.skipif(not FASHION_MNIST_DEFAULT_ROOT.is_dir(), reason="dataset-fashion-mnist not installed")
 def test_tiny_lenet_tpu_imac_on_fashion_mnist(tmp_path):
-    config = TrainConfig(model="lenet5", data="fashion-mnist", policy="tpu-imac", epochs=2, train_samples=256,
+    config = TrainJob(model="lenet5", data="fashion-mnist", policy="tpu-imac", epochs=2, train_samples=256,
                          test_samples=200, batch_size=32, lr=0.003, threads=1)
     result = train(config, tmp_path / "lenet")
     hist = result.report["history"]
@@ -137,7 +136,7 @@ def test_cli_train_both_forms_and_show(tmp_path, capsys):
 def test_optimizer_groups_learning_rate_schedule_and_augmentation():
     from imaclab.nn.training import augment_batch, learning_rate, make_optimizer
 
-    config = TrainConfig(model="lenet5", policy="tpu-imac", imac_lr_scale=0.5, epochs=4, lr=0.01).resolved()
+    config = TrainJob(model="lenet5", policy="tpu-imac", imac_lr_scale=0.5, epochs=4, lr=0.01).resolved()
     torch.manual_seed(0)
     model, _ = build_network(config, (1, 28, 28), 10)
     optimizer = make_optimizer(config, model)

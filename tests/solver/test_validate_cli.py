@@ -6,11 +6,11 @@ import csv
 import json
 
 import numpy as np
+from solver_helpers import needs_ngspice, random_model
 
 from imaclab.cli import main
-from imaclab.imac import ImacConfig, evaluate, save_npz
 from imaclab.data.datasets import load_dataset
-from solver_helpers import needs_ngspice, random_model
+from imaclab.imac import ImacConfig, evaluate, save_npz
 
 
 @needs_ngspice
@@ -48,3 +48,24 @@ def test_fast_and_spice_backends_write_the_same_files(tmp_path):
         outs = [k for k in a if k.startswith("v_out")]
         np.testing.assert_allclose([float(a[k]) for k in outs], [float(b[k]) for k in outs], atol=1e-5)
         np.testing.assert_allclose(float(a["power_w"]), float(b["power_w"]), rtol=1e-5)
+
+
+@needs_ngspice
+def test_validate_job_returns_the_report_and_a_failed_check_exits_1(tmp_path, capsys, monkeypatch):
+    from imaclab.imac import ValidateJob, ValidateResult, run
+    from imaclab.imac import validate as validate_mod
+
+    model = save_npz(random_model([64, 8, 10], seed=3, gains=(6.0, 4.0)), tmp_path / "m.npz")
+    job = ValidateJob(model=str(model), samples=4).with_overrides(
+        {"neuron.kind": "behavioral", "circuit.crossbar.rows": 16, "circuit.crossbar.columns": 8,
+         "simulation.fast.batch_size": 2})
+    result = run(job, out_dir=tmp_path / "v")
+    assert isinstance(result, ValidateResult) and result.passed and result.samples == 4
+    summary = json.loads((tmp_path / "v" / "summary.json").read_text())
+    assert summary["kind"] == "imac.validate" and summary["passed"] and summary["model"] == str(model)
+    assert ValidateJob.load(tmp_path / "v" / "config.yaml") == job
+    monkeypatch.setattr(validate_mod, "MAX_OUTPUT_DIFF_V", -1.0)
+    code = main(["imac", "validate", "-c", str(tmp_path / "v" / "config.yaml"), "-o", str(tmp_path / "r.json")])
+    printed = capsys.readouterr().out
+    assert code == 1 and "FAIL" in printed
+    assert json.loads((tmp_path / "r.json").read_text())["passed"] is False

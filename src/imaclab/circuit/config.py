@@ -6,9 +6,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from imaclab.config import ConfigModel, parse_si
+from imaclab.config import ConfigModel
 from imaclab.devices.inputs import InputConfig
-from imaclab.devices.memristor import DeviceConfig
+from imaclab.devices.memristor import MAX_RESISTANCE_OHM, DeviceConfig
 from imaclab.devices.neuron import NeuronConfig
 from imaclab.devices.wires import WireConfig
 from imaclab.errors import ConfigError
@@ -43,14 +43,14 @@ class AmplifierConfig(ConfigModel):
     gains: list[float] = Field(list(DEFAULT_GAINS), min_length=1, description=(
         "voltage gain A per layer (transimpedance R_f = A / (rows * G_mid)); the last value repeats "
         "for deeper networks"))
-    input_resistance_ohm: float = Field(0.0, ge=0, description="resistance of each amplifier input to "
+    input_resistance_ohm: float = Field(0.0, ge=0, le=MAX_RESISTANCE_OHM, description="resistance of each amplifier input to "
                                                                "ground, ohms; 0 = ideal virtual ground")
     output_clamp_v: float | None = Field(None, gt=0, description="clip outputs to +-this, volts "
                                                                  "(None = unclamped ideal amplifier)")
     join: Literal["sum", "average"] = Field("sum", description=(
         "sum: the partial line currents of one output meet at one amplifier; average: one amplifier "
         "per horizontal partition, outputs averaged through tie resistors (IMAC-Sim)"))
-    tie_resistance_ohm: float = Field(IMAC_SIM_TIE_OHM, gt=0, description="tie resistors of join=average, ohms")
+    tie_resistance_ohm: float = Field(IMAC_SIM_TIE_OHM, gt=0, le=MAX_RESISTANCE_OHM, description="tie resistors of join=average, ohms")
     static_power_w: float = Field(0.0, ge=0, description="static power added per amplifier, watts "
                                                          "(the ideal amplifier itself draws none)")
 
@@ -71,7 +71,7 @@ class LoadingConfig(ConfigModel):
     mode: Literal["direct", "ideal_buffer", "buffer"] = Field("direct", description=(
         "direct: neuron output drives the lines (as IMAC-Sim); ideal_buffer: unity buffer of zero output "
         "resistance; buffer: unity buffer with buffer_output_resistance_ohm"))
-    buffer_output_resistance_ohm: float = Field(1.0, ge=0, description="output resistance of the modelled "
+    buffer_output_resistance_ohm: float = Field(1.0, ge=0, le=MAX_RESISTANCE_OHM, description="output resistance of the modelled "
                                                                        "buffer, ohms")
 
 
@@ -82,11 +82,6 @@ class CircuitConfig(ConfigModel):
     parasitics: WireConfig = Field(default_factory=WireConfig, description="wire geometry and R/C switches")
     amplifier: AmplifierConfig = Field(default_factory=AmplifierConfig, description="column amplifiers")
     loading: LoadingConfig = Field(default_factory=LoadingConfig, description="neuron-to-next-layer drive")
-
-
-def parse_resistance(text: str | float) -> float:
-    """``'5k'`` -> 5000.0 (ohms)."""
-    return parse_si(text)
 
 
 class NetworkConfig(ConfigModel):

@@ -237,6 +237,7 @@ class NetworkCircuit:
     model: MLPModel
     layer_curves: tuple[NeuronCurve, ...] = ()   # effective curve per hidden layer (under its row load)
     meta: dict = field(default_factory=dict)
+    ngspice_path: str | None = None              # the ngspice executable (None: IMACLAB_NGSPICE, else PATH)
 
     # topology -------------------------------------------------------------------------------
     @property
@@ -341,11 +342,14 @@ def crossbars_per_layer(layer_sizes: list[int], rows: int = 32, columns: int = 3
 
 
 def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: NeuronCurve | None = None,
-                  weight_kind: str | None = None) -> NetworkCircuit:
+                  weight_kind: str | None = None, ngspice: str | None = None) -> NetworkCircuit:
     """Map ``model`` onto crossbars as configured; the one factory of :class:`NetworkCircuit`.
 
     ``neuron_curve`` defaults to :func:`~imaclab.devices.neuron.load_neuron_curve` of
-    ``config.neuron`` (characterized and cached for transistor neurons).
+    ``config.neuron`` (characterized and cached for transistor neurons).  ``ngspice``: the
+    executable for characterizations (default: the config's ``simulation.spice.ngspice_path``
+    when it has one, else :func:`~imaclab.devices.ngspice_io.find_ngspice`'s default); the
+    circuit keeps it (``ngspice_path``) for the solver's characterizations.
     """
     from imaclab.devices.neuron import load_neuron_curve
 
@@ -356,7 +360,10 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
     kind = weight_kind or dev.weight_kind or model.weight_kind
     if kind not in ("binary", "ternary", "multilevel", "real"):
         raise InputError(f"unknown weight kind '{kind}'")
-    curve = neuron_curve if neuron_curve is not None else load_neuron_curve(neu)
+    if ngspice is None:
+        spice = getattr(getattr(config, "simulation", None), "spice", None)
+        ngspice = getattr(spice, "ngspice_path", None)
+    curve = neuron_curve if neuron_curve is not None else load_neuron_curve(neu, ngspice=ngspice)
     rows, cols = circ.crossbar.rows, circ.crossbar.columns
     par = segment_parasitics(circ.parasitics)
     g_mid = mid_conductance_s(dev.r_low_ohm, dev.r_high_ohm)
@@ -436,7 +443,8 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
             layer_curves.append(loaded_curve(curve, load))
         else:
             layer_curves.append(curve)
-    return NetworkCircuit(layers=tuple(layers), supply_v=supply, layer_curves=tuple(layer_curves), bias_v=bias_voltage(supply),
+    return NetworkCircuit(layers=tuple(layers), supply_v=supply, layer_curves=tuple(layer_curves), ngspice_path=ngspice,
+                          bias_v=bias_voltage(supply),
                           input_mode=inp.mode, input_threshold=inp.threshold,
                           sampling_period_s=inp.sampling_period_s, rise_time_s=inp.rise_time_s,
                           driver_resistance_ohm=inp.driver_resistance_ohm, join=amp.join,

@@ -180,7 +180,6 @@ class _Writer:
         return rows + ["bias"] + outs
 
     def layer_subckt(self, lay: LayerCircuit) -> None:
-        c = self.c
         ports = self.layer_ports(lay)
         self.line("*" * 78)
         role = "hidden" if lay.hidden else "output"

@@ -7,143 +7,141 @@ from typing import Optional
 
 import typer
 
+from imaclab.cli.common import config_option, print_table, render, set_option
 from imaclab.cli.common import console as _console
 
 llm_app = typer.Typer(help="LLM workloads, costs and Amdahl's law for 1-bit quantization.", no_args_is_help=True)
 
+def _split(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def _numbers(text: str, kind: type) -> list:
+    from imaclab.errors import ConfigError
+
+    try:
+        return [kind(v) for v in _split(text)]
+    except ValueError:
+        raise ConfigError(f"cannot read '{text}' as a comma-separated list of numbers") from None
+
+
 @llm_app.command("models")
 def llm_models(as_json: bool = typer.Option(False, "--json", help="print one JSON list")):
     """List the model catalog (shapes and parameter counts)."""
-    import json
-
-    from imaclab.llm.api import catalog_table
+    from imaclab.llm.api import catalog_table, catalog_tables
 
     rows = catalog_table()
     if as_json:
+        import json
+
         print(json.dumps(rows, indent=2))
         return
-    from rich.table import Table
-
-    table = Table(title="imaclab LLM catalog (parameters in millions)")
-    for key in rows[0]:
-        table.add_column(key, justify="left" if key in ("name", "ffn_kind") else "right", no_wrap=True,
-                         min_width=len(key))
-    for row in rows:
-        table.add_row(*[f"{v / 1e6:,.1f}" if key.endswith("parameters") else str(v) for key, v in row.items()])
-    console = _console()
-    console.width = max(console.width, 170)
-    console.print(table)
+    for table in catalog_tables(rows):
+        print_table(table, width=170)
 
 
 @llm_app.command("workload")
 def llm_workload(
-    model: str = typer.Option(..., "--model", "-m", help="catalog name or path to a Hugging Face config.json"),
-    phase: str = typer.Option("decode", help="decode (one new token) or prefill (a prompt)"),
-    context: int = typer.Option(512, "--context", "-L", help="prompt length / keys attended, tokens"),
-    batch: int = typer.Option(1, "--batch", "-B", help="sequences per pass"),
-    hardware: str = typer.Option("edge", help="edge (edge-32x32), cloud (cloud-128x128), a systolic preset or file"),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="catalog name or path to a Hugging Face "
+                                                                   "config.json (default llama-2-7b)"),
+    phase: Optional[str] = typer.Option(None, help="decode (one new token, the default) or prefill (a prompt)"),
+    context: Optional[int] = typer.Option(None, "--context", "-L", help="prompt length / keys attended, tokens "
+                                                                       "(default 512)"),
+    batch: Optional[int] = typer.Option(None, "--batch", "-B", help="sequences per pass (default 1)"),
+    hardware: Optional[str] = typer.Option(None, help="edge (edge-32x32, the default), cloud (cloud-128x128), a "
+                                                      "systolic preset or file"),
     array: Optional[str] = typer.Option(None, help="array size override, ROWSxCOLS (e.g. 32x32)"),
-    dataflow: str = typer.Option("os", help="dataflow: os, ws, is, or preset (keep the preset's own)"),
-    precision: str = typer.Option("fp16", help="precision for bytes: fp16, int8, w1.58a8, w1a8, w2a8, ..."),
-    mask: str = typer.Option("causal", help="prefill attention mask: causal or full"),
+    dataflow: Optional[str] = typer.Option(None, help="dataflow: os (default), ws, is, or preset (keep the "
+                                                      "preset's own)"),
+    precision: Optional[str] = typer.Option(None, help="precision for bytes: fp16 (default), int8, w1.58a8, w1a8, "
+                                                       "w2a8, ..."),
+    mask: Optional[str] = typer.Option(None, help="prefill attention mask: causal (default) or full"),
     clock_hz: Optional[float] = typer.Option(None, "--clock-hz", help="clock for seconds and tokens/s"),
     vector_lanes: Optional[int] = typer.Option(None, help="vector-unit lanes (default: array columns)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+    config: Optional[Path] = config_option(),
+    set_items: Optional[list[str]] = set_option("workload.causal_block_tokens=128"),
+    out: Optional[Path] = typer.Option(None, "-o", "--out", help="output folder (config.yaml, summary.json)"),
 ):
     """Cycles, bytes and MACs by category of one forward pass on a systolic array."""
-    import json
+    from imaclab.llm.api import LlmWorkloadJob, run
 
-    from imaclab.llm.api import workload_report
-
-    report = workload_report(model=model, phase=phase, context=context, batch=batch, hardware=hardware,
-                             array=array, dataflow=dataflow, precision=precision, attention_mask=mask,
-                             clock_hz=clock_hz, vector_lanes=vector_lanes)
+    job = LlmWorkloadJob.load(config) if config else LlmWorkloadJob()
+    options = {"model": model, "phase": phase, "context": context, "batch": batch, "hardware": hardware,
+               "array": array, "dataflow": dataflow, "precision": precision, "attention_mask": mask,
+               "clock_hz": clock_hz, "vector_lanes": vector_lanes}
+    job = job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(set_items)
+    result = run(job, out_dir=out, progress=not as_json)
     if as_json:
-        print(json.dumps(report, indent=2))
+        print(result.to_json())
         return
-    from rich.table import Table
-
-    hw = report["hardware"]
-    table = Table(title=f"{report['model']} {report['phase']} L={report['context']} B={report['batch']} on "
-                        f"{hw['name']} {hw['array_rows']}x{hw['array_cols']} {hw['dataflow']} "
-                        f"({report['layers']} layers)")
-    for col in ("category", "cycles/layer", "cycles total", "share", "MACs", f"bytes ({precision})"):
-        table.add_column(col, justify="left" if col == "category" else "right")
-    for cat, total in report["cycles_by_category"].items():
-        table.add_row(cat, f"{report['cycles_per_layer_by_category'][cat]:,.0f}", f"{total:,.0f}",
-                      f"{100 * report['cycle_fractions'][cat]:.1f}%", f"{report['macs_by_category'][cat]:,}",
-                      f"{report['bytes_by_category'][cat]:,.0f}")
-    table.add_row("total", "", f"{report['cycles_total']:,.0f}", "100%", "", "")
-    console = _console()
-    console.width = max(console.width, 110)
-    console.print(table)
-    print(f"{report['seconds'] * 1e3:.4g} ms per pass at {hw['clock_hz'] / 1e9:g} GHz = "
-          f"{report['tokens_per_s']:.4g} tokens/s")
+    render(result, width=110)
 
 
-def _llm_study_output(result, out_dir: Path, heatmaps: str, started: float) -> None:
-    import time
+def _amdahl_job(config: Optional[Path], base: dict, options: dict, set_items: Optional[list[str]]):
+    from imaclab.llm.api import AmdahlJob
 
-    from imaclab.report.llm_plots import write_study_report
-
-    files = write_study_report(result, out_dir=out_dir,
-                               heatmap_costs=tuple(c.strip() for c in heatmaps.split(",") if c.strip()))
-    console = _console()
-    for entry in result.to_dict()["headline"]:
-        lo, hi = entry["min_f"], entry["max_f"]
-        console.print(f"{entry['phase']:7s} {entry['hardware']:14s} f from {lo['f_systolic']:.3f} "
-                      f"({lo['model']}, L={lo['context']}, ceiling {lo['ceiling_systolic']:.3g}x) to "
-                      f"{hi['f_systolic']:.3f} ({hi['model']}, L={hi['context']}, ceiling {hi['ceiling_systolic']:.3g}x)",
-                      soft_wrap=True)
-    console.print(f"{len(result.rows)} cases, {len(result.skipped)} skipped (context above max); "
-                  f"study {result.elapsed_s:.2f} s, with files and plots {time.perf_counter() - started:.2f} s")
-    for name, path in files.items():
-        console.print(f"  {name}: {path}", soft_wrap=True)
+    job = AmdahlJob.load(config) if config else AmdahlJob.from_dict(base, source="llm amdahl defaults")
+    return job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(set_items)
 
 
 @llm_app.command("amdahl")
 def llm_amdahl(
-    models: str = typer.Option("all", help="comma-separated catalog names, config.json paths, or 'all'"),
+    models: Optional[str] = typer.Option(None, help="comma-separated catalog names, config.json paths (or "
+                                                    "NAME=path/config.json), or 'all' (the default)"),
     contexts: Optional[str] = typer.Option(None, help="comma-separated context lengths (default 128,...,4096)"),
-    hardware: str = typer.Option("edge,cloud", help="comma-separated systolic hardware (edge, cloud, presets)"),
-    phase: str = typer.Option("decode", help="decode, prefill or both"),
-    batch: int = typer.Option(1, "--batch", "-B", help="sequences per pass"),
-    improve: str = typer.Option("projection", help="improved categories, e.g. projection or projection,head"),
+    hardware: Optional[str] = typer.Option(None, help="comma-separated systolic hardware (edge, cloud, presets; "
+                                                      "default edge,cloud)"),
+    phase: Optional[str] = typer.Option(None, help="decode (the default), prefill or both"),
+    batch: Optional[int] = typer.Option(None, "--batch", "-B", help="sequences per pass (default 1)"),
+    improve: Optional[str] = typer.Option(None, help="improved categories, e.g. projection (the default) or "
+                                                     "projection,head"),
     s: Optional[str] = typer.Option(None, "--s", help="improvement factors to sweep, e.g. 2,4,8,16"),
     attention_s: Optional[float] = typer.Option(None, "--attention-s",
                                                 help="general form: attention also improves by this factor"),
-    precision: str = typer.Option("w1.58a8", help="quantized precision for the memory/roofline costs"),
+    precision: Optional[str] = typer.Option(None, help="quantized precision for the memory/roofline costs "
+                                                       "(default w1.58a8)"),
     array: Optional[str] = typer.Option(None, help="array size override for every hardware, ROWSxCOLS"),
-    dataflow: str = typer.Option("os", help="dataflow: os, ws, is, or preset (keep the preset's own)"),
+    dataflow: Optional[str] = typer.Option(None, help="dataflow: os (default), ws, is, or preset (keep the "
+                                                      "preset's own)"),
     roofline: Optional[str] = typer.Option(None, help="roofline device: h100-sxm, a100-sxm, tpu-v4, edge-npu"),
     clock_hz: Optional[float] = typer.Option(None, "--clock-hz",
                                              help="clock for tokens/s, Hz (default: the systolic config's)"),
     vector_lanes: Optional[int] = typer.Option(None, help="vector-unit lanes (default: array columns)"),
-    heatmaps: str = typer.Option("systolic", help="costs to draw f heatmaps for: systolic, memory, roofline"),
+    heatmaps: Optional[str] = typer.Option(None, help="costs to draw f heatmaps for: systolic (default), memory, "
+                                                      "roofline"),
     out: Path = typer.Option(Path("out/llm-amdahl"), "-o", "--out", help="output directory"),
+    config: Optional[Path] = config_option(),
+    set_items: Optional[list[str]] = set_option("crossbar.rows=256"),
 ):
     """Amdahl's law over models x contexts x hardware: CSV of f, ceilings, speedups, and plots."""
-    import time
+    from imaclab.llm.api import run
+    from imaclab.llm.workload import parse_phase
 
-    from imaclab.llm.api import amdahl_study
-
-    started = time.perf_counter()
-    result = amdahl_study(models=models, contexts=contexts, hardware=hardware, phase=phase, batch=batch,
-                          improve=improve, factors=s, attention_factor=attention_s, precision=precision,
-                          array=array, dataflow=dataflow, roofline=roofline, clock_hz=clock_hz,
-                          vector_lanes=vector_lanes)
-    _llm_study_output(result, out, heatmaps, started)
+    options = {
+        "models": _split(models) if models is not None else None,
+        "contexts": _numbers(contexts, int) if contexts else None,
+        "hardware": _split(hardware) if hardware is not None else None,
+        "phases": parse_phase(phase) if phase is not None else None, "batch": batch,
+        "improved": _split(improve) if improve is not None else None,
+        "factors": _numbers(s, float) if s else None, "attention_factor": attention_s,
+        "quantized_precision": precision, "array": array, "dataflow": dataflow, "roofline": roofline,
+        "clock_hz": clock_hz, "vector_unit.lanes": vector_lanes,
+        "heatmaps": _split(heatmaps) if heatmaps is not None else None}
+    job = _amdahl_job(config, {"phases": ["decode"]}, options, set_items)
+    render(run(job, out_dir=out, progress=True))
 
 
 @llm_app.command("study")
-def llm_study(out: Path = typer.Option(Path("out/llm-study"), "-o", "--out", help="output directory")):
+def llm_study(
+    out: Path = typer.Option(Path("out/llm-study"), "-o", "--out", help="output directory"),
+    config: Optional[Path] = config_option(),
+    set_items: Optional[list[str]] = set_option("contexts=[128,512]"),
+):
     """The default study: every catalog model, 6 contexts, edge+cloud arrays, decode and prefill."""
-    import time
+    from imaclab.llm.api import run
 
-    from imaclab.llm.api import amdahl_study
-
-    started = time.perf_counter()
-    _llm_study_output(amdahl_study(), out, "systolic", started)
+    render(run(_amdahl_job(config, {}, {}, set_items), out_dir=out, progress=True))
 
 
 @llm_app.command("published")

@@ -53,7 +53,7 @@ class InputConfig(ConfigModel):
     sampling_period_s: float = Field(1e-9, gt=0, description="time each sample is applied, seconds")
     rise_time_s: float = Field(0.1e-9, gt=0, description="input transition time at the start of a period, "
                                                          "seconds (IMAC-Sim: 0.1 ns)")
-    driver_resistance_ohm: float = Field(0.0, ge=0, description="output resistance of each input driver, "
+    driver_resistance_ohm: float = Field(0.0, ge=0, le=1e12, description="output resistance of each input driver, "
                                                                 "ohms (0 = ideal source)")
 
     @model_validator(mode="after")

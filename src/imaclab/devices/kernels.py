@@ -14,6 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from imaclab.grid import axis_cell, patch_at, patch_slope_at
+
 
 def _jit(fn):
     return numba.njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})(fn)
@@ -21,13 +23,11 @@ def _jit(fn):
 
 @_jit
 def _cell(gate, out, g0, inv_dg, n_g, o0, inv_do, n_o):
-    """Table cell of (gate, out) volts and the fractions (fx, fy) within it (scalars: compiled
-    inline into the kernel)."""
-    x = min(max((gate - g0) * inv_dg, 0.0), n_g - 1.0)
-    y = min(max((out - o0) * inv_do, 0.0), n_o - 1.0)
-    i = min(int(x), n_g - 2)
-    j = min(int(y), n_o - 2)
-    return i * (n_o - 1) + j, x - i, y - j
+    """Table cell of (gate, out) volts and the fractions (fx, fy) within it (:mod:`imaclab.grid`;
+    scalars: compiled inline into the kernel)."""
+    i, fx = axis_cell(gate, g0, inv_dg, n_g)
+    j, fy = axis_cell(out, o0, inv_do, n_o)
+    return i * (n_o - 1) + j, fx, fy
 
 
 #: Neurons advanced together, stage by stage (independent elements the processor overlaps).
@@ -67,11 +67,11 @@ def dynamics_step(gate, out, pin_now, pin_next, h, load_g, load_rest, extra_c, p
             o_start = out[e]
             cell, fx, fy = _cell(g_start, o_start, g0, inv_dg, n_g, o0, inv_do, n_o)
             # the five tables at (g_start, o_start); corner k of table t is column k * 5 + t
-            v0 = patches[cell, 0] + patches[cell, 5] * fx + (patches[cell, 10] + patches[cell, 15] * fx) * fy
-            v1 = patches[cell, 1] + patches[cell, 6] * fx + (patches[cell, 11] + patches[cell, 16] * fx) * fy
-            v2 = patches[cell, 2] + patches[cell, 7] * fx + (patches[cell, 12] + patches[cell, 17] * fx) * fy
-            v3 = patches[cell, 3] + patches[cell, 8] * fx + (patches[cell, 13] + patches[cell, 18] * fx) * fy
-            v4 = patches[cell, 4] + patches[cell, 9] * fx + (patches[cell, 14] + patches[cell, 19] * fx) * fy
+            v0 = patch_at(patches, cell, 0, 5, fx, fy)
+            v1 = patch_at(patches, cell, 1, 5, fx, fy)
+            v2 = patch_at(patches, cell, 2, 5, fx, fy)
+            v3 = patch_at(patches, cell, 3, 5, fx, fy)
+            v4 = patch_at(patches, cell, 4, 5, fx, fy)
             c11[q] = scale_gate * v1 + c_gate + c_miller
             c12[q] = scale_gate * v2 - c_miller
             c21[q] = scale_out * v3 - c_miller
@@ -85,8 +85,7 @@ def dynamics_step(gate, out, pin_now, pin_next, h, load_g, load_rest, extra_c, p
         for _ in range(newton):
             for q in range(count):
                 cell, fx, fy = _cell(g[q], o[q], g0, inv_dg, n_g, o0, inv_do, n_o)
-                slope_out = patches_inv[cell, 2] + patches_inv[cell, 3] * fx
-                i_inv[q] = patches_inv[cell, 0] + patches_inv[cell, 1] * fx + slope_out * fy
+                i_inv[q], slope_out = patch_slope_at(patches_inv, cell, 0, 1, fx, fy)
                 d_g[q] = (patches_inv[cell, 1] + patches_inv[cell, 3] * fy) * inv_dg
                 d_o[q] = slope_out * inv_do
             for q in range(count):

@@ -28,13 +28,20 @@ from imaclab.config import ConfigModel
 from imaclab.errors import InputError
 
 WeightKind = Literal["binary", "ternary", "multilevel", "real"]
+#: Largest resistance a config accepts, ohms: a cell of 1e20 ohm next to wires of ohms is below
+#: the double-precision range of the circuit equations (the fast solver's powers turn negative).
+MAX_RESISTANCE_OHM = 1e12
+#: Smallest device resistance, ohms (below it the wires, not the devices, set the currents).
+MIN_DEVICE_RESISTANCE_OHM = 1.0
 
 
 class DeviceConfig(ConfigModel):
     """Memristor levels, weight mapping and device non-idealities."""
 
-    r_low_ohm: float = Field(5e3, gt=0, description="low-resistance state, ohms")
-    r_high_ohm: float = Field(15e3, gt=0, description="high-resistance state, ohms")
+    r_low_ohm: float = Field(5e3, ge=MIN_DEVICE_RESISTANCE_OHM, le=MAX_RESISTANCE_OHM,
+                             description="low-resistance state, ohms (1 to 1e12)")
+    r_high_ohm: float = Field(15e3, ge=MIN_DEVICE_RESISTANCE_OHM, le=MAX_RESISTANCE_OHM,
+                              description="high-resistance state, ohms (1 to 1e12)")
     weight_kind: WeightKind | None = Field(
         None, description="binary | ternary | multilevel | real; None = take it from the model file")
     levels: int = Field(16, ge=2, description="conductance levels per device for multilevel weights")

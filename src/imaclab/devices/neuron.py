@@ -29,7 +29,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
+import math
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -37,7 +38,9 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
+from imaclab.cache import cached, progress, short_error
 from imaclab.config import ConfigModel
+from imaclab.devices.memristor import MAX_RESISTANCE_OHM
 from imaclab.devices.transistors import TransistorModelConfig
 from imaclab.errors import InputError, SimulationError
 
@@ -57,10 +60,10 @@ class NeuronConfig(ConfigModel):
     kind: Literal["behavioral", "transistor"] = Field(
         "transistor", description="transistor: inverter-based sigmoid simulated with MOSFET models; "
                                   "behavioral: ideal-inverter sigmoid VDD*tanh(slope*u/VDD)")
-    vdd_v: float = Field(0.8, gt=0, description="neuron supplies are +vdd_v and -vdd_v, volts")
-    r_input_ohm: float = Field(500.0, gt=0, description="divider resistor from the offset-shifted input to "
+    vdd_v: float = Field(0.8, gt=0, le=100.0, description="neuron supplies are +vdd_v and -vdd_v, volts")
+    r_input_ohm: float = Field(500.0, gt=0, le=MAX_RESISTANCE_OHM, description="divider resistor from the offset-shifted input to "
                                                          "the inverter gate, ohms")
-    r_feedback_ohm: float = Field(500.0, gt=0, description="divider resistor from the inverter gate to "
+    r_feedback_ohm: float = Field(500.0, gt=0, le=MAX_RESISTANCE_OHM, description="divider resistor from the inverter gate to "
                                                             "its output, ohms")
     offset_v: float = Field(DEFAULT_OFFSET_V, description="offset source in series with the input (centres the "
                                                           "curve: f(0) = 0), volts; see calibrate_offset")
@@ -135,18 +138,16 @@ class NeuronCurve:
         return np.interp(np.asarray(v, dtype=float), self.v_in, self.r_out_ohm)
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        """Write the curve as ``.npz`` (atomically: :func:`imaclab.files.write_npz`)."""
+        from imaclab.files import write_npz
+
         arrays = {"v_in": self.v_in, "v_out": self.v_out, "vdd_v": np.float64(self.vdd_v),
                   "source": np.array(self.source), "meta": np.array(json.dumps(self.meta))}
         if self.r_out_ohm is not None:
             arrays["r_out_ohm"] = self.r_out_ohm
         if self.supply_current_a is not None:
             arrays["supply_current_a"] = self.supply_current_a
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
-        return path
+        return write_npz(path, **arrays)
 
     @classmethod
     def load(cls, path: str | Path) -> "NeuronCurve":
@@ -155,12 +156,14 @@ class NeuronCurve:
             raise InputError(f"{path}: neuron curve file not found")
         try:
             with np.load(path, allow_pickle=False) as z:
-                return cls(v_in=z["v_in"], v_out=z["v_out"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
-                           r_out_ohm=z["r_out_ohm"] if "r_out_ohm" in z else None,
-                           supply_current_a=z["supply_current_a"] if "supply_current_a" in z else None,
-                           meta=json.loads(str(z["meta"])) if "meta" in z else {})
-        except (KeyError, ValueError, OSError) as err:
-            raise InputError(f"{path}: not a neuron curve file ({err})") from None
+                curve = cls(v_in=z["v_in"], v_out=z["v_out"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
+                            r_out_ohm=z["r_out_ohm"] if "r_out_ohm" in z else None,
+                            supply_current_a=z["supply_current_a"] if "supply_current_a" in z else None,
+                            meta=json.loads(str(z["meta"])) if "meta" in z else {})
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise InputError(f"{path}: not a neuron curve file ({short_error(err)})") from None
+        require_finite(path, "neuron curve", curve.v_in, curve.v_out, curve.r_out_ohm, curve.supply_current_a)
+        return curve
 
     def to_dict(self) -> dict:
         return {"source": self.source, "vdd_v": self.vdd_v, "points": int(self.v_in.size),
@@ -183,17 +186,12 @@ def behavioral_curve(config: NeuronConfig) -> NeuronCurve:
                        meta={"kind": "behavioral", "slope": slope})
 
 
-def _sweep_points(config: NeuronConfig) -> np.ndarray:
-    n = int(round(2 * config.sweep_v / config.sweep_step_v)) + 1
-    return np.linspace(-config.sweep_v, config.sweep_v, n)
-
-
 # ---------------------------------------------------------------------------- transistor
 def neuron_subcircuit_lines(config: NeuronConfig, name: str = "imac_neuron",
                             dialect: Literal["ngspice", "hspice"] = "ngspice") -> list[str]:
     """``.subckt NAME pin out vp vn``: the transistor-level neuron (pin carries -u)."""
     m = config.models
-    lines = [f"* inverter-based sigmoid neuron: pin -> offset -> R_input -> gate; gate -> R_feedback -> out",
+    lines = ["* inverter-based sigmoid neuron: pin -> offset -> R_input -> gate; gate -> R_feedback -> out",
              f".subckt {name} pin out vp vn",
              f"Voff a pin {config.offset_v:.6g}",
              f"Rin a gate {config.r_input_ohm:.6g}",
@@ -231,34 +229,42 @@ def characterization_netlist(config: NeuronConfig, load_ohm: float | None = None
     return "\n".join(lines)
 
 
-def _cache_key(config: NeuronConfig, ngspice_version: str, load_ohm: float | None = None) -> str:
+def characterization_key(config: NeuronConfig, ngspice_version: str, **extra) -> str:
+    """Cache key of a characterization of ``config``: its fields (but ``kind``), the model files
+    (path, size, mtime), the ngspice version and ``extra`` (netlist version, grid)."""
     fields = config.to_dict()
     fields.pop("kind")
     files = []
     for f in config.models.model_files():
         st = f.stat()
         files.append([str(f), st.st_size, int(st.st_mtime)])
-    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version,
-                       "version": _CHARACTERIZATION_VERSION, "load_ohm": load_ohm}, sort_keys=True)
+    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version, **extra}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
-def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/imaclab/neuron`` (``~/.cache/imaclab/neuron``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "imaclab" / "neuron"
+def _cache_key(config: NeuronConfig, ngspice_version: str, load_ohm: float | None = None) -> str:
+    return characterization_key(config, ngspice_version, version=_CHARACTERIZATION_VERSION, load_ohm=load_ohm)
+
+
+def require_finite(path: Path, what: str, *arrays) -> None:
+    """Refuse a file whose arrays hold NaN or infinity (a damaged cache entry)."""
+    if any(a is not None and not np.all(np.isfinite(a)) for a in arrays):
+        raise InputError(f"{path}: the {what} holds NaN or infinite values")
 
 
 def characterize_transistor_neuron(config: NeuronConfig, workdir: str | Path, *,
                                    load_ohm: float | None = None, ngspice: str | None = None) -> NeuronCurve:
     """Run the ngspice DC sweep of the transistor neuron in ``workdir`` and build its curve."""
-    from imaclab.devices.ngspice_io import run_ngspice
+    from imaclab.devices.ngspice_io import CHARACTERIZATION_TIMEOUT_HINT, run_ngspice
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / "neuron_dc.sp"
     netlist.write_text(characterization_netlist(config, load_ohm))
-    run = run_ngspice(netlist, workdir / "neuron_dc.raw", ngspice=ngspice, timeout_s=600)
+    points = int(round(2 * config.sweep_v / config.sweep_step_v)) + 1
+    progress(f"ngspice DC sweep of the transistor neuron ({points} points, {netlist})")
+    run = run_ngspice(netlist, workdir / "neuron_dc.raw", ngspice=ngspice, timeout_s=600,
+                      timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)
     if plot is None:
         raise SimulationError(f"{netlist}: ngspice wrote no DC sweep")
@@ -288,30 +294,21 @@ def load_neuron_curve(config: NeuronConfig, cache_dir: str | Path | None = None,
     :func:`row_load_ohm` gives it.  The behavioral neuron is an ideal source (load-free).
 
     Transistor curves are cached as ``<cache_dir>/<hash>.npz`` keyed by the sizing, the
-    model files (path, size, mtime), the ngspice version and the netlist version.
+    model files (path, size, mtime), the ngspice version and the netlist version, through
+    :func:`imaclab.cache.cached` (one characterization among concurrent processes, damaged
+    files characterized again, progress on stderr).  ``ngspice``: the executable (None:
+    ``IMACLAB_NGSPICE``, else ``ngspice`` on PATH).
     """
+    if load_ohm is not None and not (math.isfinite(load_ohm) and load_ohm > 0):
+        raise InputError(f"load_ohm must be a finite resistance > 0 ohm, got {load_ohm}")
     if config.kind == "behavioral":
         return behavioral_curve(config)
     from imaclab.devices.ngspice_io import ngspice_version
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    if load_ohm is not None and load_ohm <= 0:
-        raise InputError(f"load_ohm must be > 0, got {load_ohm}")
     key = _cache_key(config, ngspice_version(ngspice), load_ohm)
-    path = cache / f"{key}.npz"
-    if path.is_file():
-        try:
-            return NeuronCurve.load(path)
-        except InputError:
-            path.unlink(missing_ok=True)  # a torn or stale file: characterize again
-    import shutil
-
-    # characterize next to the cache; the netlist and log stay there if ngspice fails
-    workdir = cache / f"{key}.work"
-    curve = characterize_transistor_neuron(config, workdir, load_ohm=load_ohm, ngspice=ngspice)
-    curve.save(path)
-    shutil.rmtree(workdir, ignore_errors=True)
-    return curve
+    return cached("transistor neuron curve", key,
+                  lambda workdir: characterize_transistor_neuron(config, workdir, load_ohm=load_ohm, ngspice=ngspice),
+                  NeuronCurve.load, lambda curve, path: curve.save(path), cache_dir=cache_dir)
 
 
 def row_load_ohm(fan_out: int, r_low_ohm: float, r_high_ohm: float) -> float:
@@ -344,8 +341,8 @@ def calibrate_offset(config: NeuronConfig, *, cache_dir: str | Path | None = Non
 def loaded_curve(curve: NeuronCurve, load_ohm: float) -> NeuronCurve:
     """Thevenin estimate of ``curve`` driving ``load_ohm`` to ground:
     ``f_L(u) = f(u) * R_L / (R_L + r_out(u))`` (exact for an ideal source, r_out = 0)."""
-    if load_ohm <= 0:
-        raise InputError(f"load_ohm must be > 0, got {load_ohm}")
+    if not (math.isfinite(load_ohm) and load_ohm > 0):
+        raise InputError(f"load_ohm must be a finite resistance > 0 ohm, got {load_ohm}")
     r_out = curve.r_out_ohm if curve.r_out_ohm is not None else np.zeros_like(curve.v_in)
     v_out = curve.v_out * load_ohm / (load_ohm + np.maximum(r_out, 0.0))
     return NeuronCurve(v_in=curve.v_in, v_out=v_out, vdd_v=curve.vdd_v, source=f"{curve.source}, loaded by "

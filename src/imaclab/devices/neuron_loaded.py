@@ -31,18 +31,20 @@ most ~1.3e3 V/A^2 and in ``v_pin`` ~3 V^-1, so the bilinear error is below
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import tempfile
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from imaclab.devices import kernels
-from imaclab.devices.neuron import NeuronConfig, default_cache_dir, neuron_subcircuit_lines
+from imaclab.cache import cached, progress, short_error
+from imaclab.devices.neuron import (NeuronConfig, characterization_key, neuron_subcircuit_lines,
+                                    require_finite)
+from imaclab.files import write_npz
+from imaclab.grid import UniformGrid, flat_patches, patch_slopes, patch_value
 from imaclab.errors import InputError, SimulationError
 
 #: Version of the loaded characterization netlist; bump to invalidate cached tables.
@@ -55,18 +57,6 @@ DEFAULT_CURRENT_POINTS = 81
 DEFAULT_PIN_STEP_V = 0.01
 #: Smallest current range characterized, amperes (ranges are powers of two times this).
 MIN_CURRENT_RANGE_A = 1e-3
-
-
-def bilinear_patches(table: np.ndarray) -> np.ndarray:
-    """Bilinear patches of a table over two uniform grid axes (the first two), one per cell.
-
-    Cell ``(i, j)`` holds ``(t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00)`` on a new axis 2
-    (shape ``[G-1, O-1, 4, ...]``), so that ``t(i + fx, j + fy) = c0 + c1 fx + c2 fy + c3 fx fy``:
-    a lookup is one gather of a cell's row instead of four.
-    """
-    t = np.asarray(table, dtype=float)
-    t00, t10, t01, t11 = t[:-1, :-1], t[1:, :-1], t[:-1, 1:], t[1:, 1:]
-    return np.stack([t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00], axis=2)
 
 
 @dataclass(frozen=True)
@@ -94,6 +84,11 @@ class LoadedNeuronTable:
         for name in ("v_out", "i_pin", "p_supply"):
             if np.asarray(getattr(self, name)).shape != shape:
                 raise InputError(f"loaded neuron table: {name} must have shape {shape}")
+        # the three tables as bilinear patches on one grid (imaclab.grid), columns 0-3 v_out,
+        # 4-7 the pin current, 8-11 the supply power
+        object.__setattr__(self, "_grid", UniformGrid.of(np.asarray(self.pin_v), np.asarray(self.current_a)))
+        object.__setattr__(self, "_patches", np.concatenate([flat_patches(self.v_out), flat_patches(self.i_pin),
+                                                             flat_patches(self.p_supply)], axis=1))
 
     @property
     def current_range_a(self) -> float:
@@ -104,49 +99,30 @@ class LoadedNeuronTable:
         return float(self.pin_v[-1])
 
     # interpolation --------------------------------------------------------------------------
-    def _cell(self, pin: np.ndarray, current: np.ndarray):
-        p0, dp = self.pin_v[0], self.pin_v[1] - self.pin_v[0]
-        c0, dc = self.current_a[0], self.current_a[1] - self.current_a[0]
-        x = np.clip((np.asarray(pin, dtype=float) - p0) / dp, 0.0, self.pin_v.size - 1)
-        y = np.clip((np.asarray(current, dtype=float) - c0) / dc, 0.0, self.current_a.size - 1)
-        i = np.minimum(np.floor(x).astype(np.int64), self.pin_v.size - 2)
-        j = np.minimum(np.floor(y).astype(np.int64), self.current_a.size - 2)
-        return i, j, x - i, y - j, dc
-
-    def _bilinear(self, table: np.ndarray, i, j, fx, fy) -> np.ndarray:
-        t00, t01 = table[i, j], table[i, j + 1]
-        t10, t11 = table[i + 1, j], table[i + 1, j + 1]
-        return (1 - fx) * ((1 - fy) * t00 + fy * t01) + fx * ((1 - fy) * t10 + fy * t11)
+    def _lookup(self, pin: np.ndarray, current: np.ndarray, first: int):
+        cell, fx, fy = self._grid.cells(np.asarray(pin, dtype=float), np.asarray(current, dtype=float))
+        c = np.take(self._patches, cell, axis=0)[..., first:first + 4]
+        return c, fx, fy
 
     def output(self, pin: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(v_out, d v_out / d i_out) at pin voltages and output currents (bilinear)."""
-        i, j, fx, fy, dc = self._cell(pin, current)
-        t = self.v_out
-        t00, t01 = t[i, j], t[i, j + 1]
-        t10, t11 = t[i + 1, j], t[i + 1, j + 1]
-        lo = t00 + fy * (t01 - t00)
-        hi = t10 + fy * (t11 - t10)
-        slope = ((1 - fx) * (t01 - t00) + fx * (t11 - t10)) / dc
-        return lo + fx * (hi - lo), slope
+        c, fx, fy = self._lookup(pin, current, 0)
+        return patch_value(c, fx, fy), patch_slopes(c, fx, fy)[1] * self._grid.inv_dy
 
     def pin_current(self, pin: np.ndarray, current: np.ndarray) -> np.ndarray:
         """Current into the pin, amperes."""
-        return self._bilinear(self.i_pin, *self._cell(pin, current)[:4])
+        return patch_value(*self._lookup(pin, current, 4))
 
     def supply_power(self, pin: np.ndarray, current: np.ndarray) -> np.ndarray:
         """Power delivered by the neuron's two supplies, watts."""
-        return self._bilinear(self.p_supply, *self._cell(pin, current)[:4])
+        return patch_value(*self._lookup(pin, current, 8))
 
     # files ----------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, pin_v=self.pin_v, current_a=self.current_a, v_out=self.v_out, i_pin=self.i_pin,
-                 p_supply=self.p_supply, vdd_v=np.float64(self.vdd_v), source=np.array(self.source),
-                 meta=np.array(json.dumps(self.meta)))
-        os.replace(tmp, path)
-        return path
+        """Write the table as ``.npz`` (atomically: :func:`imaclab.files.write_npz`)."""
+        return write_npz(path, pin_v=self.pin_v, current_a=self.current_a, v_out=self.v_out, i_pin=self.i_pin,
+                         p_supply=self.p_supply, vdd_v=np.float64(self.vdd_v), source=np.array(self.source),
+                         meta=np.array(json.dumps(self.meta)))
 
     @classmethod
     def load(cls, path: str | Path) -> "LoadedNeuronTable":
@@ -155,11 +131,14 @@ class LoadedNeuronTable:
             raise InputError(f"{path}: loaded neuron table not found")
         try:
             with np.load(path, allow_pickle=False) as z:
-                return cls(pin_v=z["pin_v"], current_a=z["current_a"], v_out=z["v_out"], i_pin=z["i_pin"],
-                           p_supply=z["p_supply"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
-                           meta=json.loads(str(z["meta"])))
-        except (KeyError, ValueError, OSError) as err:
-            raise InputError(f"{path}: not a loaded neuron table ({err})") from None
+                table = cls(pin_v=z["pin_v"], current_a=z["current_a"], v_out=z["v_out"], i_pin=z["i_pin"],
+                            p_supply=z["p_supply"], vdd_v=float(z["vdd_v"]), source=str(z["source"]),
+                            meta=json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise InputError(f"{path}: not a loaded neuron table ({short_error(err)})") from None
+        require_finite(path, "loaded neuron table", table.pin_v, table.current_a, table.v_out, table.i_pin,
+                       table.p_supply)
+        return table
 
     def to_dict(self) -> dict:
         return {"source": self.source, "vdd_v": self.vdd_v, "pin_points": int(self.pin_v.size),
@@ -219,18 +198,20 @@ def characterize_loaded_neuron(config: NeuronConfig, workdir: str | Path, *, cur
                                pin_step_v: float = DEFAULT_PIN_STEP_V, pin_range_v: float | None = None,
                                ngspice: str | None = None) -> LoadedNeuronTable:
     """Run the 2-D sweep in ``workdir`` and build the table."""
-    from imaclab.devices.ngspice_io import run_ngspice
+    from imaclab.devices.ngspice_io import CHARACTERIZATION_TIMEOUT_HINT, run_ngspice
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     netlist = workdir / "neuron_loaded.sp"
     span = pin_range_v if pin_range_v is not None else config.sweep_v
     netlist.write_text(loaded_characterization_netlist(config, current_range_a, current_points, pin_step_v, span))
-    run = run_ngspice(netlist, workdir / "neuron_loaded.raw", ngspice=ngspice, timeout_s=1800)
+    n_pin = int(round(2 * span / pin_step_v)) + 1
+    progress(f"ngspice 2-D DC sweep of the loaded neuron ({n_pin} pin x {current_points} current points, {netlist})")
+    run = run_ngspice(netlist, workdir / "neuron_loaded.raw", ngspice=ngspice, timeout_s=1800,
+                      timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)
     if plot is None:
         raise SimulationError(f"{netlist}: ngspice wrote no DC sweep")
-    n_pin = int(round(2 * span / pin_step_v)) + 1
     pin_axis = plot["v(pin)"].real
     if plot.n_points != n_pin * current_points or abs(pin_axis[n_pin - 1] - span) > 1e-6 * span:
         raise SimulationError(f"{netlist}: expected {n_pin} x {current_points} sweep points ending at {span:g} V, "
@@ -252,13 +233,8 @@ def characterize_loaded_neuron(config: NeuronConfig, workdir: str | Path, *, cur
 
 def _cache_key(config: NeuronConfig, ngspice_version: str, current_range_a: float, current_points: int,
                pin_step_v: float, pin_range_v: float) -> str:
-    fields = config.to_dict()
-    fields.pop("kind")
-    files = [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in config.models.model_files()]
-    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version, "version": _LOADED_VERSION,
-                       "range": current_range_a, "points": current_points, "pin_step": pin_step_v,
-                       "pin_range": pin_range_v}, sort_keys=True)
-    return "loaded-" + hashlib.sha256(blob.encode()).hexdigest()[:20]
+    return "loaded-" + characterization_key(config, ngspice_version, version=_LOADED_VERSION, range=current_range_a,
+                                            points=current_points, pin_step=pin_step_v, pin_range=pin_range_v)
 
 
 def load_loaded_neuron(config: NeuronConfig, *, max_current_a: float, max_pin_v: float = 0.0,
@@ -275,20 +251,12 @@ def load_loaded_neuron(config: NeuronConfig, *, max_current_a: float, max_pin_v:
 
     current_range = current_range_for(max_current_a)
     pin_range = pin_range_for(config, max_pin_v)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     key = _cache_key(config, ngspice_version(ngspice), current_range, current_points, pin_step_v, pin_range)
-    path = cache / f"{key}.npz"
-    if path.is_file():
-        try:
-            return LoadedNeuronTable.load(path)
-        except InputError:
-            path.unlink(missing_ok=True)  # torn or stale: characterize again
-    with tempfile.TemporaryDirectory(prefix="imaclab-neuron-loaded-") as tmp:
-        table = characterize_loaded_neuron(config, tmp, current_range_a=current_range,
-                                           current_points=current_points, pin_step_v=pin_step_v,
-                                           pin_range_v=pin_range, ngspice=ngspice)
-    table.save(path)
-    return table
+    return cached("loaded transistor neuron table", key,
+                  lambda workdir: characterize_loaded_neuron(config, workdir, current_range_a=current_range,
+                                                             current_points=current_points, pin_step_v=pin_step_v,
+                                                             pin_range_v=pin_range, ngspice=ngspice),
+                  LoadedNeuronTable.load, lambda table, path: table.save(path), cache_dir=cache_dir)
 
 
 # ---------------------------------------------------------------------------- dynamics
@@ -358,39 +326,27 @@ class NeuronDynamics:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        p = bilinear_patches(self.tables)                  # [G-1, O-1, 4, tables]
-        object.__setattr__(self, "_patches", np.ascontiguousarray(p.reshape(-1, 4 * len(_TABLES))))
+        object.__setattr__(self, "_grid", UniformGrid.of(np.asarray(self.gate_v), np.asarray(self.out_v)))
+        # corner-major [cells, 4 * tables] (column corner * 5 + table; imaclab.grid)
+        object.__setattr__(self, "_patches", flat_patches(self.tables))
         # the inverter current alone (Newton iterations need only it): a quarter of the gather
-        object.__setattr__(self, "_patches_inv", np.ascontiguousarray(p[..., 0].reshape(-1, 4)))
+        object.__setattr__(self, "_patches_inv", flat_patches(self.tables[..., 0]))
 
     # statics ----------------------------------------------------------------------------------
-    def _cells(self, gate, out):
-        g0, dg = self.gate_v[0], self.gate_v[1] - self.gate_v[0]
-        o0, do = self.out_v[0], self.out_v[1] - self.out_v[0]
-        n_g, n_o = self.gate_v.size, self.out_v.size
-        x = np.clip((np.asarray(gate, dtype=float) - g0) * (1.0 / dg), 0.0, n_g - 1)
-        y = np.clip((np.asarray(out, dtype=float) - o0) * (1.0 / do), 0.0, n_o - 1)
-        i = np.minimum(x.astype(np.int64), n_g - 2)
-        j = np.minimum(y.astype(np.int64), n_o - 2)
-        return i * (n_o - 1) + j, x - i, y - j, dg, do
-
     def _lookup(self, gate, out):
-        cell, fx, fy, dg, do = self._cells(gate, out)
-        # np.take: ~4x faster than fancy indexing for these gathers
-        c = np.take(self._patches, cell, axis=0).reshape(*cell.shape, 4, len(_TABLES))
-        fx, fy = fx[..., None], fy[..., None]
-        val = c[..., 0, :] + c[..., 1, :] * fx + (c[..., 2, :] + c[..., 3, :] * fx) * fy
-        d_gate = (c[..., 1, 0] + c[..., 3, 0] * fy[..., 0]) / dg
-        d_out = (c[..., 2, 0] + c[..., 3, 0] * fx[..., 0]) / do
-        return val, d_gate, d_out
+        cell, fx, fy = self._grid.cells(np.asarray(gate, dtype=float), np.asarray(out, dtype=float))
+        # np.take: ~4x faster than fancy indexing for these gathers; corners on axis -2
+        c = np.moveaxis(np.take(self._patches, cell, axis=0).reshape(*cell.shape, 4, len(_TABLES)), -2, -1)
+        val = patch_value(c, fx[..., None], fy[..., None])
+        d_gate, d_out = patch_slopes(c[..., 0, :], fx, fy)
+        return val, d_gate * self._grid.inv_dx, d_out * self._grid.inv_dy
 
     def inverter(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(i_inv, d i_inv / d gate, d i_inv / d out), bilinear on the table."""
-        cell, fx, fy, dg, do = self._cells(gate, out)
+        cell, fx, fy = self._grid.cells(np.asarray(gate, dtype=float), np.asarray(out, dtype=float))
         c = np.take(self._patches_inv, cell, axis=0)
-        slope_out = c[..., 2] + c[..., 3] * fx
-        return (c[..., 0] + c[..., 1] * fx + slope_out * fy, (c[..., 1] + c[..., 3] * fy) * (1.0 / dg),
-                slope_out * (1.0 / do))
+        d_gate, d_out = patch_slopes(c, fx, fy)
+        return patch_value(c, fx, fy), d_gate * self._grid.inv_dx, d_out * self._grid.inv_dy
 
     def capacitance(self, gate: np.ndarray, out: np.ndarray) -> tuple[np.ndarray, ...]:
         """The model's capacitance matrix (c11, c12, c21, c22) at (gate, out), farads."""
@@ -438,11 +394,10 @@ class NeuronDynamics:
             return np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), shape)).reshape(-1)
 
         g_next, o_next = np.empty(shape), np.empty(shape)
-        g0, o0 = self.gate_v[0], self.out_v[0]
+        grid = self._grid
         kernels.dynamics_step(flat(gate), flat(out), flat(pin_now), flat(pin_next), float(h), flat(load_g),
                               flat(load_rest), flat(extra_out_c_f), self._patches, self._patches_inv,
-                              float(g0), 1.0 / float(self.gate_v[1] - g0), self.gate_v.size,
-                              float(o0), 1.0 / float(self.out_v[1] - o0), self.out_v.size,
+                              grid.x0, grid.inv_dx, grid.nx, grid.y0, grid.inv_dy, grid.ny,
                               self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.charge_scale_gate,
                               self.charge_scale_out, self.c_gate_f, self.c_miller_f, self.c_out_f,
                               _NEWTON_PER_STEP, g_next.reshape(-1), o_next.reshape(-1))
@@ -457,16 +412,12 @@ class NeuronDynamics:
 
     # files ------------------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-        np.savez(tmp, gate_v=self.gate_v, out_v=self.out_v, tables=self.tables,
-                 scalars=np.array([self.r_input_ohm, self.r_feedback_ohm, self.offset_v, self.charge_scale_gate,
-                                   self.charge_scale_out, self.c_gate_f, self.c_miller_f, self.c_out_f,
-                                   self.fit_rms_v]),
-                 source=np.array(self.source), meta=np.array(json.dumps(self.meta)))
-        os.replace(tmp, path)
-        return path
+        """Write the model as ``.npz`` (atomically: :func:`imaclab.files.write_npz`)."""
+        return write_npz(path, gate_v=self.gate_v, out_v=self.out_v, tables=self.tables,
+                         scalars=np.array([self.r_input_ohm, self.r_feedback_ohm, self.offset_v,
+                                           self.charge_scale_gate, self.charge_scale_out, self.c_gate_f,
+                                           self.c_miller_f, self.c_out_f, self.fit_rms_v]),
+                         source=np.array(self.source), meta=np.array(json.dumps(self.meta)))
 
     @classmethod
     def load(cls, path: str | Path) -> "NeuronDynamics":
@@ -474,12 +425,15 @@ class NeuronDynamics:
         try:
             with np.load(path, allow_pickle=False) as z:
                 r_in, r_fb, off, sg, so, cg, cm, co, rms = (float(v) for v in z["scalars"])
-                return cls(gate_v=z["gate_v"], out_v=z["out_v"], tables=z["tables"], r_input_ohm=r_in,
-                           r_feedback_ohm=r_fb, offset_v=off, charge_scale_gate=sg, charge_scale_out=so,
-                           c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms_v=rms, source=str(z["source"]),
-                           meta=json.loads(str(z["meta"])))
-        except (KeyError, ValueError, OSError) as err:
-            raise InputError(f"{path}: not a neuron dynamics file ({err})") from None
+                model = cls(gate_v=z["gate_v"], out_v=z["out_v"], tables=z["tables"], r_input_ohm=r_in,
+                            r_feedback_ohm=r_fb, offset_v=off, charge_scale_gate=sg, charge_scale_out=so,
+                            c_gate_f=cg, c_miller_f=cm, c_out_f=co, fit_rms_v=rms, source=str(z["source"]),
+                            meta=json.loads(str(z["meta"])))
+        except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+            raise InputError(f"{path}: not a neuron dynamics file ({short_error(err)})") from None
+        require_finite(path, "neuron dynamics model", model.gate_v, model.out_v, model.tables,
+                       np.array([r_in, r_fb, off, sg, so, cg, cm, co]))
+        return model
 
     def to_dict(self) -> dict:
         return {"source": self.source, "charge_scale_gate": self.charge_scale_gate,
@@ -592,7 +546,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     """Inverter DC sweep (current and charges) + step transients of the subcircuit, then the fit."""
     from scipy.optimize import least_squares
 
-    from imaclab.devices.ngspice_io import run_ngspice
+    from imaclab.devices.ngspice_io import CHARACTERIZATION_TIMEOUT_HINT, run_ngspice
 
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -600,14 +554,17 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     inv_path = workdir / "neuron_inverter.sp"
     paths = _device_paths(config)
     inv_path.write_text(_inverter_netlist(config, step, with_charges=True))
+    progress(f"neuron dynamics 1/3: ngspice DC sweep of the inverter's currents and charges ({inv_path})")
     try:
-        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
+        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800,
+                          timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     except SimulationError:
         if paths is None:
             raise
         paths = None  # the charge vectors are not available for these devices: currents only
         inv_path.write_text(_inverter_netlist(config, step, with_charges=False))
-        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800)
+        run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800,
+                          timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     plot = run.plots[-1]
     gate_half, out_half = _dynamic_ranges(config)
     n_g = int(round(2 * gate_half / step)) + 1
@@ -625,7 +582,9 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     out_v = np.linspace(-out_half, -out_half + (n_o - 1) * step, n_o)
     step_path = workdir / "neuron_steps.sp"
     step_path.write_text(_step_netlist(config))
-    tran = run_ngspice(step_path, workdir / "neuron_steps.raw", ngspice=ngspice, timeout_s=1800)
+    progress(f"neuron dynamics 2/3: ngspice step responses of the neuron ({len(_fit_cases())} cases, {step_path})")
+    tran = run_ngspice(step_path, workdir / "neuron_steps.raw", ngspice=ngspice, timeout_s=1800,
+                       timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     tp = tran.plots[-1]
     cases = _fit_cases()
     times = np.arange(0.0, _FIT_WINDOW_S + 0.5 * _FIT_STEP_S, _FIT_STEP_S)
@@ -654,6 +613,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     else:  # constant capacitances only
         x0, lower = np.array([0.0, 0.0, 1.0, 0.1, 0.3]), np.array([0.0, 0.0, 0.0, 0.0, 0.0])
     upper = np.array([5.0, 5.0, 50.0, 50.0, 50.0]) if has_charges else np.array([1e-9, 1e-9, 50.0, 50.0, 50.0])
+    progress("neuron dynamics 3/3: fitting the two-node model's capacitances to the step responses")
     fit = least_squares(residual, x0, bounds=(lower, upper), diff_step=1e-3)
     rms = float(np.sqrt(np.mean(fit.fun ** 2)))
     if rms > _FIT_MAX_RMS_V:
@@ -676,20 +636,9 @@ def load_neuron_dynamics(config: NeuronConfig, *, cache_dir: str | Path | None =
         raise InputError("only transistor neurons have a dynamic model (behavioral ones are instantaneous)")
     from imaclab.devices.ngspice_io import ngspice_version
 
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    fields = config.to_dict()
-    fields.pop("kind")
-    files = [[str(f), f.stat().st_size, int(f.stat().st_mtime)] for f in config.models.model_files()]
-    blob = json.dumps({"config": fields, "files": files, "ngspice": ngspice_version(ngspice),
-                       "version": _DYNAMICS_VERSION, "grid": DYNAMIC_GRID_STEP_V, "steps": _FIT_STEPS_V,
-                       "loads": _FIT_LOADS_OHM, "rise": _FIT_RISE_S}, sort_keys=True)
-    path = cache / f"dynamics-{hashlib.sha256(blob.encode()).hexdigest()[:20]}.npz"
-    if path.is_file():
-        try:
-            return NeuronDynamics.load(path)
-        except InputError:
-            path.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="imaclab-neuron-dynamics-") as tmp:
-        model = characterize_neuron_dynamics(config, tmp, ngspice=ngspice)
-    model.save(path)
-    return model
+    key = "dynamics-" + characterization_key(config, ngspice_version(ngspice), version=_DYNAMICS_VERSION,
+                                             grid=DYNAMIC_GRID_STEP_V, steps=_FIT_STEPS_V, loads=_FIT_LOADS_OHM,
+                                             rise=_FIT_RISE_S)
+    return cached("transistor neuron dynamic model", key,
+                  lambda workdir: characterize_neuron_dynamics(config, workdir, ngspice=ngspice),
+                  NeuronDynamics.load, lambda model, path: model.save(path), cache_dir=cache_dir)

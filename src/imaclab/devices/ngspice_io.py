@@ -10,9 +10,14 @@ printed text.  The log is only inspected to turn a failure into one explanatory 
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +27,15 @@ from imaclab.errors import SimulationError
 
 #: Default time limit of one ngspice run, seconds (a 400-120-84-10 transient takes minutes).
 DEFAULT_TIMEOUT_S = 3600.0
+#: The environment variable naming the ngspice executable (every ngspice call honours it).
+NGSPICE_ENV = "IMACLAB_NGSPICE"
+#: The config key naming it for `imaclab imac` commands (``SpiceOptions.ngspice_path``).
+NGSPICE_SET_KEY = "simulation.spice.ngspice_path"
+#: The config key of the batch runs' time limit (``SpiceOptions.timeout_s``).
+TIMEOUT_SET_KEY = "simulation.spice.timeout_s"
+#: What to do when a neuron characterization runs past its fixed limit.
+CHARACTERIZATION_TIMEOUT_HINT = ("a neuron characterization takes seconds to a few minutes: check the transistor "
+                                 "model cards, or characterize fewer points (--set neuron.sweep_step_v=VOLTS)")
 
 # Fragments of ngspice's log that identify a failure, mapped to what the user should do.
 _FAILURE_HINTS: tuple[tuple[str, str, str], ...] = (
@@ -44,15 +58,21 @@ _FAILURE_HINTS: tuple[tuple[str, str, str], ...] = (
 
 
 def find_ngspice(path: str | None = None) -> str:
-    """Absolute path of the ngspice executable (``path`` if given, else ``ngspice`` on PATH).
+    """Absolute path of the ngspice executable.
 
-    Raises :class:`SimulationError` with an install hint when it is missing.
+    The one way to name it: ``path`` when given (the ``simulation.spice.ngspice_path`` config
+    field, or a function's ``ngspice=`` argument), else the environment variable
+    ``IMACLAB_NGSPICE``, else ``ngspice`` on PATH.  Raises :class:`SimulationError` naming
+    both settings when it is missing.
     """
-    exe = shutil.which(path or "ngspice")
+    name = path or os.environ.get(NGSPICE_ENV) or "ngspice"
+    exe = shutil.which(name)
     if exe is None:
-        where = f"'{path}'" if path else "'ngspice' on PATH"
-        raise SimulationError(f"ngspice not found ({where}): install it (apt-get install ngspice) "
-                              "or pass the path of the executable")
+        where = (f"'{path}'" if path else f"'{name}' from {NGSPICE_ENV}" if os.environ.get(NGSPICE_ENV)
+                 else "'ngspice' on PATH")
+        raise SimulationError(f"ngspice not found ({where}): install it (apt-get install ngspice) or name the "
+                              f"executable with the environment variable {NGSPICE_ENV}=/path/to/ngspice or "
+                              f"--set {NGSPICE_SET_KEY}=/path/to/ngspice")
     return exe
 
 
@@ -107,17 +127,85 @@ class NgspiceRun:
     plots: list["RawPlot"] = field(default_factory=list)
 
 
+#: Live ngspice processes of this process (pid -> Popen), so an interruption can end them.
+_LIVE: dict[int, subprocess.Popen] = {}
+_LIVE_LOCK = threading.Lock()
+
+
+def _load_prctl():
+    """libc's ``prctl`` (Linux), resolved once here so that a forked child only calls it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover
+        return None
+
+
+_PRCTL = _load_prctl()
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """``preexec_fn`` on Linux: ngspice gets SIGKILL when the thread that started it dies (also
+    when this process is killed by SIGTERM or SIGKILL, which run no Python cleanup)."""
+    if _PRCTL is None:
+        return None
+    prctl, parent, sigkill = _PRCTL, os.getpid(), int(signal.SIGKILL)  # this process, now (not at import)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigkill, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    """End ngspice and anything it started (its own process group)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def kill_running() -> int:
+    """Kill every ngspice process this process has running (on an interruption); returns how many."""
+    with _LIVE_LOCK:
+        procs = list(_LIVE.values())
+    for proc in procs:
+        _kill_group(proc)
+    return len(procs)
+
+
+def _kill_at_exit() -> None:
+    """At interpreter exit, kill ngspice before the thread pools are joined: a batch run left
+    in a worker thread (its caller interrupted) would otherwise keep the process alive until
+    ngspice finishes.  Threading's exit hooks run in reverse order of registration, so this
+    one, registered after concurrent.futures', runs first."""
+    import concurrent.futures.thread  # noqa: F401 - registers its own hook first
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is not None:
+        with contextlib.suppress(RuntimeError):
+            register(kill_running)
+
+
+_kill_at_exit()
+
+
 def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
                 timeout_s: float = DEFAULT_TIMEOUT_S, ngspice: str | None = None,
-                read: bool = True) -> NgspiceRun:
+                read: bool = True, timeout_hint: str | None = None) -> NgspiceRun:
     """Run ``ngspice -b -r RAW NETLIST`` in the netlist's folder and read the raw file.
 
-    Raises :class:`SimulationError` (one line naming the netlist and what to do) when
-    ngspice is missing, times out, exits non-zero, reports a missing model or does not
-    converge, or writes no raw file.
+    ngspice runs in its own process group and dies with this process (Linux: the parent-death
+    signal; an interruption or error here kills its group), so no simulator outlives its
+    caller.  Raises :class:`SimulationError` (one line naming the netlist and what to do) when
+    ngspice is missing, times out (``timeout_hint``: how to allow more time; default: the
+    ``--set simulation.spice.timeout_s`` key), exits non-zero, reports a missing model or does
+    not converge, or writes no raw file.
     """
-    import os
-    import threading
     import time
 
     netlist = Path(netlist).resolve()
@@ -131,28 +219,43 @@ def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
     with open(log_path, "w") as log_fh:
         try:
             proc = subprocess.Popen([exe, "-b", "-r", str(raw_path), str(netlist)], cwd=netlist.parent,
-                                    stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                                    stdout=log_fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True, preexec_fn=_die_with_parent())
         except OSError as err:
             raise SimulationError(f"{netlist}: cannot start ngspice ({err})") from None
+        with _LIVE_LOCK:
+            _LIVE[proc.pid] = proc
 
         def _kill() -> None:
             timed_out.set()
-            proc.kill()
+            _kill_group(proc)
 
         timer = threading.Timer(timeout_s, _kill)
         timer.start()
         try:
             # wait4 reaps the child and returns its own resource usage (CPU time under contention)
             _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            # interrupted (Ctrl-C) or failed while waiting: ngspice must not outlive this call
+            _kill_group(proc)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(proc.pid, 0)
+            proc.returncode = -int(signal.SIGKILL)
+            raise
         finally:
             timer.cancel()
+            with _LIVE_LOCK:
+                _LIVE.pop(proc.pid, None)
         proc.returncode = os.waitstatus_to_exitcode(status)
     wall = time.perf_counter() - start
     cpu = usage.ru_utime + usage.ru_stime
     log = log_path.read_text(errors="replace")
     if timed_out.is_set():
-        raise SimulationError(f"{netlist}: ngspice ran past {timeout_s:.0f} s: simulate fewer samples per "
-                              "netlist or raise the timeout")
+        hint = timeout_hint or (f"simulate fewer samples per netlist (--set simulation.spice.samples_per_netlist=N) "
+                                f"or allow more time (--set {TIMEOUT_SET_KEY}=SECONDS)")
+        raise SimulationError(f"{netlist}: ngspice ran past {timeout_s:.0f} s: {hint}")
+    if proc.returncode == -signal.SIGKILL and not timed_out.is_set():
+        raise SimulationError(f"{netlist}: ngspice was killed (SIGKILL: out of memory, or interrupted)")
     failure = classify_failure(log)
     aborted = re.search(r"simulation\(s\) aborted|analysis aborted|cannot recover", log, re.IGNORECASE)
     no_raw = not raw_path.exists() or raw_path.stat().st_size == 0

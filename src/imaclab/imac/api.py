@@ -1,124 +1,379 @@
-"""File-level entry points used by the CLI and scripts: config from options, run from files."""
+"""The imac room's jobs and its one entry point, ``run(job) -> result``.
+
+    from imaclab.imac import ImacJob, run
+    result = run(ImacJob(model="digits.npz", data="digits").with_overrides({"simulation.backend": "fast"}))
+    print(result.accuracy, result.metrics()["mean_power_w"])
+
+Jobs (YAML round trip, dotted overrides, ``--set``):
+
+* :class:`ImacJob` -- ``imaclab imac run``: an :class:`~imaclab.imac.ImacConfig` (the circuit
+  tree, ``simulation.spice`` and ``simulation.fast``) plus the network and the data set;
+  :class:`~imaclab.imac.ImacResult`.
+* :class:`ValidateJob` -- ``imaclab imac validate``: both backends on the first ``samples``;
+  :class:`~imaclab.imac.ValidateResult`.
+* :class:`NetlistJob` -- ``imaclab imac netlist``: the SPICE netlist; :class:`NetlistResult`.
+* :class:`NeuronJob` -- ``imaclab imac neuron``: the neuron's transfer curve; :class:`NeuronCurveResult`.
+
+``run(job, out_dir=DIR)`` refuses an unwritable ``DIR`` before any work, then writes
+``config.yaml`` (replays with ``imaclab imac <cmd> -c DIR/config.yaml``), the job's files and
+``summary.json`` last.  The single-file outputs of the CLI (``imac netlist -o x.sp``, ``imac
+neuron -o curve.npz``, ``imac validate -o report.json``) are ``run(job, out_file=...)``.
+
+The small parsers of the CLI's option strings (:func:`parse_crossbar`, :func:`parse_parasitics`,
+:func:`parse_resistance`, :func:`model_card_overrides`) live here too, so every caller refuses
+a bad string with the same one-line :class:`~imaclab.errors.ConfigError`.
+"""
 
 from __future__ import annotations
 
+import functools
+import time
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from imaclab.circuit.config import CrossbarConfig
-from imaclab.config import parse_si
-from imaclab.errors import ConfigError
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from imaclab.config import ConfigModel, parse_si
+from imaclab.devices.neuron import NeuronConfig, NeuronCurve
+from imaclab.errors import ConfigError, InputError
 from imaclab.imac.config import ImacConfig
 from imaclab.imac.evaluate import ImacResult, evaluate
 from imaclab.imac.model_io import load_mlp
+from imaclab.imac.validate import ValidateResult, validate
+from imaclab.result import Result, Table
 
 
-def build_config(*, base: str | Path | None = None, crossbar: str | None = None, r_low: str | None = None,
-                 r_high: str | None = None, parasitics: str | None = None, neuron: str | None = None,
-                 backend: str | None = None, analysis: str | None = None, samples: int | None = None,
-                 first_sample: int | None = None, workers: int | None = None,
-                 samples_per_netlist: int | None = None, join: str | None = None, loading: str | None = None,
-                 input_mode: str | None = None, model_lib: str | None = None, nmos: str | None = None,
-                 pmos: str | None = None, lib_section: str | None = None, dialect: str | None = None,
-                 latency_samples: int | None = None,
-                 overrides: list[str] | None = None) -> ImacConfig:
-    """An :class:`ImacConfig` from a YAML/JSON file (or the defaults) plus command-line options.
+# ------------------------------------------------------------------------------ option strings
+def parse_crossbar(text: str) -> dict[str, int]:
+    """``'32x32'`` -> ``{"circuit.crossbar.rows": 32, "circuit.crossbar.columns": 32}``."""
+    from imaclab.circuit.config import CrossbarConfig
 
-    ``overrides`` are ``dotted.path=value`` strings (values parsed as YAML), applied last.
+    size = CrossbarConfig.parse(str(text))
+    return {"circuit.crossbar.rows": size.rows, "circuit.crossbar.columns": size.columns}
+
+
+#: ``--parasitics`` values -> (resistance, capacitance).
+PARASITICS = {"on": (True, True), "rc": (True, True), "off": (False, False), "r": (True, False), "c": (False, True)}
+
+
+def parse_parasitics(text: str) -> dict[str, bool]:
+    """``'on' | 'off' | 'r' | 'c'`` (and ``'rc'``) -> the two wire switches as dotted overrides."""
+    flag = str(text).strip().lower()
+    if flag not in PARASITICS:
+        raise ConfigError(f"--parasitics '{text}': use on, off, r (resistance only) or c (capacitance only)")
+    r, c = PARASITICS[flag]
+    return {"circuit.parasitics.resistance": r, "circuit.parasitics.capacitance": c}
+
+
+def parse_resistance(text: str | float) -> float:
+    """``'5k'`` -> 5000.0 ohms; must be > 0."""
+    value = parse_si(text)
+    if not value > 0:
+        raise ConfigError(f"resistance '{text}' must be > 0 ohms")
+    return value
+
+
+def model_card_overrides(model_lib: str | Path | None = None, nmos: str | None = None, pmos: str | None = None,
+                         lib_section: str | None = None) -> dict[str, Any]:
+    """``--model-lib/--nmos/--pmos/--lib-section`` -> the custom transistor cards of the neuron
+    (empty when none is given; the file path made absolute so a saved config replays anywhere)."""
+    if not (model_lib or nmos or pmos):
+        return {}
+    return {"neuron.models.library": "custom",
+            "neuron.models.model_lib": str(Path(model_lib).resolve()) if model_lib else None,
+            "neuron.models.nmos": nmos, "neuron.models.pmos": pmos, "neuron.models.lib_section": lib_section}
+
+
+# ------------------------------------------------------------------------------ jobs
+class _NetworkJob(ImacConfig):
+    """An ImacConfig plus the trained network and the test data that drive it."""
+
+    model: str | None = Field(None, description="trained MLP: .npz (imaclab.nn export, "
+                                                "examples/train_digits_mlp.py), .pt state_dict or a folder of "
+                                                "W1.csv/B1.csv (IMAC-Sim); relative paths from the working directory")
+    data: str = Field("digits", description="test data set: digits | fashion-mnist | mnist | cifar10 "
+                                            "(imaclab.data.DATASETS)")
+    data_root: str | None = Field(None, description="folder of the data set files (mnist, cifar10)")
+    crop: int | None = Field(None, ge=1, description="centre crop to crop x crop pixels (20 -> 400 inputs)")
+    resize: int | None = Field(None, ge=1, description="resize images to resize x resize pixels")
+
+    @field_validator("model", "data_root", mode="before")
+    @classmethod
+    def _path_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, Path) else value
+
+    def load_model(self) -> Any:
+        if not self.model:
+            raise ConfigError(f"{type(self).__name__}: no model given: set model (the CLI's --model FILE)")
+        return load_mlp(self.model)
+
+    def load_data(self) -> Any:
+        from imaclab.data.datasets import load_dataset
+
+        return load_dataset(self.data, split="test", root=self.data_root, crop=self.crop, resize=self.resize,
+                            flatten=True)
+
+
+class ImacJob(_NetworkJob):
+    """``imaclab imac run``: the circuit, simulation (``simulation.backend``, ``.samples``,
+    ``.spice``, ``.fast``) and area of an IMAC evaluation, plus the network and the data set."""
+
+
+class ValidateJob(_NetworkJob):
+    """``imaclab imac validate``: the fast solver and ngspice on the same circuit and the first
+    ``samples`` test samples (``simulation.backend``/``.samples``/``.first_sample`` are not used;
+    ``simulation.spice`` and ``simulation.fast`` are)."""
+
+    samples: int = Field(20, ge=1, description="test samples run through both backends (DC)")
+    latency_samples: int = Field(0, ge=0, description="also compare latency on an ngspice transient of the first "
+                                                      "N samples")
+    tran_step_s: float | None = Field(None, gt=0, description="time step of that transient, s (None: the input "
+                                                              "rise time / 50)")
+
+
+class NetlistJob(_NetworkJob):
+    """``imaclab imac netlist``: the SPICE netlist of the network's circuit, driven by the first
+    ``samples`` test samples."""
+
+    samples: int = Field(1, ge=1, description="samples in the netlist")
+    analysis: Literal["dc", "tran"] = Field("tran", description="dc | tran")
+    dialect: Literal["ngspice", "hspice"] = Field("ngspice", description="ngspice | hspice (an HSPICE netlist "
+                                                                         "instantiates transistor neurons itself)")
+
+
+#: Sections of an ImacConfig/ImacJob file that a NeuronJob reads past (it takes ``neuron`` and
+#: ``simulation.neuron_cache_dir``), so ``imac neuron -c`` accepts the config of a run.
+_IMAC_ONLY = ("devices", "circuit", "inputs", "area", "simulation", "model", "data", "data_root", "crop", "resize",
+              "samples", "latency_samples", "tran_step_s", "analysis", "dialect")
+
+
+class NeuronJob(ConfigModel):
+    """``imaclab imac neuron``: the neuron's DC transfer curve (characterized in ngspice and cached,
+    or the behavioral formula), optionally into a resistive load, printed at ``points`` inputs.
+
+    Reads the config of an imac run too: its ``neuron`` and ``simulation.neuron_cache_dir``.
     """
-    import yaml
 
-    cfg = ImacConfig.load(base) if base else ImacConfig()
-    ov: dict[str, Any] = {}
-    if crossbar:
-        xb = CrossbarConfig.parse(crossbar)
-        ov["circuit.crossbar.rows"], ov["circuit.crossbar.columns"] = xb.rows, xb.columns
-    if r_low:
-        ov["devices.r_low_ohm"] = parse_si(r_low)
-    if r_high:
-        ov["devices.r_high_ohm"] = parse_si(r_high)
-    if parasitics:
-        flag = parasitics.strip().lower()
-        if flag not in ("on", "off", "r", "rc", "c"):
-            raise ConfigError(f"--parasitics '{parasitics}': use on, off, r (resistance only) or c")
-        ov["circuit.parasitics.resistance"] = flag in ("on", "r", "rc")
-        ov["circuit.parasitics.capacitance"] = flag in ("on", "c", "rc")
-    for key, value in (("neuron.kind", neuron), ("simulation.backend", backend),
-                       ("simulation.spice.analysis", analysis), ("simulation.samples", samples),
-                       ("simulation.first_sample", first_sample), ("simulation.spice.workers", workers),
-                       ("simulation.spice.samples_per_netlist", samples_per_netlist),
-                       ("circuit.amplifier.join", join), ("circuit.loading.mode", loading),
-                       ("inputs.mode", input_mode), ("simulation.spice.dialect", dialect),
-                       ("simulation.spice.latency_samples", latency_samples)):
-        if value is not None:
-            ov[key] = value
-    if model_lib or nmos or pmos:
-        ov["neuron.models.library"] = "custom"
-        ov["neuron.models.model_lib"] = str(Path(model_lib).resolve()) if model_lib else None
-        ov["neuron.models.nmos"] = nmos
-        ov["neuron.models.pmos"] = pmos
-        ov["neuron.models.lib_section"] = lib_section
-    for item in overrides or []:
-        key, sep, text = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set '{item}': use dotted.path=value, e.g. circuit.amplifier.join=average")
-        ov[key.strip()] = yaml.safe_load(text)
-    return cfg.with_overrides(ov) if ov else cfg
+    neuron: NeuronConfig = Field(default_factory=NeuronConfig, description="the neuron (kind, sizing, supply, "
+                                                                           "transistor models)")
+    load_ohm: float | None = Field(None, gt=0, description="load resistance to ground, ohms (e.g. 45 or '5k'); "
+                                                           "None: unloaded")
+    points: int = Field(13, ge=2, description="inputs at which the curve is printed")
+    neuron_cache_dir: str | None = Field(None, description="where characterized neuron curves are cached "
+                                                           "(None = ~/.cache/imaclab/neuron)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_imac_config(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or not any(k in data for k in _IMAC_ONLY):
+            return data
+        data = dict(data)
+        sim = data.get("simulation")
+        if isinstance(sim, dict) and sim.get("neuron_cache_dir") and not data.get("neuron_cache_dir"):
+            data["neuron_cache_dir"] = sim["neuron_cache_dir"]
+        return {k: v for k, v in data.items() if k not in _IMAC_ONLY}
+
+    @field_validator("load_ohm", mode="before")
+    @classmethod
+    def _si(cls, value: Any) -> Any:
+        return parse_si(value) if isinstance(value, str) else value
 
 
-def run_files(*, config: ImacConfig, model: str | Path, data: str = "digits", data_root: str | Path | None = None,
-              crop: int | None = None, resize: int | None = None, out_dir: str | Path | None = None,
-              progress: bool = True) -> ImacResult:
-    """Load the model and the test split of ``data``, then :func:`~imaclab.imac.evaluate` them."""
-    from imaclab.data.datasets import load_dataset
+# ------------------------------------------------------------------------------ results
+@dataclass
+class NetlistResult(Result):
+    """A written (or writable) netlist: its text and what it holds."""
 
-    mlp = load_mlp(model)
-    dataset = load_dataset(data, split="test", root=data_root, crop=crop, resize=resize, flatten=True)
-    return evaluate(config=config, model=mlp, dataset=dataset, out_dir=out_dir, progress=progress)
+    kind = "imac.netlist"
+
+    job: NetlistJob
+    text: str
+    crossbars_per_layer: list[int]
+    layer_sizes: list[int]
+    path: Path | None = None
+
+    @property
+    def lines(self) -> int:
+        return self.text.count("\n")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.job.model, "data": self.job.data, "samples": self.job.samples,
+                "analysis": self.job.analysis, "dialect": self.job.dialect, "lines": self.lines,
+                "layer_sizes": self.layer_sizes, "crossbars_per_layer": self.crossbars_per_layer,
+                "path": str(self.path) if self.path else None}
+
+    def metrics(self) -> dict[str, Any]:
+        return {"lines": self.lines, "crossbars": sum(self.crossbars_per_layer)}
+
+    def notes(self) -> list[str]:
+        if self.path is None:
+            return []
+        return [f"wrote {self.path} ({self.lines} lines, crossbars per layer {self.crossbars_per_layer})"]
+
+    def write(self, path: str | Path) -> Path:
+        """The netlist text into ``path`` (atomic)."""
+        from imaclab.files import write_text
+
+        self.path = write_text(path, self.text)
+        self.files["netlist"] = self.path
+        return self.path
+
+    def write_files(self, out_dir: Path) -> dict[str, Path]:
+        return {"netlist": self.write(Path(out_dir) / "imac.sp")}
 
 
-def write_netlist_file(*, config: ImacConfig, model: str | Path, data: str = "digits",
-                       data_root: str | Path | None = None, crop: int | None = None, samples: int = 1,
-                       analysis: str = "tran", dialect: str = "ngspice", out: str | Path = "imac.sp") -> dict:
-    """Write the netlist of ``model`` driven by the first ``samples`` test samples of ``data``."""
+@dataclass
+class NeuronCurveResult(Result):
+    """The neuron's transfer curve, with its output resistance, at ``job.points`` inputs."""
+
+    kind = "imac.neuron"
+
+    job: NeuronJob
+    curve: NeuronCurve
+    path: Path | None = None
+
+    @property
+    def rows(self) -> list[tuple[float, float, float]]:
+        """``(u, f(u), r_out(u))`` at ``job.points`` evenly spaced inputs, volts and ohms."""
+        c = self.curve
+        u = np.linspace(c.v_in[0], c.v_in[-1], self.job.points)
+        return [(float(a), float(c(a)), float(c.output_resistance(a))) for a in u]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"curve": self.curve.to_dict(), "load_ohm": self.job.load_ohm,
+                "points": [{"u_v": u, "f_v": f, "r_out_ohm": r} for u, f, r in self.rows],
+                "path": str(self.path) if self.path else None}
+
+    def metrics(self) -> dict[str, Any]:
+        c = self.curve
+        return {"vdd_v": float(c.vdd_v), "v_out_min_v": float(np.min(c.v_out)),
+                "v_out_max_v": float(np.max(c.v_out))}
+
+    def tables(self) -> list[Table]:
+        rows = tuple((f"{u:+.2f}", f"{f:+.4f}", f"{r:.1f}") for u, f, r in self.rows)
+        return [Table(title=self.curve.source, columns=("u (V)", "f(u) (V)", "r_out (ohm)"), rows=rows,
+                      text_columns=0)]
+
+    def notes(self) -> list[str]:
+        return [f"wrote {self.path}"] if self.path else []
+
+    def write(self, path: str | Path) -> Path:
+        """The curve as ``.npz`` (:meth:`NeuronCurve.load` reads it), atomic; a device or folder refused."""
+        from imaclab.files import write_with
+
+        self.path = write_with(path, self.curve.save)
+        self.files["curve"] = self.path
+        return self.path
+
+    def write_files(self, out_dir: Path) -> dict[str, Path]:
+        return {"curve": self.write(Path(out_dir) / "neuron_curve.npz")}
+
+
+# ------------------------------------------------------------------------------ run
+def _prepare(out_dir: str | Path | None, out_file: str | Path | None) -> None:
+    """Refuse an unwritable output before any work."""
+    from imaclab.files import check_writable_dir, check_writable_file
+
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    if out_file is not None:
+        check_writable_file(out_file)
+
+
+def _finish(result: Result, out_dir: str | Path | None) -> None:
+    if out_dir is not None:
+        result.save(out_dir)
+        result.plot(out_dir)
+
+
+@functools.singledispatch
+def run(job: Any, *, out_dir: str | Path | None = None, progress: bool = False,
+        out_file: str | Path | None = None) -> Result:
+    """Run an imac job: :class:`ImacJob`, :class:`ValidateJob`, :class:`NetlistJob` or :class:`NeuronJob`.
+
+    ``out_dir``: write the run folder (``config.yaml``, the job's files, ``summary.json`` last);
+    checked writable before any work.  ``progress``: show the simulator's progress bar.
+    ``out_file`` (validate, netlist, neuron): also write the one file the job makes (the JSON
+    report, the netlist, the curve's ``.npz``), checked writable before any work.
+    """
+    raise ConfigError(f"imaclab.imac.run: cannot run a {type(job).__name__}; give an ImacJob, ValidateJob, "
+                      "NetlistJob or NeuronJob")
+
+
+@run.register
+def _run_imac(job: ImacJob, *, out_dir: str | Path | None = None, progress: bool = False,
+              out_file: str | Path | None = None) -> ImacResult:
+    """Evaluate the network on the IMAC circuit (ngspice or the fast solver); ``out_dir`` also gets
+    ``netlists/`` (spice) and ``samples.csv``.  Samples that finished are written before a backend
+    failure is raised."""
+    if out_file is not None:
+        raise ConfigError("an imac run writes a folder (samples.csv, summary.json, ...): give out_dir, not out_file")
+    _prepare(out_dir, None)
+    result = evaluate(config=job, model=job.load_model(), dataset=job.load_data(), out_dir=out_dir,
+                      progress=progress)
+    if out_dir is not None:
+        result.plot(out_dir)
+    return result
+
+
+@run.register
+def _run_validate(job: ValidateJob, *, out_dir: str | Path | None = None, progress: bool = False,
+                  out_file: str | Path | None = None) -> ValidateResult:
+    """Both backends on the same samples; ``out_file``: the report as one JSON file."""
+    _prepare(out_dir, out_file)
+    start = time.perf_counter()
+    result = validate(config=job, model=job.load_model(), dataset=job.load_data(), samples=job.samples,
+                      latency_samples=job.latency_samples, tran_step_s=job.tran_step_s, progress=progress)
+    result.wall_s = time.perf_counter() - start
+    if out_file is not None:
+        result.files["report"] = result.write_report(out_file)
+    _finish(result, out_dir)
+    return result
+
+
+@run.register
+def _run_netlist(job: NetlistJob, *, out_dir: str | Path | None = None, progress: bool = False,
+                 out_file: str | Path | None = None) -> NetlistResult:
+    """The netlist of the network driven by the first ``samples`` test samples; ``out_file``: where."""
     from imaclab.circuit.description import build_circuit
     from imaclab.circuit.netlist import write_netlist
-    from imaclab.devices.neuron import load_neuron_curve
-    from imaclab.data.datasets import load_dataset
+    from imaclab.devices.neuron import behavioral_curve, load_neuron_curve
 
-    mlp = load_mlp(model)
-    dataset = load_dataset(data, split="test", root=data_root, crop=crop, flatten=True).head(samples)
-    if dialect == "hspice" and config.neuron.kind == "transistor":
+    _prepare(out_dir, out_file)
+    mlp = job.load_model()
+    dataset = job.load_data().head(job.samples)
+    if job.dialect == "hspice" and job.neuron.kind == "transistor":
         # the HSPICE netlist instantiates the transistor neuron itself; its ngspice-characterized
         # curve is not needed (and FinFET cards cannot be characterized in ngspice)
-        from imaclab.devices.neuron import behavioral_curve
-
-        curve = behavioral_curve(config.neuron)
+        curve = behavioral_curve(job.neuron)
     else:
-        curve = load_neuron_curve(config.neuron, config.simulation.neuron_cache_dir)
-    circuit = build_circuit(config, mlp, neuron_curve=curve)
+        curve = load_neuron_curve(job.neuron, job.simulation.neuron_cache_dir)
+    circuit = build_circuit(job, mlp, neuron_curve=curve)
     if dataset.x.shape[1] != circuit.n_inputs:
-        raise ConfigError(f"the data have {dataset.x.shape[1]} features but the model expects {circuit.n_inputs}: "
-                          "use --crop/--resize")
-    nl = write_netlist(circuit, circuit.encode(dataset.x), analysis=analysis, dialect=dialect,
-                       title=f"imaclab IMAC network from {model}")
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(nl.text)
-    return {"path": str(out), "lines": nl.text.count("\n"), "crossbars_per_layer": circuit.crossbars_per_layer}
+        raise InputError(f"the data have {dataset.x.shape[1]} features but the model expects {circuit.n_inputs}: "
+                         "use --crop/--resize")
+    nl = write_netlist(circuit, circuit.encode(dataset.x), analysis=job.analysis, dialect=job.dialect,
+                       title=f"imaclab IMAC network from {job.model}")
+    result = NetlistResult(job=job, text=nl.text, crossbars_per_layer=list(circuit.crossbars_per_layer),
+                           layer_sizes=list(circuit.layer_sizes))
+    if out_file is not None:
+        result.write(out_file)
+    _finish(result, out_dir)
+    return result
 
 
-def neuron_curve_table(*, config: ImacConfig, load: str | None = None, out: str | Path | None = None,
-                       points: int = 13) -> dict:
-    """The neuron curve (characterized or cached) at a few points, optionally loaded and saved."""
-    import numpy as np
-
+@run.register
+def _run_neuron(job: NeuronJob, *, out_dir: str | Path | None = None, progress: bool = False,
+                out_file: str | Path | None = None) -> NeuronCurveResult:
+    """The neuron curve (characterized or from the cache); ``out_file``: the curve as ``.npz``."""
     from imaclab.devices.neuron import load_neuron_curve
 
-    load_ohm = parse_si(load) if load else None
-    curve = load_neuron_curve(config.neuron, config.simulation.neuron_cache_dir, load_ohm=load_ohm)
-    if out:
-        curve.save(out)
-    u = np.linspace(curve.v_in[0], curve.v_in[-1], points)
-    rows = [(float(a), float(curve(a)), float(curve.output_resistance(a))) for a in u]
-    return {"source": curve.source, "rows": rows}
+    _prepare(out_dir, out_file)
+    curve = load_neuron_curve(job.neuron, job.neuron_cache_dir, load_ohm=job.load_ohm)
+    result = NeuronCurveResult(job=job, curve=curve)
+    if out_file is not None:
+        result.write(out_file)
+    _finish(result, out_dir)
+    return result

@@ -3,12 +3,13 @@
 ``.devices`` memristors, mapping, variation, faults; ``.circuit`` crossbar, parasitics,
 amplifiers, loading; ``.neuron`` the hidden-layer neuron (its ``vdd_v`` is the supply);
 ``.inputs`` input drivers and sampling; ``.simulation`` backend, samples, workers, SPICE
-options; ``.area`` peripheral area assumptions.
+options (``.simulation.spice``) and fast-solver options (``.simulation.fast``); ``.area``
+peripheral area assumptions.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -34,6 +35,36 @@ class AreaConfig(ConfigModel):
     neuron_resistor_area_um2: float = Field(0.0, ge=0, description="area of the neuron's two resistors, um^2")
 
 
+class FastConfig(ConfigModel):
+    """How the fast backend (:mod:`imaclab.solver`) computes: the solver's own settings.
+
+    The settling band (``simulation.spice.settle_tolerance`` / ``settle_floor_v``) and the neuron
+    cache (``simulation.neuron_cache_dir``) are shared with ngspice and set there; the defaults
+    here equal :class:`imaclab.solver.SolverOptions`'s (a test keeps them equal; None on a
+    numeric table/Newton setting means the solver's own default).
+    """
+
+    array_backend: Literal["numpy", "torch"] = Field("numpy", description="numpy, or torch (uses a GPU when "
+                                                                         "present with device auto)")
+    device: str = Field("auto", description="torch device: auto (cuda if available, else cpu), cpu, cuda, cuda:N")
+    batch_size: int | None = Field(None, ge=1, description="samples solved together; None: 512 on a CPU, "
+                                                           "8192 on a GPU")
+    latency: bool = Field(True, description="estimate the latency of every sample (reduced-order transient)")
+    newton_tolerance_v: float | None = Field(None, gt=0, description="transistor neurons: error left in the "
+                                                                     "neuron outputs when Newton stops, volts; "
+                                                                     "None: the solver's default (1e-5)")
+    neuron_pin_step_v: float | None = Field(None, gt=0, le=0.05, description="pin-voltage step of the loaded "
+                                                                             "transistor neuron table, volts; None: "
+                                                                             "the solver's default")
+    neuron_current_points: int | None = Field(None, ge=5, description="output-current points of the loaded "
+                                                                      "neuron table (odd); None: the solver's "
+                                                                      "default")
+    blas_threads: int | None = Field(1, ge=1, description="BLAS threads of the numpy backend while it solves; "
+                                                          "None: leave the process's setting")
+    threads: int | None = Field(None, ge=1, description="CPU threads solving batches in parallel (numpy "
+                                                        "backend); None: the CPUs this process may use")
+
+
 class SimulationConfig(ConfigModel):
     """Which backend evaluates the circuit and on how many samples."""
 
@@ -42,8 +73,22 @@ class SimulationConfig(ConfigModel):
     samples: int = Field(200, ge=1, description="test samples to evaluate (the first N of the split)")
     first_sample: int = Field(0, ge=0, description="index of the first test sample")
     spice: SpiceOptions = Field(default_factory=SpiceOptions, description="ngspice options")
+    fast: FastConfig = Field(default_factory=FastConfig, description="fast-solver options (backend fast, and "
+                                                                     "the solver side of imac validate)")
     neuron_cache_dir: str | None = Field(None, description="where characterized neuron curves are cached "
                                                            "(None = ~/.cache/imaclab/neuron)")
+
+    def solver_options(self, **overrides: Any) -> Any:
+        """The :class:`imaclab.solver.SolverOptions` of this simulation (``fast``, the shared settling
+        band and neuron cache), with ``overrides`` (e.g. ``latency=False``) applied."""
+        from imaclab.solver.forward import SolverOptions
+
+        fast = self.fast.to_dict()
+        unset = ("newton_tolerance_v", "neuron_pin_step_v", "neuron_current_points")
+        values = {k: v for k, v in fast.items() if not (k in unset and v is None)}
+        values |= {"neuron_cache_dir": self.neuron_cache_dir,
+                   "settle_tolerance": self.spice.settle_tolerance, "settle_floor_v": self.spice.settle_floor_v}
+        return SolverOptions(**{**values, **overrides})
 
 
 class ImacConfig(NetworkConfig):

@@ -1,6 +1,7 @@
 """Evaluate an MLP on its IMAC circuit: accuracy, power, latency, area, next to software accuracy.
 
-One entry point, ``evaluate(config=..., model=..., dataset=...) -> ImacResult``: build the
+``evaluate(config=..., model=..., dataset=...) -> ImacResult`` (in memory: a model object and
+arrays; ``imaclab.imac.run(ImacJob(...))`` is the same from files): build the
 circuit description, run the backend (ngspice or the fast solver) on the test samples,
 compare with the software reference (the same mapped network evaluated digitally with the
 neuron's transfer curve, :meth:`NetworkCircuit.ideal_forward`), and, given ``out_dir``, write
@@ -12,7 +13,6 @@ the samples that finished: they are written before the error is raised.
 from __future__ import annotations
 
 import csv
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,16 +23,27 @@ import numpy as np
 from imaclab.circuit.description import NetworkCircuit, build_circuit
 from imaclab.circuit.mlp import MLPModel
 from imaclab.devices.neuron import NeuronCurve, load_neuron_curve
-from imaclab.config import json_default
 from imaclab.errors import ConfigError, InputError, SimulationError
 from imaclab.imac.area import AreaReport, circuit_area
 from imaclab.imac.config import ImacConfig
+from imaclab.result import SUMMARY_FILE, Result, Scalar, Table, flat_scalars
 from imaclab.spice.runner import POWER_COMPONENTS, run_spice
+
+#: The scalar figures a sweep stores per point (``metrics()``), besides ``power_w.<component>``,
+#: ``area_um2.<part>`` and ``crossbars``.
+METRIC_KEYS = ("accuracy", "software_accuracy", "software_accuracy_unloaded", "agreement", "samples", "samples_ok",
+               "mean_power_w", "mean_latency_s", "worst_latency_s", "simulation_s", "simulation_s_per_sample")
 
 
 @dataclass
-class ImacResult:
-    """Outcome of one evaluation (per-sample arrays plus summary numbers)."""
+class ImacResult(Result):
+    """Outcome of one evaluation (per-sample arrays plus summary numbers).
+
+    ``save(dir)`` writes ``config.yaml`` (the job), ``samples.csv`` and ``summary.json``
+    (:meth:`to_dict`, last); :meth:`metrics` are the figures a sweep keeps per point.
+    """
+
+    kind = "imac.run"
 
     labels: np.ndarray
     predicted: np.ndarray             # [n] circuit prediction (-1 where the backend failed)
@@ -54,6 +65,8 @@ class ImacResult:
     out_dir: Path | None = None
     warnings: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: the config (an :class:`ImacConfig`, or the :class:`~imaclab.imac.ImacJob`) that produced it
+    job: Any = None
 
     @property
     def n_samples(self) -> int:
@@ -82,7 +95,10 @@ class ImacResult:
 
     @property
     def total_power_w(self) -> np.ndarray:
-        return sum(self.power_w.values())
+        total = np.zeros(self.n_samples)
+        for component in self.power_w.values():
+            total = total + component
+        return total
 
     def to_dict(self) -> dict[str, Any]:
         ok = self.ok
@@ -112,12 +128,77 @@ class ImacResult:
             "out_dir": str(self.out_dir) if self.out_dir else None,
         }
 
+    def metrics(self) -> dict[str, Scalar]:
+        """What a sweep stores per point: :data:`METRIC_KEYS`, ``power_w.<component>``,
+        ``area_um2.<part>`` and ``crossbars`` (all crossbars of the network)."""
+        summary = self.to_dict()
+        out: dict[str, Scalar] = flat_scalars({k: summary[k] for k in METRIC_KEYS if k in summary})
+        out.update(flat_scalars(summary.get("mean_power_by_component_w") or {}, "power_w."))
+        out.update(flat_scalars(summary.get("area_um2") or {}, "area_um2."))
+        out["crossbars"] = sum(summary.get("crossbars_per_layer") or [])
+        return out
+
+    def tables(self) -> list[Table]:
+        s = self.to_dict()
+
+        def fmt(v, unit="", scale=1.0, digits=4):
+            return "-" if v is None else f"{v * scale:.{digits}g}{unit}"
+
+        rows = [("layers", "-".join(str(n) for n in s["layer_sizes"])),
+                ("crossbars per layer", str(s["crossbars_per_layer"])),
+                ("backend / analysis", f"{s['backend']} / {s['analysis']}"),
+                ("samples (ok)", f"{s['samples']} ({s['samples_ok']})"),
+                ("circuit accuracy", fmt(s["accuracy"], " %", 100, 4)),
+                ("software accuracy", fmt(s["software_accuracy"], " %", 100, 4)),
+                ("software accuracy (unloaded neuron)", fmt(s["software_accuracy_unloaded"], " %", 100, 4)),
+                ("mean power", fmt(s["mean_power_w"], " mW", 1e3))]
+        rows += [(f"  {comp}", fmt(val, " mW", 1e3)) for comp, val in s["mean_power_by_component_w"].items()]
+        rows += [("mean latency", fmt(s["mean_latency_s"], " ps", 1e12)),
+                 ("worst latency", fmt(s["worst_latency_s"], " ps", 1e12)),
+                 ("area", fmt(s["area_um2"]["total_um2"], " um^2")),
+                 ("simulation time per sample (wall / CPU)", f'{fmt(s["simulation_s_per_sample"], " s")} / '
+                                                              f'{fmt(s["simulation_cpu_s_per_sample"], " s")}'),
+                 ("output folder", str(s["out_dir"]))]
+        return [Table(title="IMAC evaluation", columns=("metric", "value"), rows=tuple(rows), show_header=False)]
+
+    def notes(self) -> list[str]:
+        return [f"warning: {w}" for w in self.warnings]
+
+    def write_files(self, out_dir: Path) -> dict[str, Path]:
+        """``samples.csv``: label, predictions, output voltages, power per component, latency per sample."""
+        from imaclab.files import atomic_open
+
+        n_out = self.outputs.shape[1]
+        header = (["sample", "label", "predicted", "software_predicted", "ok"]
+                  + [f"v_out{j}" for j in range(n_out)]
+                  + ["power_w"] + [f"power_{k}_w" for k in POWER_COMPONENTS] + ["latency_s"])
+        total = self.total_power_w
+        first = getattr(getattr(self.job, "simulation", None), "first_sample", 0)
+        path = Path(out_dir) / "samples.csv"
+        with atomic_open(path, "w") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(header)
+            for i in range(self.n_samples):
+                row = [first + i, int(self.labels[i]), int(self.predicted[i]), int(self.software_predicted[i]),
+                       int(self.ok[i])]
+                row += [f"{v:.6g}" for v in self.outputs[i]]
+                row += [f"{total[i]:.6g}"] + [f"{self.power_w[k][i]:.6g}" for k in POWER_COMPONENTS]
+                row += [f"{self.latency_s[i]:.6g}"]
+                writer.writerow(row)
+        return {"samples": path}
+
 
 def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str | Path | None = None,
              progress: bool = True, neuron_curve: NeuronCurve | None = None) -> ImacResult:
     """Evaluate ``model`` on ``dataset`` (an ``imaclab.data.datasets.Dataset`` or ``(x, y)`` with x in
     [0, 1]) through the IMAC circuit ``config`` describes."""
     start = time.perf_counter()
+    if out_dir is not None:
+        from imaclab.files import check_writable_dir
+
+        # before any simulation; the folder's old run marker goes now, as its netlists are replaced
+        check_writable_dir(out_dir)
+        (Path(out_dir) / SUMMARY_FILE).unlink(missing_ok=True)
     x_all, y_all = _as_arrays(dataset)
     sim = config.simulation
     lo, hi = sim.first_sample, sim.first_sample + sim.samples
@@ -131,7 +212,7 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
     circuit = build_circuit(config, model, neuron_curve=curve)
     warnings = _consistency_warnings(config, model)
     v_in = circuit.encode(x)
-    sw_out = circuit.ideal_forward(v_in)
+    sw_out = np.asarray(circuit.ideal_forward(v_in))
     sw_pred = np.argmax(sw_out, axis=1)
     sw_unloaded_pred = np.argmax(circuit.ideal_forward(v_in, loaded=False), axis=1)
     out_path = Path(out_dir) if out_dir is not None else None
@@ -179,9 +260,9 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
                         area=circuit_area(circuit, config.area), circuit=circuit, backend=sim.backend,
                         analysis=analysis, simulation_s=float(sim_s), wall_s=time.perf_counter() - start,
                         simulation_cpu_s=float(cpu_s), latency_simulation=latency_sim,
-                        out_dir=out_path, warnings=warnings, errors=errors)
+                        out_dir=out_path, warnings=warnings, errors=errors, job=config)
     if out_path is not None:
-        write_results(result, config, out_path)
+        result.save(out_path)
     if errors:
         where = f"; results of {int(ok.sum())} samples written to {out_path}" if out_path else ""
         more = f" (+{len(errors) - 1} more failed netlists)" if len(errors) > 1 else ""
@@ -222,14 +303,9 @@ def _consistency_warnings(config: ImacConfig, model: MLPModel) -> list[str]:
 
 def _run_fast(circuit: NetworkCircuit, v_in: np.ndarray, config: ImacConfig):
     """The sparse nodal solver (``imaclab.solver``) on the same circuit description."""
-    try:
-        from imaclab.solver.forward import SolverOptions, simulate
-    except ImportError:
-        raise ConfigError("the fast solver (imaclab.solver) is not available in this installation: "
-                          "use --backend spice") from None
-    spice = config.simulation.spice
-    options = SolverOptions(neuron_cache_dir=config.simulation.neuron_cache_dir,
-                            settle_tolerance=spice.settle_tolerance, settle_floor_v=spice.settle_floor_v)
+    from imaclab.solver.forward import simulate
+
+    options = config.simulation.solver_options()
     t0 = time.perf_counter()
     sol = simulate(circuit, v_in, options=options)
     sim_s = time.perf_counter() - t0
@@ -238,28 +314,3 @@ def _run_fast(circuit: NetworkCircuit, v_in: np.ndarray, config: ImacConfig):
     power = {k: np.asarray(sol.power_w.get(k, np.zeros(n)), dtype=np.float64) for k in POWER_COMPONENTS}
     latency = np.asarray(sol.latency_s, dtype=np.float64)
     return outputs, power, latency, np.asarray(sol.ok, dtype=bool), sim_s
-
-
-def write_results(result: ImacResult, config: ImacConfig, out_dir: Path) -> None:
-    """``samples.csv``, ``summary.json`` and ``config.yaml`` in ``out_dir``."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config.save(out_dir / "config.yaml")
-    n_out = result.outputs.shape[1]
-    header = (["sample", "label", "predicted", "software_predicted", "ok"]
-              + [f"v_out{j}" for j in range(n_out)]
-              + ["power_w"] + [f"power_{k}_w" for k in POWER_COMPONENTS] + ["latency_s"])
-    total = result.total_power_w
-    with open(out_dir / "samples.csv", "w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(header)
-        first = config.simulation.first_sample
-        for i in range(result.n_samples):
-            row = [first + i, int(result.labels[i]), int(result.predicted[i]), int(result.software_predicted[i]),
-                   int(result.ok[i])]
-            row += [f"{v:.6g}" for v in result.outputs[i]]
-            row += [f"{total[i]:.6g}"] + [f"{result.power_w[k][i]:.6g}" for k in POWER_COMPONENTS]
-            row += [f"{result.latency_s[i]:.6g}"]
-            writer.writerow(row)
-    (out_dir / "summary.json").write_text(json.dumps(result.to_dict(), indent=2, default=json_default))
-
-

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import re
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -72,11 +74,26 @@ def _indexed(keys, prefix: str) -> list[int]:
     return sorted(int(m.group(1)) for k in keys if (m := pat.match(k)))
 
 
+#: What numpy and zipfile raise on a truncated, corrupt or non-numeric ``.npz``.
+_NPZ_ERRORS = (ValueError, TypeError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
 def _load_npz(path: Path) -> MLPModel:
     try:
-        z = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as err:
-        raise InputError(f"{path}: not a readable .npz file ({err})") from None
+        return _read_npz(path)
+    except InputError:
+        raise
+    except _NPZ_ERRORS as err:
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        if isinstance(err, (zipfile.BadZipFile, EOFError, zlib.error)):
+            reason += "; truncated or corrupt"
+        raise InputError(f"{path}: not a readable .npz model ({reason})") from None
+
+
+def _read_npz(path: Path) -> MLPModel:
+    z = np.load(path, allow_pickle=False)
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise InputError(f"{path}: a single .npy array, not an .npz archive of W1..Wn and B1..Bn")
     with z:
         keys = set(z.files)
         w_idx = _indexed(keys, "W")
@@ -163,15 +180,36 @@ def _load_state_dict(path: Path) -> MLPModel:
 
 def _read_csv(path: Path) -> np.ndarray:
     try:
-        arr = np.genfromtxt(path, delimiter=",", dtype=np.float64)
-    except ValueError as err:
-        raise InputError(f"{path}: not a numeric CSV file ({err})") from None
-    arr = np.atleast_2d(arr)
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a text CSV file (not UTF-8: a binary file?)") from None
+    except OSError as err:
+        raise InputError(f"{path}: cannot read ({err.strerror})") from None
+    if "\x00" in text:
+        raise InputError(f"{path}: not a text CSV file (it holds NUL bytes: a binary file?)")
+    rows = [line.rstrip(",").split(",") for line in text.splitlines() if line.strip(" ,\t\r")]
+    if not rows:
+        raise InputError(f"{path}: no numbers in the file")
+    width = max(len(r) for r in rows)
+    arr = np.full((len(rows), width), np.nan)
+    for i, row in enumerate(rows, start=1):
+        for j, cell in enumerate(row, start=1):
+            cell = cell.strip()
+            if not cell:
+                continue
+            try:
+                arr[i - 1, j - 1] = float(cell)
+            except ValueError:
+                raise InputError(f"{path}: line {i}, column {j}: '{cell[:20]}' is not a number") from None
     # trailing commas give an all-NaN last column (IMAC-Sim's files have them)
     keep = ~np.all(np.isnan(arr), axis=0)
     arr = arr[:, keep]
     keep_rows = ~np.all(np.isnan(arr), axis=1)
-    return arr[keep_rows]
+    arr = arr[keep_rows]
+    if np.isnan(arr).any():
+        i, j = (int(k) + 1 for k in np.argwhere(np.isnan(arr))[0])
+        raise InputError(f"{path}: row {i}, column {j} is empty or NaN (every weight must be a number)")
+    return arr
 
 
 def _load_csv_folder(folder: Path) -> MLPModel:

@@ -12,13 +12,13 @@ on the same encoded samples and reports:
   ``tran_step_s``, default rise time / 50) against the solver's latency estimate, the
   largest relative difference (bound: 10 %);
 * the time per sample of each backend, measured in the same run.
+
+``imaclab.imac.run(ValidateJob(model=..., samples=N))`` does the same from files.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from imaclab.circuit.mlp import MLPModel
 from imaclab.devices.neuron import load_neuron_curve
 from imaclab.errors import InputError, SimulationError
 from imaclab.imac.config import ImacConfig
+from imaclab.result import Result, Table
 
 #: Acceptance bounds of the cross-check (issue 5): outputs, power, latency.
 MAX_OUTPUT_DIFF_V = 1e-3
@@ -40,8 +41,10 @@ _TRAN_STEPS_PER_RISE = 50
 
 
 @dataclass
-class ValidationReport:
-    """Figures of one fast-vs-SPICE cross-check (see the module docstring)."""
+class ValidateResult(Result):
+    """Figures of one fast-vs-SPICE cross-check (see the module docstring); ``passed`` is all checks."""
+
+    kind = "imac.validate"
 
     circuit: dict
     samples: int
@@ -62,6 +65,9 @@ class ValidationReport:
     latency_fast_s: np.ndarray = field(repr=False)
     latency_spice_s: np.ndarray = field(repr=False)
     warnings: list[str] = field(default_factory=list)
+    #: the :class:`~imaclab.imac.ValidateJob` (or the ImacConfig) that produced it
+    job: Any = None
+    wall_s: float = float("nan")
 
     @property
     def checks(self) -> dict[str, bool]:
@@ -89,7 +95,42 @@ class ValidationReport:
                 "fast_s_per_sample": self.fast_s_per_sample, "spice_dc_s_per_sample": self.spice_dc_s_per_sample,
                 "spice_tran_s_per_sample": self.spice_tran_s_per_sample, "speedup_dc": self.speedup_dc,
                 "checks": self.checks, "passed": self.passed, "warnings": self.warnings,
-                "latency_fast_s": self.latency_fast_s.tolist(), "latency_spice_s": self.latency_spice_s.tolist()}
+                "latency_fast_s": self.latency_fast_s.tolist(), "latency_spice_s": self.latency_spice_s.tolist(),
+                **({"model": self.job.model, "data": self.job.data, "wall_s": self.wall_s}
+                   if hasattr(self.job, "model") else {})}
+
+    def tables(self) -> list[Table]:
+        c = self.circuit
+        rows = [("network", "-".join(map(str, c["layer_sizes"]))), ("crossbar", c["crossbar"]),
+                ("partitions", str(c["partitions"])),
+                ("parasitics", f"R={c['parasitics']['r']} C={c['parasitics']['c']}"),
+                ("variation", str(c["variation"])), ("weights / neurons", f"{c['weight_kind']} / {c['neuron']}"),
+                ("samples", str(self.samples)),
+                ("max |dV_out|", f"{self.max_output_diff_v * 1e3:.4g} mV"),
+                ("class mismatches", str(self.class_mismatches)),
+                ("max power difference", f"{self.max_power_rel_diff * 100:.3g} %")]
+        if self.latency_samples:
+            rows += [("transient samples", str(self.latency_samples)),
+                     ("latency difference max / mean", f"{self.max_latency_rel_diff * 100:.3g} % / "
+                                                       f"{self.mean_latency_rel_diff * 100:.3g} %")]
+        rows += [("fast, per sample", f"{self.fast_s_per_sample:.3g} s"),
+                 ("ngspice DC, per sample", f"{self.spice_dc_s_per_sample:.3g} s ({self.speedup_dc:.3g}x)")]
+        if self.latency_samples:
+            rows.append(("ngspice transient, per sample", f"{self.spice_tran_s_per_sample:.3g} s"))
+        checks = tuple(("PASS" if ok else "FAIL", name) for name, ok in self.checks.items())
+        return [Table(title="fast solver vs ngspice", columns=("quantity", "value"), rows=tuple(rows),
+                      show_header=False),
+                Table(title="checks", columns=("result", "check"), rows=checks, text_columns=2, show_header=False)]
+
+    def notes(self) -> list[str]:
+        return [f"warning: {w}" for w in self.warnings] + super().notes()
+
+    def write_report(self, path: str | Path) -> Path:
+        """The report as one JSON file, atomic (``imac validate -o FILE``; a run folder's ``summary.json``
+        holds the same)."""
+        from imaclab.files import write_json
+
+        return write_json(path, self.to_dict())
 
 
 def _as_inputs(dataset: Any, samples: int) -> np.ndarray:
@@ -117,9 +158,9 @@ def circuit_summary(circuit: NetworkCircuit, config: ImacConfig) -> dict:
 
 def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int, latency_samples: int = 0,
              tran_step_s: float | None = None, workdir: str | Path | None = None,
-             progress: bool = False) -> ValidationReport:
+             progress: bool = False) -> ValidateResult:
     """Run both backends on the first ``samples`` samples of ``dataset`` and compare them."""
-    from imaclab.solver import SolverOptions, simulate
+    from imaclab.solver import simulate
     from imaclab.spice.runner import POWER_COMPONENTS, run_spice
 
     if samples < 1:
@@ -136,8 +177,7 @@ def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int,
     v_in = circuit.encode(x)
     n = v_in.shape[0]
     m = min(latency_samples, n)
-    options = SolverOptions(neuron_cache_dir=sim.neuron_cache_dir, settle_tolerance=sim.spice.settle_tolerance,
-                            settle_floor_v=sim.spice.settle_floor_v, latency=m > 0)
+    options = sim.solver_options(latency=m > 0)
     from imaclab.solver import prepare
 
     plan = prepare(circuit, options)
@@ -192,7 +232,7 @@ def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int,
         lat_max, lat_mean = float(rel.max()), float(rel.mean())
     else:
         lat_max = lat_mean = float("nan")
-    return ValidationReport(circuit=circuit_summary(circuit, config), samples=n,
+    return ValidateResult(circuit=circuit_summary(circuit, config), samples=n,
                             max_output_diff_v=float(diff.max()), class_mismatches=mismatches,
                             max_power_rel_diff=float(np.max(np.abs(p_fast - p_spice) / np.abs(p_spice))),
                             max_component_rel_diff=comp, latency_samples=m, max_latency_rel_diff=lat_max,
@@ -200,24 +240,4 @@ def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int,
                             spice_dc_s_per_sample=spice.ngspice_s / n, spice_tran_s_per_sample=tran_s,
                             outputs_fast=fast.outputs, outputs_spice=spice.outputs, power_fast_w=p_fast,
                             power_spice_w=p_spice, latency_fast_s=lat_fast, latency_spice_s=lat_spice,
-                            warnings=warnings)
-
-
-def validate_files(*, config: ImacConfig, model: str | Path, data: str = "digits", samples: int = 20,
-                   latency_samples: int = 0, data_root: str | Path | None = None, crop: int | None = None,
-                   resize: int | None = None, out: str | Path | None = None, progress: bool = True) -> ValidationReport:
-    """:func:`validate` on a model file and the test split of a named data set; ``out``: JSON report."""
-    from imaclab.imac.model_io import load_mlp
-    from imaclab.data.datasets import load_dataset
-
-    mlp = load_mlp(model)
-    dataset = load_dataset(data, split="test", root=data_root, crop=crop, resize=resize, flatten=True)
-    start = time.perf_counter()
-    report = validate(config=config, model=mlp, dataset=dataset, samples=samples, latency_samples=latency_samples,
-                      progress=progress)
-    if out is not None:
-        out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        body = report.to_dict() | {"model": str(model), "data": data, "wall_s": time.perf_counter() - start}
-        out.write_text(json.dumps(body, indent=2))
-    return report
+                            warnings=warnings, job=config)

@@ -5,6 +5,10 @@ operations (:func:`build_workload`) -> a cost split by category (:func:`systolic
 :func:`memory_cost`, :func:`roofline_cost`) -> Amdahl's law (:func:`amdahl`, or a
 hardware-derived factor from :mod:`imaclab.llm.improve`) -> a study over models x contexts x
 hardware (:func:`run_study`).  See ``docs/llm-amdahl.md``.
+
+The jobs: ``run(LlmWorkloadJob(model="opt-1.3b"))`` -> :class:`WorkloadResult`,
+``run(AmdahlJob(models=[...], contexts=[...]))`` -> :class:`StudyResult`, and
+``run(AmdahlCaseJob(model=..., context=..., s=8))`` for one case (the sweep target ``llm.amdahl``).
 """
 
 from imaclab.llm.amdahl import (AmdahlResult, amdahl, amdahl_ceiling, amdahl_speedup, factor_for_speedup,
@@ -20,8 +24,10 @@ from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.roofline import RooflineHardware
 from imaclab.llm.study import StudyConfig, StudyResult, run_study
 from imaclab.llm.workload import GemmOp, VectorOp, Workload, WorkloadConfig, build_workload
+from imaclab.llm.api import AmdahlCaseJob, AmdahlJob, LlmWorkloadJob, WorkloadResult, run
 
 __all__ = [
+    "AmdahlCaseJob", "AmdahlJob", "LlmWorkloadJob", "WorkloadResult", "run",
     "AmdahlResult", "CATEGORIES", "ComputeImprovementConfig", "CostBreakdown", "CrossbarConfig", "GemmOp",
     "LlmSpec", "MemoryConfig", "PrecisionConfig", "RooflineHardware", "StudyConfig", "StudyResult", "VectorOp",
     "VectorUnitConfig", "Workload", "WorkloadConfig", "amdahl", "amdahl_ceiling", "amdahl_speedup",

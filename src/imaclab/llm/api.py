@@ -1,82 +1,265 @@
-"""One keyword-only entry point per job of the ``imaclab llm`` commands."""
+"""The llm room's jobs and its one entry point ``run(job)``.
+
+* :class:`LlmWorkloadJob` -> :class:`WorkloadResult`: cycles, bytes and MACs by category of one
+  forward pass of a model on a systolic array (``imaclab llm workload``);
+* :class:`AmdahlJob` -> :class:`~imaclab.llm.study.StudyResult`: the Amdahl study over models x
+  contexts x hardware x phases (``imaclab llm amdahl``, ``imaclab llm study``);
+* :class:`AmdahlCaseJob` -> :class:`~imaclab.llm.study.StudyResult` of one case: one model, phase,
+  context and factor ``s`` (the sweep target ``llm.amdahl``); its ``metrics()`` hold ``f``,
+  ``ceiling`` and ``speedup`` beside the case's row.
+
+>>> from imaclab.llm import AmdahlJob, LlmWorkloadJob, run
+>>> run(LlmWorkloadJob(model="opt-1.3b", context=256)).cycles_total
+>>> run(AmdahlJob(models=["opt-1.3b"], contexts=[512], hardware=["edge"])).rows[0]["f_systolic"]
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
 
+from pydantic import Field
+
+from imaclab.config import ConfigModel, json_default
 from imaclab.errors import ConfigError
 from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.catalog import get_model, list_models
 from imaclab.llm.costs import VectorUnitConfig, systolic_cost
 from imaclab.llm.hardware import DEFAULT_DATAFLOW, clock_of, resolve_systolic, systolic_label
+from imaclab.llm.improve import CrossbarConfig
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
-from imaclab.llm.study import StudyConfig, StudyResult, run_study
+from imaclab.llm.study import StudyConfig, StudyResult, factor_column, run_study
 from imaclab.llm.workload import WorkloadConfig, build_workload
+from imaclab.result import Result, Table
+
+HeatmapCost = Literal["systolic", "memory", "roofline"]
 
 
+# ------------------------------------------------------------------------------ jobs
+class LlmWorkloadJob(ConfigModel):
+    """One forward pass of a model on a systolic array."""
+
+    model: str = Field("llama-2-7b", description="catalog name (imaclab llm models) or a Hugging Face config.json "
+                                                 "path")
+    phase: Literal["decode", "prefill"] = Field("decode", description="decode (one new token) or prefill (a prompt)")
+    context: int = Field(512, ge=1, description="prompt length / keys attended, tokens")
+    batch: int = Field(1, ge=1, description="sequences per pass")
+    hardware: str = Field("edge", description="edge (edge-32x32), cloud (cloud-128x128), a systolic preset or file")
+    array: str | None = Field(None, description="array size override, ROWSxCOLS (e.g. 32x32)")
+    dataflow: str = Field(DEFAULT_DATAFLOW, description="dataflow: os, ws, is, or preset (keep the preset's own)")
+    precision: str = Field("fp16", description="precision for bytes: fp16, int8, w1.58a8, w1a8, w2a8, ...")
+    attention_mask: Literal["causal", "full"] = Field("causal", description="prefill attention mask: causal or full")
+    clock_hz: float | None = Field(None, gt=0, description="clock for seconds and tokens/s, Hz; None = the array's")
+    vector_lanes: int | None = Field(None, ge=1, description="vector-unit lanes; None = the array's columns")
+    ops_per_lane_per_cycle: int = Field(1, ge=1, description="vector-unit operations per lane per cycle")
+    workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(
+        "further workload options (causal block, logits, GQA stacking); phase, context, batch and the mask "
+        "are set above"))
+
+    def workload_config(self) -> WorkloadConfig:
+        return self.workload.with_overrides({"phase": self.phase, "context_tokens": self.context,
+                                             "batch": self.batch, "attention_mask": self.attention_mask})
+
+
+class AmdahlJob(StudyConfig):
+    """The Amdahl study (every :class:`~imaclab.llm.study.StudyConfig` field) and the plots to draw."""
+
+    heatmaps: list[HeatmapCost] = Field(default=["systolic"], description=(
+        "costs to draw f heatmaps for: systolic, memory, roofline"))
+
+
+class AmdahlCaseJob(ConfigModel):
+    """One Amdahl case: a model, a phase, a context length, a batch, a hardware and a factor s."""
+
+    model: str = Field("llama-2-7b", description="catalog name or a Hugging Face config.json path")
+    phase: Literal["decode", "prefill"] = Field("decode", description="inference phase")
+    context: int = Field(1024, ge=1, description="context length L, tokens")
+    batch: int = Field(1, gt=0, description="sequences per pass")
+    hardware: str = Field("edge", description="systolic array: edge, cloud, a systolic preset or config file")
+    array: str | None = Field(None, description="override the array size, e.g. 64x64")
+    dataflow: str | None = Field(None, description="dataflow (os, ws, is, or 'preset'); None = the study's "
+                                                   "default")
+    s: float = Field(8.0, gt=0, description="improvement factor of the improved categories")
+    improved: list[str] = Field(["projection"], description="categories that improve")
+    baseline_precision: str = Field("fp16", description="precision of the baseline pass")
+    quantized_precision: str = Field("w1.58a8", description="precision after quantization (w<W>a<A>)")
+    roofline: str | None = Field(None, description="roofline device; None pairs edge->edge-npu, cloud->tpu-v4")
+    clock_hz: float | None = Field(None, gt=0, description="clock for cycles->seconds; None = the array's")
+    crossbar: CrossbarConfig = Field(default_factory=CrossbarConfig, description="hybrid PIM crossbars")
+    workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description="workload options "
+                                                                                 "(phase/context/batch set above)")
+
+    def study(self) -> AmdahlJob:
+        """The one-case study this case is."""
+        fields = {
+            "models": [self.model], "contexts": [self.context], "hardware": [self.hardware],
+            "phases": [self.phase], "batch": self.batch, "array": self.array, "dataflow": self.dataflow,
+            "improved": self.improved, "factors": [self.s], "baseline_precision": self.baseline_precision,
+            "quantized_precision": self.quantized_precision, "roofline": self.roofline,
+            "clock_hz": self.clock_hz, "crossbar": self.crossbar.to_dict(), "workload": self.workload.to_dict()}
+        # unset options take the study's own defaults
+        return AmdahlJob.from_dict({k: v for k, v in fields.items() if v is not None}, source="llm.amdahl case")
+
+
+# ------------------------------------------------------------------------------ workload result
+@dataclass
+class WorkloadResult(Result):
+    """Cycles, bytes and MACs by category of one forward pass (the keys of ``imaclab llm workload --json``)."""
+
+    kind: ClassVar[str] = "llm.workload"
+
+    job: LlmWorkloadJob
+    model: str
+    phase: str
+    context: int
+    batch: int
+    layers: int
+    parameters: int
+    parameters_by_group: dict[str, int]
+    hardware: dict[str, Any]
+    workload: dict[str, Any]
+    precision: dict[str, Any]
+    cycles_by_category: dict[str, float]
+    cycles_per_layer_by_category: dict[str, float]
+    cycles_outside_layers_by_category: dict[str, float]
+    cycles_total: float
+    cycle_fractions: dict[str, float]
+    seconds: float
+    tokens_per_s: float | None
+    bytes_by_category: dict[str, float]
+    bytes_by_kind: dict[str, Any]
+    macs_by_category: dict[str, int]
+    flops_by_category: dict[str, int]
+    gemms: list[dict[str, Any]]
+
+    #: The report's keys, in the order ``--json`` prints them.
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "model", "phase", "context", "batch", "layers", "parameters", "parameters_by_group", "hardware",
+        "workload", "precision", "cycles_by_category", "cycles_per_layer_by_category",
+        "cycles_outside_layers_by_category", "cycles_total", "cycle_fractions", "seconds", "tokens_per_s",
+        "bytes_by_category", "bytes_by_kind", "macs_by_category", "flops_by_category", "gemms")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {key: getattr(self, key) for key in self.KEYS}
+
+    def to_json(self, indent: int = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, default=json_default)
+
+    def tables(self) -> list[Table]:
+        hw = self.hardware
+        title = (f"{self.model} {self.phase} L={self.context} B={self.batch} on {hw['name']} "
+                 f"{hw['array_rows']}x{hw['array_cols']} {hw['dataflow']} ({self.layers} layers)")
+        columns = ("category", "cycles/layer", "cycles total", "share", "MACs", f"bytes ({self.job.precision})")
+        rows = [(cat, f"{self.cycles_per_layer_by_category[cat]:,.0f}", f"{total:,.0f}",
+                 f"{100 * self.cycle_fractions[cat]:.1f}%", f"{self.macs_by_category[cat]:,}",
+                 f"{self.bytes_by_category[cat]:,.0f}") for cat, total in self.cycles_by_category.items()]
+        rows.append(("total", "", f"{self.cycles_total:,.0f}", "100%", "", ""))
+        return [Table(title, columns, tuple(rows))]
+
+    def notes(self) -> list[str]:
+        line = (f"{self.seconds * 1e3:.4g} ms per pass at {self.hardware['clock_hz'] / 1e9:g} GHz = "
+                f"{self.tokens_per_s:.4g} tokens/s" if self.tokens_per_s else
+                f"{self.seconds * 1e3:.4g} ms per pass at {self.hardware['clock_hz'] / 1e9:g} GHz")
+        return [line] + super().notes()
+
+
+# ------------------------------------------------------------------------------ run
+@functools.singledispatch
+def run(job: Any, *, out_dir: str | Path | None = None, progress: bool = False) -> Result:
+    """Run an llm job: :class:`LlmWorkloadJob`, :class:`AmdahlJob` (or a StudyConfig) or :class:`AmdahlCaseJob`."""
+    raise ConfigError(f"imaclab.llm.run: cannot run a {type(job).__name__}; give an LlmWorkloadJob, AmdahlJob or "
+                      f"AmdahlCaseJob")
+
+
+@run.register(LlmWorkloadJob)
+def _run_workload(job: LlmWorkloadJob, *, out_dir: str | Path | None = None,
+                  progress: bool = False) -> WorkloadResult:
+    """Cycles, bytes and MACs by category of one forward pass of ``job.model`` on a systolic array."""
+    from imaclab.files import check_writable_dir
+
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    spec = get_model(job.model)
+    wcfg = job.workload_config()
+    workload = build_workload(spec, wcfg)
+    systolic = resolve_systolic(job.hardware, array=job.array, dataflow=job.dataflow)
+    clock = clock_of(systolic, job.clock_hz)
+    cost = systolic_cost(workload, systolic, VectorUnitConfig(lanes=job.vector_lanes,
+                                                              ops_per_lane_per_cycle=job.ops_per_lane_per_cycle))
+    prec = PrecisionConfig.parse(job.precision)
+    traffic = bytes_by_category(workload, prec)
+    seconds = cost.in_seconds(clock).total
+    result = WorkloadResult(
+        job=job, model=spec.name, phase=wcfg.phase, context=wcfg.context_tokens, batch=wcfg.batch,
+        layers=spec.num_layers, parameters=spec.total_parameters(), parameters_by_group=spec.parameter_counts(),
+        hardware={"name": systolic_label(job.hardware), "array_rows": systolic.array_rows,
+                  "array_cols": systolic.array_cols, "dataflow": str(getattr(systolic, "dataflow", "")),
+                  "clock_hz": clock, "vector_lanes": cost.detail["vector_lanes"]},
+        workload=wcfg.to_dict(), precision=prec.to_dict(),
+        cycles_by_category=cost.by_category(), cycles_per_layer_by_category=dict(cost.per_layer),
+        cycles_outside_layers_by_category=dict(cost.outside_layers), cycles_total=cost.total,
+        cycle_fractions=cost.fractions(), seconds=seconds,
+        tokens_per_s=wcfg.tokens_per_pass / seconds if seconds else None,
+        bytes_by_category={c: traffic[c]["total"] for c in CATEGORIES}, bytes_by_kind=traffic,
+        macs_by_category=workload.macs_by_category(), flops_by_category=workload.flops_by_category(),
+        gemms=workload.gemm_table())
+    if out_dir is not None:
+        result.save(out_dir)
+        result.plot(out_dir)
+    return result
+
+
+@run.register(StudyConfig)
+def _run_study(job: StudyConfig, *, out_dir: str | Path | None = None, progress: bool = False) -> StudyResult:
+    """The Amdahl study; with ``out_dir``: ``amdahl.csv``, ``study.json``, the plots, ``config.yaml``, ``summary.json``."""
+    from imaclab.files import check_writable_dir
+
+    started = time.perf_counter()
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    result = run_study(config=job)
+    if out_dir is not None:
+        result.save(out_dir)
+        result.plot(out_dir)
+        result.total_s = time.perf_counter() - started
+    return result
+
+
+@run.register(AmdahlCaseJob)
+def _run_case(job: AmdahlCaseJob, *, out_dir: str | Path | None = None, progress: bool = False) -> StudyResult:
+    """One case of the study; refused with one line when the case cannot run (context above the model's max)."""
+    from imaclab.files import check_writable_dir
+
+    if out_dir is not None:
+        check_writable_dir(out_dir)
+    result = run_study(config=job.study())
+    if not result.rows:
+        reason = result.skipped[0]["reason"] if result.skipped else "no case"
+        raise ConfigError(f"llm.amdahl: {job.model} {job.phase} L={job.context} was not run: {reason}")
+    result.job = job
+    if out_dir is not None:
+        result.save(out_dir)
+        result.plot(out_dir)
+    return result
+
+
+# ------------------------------------------------------------------------------ listings
 def catalog_table() -> list[dict[str, Any]]:
-    """One summary row per catalog model."""
+    """One summary row per catalog model (``imaclab llm models``)."""
     return [spec.summary() for spec in list_models()]
 
 
-def workload_report(*, model: str, phase: str = "decode", context: int = 512, batch: int = 1,
-                    hardware: str = "edge", array: str | None = None, dataflow: str = DEFAULT_DATAFLOW,
-                    precision: str = "fp16", attention_mask: str = "causal", clock_hz: float | None = None,
-                    vector_lanes: int | None = None) -> dict[str, Any]:
-    """Cycles, bytes and MACs by category of one forward pass of ``model`` on a systolic array."""
-    spec = get_model(model)
-    wcfg = WorkloadConfig.from_dict({"phase": phase, "context_tokens": context, "batch": batch,
-                                     "attention_mask": attention_mask}, source="workload options")
-    workload = build_workload(spec, wcfg)
-    systolic = resolve_systolic(hardware, array=array, dataflow=dataflow)
-    clock = clock_of(systolic, clock_hz)
-    cost = systolic_cost(workload, systolic, VectorUnitConfig(lanes=vector_lanes))
-    prec = PrecisionConfig.parse(precision)
-    traffic = bytes_by_category(workload, prec)
-    seconds = cost.in_seconds(clock).total
-    return {
-        "model": spec.name, "phase": wcfg.phase, "context": wcfg.context_tokens, "batch": wcfg.batch,
-        "layers": spec.num_layers, "parameters": spec.total_parameters(),
-        "parameters_by_group": spec.parameter_counts(),
-        "hardware": {"name": systolic_label(hardware), "array_rows": systolic.array_rows,
-                     "array_cols": systolic.array_cols, "dataflow": str(getattr(systolic, "dataflow", "")),
-                     "clock_hz": clock, "vector_lanes": cost.detail["vector_lanes"]},
-        "workload": wcfg.to_dict(), "precision": prec.to_dict(),
-        "cycles_by_category": cost.by_category(),
-        "cycles_per_layer_by_category": dict(cost.per_layer),
-        "cycles_outside_layers_by_category": dict(cost.outside_layers),
-        "cycles_total": cost.total, "cycle_fractions": cost.fractions(),
-        "seconds": seconds, "tokens_per_s": wcfg.tokens_per_pass / seconds if seconds else None,
-        "bytes_by_category": {c: traffic[c]["total"] for c in CATEGORIES},
-        "bytes_by_kind": traffic,
-        "macs_by_category": workload.macs_by_category(), "flops_by_category": workload.flops_by_category(),
-        "gemms": workload.gemm_table(),
-    }
+def catalog_tables(rows: list[dict[str, Any]]) -> list[Table]:
+    columns = tuple(rows[0])
+    cells = tuple(tuple(f"{v / 1e6:,.1f}" if key.endswith("parameters") else str(v) for key, v in row.items())
+                  for row in rows)
+    return [Table("imaclab LLM catalog (parameters in millions)", columns, cells,
+                  text_columns=1)]
 
 
-def amdahl_study(*, models: str = "all", contexts: str | None = None, hardware: str = "edge,cloud",
-                 phase: str = "both", batch: int = 1, improve: str = "projection", factors: str | None = None,
-                 attention_factor: float | None = None, precision: str = "w1.58a8", array: str | None = None,
-                 dataflow: str = DEFAULT_DATAFLOW, roofline: str | None = None, clock_hz: float | None = None,
-                 vector_lanes: int | None = None) -> StudyResult:
-    """The Amdahl study from comma-separated command-line values (defaults: the full study)."""
-    from imaclab.llm.workload import parse_phase
-
-    def numbers(text: str, kind: type) -> list:
-        try:
-            return [kind(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise ConfigError(f"cannot read '{text}' as a comma-separated list of numbers") from None
-
-    fields: dict[str, Any] = {
-        "models": [m.strip() for m in models.split(",") if m.strip()],
-        "hardware": [h.strip() for h in hardware.split(",") if h.strip()],
-        "phases": parse_phase(phase), "batch": batch,
-        "improved": [c.strip() for c in improve.split(",") if c.strip()], "attention_factor": attention_factor,
-        "quantized_precision": precision, "array": array, "dataflow": dataflow, "roofline": roofline,
-        "clock_hz": clock_hz, "vector_unit": {"lanes": vector_lanes}}
-    if contexts:
-        fields["contexts"] = numbers(contexts, int)
-    if factors:
-        fields["factors"] = numbers(factors, float)
-    return run_study(config=StudyConfig.from_dict(fields, source="llm amdahl options"))
+__all__ = ["AmdahlCaseJob", "AmdahlJob", "LlmWorkloadJob", "StudyResult", "WorkloadResult", "catalog_table",
+           "factor_column", "run"]

@@ -33,7 +33,8 @@ def list_models() -> list[LlmSpec]:
 
 
 def get_model(name: str) -> LlmSpec:
-    """A catalog model by name (case-insensitive), or a model read from a ``config.json`` path.
+    """A catalog model by name (case-insensitive), or a model read from a ``config.json`` path (or its folder);
+    ``NAME=path/config.json`` names a model read from a file.
 
     Raises UnknownNameError listing close matches for an unknown name.
     """
@@ -41,16 +42,64 @@ def get_model(name: str) -> LlmSpec:
     catalog = _catalog()
     if key in catalog:
         return catalog[key].model_copy(deep=True)
-    if key.endswith(".json") or Path(name).is_file():
+    label, path = _split_named(name)
+    if label is not None or key.endswith(".json") or Path(path).is_file() or (Path(path) / "config.json").is_file():
         from imaclab.llm.hf_import import load_hf_config
 
-        return load_hf_config(name)
+        return load_hf_config(path, name=label)
     raise unknown_name("model", name, model_names())
 
 
+def _split_named(item: str) -> tuple[str | None, str]:
+    """``NAME=path`` -> ``(NAME, path)``; anything else -> ``(None, item)``."""
+    label, sep, path = item.strip().partition("=")
+    if sep and label.strip() and path.strip():
+        return label.strip(), path.strip()
+    return None, item.strip()
+
+
+def _config_folder(item: str) -> Path:
+    path = Path(_split_named(item)[1]).expanduser().resolve()
+    return path if path.is_dir() else path.parent
+
+
 def resolve_models(names: str | list[str]) -> list[LlmSpec]:
-    """Models from a comma-separated string or list; ``all`` means the whole catalog."""
+    """Models from a comma-separated string or list; ``all`` means the whole catalog.
+
+    Every model of a study has its own name.  Models read from ``config.json`` files whose
+    derived names (the ``_name_or_path`` key or the folder name) collide are told apart by
+    their folders (``a/llama``, ``b/llama``); ``NAME=path/config.json`` names one explicitly.
+    The same name given twice (a catalog model listed twice, two explicit names alike) is
+    refused with one line.
+    """
+    from imaclab.errors import ConfigError
+
     items = [n.strip() for n in (names.split(",") if isinstance(names, str) else names) if n.strip()]
     if any(n.lower() == "all" for n in items):
         return list_models()
-    return [get_model(n) for n in items]
+    specs = [get_model(n) for n in items]
+    derived = [n.strip().lower() not in _catalog() and _split_named(n)[0] is None for n in items]
+    groups: dict[str, list[int]] = {}
+    for i, spec in enumerate(specs):
+        groups.setdefault(spec.name.lower(), []).append(i)
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        folders = [_config_folder(items[i]) for i in members]
+        if not all(derived[i] for i in members) or len(set(folders)) < len(folders):
+            given = ", ".join(items[i] for i in members)
+            raise ConfigError(f"model name '{specs[members[0]].name}' appears {len(members)} times in the study "
+                              f"({given}): list each model once, or name them NAME=path/config.json")
+        depth = 1
+        while len({"/".join(f.parts[-depth:]) for f in folders}) < len(folders):
+            depth += 1
+        for i, folder in zip(members, folders):
+            suffix = "/".join(folder.parts[-depth:])
+            name = suffix if specs[i].name == folder.name else f"{specs[i].name} ({suffix})"
+            specs[i] = specs[i].model_copy(update={"name": name})
+    names_now = [s.name.lower() for s in specs]
+    clash = next((n for n in names_now if names_now.count(n) > 1), None)
+    if clash is not None:
+        raise ConfigError(f"model name '{clash}' appears more than once in the study: name the models "
+                          f"NAME=path/config.json")
+    return specs

@@ -10,11 +10,12 @@ model cannot run (context above its max context) are listed as skipped.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -32,6 +33,7 @@ from imaclab.llm.improve import (ComputeImprovementConfig, CrossbarConfig, compu
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.roofline import RooflineHardware
 from imaclab.llm.workload import Workload, WorkloadConfig, build_workload
+from imaclab.result import Result, flat_scalars
 
 DEFAULT_CONTEXTS = [128, 256, 512, 1024, 2048, 4096]
 DEFAULT_FACTORS = [2.0, 4.0, 8.0, 16.0, 64.0]
@@ -94,14 +96,27 @@ def factor_column(s: float) -> str:
 
 
 @dataclass
-class StudyResult:
-    """Rows of the study (one per case), skipped cases, and the time it took."""
+class StudyResult(Result):
+    """Rows of the study (one per case), skipped cases, and the time it took.
+
+    ``save(dir)`` writes ``config.yaml``, ``amdahl.csv``, ``study.json`` and ``summary.json``;
+    ``plot(dir)`` the f heatmaps (``job.heatmaps``, default systolic), speedup curves and cost shares.
+    """
+
+    kind: ClassVar[str] = "llm.amdahl"
 
     config: StudyConfig
     rows: list[dict[str, Any]]
     skipped: list[dict[str, Any]]
     elapsed_s: float
     hardware_info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: The job that asked for the study (an AmdahlJob, or an AmdahlCaseJob for one case); None = ``config``.
+    job: Any = None
+    #: Seconds of the study with its files and plots (set by ``imaclab.llm.run`` with ``out_dir``).
+    total_s: float | None = None
+
+    def job_config(self) -> Any:
+        return self.job if self.job is not None else self.config
 
     def columns(self) -> list[str]:
         seen: dict[str, None] = {}
@@ -109,24 +124,67 @@ class StudyResult:
             seen.update(dict.fromkeys(row))
         return list(seen)
 
+    def csv_text(self) -> str:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=self.columns())
+        writer.writeheader()
+        writer.writerows(self.rows)
+        return buffer.getvalue()
+
     def write_csv(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=self.columns())
-            writer.writeheader()
-            writer.writerows(self.rows)
-        return path
+        from imaclab.files import write_text
+
+        return write_text(path, self.csv_text())
 
     def to_dict(self) -> dict[str, Any]:
         return {"config": self.config.to_dict(), "elapsed_s": self.elapsed_s, "cases": len(self.rows),
                 "skipped": self.skipped, "hardware": self.hardware_info, "headline": self.headline()}
 
     def write_json(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=2, default=json_default))
-        return path
+        from imaclab.files import write_text
+
+        return write_text(path, json.dumps(self.to_dict(), indent=2, default=json_default))
+
+    def metrics(self) -> dict[str, Any]:
+        """One case: its row's scalars and ``f``, ``ceiling`` (systolic cost) and, with one factor, ``speedup``
+        (what the sweep target ``llm.amdahl`` stores); several: cases, skipped and seconds."""
+        if len(self.rows) == 1:
+            row = dict(self.rows[0])
+            row["f"] = row["f_systolic"]
+            row["ceiling"] = row["ceiling_systolic"]
+            if len(self.config.factors) == 1:
+                row["speedup"] = row[factor_column(self.config.factors[0])]
+            return flat_scalars(row)
+        return {"cases": len(self.rows), "skipped": len(self.skipped), "elapsed_s": self.elapsed_s}
+
+    def notes(self) -> list[str]:
+        lines = []
+        for entry in self.headline():
+            lo, hi = entry["min_f"], entry["max_f"]
+            lines.append(f"{entry['phase']:7s} {entry['hardware']:14s} f from {lo['f_systolic']:.3f} "
+                         f"({lo['model']}, L={lo['context']}, ceiling {lo['ceiling_systolic']:.3g}x) to "
+                         f"{hi['f_systolic']:.3f} ({hi['model']}, L={hi['context']}, ceiling "
+                         f"{hi['ceiling_systolic']:.3g}x)")
+        timing = f"study {self.elapsed_s:.2f} s"
+        if self.total_s is not None:
+            timing += f", with files and plots {self.total_s:.2f} s"
+        lines.append(f"{len(self.rows)} cases, {len(self.skipped)} skipped (context above max); {timing}")
+        lines += [f"  {name}: {path}" for name, path in self.files.items()]
+        return lines
+
+    def write_files(self, out_dir: Path) -> dict[str, Path]:
+        """``amdahl.csv`` (one row per case) and ``study.json`` (config, skipped cases, headline)."""
+        out = Path(out_dir)
+        return {"csv": self.write_csv(out / "amdahl.csv"), "json": self.write_json(out / "study.json")}
+
+    def plot(self, out_dir: str | Path) -> dict[str, Path]:
+        """f heatmaps, speedup curves and cost shares (:mod:`imaclab.report.llm_plots`)."""
+        from imaclab.report.llm_plots import plot_study
+
+        heatmaps = tuple(getattr(self.job_config(), "heatmaps", None) or ("systolic",))
+        files = plot_study(self, out_dir=out_dir, heatmap_costs=heatmaps)
+        self.files.update(files)
+        return files
 
     def headline(self) -> list[dict[str, Any]]:
         """For each (phase, hardware): the cases with the smallest and the largest f (systolic cost)."""
@@ -142,8 +200,6 @@ class StudyResult:
                             "min_f": {k: lo[k] for k in ("model", "context", "f_systolic", "ceiling_systolic")},
                             "max_f": {k: hi[k] for k in ("model", "context", "f_systolic", "ceiling_systolic")}})
         return out
-
-
 
 
 @dataclass(frozen=True)

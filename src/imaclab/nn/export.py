@@ -41,7 +41,6 @@ TPU layer (``<layer>.weight_codes``, ``<layer>.weight_scale``, ...).
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +49,7 @@ import torch
 from torch import nn
 
 from imaclab.devices.memristor import quantize_weights
+from imaclab.files import write_json, write_npz
 from imaclab.nn.imac_layers import IMACHead, IMACLinear, UnitRange
 from imaclab.nn.layers import QConv2d, QLinear
 from imaclab.nn.policy import MixedHead
@@ -108,11 +108,7 @@ def export_imac(model: ZooModel, path: str | Path) -> Path | None:
     head = _imac_head(model)
     if head is None:
         return None
-    path = Path(path)
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **imac_arrays(head))
-    os.replace(tmp, path)
-    return path
+    return write_npz(Path(path), **imac_arrays(head))
 
 
 @torch.no_grad()
@@ -232,9 +228,7 @@ def export_layers(model: ZooModel, path: str | Path, *, extra: dict | None = Non
             doc["imac"]["feature_code"] = ("0.5 + 0.5 * round(clamp(x / full_scale, 0, 1) * 127) / 127"
                                            if head.to_unit.encoding == "zero-centered"
                                            else "round(clamp(x / full_scale, 0, 1) * 255) / 255")
-    path = Path(path)
-    path.write_text(json.dumps(doc, indent=2))
-    return path
+    return write_json(Path(path), doc)
 
 
 def tpu_arrays(model: ZooModel) -> dict[str, np.ndarray]:
@@ -272,7 +266,5 @@ def export_run(model: ZooModel, out_dir: str | Path, *, config=None, assigned: d
         written["imac"] = str(imac_path)
     tpu = tpu_arrays(model)
     if tpu:
-        path = out / TPU_WEIGHTS_FILE
-        np.savez(path, **tpu)
-        written["tpu_weights"] = str(path)
+        written["tpu_weights"] = str(write_npz(out / TPU_WEIGHTS_FILE, **tpu))
     return written

@@ -2,7 +2,7 @@
 
 A run folder holds everything needed to replay, resume and reuse a run::
 
-    DIR/config.yaml      the full TrainConfig (policy resolved), replayable with --config
+    DIR/config.yaml      the full TrainJob (policy resolved), replayable with -c
     DIR/checkpoint.pt    model, optimizer, history and RNG states after the last finished epoch
     DIR/report.json      final (or partial, status 'interrupted') report
     DIR/accuracy.png     accuracy per epoch (and the FP32 baseline's, when trained)
@@ -20,99 +20,42 @@ count).  Runs are CPU-only.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
-import os
 import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from pydantic import Field
 
-from imaclab.config import ConfigModel
-from imaclab.errors import ConfigError, InputError
 from imaclab.data.datasets import Dataset, Normalization, load_dataset
+from imaclab.errors import ConfigError, InputError
+from imaclab.files import check_writable_dir, write_with
+from imaclab.nn.api import NoiseConfig  # noqa: F401  (re-exported: imaclab.nn.training.NoiseConfig)
+from imaclab.nn.api import CHECKPOINT_FILE, CONFIG_FILE, REPORT_FILE, TrainJob, TrainResult
 from imaclab.nn.imac_layers import IMACHead
-from imaclab.nn.policy import POLICIES, MixedHead, PrecisionPolicy, apply_policy, get_policy
+from imaclab.nn.policy import MixedHead, apply_policy
 from imaclab.nn.progress import SilentObserver, TrainObserver
-from imaclab.nn.zoo import ZooModel, build_model, canonical_model_name
+from imaclab.nn.zoo import ZooModel, build_model
+from imaclab.result import SUMMARY_FILE
 
 CHECKPOINT_FORMAT = 1
 """Version of the checkpoint layout; a newer layout refuses older files with a clear error."""
 CROP_PADDING = 4
 """Zero padding of the random-crop augmentation (the CIFAR standard, He et al. 2016)."""
-CONFIG_FILE, CHECKPOINT_FILE, REPORT_FILE, CURVE_FILE = "config.yaml", "checkpoint.pt", "report.json", "accuracy.png"
 BASELINE_DIR = "baseline"
 # fields that may differ when resuming (more epochs, another thread count, the baseline flag)
 _RESUME_FREE_FIELDS = ("epochs", "threads", "baseline")
 
 
-class NoiseConfig(ConfigModel):
-    """Device variation and faults (from the policy's ``imac.devices``) in training and evaluation."""
-
-    train: bool = Field(False, description="noise-aware training: draw fresh device variation/faults for "
-                                           "every batch (needs non-zero variation or fault rates in "
-                                           "policy.imac.devices)")
-    eval_trials: int = Field(0, ge=0, description="at the end, evaluate this many seeded device draws and "
-                                                  "report their mean/min accuracy (0 = ideal devices only)")
-
-
-class TrainConfig(ConfigModel):
-    """Everything that defines a training run (saved as the run folder's config.yaml)."""
-
-    model: str = Field("lenet5", description="zoo model name (imaclab.nn.zoo.MODELS) or mlp-<in>-...-<out>")
-    data: str = Field("fashion-mnist", description="data set name (imaclab.data.datasets.DATASETS)")
-    data_root: str | None = Field(None, description="folder of the data files (mnist, cifar10; overrides "
-                                                    "the Debian fashion-mnist location)")
-    crop: int | None = Field(None, ge=1, description="centre crop to crop x crop pixels (20 -> 400 inputs)")
-    resize: int | None = Field(None, ge=1, description="resize images to resize x resize pixels")
-    policy: PrecisionPolicy | str = Field("tpu-imac", description=f"precision policy: a preset "
-                                                                  f"({', '.join(POLICIES)}), a YAML file, or inline")
-    epochs: int = Field(10, ge=1, description="training epochs")
-    batch_size: int = Field(128, ge=1, description="training batch size")
-    eval_batch_size: int = Field(1000, ge=1, description="evaluation batch size")
-    lr: float = Field(1e-3, gt=0, description="peak learning rate")
-    imac_lr_scale: float = Field(1.0, gt=0, description="learning-rate multiplier of the IMAC layers' latent "
-                                                        "weights, biases and gains (binary/ternary latent "
-                                                        "weights live in [-1, 1] and may need a larger step)")
-    optimizer: Literal["adam", "adamw", "sgd"] = Field("adam", description="optimizer")
-    momentum: float = Field(0.9, ge=0, lt=1, description="SGD momentum")
-    weight_decay: float = Field(0.0, ge=0, description="L2 weight decay (adamw: decoupled)")
-    schedule: Literal["cosine", "constant", "step"] = Field(
-        "cosine", description="learning-rate schedule over epochs: cosine decay to 0, constant, or x0.1 at 50%/75%")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="cross-entropy label smoothing")
-    seed: int = Field(0, description="seed of initialization, shuffling, dropout, augmentation and noise")
-    width: float = Field(1.0, gt=0, description="channel width multiplier of CNNs")
-    hidden: list[int] | None = Field(None, description="hidden layer sizes of model 'mlp' (default [32])")
-    dropout: float = Field(0.0, ge=0, lt=1, description="dropout between fully connected layers")
-    augment: Literal["none", "crop-flip", "crop"] = Field(
-        "none", description="training augmentation: random 4-pixel-padded crops (and horizontal flips)")
-    train_samples: int | None = Field(None, ge=1, description="train on a seeded subset of this many samples")
-    test_samples: int | None = Field(None, ge=1, description="evaluate on the first this many test samples "
-                                                             "(None = the full test set)")
-    noise: NoiseConfig = Field(default_factory=NoiseConfig, description="device noise in training/evaluation")
-    threads: int | None = Field(None, ge=1, description="torch CPU threads (None = torch's default)")
-    baseline: bool = Field(False, description="also train the FP32 twin (same config, policy fp32) in "
-                                              "DIR/baseline and report the accuracy gap")
-
-    def resolved(self) -> TrainConfig:
-        """A copy whose policy is the full PrecisionPolicy (so config.yaml is self-contained)."""
-        return self.model_copy(update={"policy": get_policy(self.policy), "model": canonical_model_name(self.model)})
-
-    @property
-    def precision_policy(self) -> PrecisionPolicy:
-        return get_policy(self.policy)
-
-    def baseline_config(self) -> TrainConfig:
-        """The FP32 twin: same model, data, budget and seed; no quantization, no device noise."""
-        return self.model_copy(update={"policy": get_policy("fp32"), "baseline": False,
-                                       "noise": NoiseConfig()})
+#: The job's former name (the sweep adapter, hetero tests and benchmarks use it).
+TrainConfig = TrainJob
 
 
 # ------------------------------------------------------------------------------ data and model
@@ -130,7 +73,7 @@ class DataBundle:
         return self.train.num_classes
 
 
-def load_data(config: TrainConfig) -> DataBundle:
+def load_data(config: TrainJob) -> DataBundle:
     """The train and test sets ``config`` names (subsets applied)."""
     kwargs = dict(root=config.data_root, crop=config.crop, resize=config.resize)
     train_set = load_dataset(config.data, split="train", **kwargs)
@@ -142,7 +85,7 @@ def load_data(config: TrainConfig) -> DataBundle:
     return DataBundle(train_set, test_set)
 
 
-def build_network(config: TrainConfig, input_shape, num_classes: int,
+def build_network(config: TrainJob, input_shape, num_classes: int,
                   normalization: Normalization | None = None) -> tuple[ZooModel, dict]:
     """The zoo model of ``config`` with its policy applied; returns ``(model, {layer: precision})``.
 
@@ -212,7 +155,7 @@ def evaluate_with_device_noise(model: ZooModel, data: Dataset, trials: int, *, s
 
 
 # ------------------------------------------------------------------------------ helpers
-def learning_rate(config: TrainConfig, epoch: int) -> float:
+def learning_rate(config: TrainJob, epoch: int) -> float:
     """Learning rate of 0-based ``epoch`` under ``config.schedule``."""
     if config.schedule == "constant":
         return config.lr
@@ -221,7 +164,7 @@ def learning_rate(config: TrainConfig, epoch: int) -> float:
     return 0.5 * config.lr * (1.0 + math.cos(math.pi * epoch / config.epochs))
 
 
-def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+def make_optimizer(config: TrainJob, model: torch.nn.Module) -> torch.optim.Optimizer:
     """The optimizer over two parameter groups: digital layers, and IMAC layers (``imac_lr_scale``)."""
     head = imac_head(model)
     imac_ids = {id(p) for p in head.parameters()} if head is not None else set()
@@ -237,7 +180,7 @@ def make_optimizer(config: TrainConfig, model: torch.nn.Module) -> torch.optim.O
     return torch.optim.Adam(groups, lr=config.lr, weight_decay=config.weight_decay)
 
 
-def augment_batch(x: torch.Tensor, config: TrainConfig, generator: torch.Generator) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, config: TrainJob, generator: torch.Generator) -> torch.Tensor:
     """Random padded crops (and flips) per sample, drawn from ``generator``."""
     if config.augment == "none":
         return x
@@ -255,13 +198,13 @@ def augment_batch(x: torch.Tensor, config: TrainConfig, generator: torch.Generat
     return out.contiguous()
 
 
-def _epoch_permutation(config: TrainConfig, epoch: int, n: int) -> torch.Tensor:
+def _epoch_permutation(config: TrainJob, epoch: int, n: int) -> torch.Tensor:
     gen = torch.Generator().manual_seed(config.seed * 1_000_003 + epoch)
     return torch.randperm(n, generator=gen)
 
 
 @contextmanager
-def _torch_settings(config: TrainConfig):
+def _torch_settings(config: TrainJob):
     # The CPU kernels these models use are deterministic for a fixed thread count, so
     # torch.use_deterministic_algorithms is not needed (it also imports torch._inductor,
     # which costs seconds); the resume test checks bit-identical weights.
@@ -290,23 +233,11 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def load_checkpoint(path: str | Path) -> dict:
     """Read a run's checkpoint file (InputError if missing, corrupt or of another format)."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"{path}: checkpoint not found (train first: imaclab train run ... -o {path.parent})")
+        raise InputError(f"{path}: checkpoint not found (train first: imaclab train ... -o {path.parent})")
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as err:  # torch raises many types for a torn/corrupt file
@@ -316,7 +247,7 @@ def load_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
-def _comparable(config: TrainConfig) -> dict:
+def _comparable(config: TrainJob) -> dict:
     data = config.resolved().to_dict()
     for key in _RESUME_FREE_FIELDS:
         data.pop(key, None)
@@ -325,7 +256,7 @@ def _comparable(config: TrainConfig) -> dict:
 
 
 def train_step(model: ZooModel, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
-               config: TrainConfig) -> tuple[float, int]:
+               config: TrainJob) -> tuple[float, int]:
     """One optimizer step on batch ``(x, y)``; returns the batch's mean loss and correct count.
 
     Latent IMAC weights are clipped to [-1, 1] after the step.
@@ -341,24 +272,8 @@ def train_step(model: ZooModel, optimizer: torch.optim.Optimizer, x: torch.Tenso
     return loss.item(), int((logits.detach().argmax(1) == y).sum())
 
 
-# ------------------------------------------------------------------------------ results
-@dataclass
-class TrainResult:
-    """What :func:`train` returns: the run folder, its report, and the trained model."""
-
-    run_dir: Path
-    report: dict[str, Any]
-    model: ZooModel = field(repr=False)
-
-    @property
-    def test_accuracy(self) -> float:
-        return float(self.report["test_accuracy"])
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.report)
-
-
-def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
+# ------------------------------------------------------------------------------ the training loop
+def train(config: TrainJob, out_dir: str | Path, *, resume: bool = True,
           observer: TrainObserver | None = None, _label: str = "train") -> TrainResult:
     """Train ``config`` into run folder ``out_dir`` (resuming a checkpoint there by default).
 
@@ -369,8 +284,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
     """
     observer = observer or SilentObserver()
     config = config.resolved()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = check_writable_dir(out_dir)
     ckpt_path = out / CHECKPOINT_FILE
     with _torch_settings(config):
         data = load_data(config)
@@ -378,7 +292,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
         start_epoch, history, ckpt = 0, [], None
         if resume and ckpt_path.is_file():
             ckpt = load_checkpoint(ckpt_path)
-            saved = TrainConfig.from_dict(ckpt["config"], source=str(ckpt_path))
+            saved = TrainJob.from_dict(ckpt["config"], source=str(ckpt_path))
             if _comparable(saved) != _comparable(config):
                 diff = sorted(k for k in _comparable(config) if _comparable(saved).get(k) != _comparable(config)[k])
                 raise ConfigError(f"{out}: holds a run with a different config (differs in: {', '.join(diff)}); "
@@ -392,6 +306,7 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             _set_rng_state(ckpt["rng"])
+        (out / SUMMARY_FILE).unlink(missing_ok=True)  # the folder holds an unfinished run until save()
         config.save(out / CONFIG_FILE)
         head = imac_head(model)
         train_noise = config.noise.train and head is not None
@@ -433,16 +348,20 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
                           "train_accuracy": correct / seen, "test_loss": test["loss"],
                           "test_accuracy": test["accuracy"], "seconds": time.perf_counter() - t0}
                 history.append(record)
-                _atomic_torch_save({"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "config": config.to_dict(),
-                                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                    "history": history, "rng": _rng_state(),
-                                    "data": {"input_shape": list(data.input_shape),
-                                             "num_classes": data.num_classes, "classes": list(data.train.classes),
-                                             "normalization": norm.to_dict()}}, ckpt_path)
+                state = {"format": CHECKPOINT_FORMAT, "epoch": epoch + 1, "config": config.to_dict(),
+                         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "history": history, "rng": _rng_state(),
+                         "data": {"input_shape": list(data.input_shape),
+                                  "num_classes": data.num_classes, "classes": list(data.train.classes),
+                                  "normalization": norm.to_dict()}}
+                write_with(ckpt_path, functools.partial(torch.save, state))
                 observer.end_epoch(record)
         except BaseException:
-            _write_report(out, config, data, model, assigned, history, status="interrupted",
-                          train_seconds=time.perf_counter() - t_start)
+            partial = TrainResult(job=config, run_dir=out, model=model,
+                                  report=_report(out, config, data, model, assigned, history, status="interrupted",
+                                                 train_seconds=time.perf_counter() - t_start))
+            partial.write_files(out)
+            partial.plot(out)
             raise
         if head is not None:
             head.set_noise(False)
@@ -456,14 +375,17 @@ def train(config: TrainConfig, out_dir: str | Path, *, resume: bool = True,
             observer.message(f"training the FP32 baseline in {out / BASELINE_DIR}")
             baseline = train(config.baseline_config(), out / BASELINE_DIR, resume=resume, observer=observer,
                              _label="fp32 baseline").report
-        report = _write_report(out, config, data, model, assigned, history, status="complete",
-                               train_seconds=time.perf_counter() - t_start, exports=exports, noisy=noisy,
-                               baseline=baseline)
+        report = _report(out, config, data, model, assigned, history, status="complete",
+                         train_seconds=time.perf_counter() - t_start, exports=exports, noisy=noisy,
+                         baseline=baseline)
+        result = TrainResult(job=config, run_dir=out, report=report, model=model)
+        result.save(out)
+        result.plot(out)
         observer.message(f"test accuracy {report['test_accuracy']:.2%}; report in {out / REPORT_FILE}")
-        return TrainResult(out, report, model)
+        return result
 
 
-def _write_report(out: Path, config: TrainConfig, data: DataBundle, model: ZooModel, assigned: dict,
+def _report(out: Path, config: TrainJob, data: DataBundle, model: ZooModel, assigned: dict,
                   history: list[dict], *, status: str, train_seconds: float, exports: dict | None = None,
                   noisy: dict | None = None, baseline: dict | None = None) -> dict[str, Any]:
     final = history[-1]["test_accuracy"] if history else None
@@ -493,9 +415,6 @@ def _write_report(out: Path, config: TrainConfig, data: DataBundle, model: ZooMo
             report["accuracy_drop_points"] = 100.0 * (baseline["test_accuracy"] - final)
     if exports:
         report["exports"] = exports
-    _atomic_write_text(out / REPORT_FILE, json.dumps(report, indent=2))
-    if history:
-        plot_accuracy(report, out / CURVE_FILE)
     return report
 
 
@@ -531,9 +450,7 @@ def plot_accuracy(report: dict, path: str | Path) -> Path:
     ax.grid(True, alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=120)
-    return path
+    return write_with(path, lambda tmp: fig.savefig(tmp, dpi=120))
 
 
 # ------------------------------------------------------------------------------ reuse
@@ -542,7 +459,7 @@ class TrainedRun:
     """A finished (or checkpointed) run folder, loaded: config, model in eval mode, report."""
 
     run_dir: Path
-    config: TrainConfig
+    config: TrainJob
     model: ZooModel = field(repr=False)
     report: dict[str, Any]
     input_shape: tuple[int, ...]
@@ -577,7 +494,7 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     if not run_dir.is_dir():
         raise InputError(f"{run_dir}: run folder not found")
     ckpt = load_checkpoint(run_dir / CHECKPOINT_FILE)
-    config = TrainConfig.from_dict(ckpt["config"], source=str(run_dir / CHECKPOINT_FILE))
+    config = TrainJob.from_dict(ckpt["config"], source=str(run_dir / CHECKPOINT_FILE))
     meta = ckpt["data"]
     model, _ = build_network(config, tuple(meta["input_shape"]), int(meta["num_classes"]))
     model.load_state_dict(ckpt["model"])
@@ -588,48 +505,11 @@ def load_run(run_dir: str | Path) -> TrainedRun:
                       tuple(meta["classes"]), int(ckpt["epoch"]))
 
 
-# ------------------------------------------------------------------------------ entry points
-def make_train_config(*, config_file: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """A TrainConfig from an optional YAML/JSON file plus overrides.
+def run_training(*, out_dir: str | Path, overrides: dict[str, Any] | None = None, resume: bool = True) -> TrainResult:
+    """Transitional: ``run(TrainJob().with_overrides(overrides), out_dir=out_dir)`` for :mod:`imaclab.report.demo`.
 
-    ``overrides`` maps field names or dotted paths (``noise.train``,
-    ``policy.imac.input_mode``) to values; ``None`` values are skipped.  A dotted path
-    into ``policy`` first resolves a preset name to its full policy.
+    Delete once the demo calls :func:`imaclab.nn.api.run` itself.
     """
-    config = TrainConfig.load(config_file) if config_file is not None else TrainConfig()
-    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    if "policy" in overrides:
-        config = config.model_copy(update={"policy": overrides.pop("policy")})
-    if any(k.startswith("policy.") for k in overrides):
-        config = config.model_copy(update={"policy": get_policy(config.policy)})
-    data = config.to_dict()
-    for dotted, value in overrides.items():
-        node = data
-        keys = dotted.split(".")
-        for key in keys[:-1]:
-            if not isinstance(node, dict) or key not in node:
-                raise ConfigError(f"override '{dotted}': no field '{key}' in the training config")
-            node = node[key]
-        if not isinstance(node, dict) or keys[-1] not in node:
-            raise ConfigError(f"override '{dotted}': no field '{keys[-1]}' in the training config")
-        node[keys[-1]] = value
-    return TrainConfig.from_dict(data, source=str(config_file) if config_file else "train options")
+    from imaclab.nn.api import run
 
-
-def run_training(*, out_dir: str | Path, config_file: str | Path | None = None,
-                 overrides: dict[str, Any] | None = None, resume: bool = True,
-                 observer: TrainObserver | None = None) -> TrainResult:
-    """The ``imaclab train`` job: build the config (file + overrides) and :func:`train` it into ``out_dir``."""
-    config = make_train_config(config_file=config_file, overrides=overrides)
-    return train(config, out_dir, resume=resume, observer=observer)
-
-
-def load_report(run_dir: str | Path) -> dict[str, Any]:
-    """A run folder's ``report.json`` (InputError if the run has none yet)."""
-    path = Path(run_dir) / REPORT_FILE
-    if not path.is_file():
-        raise InputError(f"{path}: no report yet; train into {Path(run_dir)} first (imaclab train run ... -o DIR)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise InputError(f"{path}: not valid JSON ({err.msg})") from None
+    return run(TrainJob().with_overrides(overrides or {}), out_dir=out_dir, resume=resume)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from imaclab.errors import ConfigError
+from imaclab.files import write_with
 from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.study import StudyResult
 
@@ -91,7 +92,7 @@ def plot_f_heatmap(result: StudyResult, path: Path, *, cost: str = "systolic") -
         fig.colorbar(image, cax=colorbar_axes, label="f (improved share)")
     improved = "+".join(result.config.improved)
     fig.suptitle(f"Share f of the {cost} cost in {improved} (grey: beyond the model's max context)", fontsize=10)
-    fig.savefig(path, dpi=DPI)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
     plt.close(fig)
     return path
 
@@ -138,7 +139,7 @@ def plot_speedup_curves(result: StudyResult, path: Path, *, context: int | None 
         fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1 - 2.5 / width, 0.5), fontsize=7)
     fig.suptitle("Amdahl speedup S = 1/((1-f)+f/s) of the systolic cost; dashed: ceiling 1/(1-f); "
                  "dots: bit-serial PE", fontsize=10)
-    fig.savefig(path, dpi=DPI)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
     plt.close(fig)
     return path
 
@@ -173,9 +174,27 @@ def plot_cost_by_category(result: StudyResult, path: Path, *, context: int | Non
         ax.set_title(f"{phase}, {hw}, L = {context} tokens (total cycles on top)", fontsize=10)
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1 - 1.3 / width, 0.5), fontsize=8)
-    fig.savefig(path, dpi=DPI)
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
     plt.close(fig)
     return path
+
+
+def plot_study(result: StudyResult, *, out_dir: str | Path,
+               heatmap_costs: tuple[str, ...] = ("systolic",)) -> dict[str, Path]:
+    """Draw the study's plots into ``out_dir``: the f heatmaps of ``heatmap_costs`` (systolic, memory,
+    roofline), the speedup curves and the cost shares; none when the study has no rows."""
+    out = Path(out_dir)
+    files: dict[str, Path] = {}
+    for cost in heatmap_costs:
+        if cost not in HEATMAP_COSTS:
+            raise ConfigError(f"no f heatmap for cost '{cost}': use {', '.join(HEATMAP_COSTS)}")
+    if result.rows:
+        for cost in heatmap_costs:
+            key = "f_heatmap" if cost == "systolic" else f"f_heatmap_{cost}"
+            files[key] = plot_f_heatmap(result, out / f"f_heatmap_{cost}.png", cost=cost)
+        files["speedup_curves"] = plot_speedup_curves(result, out / "speedup_curves.png")
+        files["cost_by_category"] = plot_cost_by_category(result, out / "cost_by_category.png")
+    return files
 
 
 def write_study_report(result: StudyResult, *, out_dir: str | Path,
@@ -184,15 +203,9 @@ def write_study_report(result: StudyResult, *, out_dir: str | Path,
 
     ``heatmap_costs``: the costs (systolic, memory, roofline) to draw an f heatmap for.
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Any] = {"csv": result.write_csv(out / "amdahl.csv"), "json": result.write_json(out / "study.json")}
-    if result.rows:
-        for cost in heatmap_costs:
-            if cost not in HEATMAP_COSTS:
-                raise ConfigError(f"no f heatmap for cost '{cost}': use {', '.join(HEATMAP_COSTS)}")
-            key = "f_heatmap" if cost == "systolic" else f"f_heatmap_{cost}"
-            files[key] = plot_f_heatmap(result, out / f"f_heatmap_{cost}.png", cost=cost)
-        files["speedup_curves"] = plot_speedup_curves(result, out / "speedup_curves.png")
-        files["cost_by_category"] = plot_cost_by_category(result, out / "cost_by_category.png")
+    from imaclab.files import check_writable_dir
+
+    out = check_writable_dir(out_dir)
+    files: dict[str, Any] = result.write_files(out)
+    files.update(plot_study(result, out_dir=out, heatmap_costs=heatmap_costs))
     return files

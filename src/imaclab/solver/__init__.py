@@ -13,11 +13,5 @@ from imaclab.solver.forward import (POWER_COMPONENTS, SolverOptions, SolverPlan,
                                     simulate)
 from imaclab.solver.reduction import LayerMap, reduce_layer, reduce_network, reduce_tile
 
-
-def solve(circuit, input_volts, **kwargs) -> SolverResult:
-    """Alias of :func:`simulate` (the name ``imaclab.imac.evaluate`` looks up for backend fast)."""
-    return simulate(circuit, input_volts, **kwargs)
-
-
 __all__ = ["LayerMap", "POWER_COMPONENTS", "SolverOptions", "SolverPlan", "SolverResult", "prepare", "reduce_layer",
-           "reduce_network", "reduce_tile", "simulate", "solve"]
+           "reduce_network", "reduce_tile", "simulate"]

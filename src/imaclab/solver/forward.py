@@ -32,7 +32,7 @@ from imaclab.circuit.description import NetworkCircuit
 from imaclab.circuit.measures import CircuitMeasures
 from imaclab.config import ConfigModel
 from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable
-from imaclab.errors import InputError
+from imaclab.errors import InputError, SimulationError
 from imaclab.solver import kernels
 from imaclab.solver.backend import cpu_threads, get_backend, map_batches
 from imaclab.solver.blocks import BlockProduct
@@ -143,7 +143,8 @@ def prepare(circuit: NetworkCircuit, options: SolverOptions | None = None, *, ma
     if options.latency and len(layers) > 1 and circuit.neuron.kind == "transistor":
         from imaclab.devices.neuron_loaded import load_neuron_dynamics
 
-        dynamics = load_neuron_dynamics(circuit.neuron, cache_dir=options.neuron_cache_dir)
+        dynamics = load_neuron_dynamics(circuit.neuron, cache_dir=options.neuron_cache_dir,
+                                        ngspice=circuit.ngspice_path)
     return SolverPlan(circuit=circuit, layers=layers, neuron=neuron, prepare_s=time.perf_counter() - start,
                       dynamics=dynamics)
 
@@ -158,7 +159,7 @@ def _load_neuron(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], options:
     bound = neuron_current_bound(circuit, layers) if circuit.loading == "direct" else 0.0
     return load_loaded_neuron(circuit.neuron, max_current_a=bound, max_pin_v=max_pin_v,
                               cache_dir=options.neuron_cache_dir, pin_step_v=options.neuron_pin_step_v,
-                              current_points=options.neuron_current_points)
+                              current_points=options.neuron_current_points, ngspice=circuit.ngspice_path)
 
 
 def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: SolverOptions | None = None,
@@ -190,6 +191,7 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
             # an amplifier drove a neuron input past the characterized range: widen the table (in
             # the plan, so later calls reuse it) and solve again
             plan.neuron = _load_neuron(circuit, plan.layers, options, pin_peak)
+        check_power_balance(power)
         latency = np.full(n, np.nan)
         if options.latency:
             from imaclab.solver.latency import estimate_latency
@@ -198,6 +200,37 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
     return SolverResult(outputs=outputs, power_w=power, latency_s=latency, ok=np.ones(n, dtype=bool),
                         hidden=hidden, wall_s=time.perf_counter() - start,
                         meta={"backend": f"fast/{be.name}:{be.device}", "prepare_s": plan.prepare_s})
+
+
+#: Relative round-off a passive part's power may show below zero (of the batch's largest).
+_BALANCE_TOLERANCE = 1e-9
+
+
+def check_power_balance(power: dict[str, np.ndarray]) -> None:
+    """The solver's own energy balance, before a result is reported.
+
+    The crossbars (cells, wires, amplifier input resistances) and the buffers' output
+    resistances are passive: the power the sources deliver into them is what they dissipate,
+    never negative.  A result whose powers are not finite, or whose passive parts deliver
+    power (beyond round-off: ``1e-9`` of the batch's largest), is refused with a
+    :class:`SimulationError` naming the check: the circuit's values are outside what the
+    equations resolve in double precision.
+    """
+    for name, values in power.items():
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            raise SimulationError(f"power balance check failed: the {name} power of sample {bad[0]} is "
+                                  f"{values[bad[0]]}; the circuit's values are outside the solver's numerical range")
+    for name in ("crossbars", "buffers"):
+        values = power[name]
+        if values.size == 0:
+            continue
+        floor = -_BALANCE_TOLERANCE * float(np.abs(values).max())
+        bad = np.flatnonzero(values < floor)
+        if bad.size:
+            raise SimulationError(f"power balance check failed: the passive {name} deliver {-values[bad[0]]:.3g} W "
+                                  f"in sample {bad[0]} (dissipated power must be >= 0): the circuit's values are "
+                                  "outside the solver's numerical range (device resistances 1 to 1e12 ohm)")
 
 
 def _blas_threads(be, options: SolverOptions):

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numba
 
+from imaclab.grid import axis_cell, patch_at, patch_slope_at
+
 
 def _jit(fn):
     return numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})(fn)
@@ -28,10 +30,10 @@ def _jit(fn):
 @_jit
 def _current_cell(current, row, c0, inv_dc, n_c):
     """The table cell of output current ``current`` (A) in the pin row starting at cell ``row``,
-    and the fraction ``fy`` within it (scalars: compiled inline into the kernels below)."""
-    y = min(max((current - c0) * inv_dc, 0.0), n_c - 1.0)
-    j = min(int(y), n_c - 2)
-    return row + j, y - j
+    and the fraction ``fy`` within it (:mod:`imaclab.grid`; scalars: compiled inline into the
+    kernels below)."""
+    j, fy = axis_cell(current, c0, inv_dc, n_c)
+    return row + j, fy
 
 
 @numba.njit(nogil=True, cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
@@ -39,9 +41,7 @@ def _pin_current_and_supply(aux_table, cell, fx, fy):
     """(current into the pin, A; supply power, W) in table cell ``cell`` at fractions (fx, fy):
     the bilinear patches of ``aux_table`` [cells, 8] (pin current in columns 0-3, supply power in
     4-7).  Inlined where it is called (no call, no reference counting of the table)."""
-    i_pin = aux_table[cell, 0] + aux_table[cell, 1] * fx + (aux_table[cell, 2] + aux_table[cell, 3] * fx) * fy
-    p_supply = aux_table[cell, 4] + aux_table[cell, 5] * fx + (aux_table[cell, 6] + aux_table[cell, 7] * fx) * fy
-    return i_pin, p_supply
+    return patch_at(aux_table, cell, 0, 1, fx, fy), patch_at(aux_table, cell, 4, 1, fx, fy)
 
 
 @_jit
@@ -49,13 +49,9 @@ def pin_cells_start(pin, p0, inv_dp, n_p, n_c, start_v, row, fx, v0):
     """Per neuron: the pin interval's first table cell ``row``, the fraction ``fx`` within it, and
     the starting output ``v0`` from the linear patches ``start_v`` [pin intervals, 2], volts."""
     batch, n = pin.shape
-    top = n_p - 1.0
     for b in range(batch):
         for k in range(n):
-            x = (pin[b, k] - p0) * inv_dp
-            x = min(max(x, 0.0), top)
-            i = min(int(x), n_p - 2)
-            f = x - i
+            i, f = axis_cell(pin[b, k], p0, inv_dp, n_p)
             row[b, k] = i * (n_c - 1)
             fx[b, k] = f
             v0[b, k] = start_v[i, 0] + start_v[i, 1] * f
@@ -83,9 +79,7 @@ def rank1_newton_step(v, current, row, fx, v_table, c0, inv_dc, n_c, diag, block
         # overlaps them; one loop doing everything per neuron was 1.35x slower)
         for k in range(n):
             cell, fy = _current_cell(current_b[k], row_b[k], c0, inv_dc, n_c)
-            fxk = fx_b[k]
-            slope = v_table[cell, 2] + v_table[cell, 3] * fxk
-            f_row[k] = v_table[cell, 0] + v_table[cell, 1] * fxk + slope * fy
+            f_row[k], slope = patch_slope_at(v_table, cell, 0, 1, fx_b[k], fy)
             s_row[k] = slope * inv_dc
         for k in range(n):
             dfdi = s_row[k]

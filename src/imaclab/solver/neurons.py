@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve
-from imaclab.devices.neuron_loaded import LoadedNeuronTable, bilinear_patches
+from imaclab.devices.neuron_loaded import LoadedNeuronTable
 from imaclab.errors import SimulationError
+from imaclab.grid import UniformGrid, axis_cells, flat_patches, patch_slopes, patch_value
 from imaclab.solver import kernels
 from imaclab.solver.blocks import BlockProduct, contiguous_blocks
 
@@ -38,10 +39,8 @@ class BehavioralNeuron:
 
 
 class TransistorNeuron:
-    """The loaded table on the backend, as bilinear patches: one gather per lookup.
-
-    Cell ``(i, j)`` of a table ``t`` holds ``(t00, t10 - t00, t01 - t00, t11 - t10 - t01 + t00)``
-    so that ``t(x, y) = c0 + c1 fx + c2 fy + c3 fx fy`` inside it.  The pin part of a lookup
+    """The loaded table on the backend, as bilinear patches (:mod:`imaclab.grid`): one gather
+    per lookup.  The pin part of a lookup
     (row, ``fx``) is computed once per solve (:meth:`pin_cells`): the pins do not move
     while Newton iterates on the output currents.
     """
@@ -49,29 +48,19 @@ class TransistorNeuron:
     def __init__(self, table: LoadedNeuronTable, be):
         self.table = table
         self.be = be
-        self.p0 = float(table.pin_v[0])
-        self.dp = float(table.pin_v[1] - table.pin_v[0])
-        self.c0 = float(table.current_a[0])
-        self.dc = float(table.current_a[1] - table.current_a[0])
-        self.n_p = table.pin_v.size
-        self.n_c = table.current_a.size
-        self.v_out = be.asarray(self._patches(table.v_out))
-        self.aux = be.asarray(np.concatenate([self._patches(table.i_pin), self._patches(table.p_supply)], axis=1))
+        self.grid = grid = UniformGrid.of(table.pin_v, table.current_a)
+        self.p0, self.dp, self.n_p = grid.x0, grid.dx, grid.nx
+        self.c0, self.dc, self.n_c = grid.y0, grid.dy, grid.ny
+        self.v_out = be.asarray(flat_patches(table.v_out))
+        self.aux = be.asarray(np.concatenate([flat_patches(table.i_pin), flat_patches(table.p_supply)], axis=1))
         self.current_range_a = table.current_range_a
         # the fused kernels of the numpy backend (the generic methods serve torch)
         self._compiled = be.name == "numpy"
         self._start_curves: dict[float, np.ndarray] = {}
 
-    @staticmethod
-    def _patches(t: np.ndarray) -> np.ndarray:
-        return bilinear_patches(t).reshape(-1, 4)
-
     def pin_cells(self, pin):
         """The pin part of a lookup: (first cell of the pin interval's row, fraction fx)."""
-        be = self.be
-        x = be.clip((pin - self.p0) * (1.0 / self.dp), 0.0, self.n_p - 1.0)
-        i = be.floor_index(x, self.n_p - 2)
-        return i * (self.n_c - 1), x - i
+        return self.grid.x_cells(pin, self.be)
 
     def start_curve(self, conductance_s: float):
         """Starting outputs for Newton as linear patches over the table's pin intervals [P - 1, 2]
@@ -112,26 +101,21 @@ class TransistorNeuron:
         return pins, c[..., 0] + c[..., 1] * fx
 
     def _cell(self, pins, current):
-        be = self.be
         row, fx = pins
-        y = be.clip((current - self.c0) * (1.0 / self.dc), 0.0, self.n_c - 1.0)
-        j = be.floor_index(y, self.n_c - 2)
-        return row + j, fx, y - j
+        j, fy = axis_cells(current, self.c0, 1.0 / self.dc, self.n_c, self.be)
+        return row + j, fx, fy
 
     def output(self, pins, current):
         """(v_out, d v_out / d i_out); ``pins`` from :meth:`pin_cells`."""
         cell, fx, fy = self._cell(pins, current)
         c = self.be.take(self.v_out, cell)
-        slope_cell = c[..., 2] + c[..., 3] * fx
-        return c[..., 0] + c[..., 1] * fx + slope_cell * fy, slope_cell * (1.0 / self.dc)
+        return patch_value(c, fx, fy), patch_slopes(c, fx, fy)[1] * (1.0 / self.dc)
 
     def currents(self, pins, current):
         """(current into the pin, supply power) at the solved point."""
         cell, fx, fy = self._cell(pins, current)
         c = self.be.take(self.aux, cell)
-        i_pin = c[..., 0] + c[..., 1] * fx + (c[..., 2] + c[..., 3] * fx) * fy
-        p_sup = c[..., 4] + c[..., 5] * fx + (c[..., 6] + c[..., 7] * fx) * fy
-        return i_pin, p_sup
+        return patch_value(c[..., 0:4], fx, fy), patch_value(c[..., 4:8], fx, fy)
 
     def pin_current(self, pins, current):
         return self.currents(pins, current)[0]

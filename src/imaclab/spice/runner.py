@@ -35,10 +35,16 @@ from imaclab.circuit.description import NetworkCircuit
 from imaclab.circuit.measures import CircuitMeasures
 from imaclab.circuit.netlist import Netlist, write_netlist
 from imaclab.config import ConfigModel
-from imaclab.devices.ngspice_io import RawPlot, find_ngspice, run_ngspice
+from imaclab.devices.ngspice_io import RawPlot, find_ngspice, kill_running, run_ngspice
 from imaclab.errors import ImaclabError, SimulationError
+from imaclab.cache import progress as progress_line
+from imaclab.files import write_text
 
 POWER_COMPONENTS = ("crossbars", "amplifiers", "neurons", "buffers")
+#: Best case of ngspice's transient speed, time steps per second (a small circuit on a fast
+#: core; real netlists are slower): a run needing more steps than this times its time limit
+#: cannot finish and is refused before it starts.
+MAX_STEPS_PER_S = 1e6
 
 
 class SpiceOptions(ConfigModel):
@@ -81,6 +87,25 @@ class SpiceResult(CircuitMeasures):
     :class:`BatchOutcome` per netlist."""
 
 
+class SpiceInterrupted(KeyboardInterrupt):
+    """A SPICE run interrupted (Ctrl-C) before every batch finished.
+
+    ``partial`` is the :class:`SpiceResult` of the batches that finished (the others NaN,
+    ``ok`` False), also written to ``partial_path`` (``<workdir>/partial.npz``); ``str(err)``
+    says how many finished and where they are (also printed on stderr when raised).  Exit
+    code 130, as for any interruption.  A :class:`KeyboardInterrupt`, not an ``Exception``:
+    code that records a failed job and goes on (``except Exception``) must not swallow an
+    interruption.
+    """
+
+    exit_code = 130
+
+    def __init__(self, message: str, partial: SpiceResult | None = None, partial_path: Path | None = None):
+        super().__init__(message)
+        self.partial = partial
+        self.partial_path = partial_path
+
+
 def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceOptions, workdir: str | Path,
               progress: bool = True) -> SpiceResult:
     """Simulate every sample of ``samples_v`` [n, n_inputs] (volts) and measure it."""
@@ -94,6 +119,8 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
                               "in HSPICE")
     exe = find_ngspice(options.ngspice_path)
     per = options.samples_per_netlist
+    if options.analysis == "tran":
+        check_transient_steps(circuit, min(per, n), options)
     chunks = [np.arange(k, min(k + per, n)) for k in range(0, n, per)]
     outputs = np.full((n, circuit.n_outputs), np.nan)
     power = {k: np.full(n, np.nan) for k in POWER_COMPONENTS}
@@ -106,7 +133,7 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
                            title=f"imaclab IMAC network, batch {b} (samples {idx[0]}..{idx[-1]})",
                            tran_step_s=options.tran_step_s)
         path = workdir / f"batch_{b:04d}.sp"
-        path.write_text(nl.text)
+        write_text(path, nl.text)  # kept beside the results: written whole or not at all
         netlists.append((b, nl, path))
 
     def work(item: tuple[int, Netlist, Path]) -> tuple[BatchOutcome, dict | None]:
@@ -126,9 +153,20 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
 
     outcomes: list[BatchOutcome] = []
     bar = _progress(progress, len(chunks), n)
+
+    def result() -> SpiceResult:
+        outcomes.sort(key=lambda o: o.index)
+        return SpiceResult(outputs=outputs, power_w=power, latency_s=latency, ok=ok, batches=outcomes,
+                           netlists=[p for _, _, p in netlists], ngspice_s=sum(o.ngspice_s for o in outcomes),
+                           ngspice_cpu_s=sum(o.ngspice_cpu_s for o in outcomes),
+                           wall_s=time.perf_counter() - start, analysis=options.analysis,
+                           errors=[o.error for o in outcomes if not o.ok])
+
     with bar as prog:
         task = prog.add_task("ngspice", total=n) if prog is not None else None
-        with ThreadPoolExecutor(max_workers=max(1, min(options.workers, len(chunks)))) as pool:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(options.workers, len(chunks))))
+        futures = []
+        try:
             futures = [pool.submit(work, item) for item in netlists]
             for fut in as_completed(futures):
                 outcome, meas = fut.result()
@@ -142,12 +180,53 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
                     ok[idx] = True
                 if prog is not None:
                     prog.update(task, advance=len(outcome.samples))
-    outcomes.sort(key=lambda o: o.index)
-    return SpiceResult(outputs=outputs, power_w=power, latency_s=latency, ok=ok, batches=outcomes,
-                       netlists=[p for _, _, p in netlists], ngspice_s=sum(o.ngspice_s for o in outcomes),
-                       ngspice_cpu_s=sum(o.ngspice_cpu_s for o in outcomes),
-                       wall_s=time.perf_counter() - start, analysis=options.analysis,
-                       errors=[o.error for o in outcomes if not o.ok])
+        except KeyboardInterrupt:
+            # keep what finished; end the running ngspice processes and start no others
+            pool.shutdown(wait=False, cancel_futures=True)
+            while not all(f.done() for f in futures):
+                kill_running()
+                time.sleep(0.05)
+            raise _interrupted(result(), workdir, len(chunks)) from None
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    return result()
+
+
+def _interrupted(partial: SpiceResult, workdir: Path, n_batches: int) -> SpiceInterrupted:
+    """The interruption error, with the finished batches' measures written to ``partial.npz``."""
+    from imaclab.files import write_npz
+
+    done = sum(1 for o in partial.batches if o.ok)
+    path = workdir / "partial.npz"
+    where = "none finished"
+    try:
+        write_npz(path, outputs=partial.outputs, ok=partial.ok, latency_s=partial.latency_s,
+                  **{f"power_{k}_w": v for k, v in partial.power_w.items()})
+        where = f"their measures are in {path}" if done else f"none finished ({path})"
+    except ImaclabError as err:
+        where = f"their measures could not be written ({err})"
+    message = (f"interrupted: {done} of {n_batches} ngspice batches finished ({int(partial.ok.sum())} of "
+               f"{partial.ok.size} samples); {where}; the netlists are in {workdir}")
+    progress_line(message)
+    return SpiceInterrupted(message, partial, path)
+
+
+def check_transient_steps(circuit: NetworkCircuit, samples: int, options: SpiceOptions) -> float:
+    """The time steps of one netlist's transient; refuses (ConfigError, one line) a run that
+    cannot finish within ``options.timeout_s`` even at :data:`MAX_STEPS_PER_S`."""
+    from imaclab.circuit.netlist import DEFAULT_TRAN_STEPS_PER_PERIOD
+    from imaclab.errors import ConfigError
+
+    period = circuit.sampling_period_s
+    step = options.tran_step_s or period / DEFAULT_TRAN_STEPS_PER_PERIOD
+    steps = samples * period / step
+    if steps > options.timeout_s * MAX_STEPS_PER_S:
+        raise ConfigError(f"a transient of {steps:.3g} time steps per netlist ({samples} samples x {period:.3g} s at "
+                          f"tran_step_s {step:.3g} s) cannot finish within the {options.timeout_s:.0f} s limit "
+                          f"(ngspice manages at most ~{MAX_STEPS_PER_S:.0e} steps/s): use a larger step "
+                          f"(--set simulation.spice.tran_step_s=SECONDS; default: the sampling period / "
+                          f"{DEFAULT_TRAN_STEPS_PER_PERIOD}) or fewer samples per netlist")
+    return steps
 
 
 class _NoBar:

@@ -247,10 +247,9 @@ class SystolicConfig(ConfigModel):
 
     def to_scalesim_cfg(self, path: str | Path) -> Path:
         """Write a SCALE-Sim ``.cfg`` file (readable by SCALE-Sim v2.0.2 and :meth:`from_scalesim_cfg`)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(self.to_scalesim_text())
-        return path
+        from imaclab.files import write_text
+
+        return write_text(Path(path), self.to_scalesim_text())
 
 
 class _KeyLocator:

@@ -16,6 +16,7 @@ per drain).
 
 from __future__ import annotations
 
+import math
 from typing import Iterable
 
 import numpy as np
@@ -53,6 +54,82 @@ def compute_cycles(cfg: SystolicConfig, m, n, k) -> np.ndarray:
     return cycles[inverse.ravel()].reshape(m_arr.shape)
 
 
+# ------------------------------------------------------------------ work estimate
+#: Memory the model may use for one layer (a 24 GiB machine keeps room for the rest).
+WORK_MEMORY_LIMIT_BYTES = 12 * 2 ** 30
+#: Time the model may take for one layer, seconds (on one core of a small machine).
+WORK_TIME_LIMIT_S = 3600.0
+#: Rough costs of the model's steps: Python work per write-buffer drain or read-buffer swap,
+#: compiled work per IFMAP read (previous-read walk plus one scan per pass), per array element.
+_SECONDS_PER_DRAIN = 30e-6
+_SECONDS_PER_SWAP = 2e-6
+_SECONDS_PER_READ = 5e-9
+_SECONDS_PER_ELEMENT = 20e-9
+_BYTES_PER_SWAP = 120
+
+
+def estimate_work(cfg: SystolicConfig, layer: Layer) -> tuple[float, float]:
+    """``(bytes, seconds)`` :func:`simulate_layer` is estimated to need for ``layer`` on ``cfg``.
+
+    Counted from what the model allocates and walks: per-line tables of one fold
+    (``lines_per_fold``), per-fold tables (``folds``), the skewed streams, the im2col
+    previous-read table of a convolution's IFMAP (``M x K``), the read-buffer swaps and
+    the write-buffer drains (one Python step each).  An order-of-magnitude guide, not a bound.
+    """
+    from imaclab.systolic.buffers import ACTIVE_BUFFER_FRACTION
+
+    unit = layer.per_channel() if isinstance(layer, DepthwiseConvLayer) else layer
+    m, n, k = unit.gemm_dims()
+    rows, cols = cfg.array_rows, cfg.array_cols
+    sr, sc, t = {"os": (m, n, k), "ws": (k, n, m), "is": (k, m, n)}[cfg.dataflow]
+    row_fold, col_fold = -(-sr // rows), -(-sc // cols)
+    folds = row_fold * col_fold
+    lines_per_fold = t + rows + cols - 2 if cfg.dataflow == "os" else 2 * rows + cols + t - 2
+    elements = 4 * lines_per_fold + 10 * folds + 4 * (max(rows, cols) + t)
+    seconds = elements * _SECONDS_PER_ELEMENT
+    nbytes = 8.0 * elements
+    # read-buffer swaps (Python lists of stream positions)
+    reads = {"os": (col_fold * sr * t, row_fold * t * sc), "ws": (col_fold * t * sr, sr * sc),
+             "is": (sr * sc, col_fold * t * sr)}[cfg.dataflow]
+    for op, count in zip(("ifmap", "filter"), reads):
+        chunk = max(1, cfg.sram_words(op) // 100) * 50
+        swaps = count / chunk
+        nbytes += swaps * _BYTES_PER_SWAP
+        seconds += swaps * _SECONDS_PER_SWAP
+    # OFMAP write-buffer drains (one Python step each)
+    words = cfg.sram_words("ofmap")
+    drain = max(1, words - math.ceil(words * ACTIVE_BUFFER_FRACTION))
+    seconds += (m * n / drain) * _SECONDS_PER_DRAIN
+    if isinstance(unit, ConvLayer) and not _unique_addresses(unit):
+        passes = 1 if cfg.dataflow == "is" else col_fold
+        nbytes += (4 if m * k < 2 ** 31 - 1 else 8) * float(m * k)
+        nbytes += 8.0 * 4 * (unit.ofmap_height * unit.ofmap_width + k)
+        seconds += m * k * (1 + passes) * _SECONDS_PER_READ
+    return nbytes, seconds
+
+
+def check_work(cfg: SystolicConfig, layers: Iterable[Layer]) -> None:
+    """Refuse, with one line, a layer whose estimated memory or time (:func:`estimate_work`) is too large."""
+    for layer in layers:
+        nbytes, seconds = estimate_work(cfg, layer)
+        if nbytes > WORK_MEMORY_LIMIT_BYTES or seconds > WORK_TIME_LIMIT_S:
+            raise ConfigError(
+                f"layer '{layer.name}' on the {cfg.array_rows}x{cfg.array_cols} {cfg.dataflow} array: about "
+                f"{nbytes / 2 ** 30:.3g} GiB of memory and {_duration(seconds)} estimated (limits "
+                f"{WORK_MEMORY_LIMIT_BYTES / 2 ** 30:g} GiB, {_duration(WORK_TIME_LIMIT_S)}); use a smaller "
+                f"array or layer, split the layer, or imaclab.systolic.compute_cycles for cycles only")
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.3g} h"
+    return f"{seconds / 86400:.3g} days"
+
+
 # ------------------------------------------------------------------ one layer
 def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
     """Everything SCALE-Sim reports for ``layer`` on ``cfg`` (see :class:`LayerReport`)."""
@@ -65,6 +142,7 @@ def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
     instances = layer.instances
     m, n, k = unit.gemm_dims()
     rows, cols = cfg.array_rows, cfg.array_cols
+    check_work(cfg, [layer])
     geom = fold_geometry(cfg.dataflow, rows, cols, m, n, k)
     lines = int(geom.lines)
 

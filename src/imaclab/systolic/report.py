@@ -10,7 +10,6 @@ stop cycles are those of one instance, as SCALE-Sim simulates each separately.
 from __future__ import annotations
 
 import csv
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -187,32 +186,39 @@ class LayerReport:
         return row
 
 
-def _write_scalesim_csv(path: Path, header: list[str], rows: Iterable[list]) -> None:
+def _scalesim_csv_text(header: list[str], rows: Iterable[list]) -> str:
     # SCALE-Sim's format: ", " separated, a trailing comma on every line
-    with path.open("w") as fh:
-        fh.write(", ".join(header) + ",\n")
-        for row in rows:
-            fh.write(", ".join(str(x) for x in row) + ",\n")
+    lines = [", ".join(header) + ","] + [", ".join(str(x) for x in row) + "," for row in rows]
+    return "\n".join(lines) + "\n"
 
 
-def write_reports(reports: list[LayerReport], outdir: str | Path, summary: dict[str, Any] | None = None) -> dict[str, Path]:
-    """Write ``COMPUTE_REPORT.csv``, ``BANDWIDTH_REPORT.csv``, ``DETAILED_ACCESS_REPORT.csv`` (SCALE-Sim columns)
-    and ``summary.json`` into ``outdir``; returns their paths."""
+def write_scalesim_reports(reports: list[LayerReport], outdir: str | Path) -> dict[str, Path]:
+    """Write ``COMPUTE_REPORT.csv``, ``BANDWIDTH_REPORT.csv``, ``DETAILED_ACCESS_REPORT.csv`` (SCALE-Sim's
+    columns) into ``outdir``, each atomically; returns their paths."""
+    from imaclab.files import write_text
+
     outdir = Path(outdir)
-    outdir.mkdir(parents=True, exist_ok=True)
     paths = {
         "compute": outdir / "COMPUTE_REPORT.csv",
         "bandwidth": outdir / "BANDWIDTH_REPORT.csv",
         "detail": outdir / "DETAILED_ACCESS_REPORT.csv",
-        "summary": outdir / "summary.json",
     }
-    _write_scalesim_csv(paths["compute"], COMPUTE_HEADER, ([i] + r.compute_row() for i, r in enumerate(reports)))
-    _write_scalesim_csv(paths["bandwidth"], BANDWIDTH_HEADER, ([i] + r.bandwidth_row() for i, r in enumerate(reports)))
-    _write_scalesim_csv(paths["detail"], DETAIL_HEADER, ([i] + r.detail_row() for i, r in enumerate(reports)))
+    write_text(paths["compute"], _scalesim_csv_text(COMPUTE_HEADER, ([i] + r.compute_row() for i, r in enumerate(reports))))
+    write_text(paths["bandwidth"], _scalesim_csv_text(BANDWIDTH_HEADER,
+                                                      ([i] + r.bandwidth_row() for i, r in enumerate(reports))))
+    write_text(paths["detail"], _scalesim_csv_text(DETAIL_HEADER, ([i] + r.detail_row() for i, r in enumerate(reports))))
+    return paths
+
+
+def write_reports(reports: list[LayerReport], outdir: str | Path, summary: dict[str, Any] | None = None) -> dict[str, Path]:
+    """The three SCALE-Sim CSVs (:func:`write_scalesim_reports`) and ``summary.json`` (totals, layers), atomically."""
+    from imaclab.files import write_json
+
+    paths = write_scalesim_reports(reports, outdir)
     data = dict(summary or {})
     data.setdefault("totals", summarize(reports))
     data["layers"] = [r.to_dict() for r in reports]
-    paths["summary"].write_text(json.dumps(data, indent=2))
+    paths["summary"] = write_json(Path(outdir) / "summary.json", data)
     return paths
 
 

@@ -54,8 +54,45 @@ def resolve_topology(name: str | Path) -> Path:
     return found[0]
 
 
+def _is_header(fields: list[str]) -> bool:
+    """A header line has a non-numeric cell where a layer line has its numbers (after the name)."""
+    return any(not _is_number(cell) for cell in fields[1:]) or len(fields) == 1
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _first_fields(path: Path) -> list[str]:
+    for raw in path.read_text().splitlines():
+        fields = _fields(raw)
+        if fields:
+            return fields
+    return []
+
+
+def detect_gemm(path: str | Path) -> bool:
+    """True when the topology CSV is in the GEMM format: a ``Layer, M, N, K`` header, or (without a
+    header) four fields per line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: topology file not found")
+    fields = _first_fields(path)
+    if fields and _is_header(fields):
+        return [f.lower() for f in fields[1:4]] == ["m", "n", "k"]
+    return len(fields) == 4
+
+
 def load_topology(path: str | Path, gemm: bool = False) -> list[Layer]:
-    """Layers of a SCALE-Sim topology CSV (``gemm=True`` for the ``Layer, M, N, K`` format)."""
+    """Layers of a SCALE-Sim topology CSV (``gemm=True`` for the ``Layer, M, N, K`` format).
+
+    The first line is a header when it has a non-numeric cell where the numbers go;
+    a file without a header line starts with its first layer.
+    """
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: topology file not found")
@@ -63,16 +100,21 @@ def load_topology(path: str | Path, gemm: bool = False) -> list[Layer]:
     if not lines:
         raise InputError(f"{path}: empty topology file (expected a header line and one line per layer)")
     layers: list[Layer] = []
-    for number, raw in enumerate(lines[1:], start=2):
+    header_seen = False
+    for number, raw in enumerate(lines, start=1):
         fields = _fields(raw)
         if not fields:
             continue
+        if not header_seen:
+            header_seen = True
+            if _is_header(fields):
+                continue
         if gemm:
             layers.append(_gemm_row(path, number, fields))
         else:
             layers.append(_conv_row(path, number, fields))
     if not layers:
-        raise InputError(f"{path}: no layers after the header line")
+        raise InputError(f"{path}: no layers (expected an optional header line and one line per layer)")
     return layers
 
 
@@ -100,11 +142,10 @@ def save_topology(layers: Iterable[Layer], path: str | Path, gemm: bool | None =
         header = CONV_HEADER
         for layer in layers:
             rows.append(_conv_fields(layer))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w") as fh:
-        fh.write(", ".join(header) + ",\n")
-        for row in rows:
-            fh.write(", ".join(str(x) for x in row) + ",\n")
+    from imaclab.files import write_text
+
+    lines = [", ".join(header) + ","] + [", ".join(str(x) for x in row) + "," for row in rows]
+    write_text(path, "\n".join(lines) + "\n")
     return path
 
 
