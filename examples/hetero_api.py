@@ -16,14 +16,14 @@ import sys
 import tempfile
 from pathlib import Path
 
+import imaclab.nn
 from imaclab.hetero import HeteroJob, run
-from imaclab.nn.training import TrainConfig, train
 
 
 def main(out: Path) -> dict:
-    tiny = TrainConfig(model="vgg-small", data="digits", width=0.125, epochs=1, batch_size=32, lr=0.01, threads=1,
-                       seed=0, policy="tpu-imac")
-    train(tiny, out / "run" / "tpu-imac")
+    tiny = imaclab.nn.TrainJob(model="vgg-small", data="digits", width=0.125, epochs=1, batch_size=32, lr=0.01,
+                               threads=1, seed=0, policy="tpu-imac")
+    imaclab.nn.run(tiny, out_dir=out / "run" / "tpu-imac")
     job = HeteroJob(checkpoint=str(out / "run"), tpu="edge").with_overrides({"accuracy.test_samples": 50})
     result = run(job, out_dir=out / "hetero")
     m = result.metrics()

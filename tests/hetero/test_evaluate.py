@@ -9,7 +9,8 @@ import pytest
 
 from imaclab.cli import main
 from imaclab.hetero import CompareResult, HeteroCompareJob, HeteroJob, HeteroResult, run
-from imaclab.nn.training import TrainConfig, train
+from imaclab.nn import TrainJob
+from imaclab.nn import run as train
 
 # VGG-small at 1/8 width on the 8x8 digits: six convolutions (8-8-16-16-32-32 channels) and a 32-32-10
 # crossbar head, small enough for the fast solver to reduce in a second; ~97 % accurate after 3 epochs.
@@ -29,8 +30,8 @@ def job(checkpoint, samples=None, set_items=(), **fields) -> HeteroJob:
 def runs(tmp_path_factory):
     """A model folder with a TPU-IMAC run and a TPU-only 8-bit run of the same tiny VGG-small."""
     root = tmp_path_factory.mktemp("runs") / "vgg-small"
-    train(TrainConfig(**TINY, policy="tpu-imac"), root / "tpu-imac")
-    train(TrainConfig(**TINY, policy="tpu-int8"), root / "tpu-int8")
+    train(TrainJob(**TINY, policy="tpu-imac"), out_dir=root / "tpu-imac")
+    train(TrainJob(**TINY, policy="tpu-int8"), out_dir=root / "tpu-int8")
     return root
 
 
