@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from imaclab.errors import ConfigError, UnknownNameError
-from imaclab.hetero import HeteroConfig, hetero_config, imac_config_for_model
+from imaclab.hetero import HeteroConfig, HeteroJob, imac_config_for_model
 from imaclab.imac import MLPModel
 
 
@@ -24,7 +24,7 @@ def test_systolic_resolution_and_overrides():
     assert default.dram_bandwidth_words_per_cycle == 10  # DRAM stalls modelled by default
     calc = HeteroConfig(tpu_overrides={}).systolic()
     assert calc.calc_bandwidth
-    cloud = hetero_config(tpu="cloud", overrides=["tpu_overrides.dataflow=ws"]).systolic()
+    cloud = HeteroConfig(tpu="cloud").with_set(["tpu_overrides.dataflow=ws"]).systolic()
     assert (cloud.array_rows, cloud.dataflow) == (128, "ws")
     assert HeteroConfig().tpu_label == "edge-32x32"
     with pytest.raises(UnknownNameError, match="systolic preset"):
@@ -32,16 +32,17 @@ def test_systolic_resolution_and_overrides():
 
 
 def test_command_line_settings():
-    config = hetero_config(overrides=["energy.dram_j_per_byte=1e-11", "handoff.output_conversion=comparator"],
-                           samples=50, backend="spice", pipeline=False)
+    config = HeteroJob().with_overrides({"accuracy.test_samples": 50, "accuracy.backend": "spice", "pipeline": False}
+                                        ).with_set(["energy.dram_j_per_byte=1e-11",
+                                                    "handoff.output_conversion=comparator"])
     assert config.energy.dram_j_per_byte == 1e-11 and config.handoff.output_conversion == "comparator"
     assert (config.accuracy.test_samples, config.accuracy.backend, config.pipeline) == (50, "spice", False)
-    with pytest.raises(ConfigError, match="KEY=VALUE"):
-        hetero_config(overrides=["energy.mac_j"])
+    with pytest.raises(ConfigError, match="dotted.path=value"):  # the one --set parser, imaclab.config.parse_set
+        HeteroJob().with_set(["energy.mac_j"])
     with pytest.raises(ConfigError, match="bogus"):
-        hetero_config(overrides=["energy.bogus=1"])
+        HeteroJob().with_set(["energy.bogus=1"])
     with pytest.raises(ConfigError):
-        hetero_config(overrides=["handoff.dac.bits=0"])
+        HeteroJob().with_set(["handoff.dac.bits=0"])
 
 
 def test_trained_model_fields_replace_the_circuit_settings():

@@ -136,7 +136,8 @@ def test_converter_scaling_rules():
     conv = ConverterConfig(bits=6)
     assert conv.energy_j == pytest.approx(KULL_ADC_POWER_W / KULL_ADC_RATE_HZ / 4)
     assert conv.time_s == pytest.approx(6 / 8 / KULL_ADC_RATE_HZ)
-    assert ConverterConfig(energy_per_conversion_j=1e-12, count=2).batch(5) == (5e-12, pytest.approx(3 / KULL_ADC_RATE_HZ))
+    assert ConverterConfig(energy_per_conversion_j=1e-12, count=2).batch(5) == (5e-12,
+                                                                             pytest.approx(3 / KULL_ADC_RATE_HZ))
 
 
 def test_imac_energy_is_power_times_latency_and_pipeline_throughput(costs):

@@ -8,8 +8,9 @@ import json
 import pytest
 
 from imaclab.cli import main
-from imaclab.hetero import compare_runs, evaluate_run, hetero_config
-from imaclab.nn.training import TrainConfig, train
+from imaclab.hetero import CompareResult, HeteroCompareJob, HeteroJob, HeteroResult, run
+from imaclab.nn import TrainJob
+from imaclab.nn import run as train
 
 # VGG-small at 1/8 width on the 8x8 digits: six convolutions (8-8-16-16-32-32 channels) and a 32-32-10
 # crossbar head, small enough for the fast solver to reduce in a second; ~97 % accurate after 3 epochs.
@@ -17,19 +18,27 @@ TINY = dict(model="vgg-small", data="digits", width=0.125, epochs=3, batch_size=
 SAMPLES = 100
 
 
+def job(checkpoint, samples=None, set_items=(), **fields) -> HeteroJob:
+    """A HeteroJob of ``checkpoint``, ``samples`` test images, ``--set`` items."""
+    out = HeteroJob(checkpoint=str(checkpoint), **fields)
+    if samples is not None:
+        out = out.with_overrides({"accuracy.test_samples": samples})
+    return out.with_set(list(set_items))
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A model folder with a TPU-IMAC run and a TPU-only 8-bit run of the same tiny VGG-small."""
     root = tmp_path_factory.mktemp("runs") / "vgg-small"
-    train(TrainConfig(**TINY, policy="tpu-imac"), root / "tpu-imac")
-    train(TrainConfig(**TINY, policy="tpu-int8"), root / "tpu-int8")
+    train(TrainJob(**TINY, policy="tpu-imac"), out_dir=root / "tpu-imac")
+    train(TrainJob(**TINY, policy="tpu-int8"), out_dir=root / "tpu-int8")
     return root
 
 
 @pytest.fixture(scope="module")
 def result(runs, tmp_path_factory):
     out = tmp_path_factory.mktemp("hetero")
-    return evaluate_run(checkpoint=runs, data="digits", config=hetero_config(samples=SAMPLES), out_dir=out)
+    return run(job(runs, SAMPLES, data="digits"), out_dir=out)
 
 
 def test_evaluate_run_scores_both_designs_on_the_same_images(result):
@@ -66,7 +75,7 @@ def test_costs_of_the_trained_run(result):
 
 def test_result_files(result):
     files = result.files
-    for key in ("layers", "summary_csv", "summary_json", "config", "latency_plot", "summary_plot"):
+    for key in ("layers", "summary_csv", "summary", "config", "latency_plot", "summary_plot"):
         assert files[key]
     with open(files["layers"]) as fh:
         rows = list(csv.DictReader(fh))
@@ -74,17 +83,15 @@ def test_result_files(result):
     assert designs == {"tpu-only", "tpu-imac"}
     totals = [r for r in rows if r["position"] == "total"]
     assert len(totals) == 2
-    data = json.loads(open(files["summary_json"]).read())
+    data = json.loads(open(files["summary"]).read())
     assert data["summary"]["model"] == "vgg-small"
     assert data["published"]["speedup_max"] == 2.59
-    from imaclab.hetero import HeteroConfig
-
-    assert HeteroConfig.load(files["config"]) == result.config
+    assert HeteroJob.load(files["config"]) == result.job
 
 
 def test_compare_keeps_going_past_a_missing_model(runs, tmp_path):
-    res = compare_runs(models="vgg_small,resnet18", runs_dir=runs.parent, data="digits",
-                       config=hetero_config(samples=10), out_dir=tmp_path)
+    res = run(HeteroCompareJob(models="vgg_small,resnet18", runs_dir=str(runs.parent), data="digits"
+                               ).with_overrides({"accuracy.test_samples": 10}), out_dir=tmp_path)
     status = {r["model"]: r["status"] for r in res.rows}
     assert status == {"vgg-small": "ok", "resnet18": "failed"}
     assert (tmp_path / "compare.csv").is_file() and (tmp_path / "compare.png").is_file()
@@ -107,10 +114,8 @@ def test_cli_evaluate_and_errors(runs, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_imac_settling_time_from_ngspice_matches_the_solver_in_magnitude(runs):
-    spice = evaluate_run(checkpoint=runs, data="digits",
-                         config=hetero_config(samples=3, overrides=["accuracy.latency_backend=spice",
-                                                                    "accuracy.latency_samples=2"]))
-    solver = evaluate_run(checkpoint=runs, data="digits", config=hetero_config(samples=3))
+    spice = run(job(runs, 3, ["accuracy.latency_backend=spice", "accuracy.latency_samples=2"], data="digits"))
+    solver = run(job(runs, 3, data="digits"))
     assert "ngspice transient" in spice.imac.latency_source
     assert "fast" in solver.imac.latency_source
     assert spice.imac.latency_s > 0 and solver.imac.latency_s > 0
@@ -130,12 +135,131 @@ def test_scoring_on_other_data_than_trained_is_refused(runs):
     from imaclab.errors import InputError
 
     with pytest.raises(InputError, match="trained on digits"):
-        evaluate_run(checkpoint=runs, data="fashion-mnist", config=hetero_config(samples=5))
+        run(job(runs, 5, data="fashion-mnist"))
 
 
 def test_costs_only_mode_measures_imac_on_a_few_images(runs):
-    res = evaluate_run(checkpoint=runs, config=hetero_config(overrides=["accuracy.enabled=false",
-                                                                        "accuracy.latency_samples=2"]))
+    res = run(job(runs, None, ["accuracy.enabled=false", "accuracy.latency_samples=2"]))
     assert res.accuracy["samples"] is None and res.summary()["tpu_only_accuracy"] is None
     assert res.imac.samples == 3 and res.imac.latency_s > 0
     assert res.summary()["speedup"] > 0
+
+
+# ------------------------------------------------------------------------------ the API shape
+def _err_lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith("imaclab: error:")]
+
+
+def test_run_returns_the_figures_of_the_cli_summary(runs, tmp_path, capsys):
+    code = main(["hetero", "evaluate", "--checkpoint", str(runs), "--model", "vgg_small", "--data", "digits",
+                 "--tpu", "edge", "--samples", "20", "--no-pipeline", "--set", "handoff.dac.bits=6",
+                 "-o", str(tmp_path / "cli")])
+    assert code == 0
+    captured = capsys.readouterr()
+    # progress without a terminal: one plain line per stage on stderr
+    assert "hetero: vgg-small: measuring the IMAC part" in captured.err
+    assert "speedup" in captured.out and "vgg-small on tpu-imac (edge-32x32)" in captured.out
+    saved = json.loads((tmp_path / "cli" / "summary.json").read_text())
+    assert saved["kind"] == "hetero.evaluate"
+    api = run(HeteroJob(checkpoint=str(runs), model="vgg_small", data="digits", tpu="edge", pipeline=False)
+              .with_overrides({"accuracy.test_samples": 20, "handoff.dac.bits": 6}))
+    assert isinstance(api, HeteroResult) and not api.files
+    assert api.summary() == pytest.approx(saved["summary"])
+    metrics = api.metrics()
+    for key, value in saved["summary"].items():  # the sweep's columns: every summary entry, same names
+        assert metrics[key] == pytest.approx(value)
+    # config.yaml replays the run with -c
+    assert HeteroJob.load(tmp_path / "cli" / "config.yaml") == api.job
+    assert main(["hetero", "evaluate", "-c", str(tmp_path / "cli" / "config.yaml"), "-o", str(tmp_path / "again")]) == 0
+    again = json.loads((tmp_path / "again" / "summary.json").read_text())
+    assert again["summary"] == pytest.approx(saved["summary"])
+
+
+def test_job_yaml_round_trip(tmp_path):
+    one = HeteroJob(checkpoint="runs/vgg-small", tpu_checkpoint="runs/x", data="digits", model="vgg_small",
+                    tpu="cloud").with_set(["tpu_overrides.dataflow=ws", "accuracy.test_samples=7"])
+    assert one.tpu_overrides["dataflow"] == "ws"
+    many = HeteroCompareJob(models="lenet5, vgg_small", runs_dir="runs", pipeline=False)
+    assert many.models == ["lenet5", "vgg_small"]
+    for job_, name in ((one, "one.yaml"), (many, "many.json")):
+        assert type(job_).load(job_.save(tmp_path / name)) == job_
+    # a HeteroConfig file is a valid job config (the run folders come from the command line)
+    assert HeteroJob.load(HeteroJob().save(tmp_path / "plain.yaml")).checkpoint is None
+
+
+def test_the_example_sweep_spec_is_a_valid_job():
+    from pathlib import Path
+
+    import yaml
+
+    spec = yaml.safe_load((Path(__file__).parents[2] / "examples" / "sweeps" / "hetero_evaluate.yaml").read_text())
+    base = HeteroJob.from_dict(spec["base"])
+    for axis in spec["axes"]:
+        for item in axis.get("zip", [axis]):
+            for value in item["values"]:
+                base.with_overrides({item["field"]: value})
+
+
+def test_run_refuses_other_objects():
+    from imaclab.errors import ConfigError
+    from imaclab.hetero import HeteroConfig
+
+    with pytest.raises(ConfigError, match="HeteroJob"):
+        run(HeteroConfig())
+    with pytest.raises(ConfigError, match="no checkpoint"):
+        run(HeteroJob())
+
+
+def test_cli_errors_are_one_line(runs, tmp_path, capsys, read_only_dir):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    cases = [
+        (["hetero", "evaluate", "--checkpoint", str(runs), "--set", "energy.mac_j", "-o", str(tmp_path / "a")],
+         "dotted.path=value"),
+        (["hetero", "evaluate", "--checkpoint", str(runs), "-c", str(tmp_path / "nope.yaml")], "config file not found"),
+        (["hetero", "evaluate", "-o", str(tmp_path / "b")], "no checkpoint"),
+        (["hetero", "evaluate", "--checkpoint", str(runs), "--backend", "bogus", "-o", str(tmp_path / "c")],
+         "backend"),
+        (["hetero", "evaluate", "--checkpoint", str(runs), "-o", str(a_file)], "not a folder"),
+        (["hetero", "evaluate", "--checkpoint", str(runs), "-o", str(read_only_dir / "out")], str(read_only_dir)),
+        (["hetero", "compare", "--runs", str(runs.parent), "--models", "bogusnet", "-o", str(tmp_path / "d")],
+         "bogusnet"),
+        (["hetero", "compare", "--runs", str(tmp_path / "no-runs"), "-o", str(tmp_path / "e")], "runs folder"),
+        (["hetero", "compare", "--runs", str(runs.parent), "--models", "vgg_small", "-o", str(a_file)],
+         "not a folder"),
+    ]
+    for argv, needle in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and needle in err, (argv, err)
+    assert a_file.read_text() == "x"
+
+
+def test_cli_compare_exit_codes(runs, tmp_path, capsys):
+    # every model failed: exit 2, one error line summing up
+    assert main(["hetero", "compare", "--runs", str(runs.parent), "--models", "resnet18,lenet5",
+                 "-o", str(tmp_path / "none")]) == 2
+    captured = capsys.readouterr()
+    errors = _err_lines(captured.err)
+    assert len(errors) == 1 and "all 2 models failed (resnet18, lenet5)" in errors[0]
+    assert (tmp_path / "none" / "compare.csv").is_file()
+    # some failed: exit 0, the failures listed
+    assert main(["hetero", "compare", "--runs", str(runs.parent), "--models", "vgg_small,resnet18", "--samples", "5",
+                 "-o", str(tmp_path / "some")]) == 0
+    captured = capsys.readouterr()
+    assert not _err_lines(captured.err)
+    assert "resnet18 failed:" in captured.out and "1 of 2 models failed (resnet18)" in captured.out
+    assert "hetero: compare: model 1/2: vgg-small" in captured.err
+    summary = json.loads((tmp_path / "some" / "summary.json").read_text())
+    assert summary["kind"] == "hetero.compare" and [r["status"] for r in summary["rows"]] == ["ok", "failed"]
+    assert (tmp_path / "some" / "vgg-small" / "summary.json").is_file()
+
+
+def test_compare_result_metrics(runs):
+    res = run(HeteroCompareJob(models=["vgg_small", "resnet18"], runs_dir=str(runs.parent))
+              .with_overrides({"accuracy.test_samples": 5}))
+    assert isinstance(res, CompareResult)
+    m = res.metrics()
+    assert (m["models"], m["models_ok"], m["models_failed"]) == (2, 1, 1)
+    assert m["vgg-small.speedup"] == pytest.approx(res.results["vgg-small"].summary()["speedup"])
+    assert m["resnet18.status"] == "failed"

@@ -14,8 +14,8 @@ from imaclab.nn.zoo import build_model
 
 def test_small_cnn_layers_kinds_shapes_and_macs(small_cnn):
     layers = extract_layers(small_cnn)
-    assert [l.kind for l in layers] == ["conv", "pool", "depthwise", "pointwise", "pool", "linear", "linear"]
-    assert [l.name for l in layers] == ["conv", "pool", "dw", "pw", "gap", "fc1", "fc2"]
+    assert [layer.kind for layer in layers] == ["conv", "pool", "depthwise", "pointwise", "pool", "linear", "linear"]
+    assert [layer.name for layer in layers] == ["conv", "pool", "dw", "pw", "gap", "fc1", "fc2"]
     conv, pool, dw, pw, gap, fc1, fc2 = layers
     assert conv.in_shape == (1, 9, 9) and conv.out_shape == (4, 5, 5)
     assert conv.stride == (2, 2) and conv.padding == (1, 1) and conv.kernel == (3, 3)
@@ -27,13 +27,13 @@ def test_small_cnn_layers_kinds_shapes_and_macs(small_cnn):
     assert fc1.in_shape == (8,) and fc1.macs == 48 and fc1.bias == 6
     assert fc2.macs == 18
     # a float model: 32-bit weights, runs "fp32"
-    assert all(l.target == "fp32" for l in layers if l.is_compute)
+    assert all(layer.target == "fp32" for layer in layers if layer.is_compute)
     assert layer_counts(layers) == {"conv": 1, "pool": 2, "depthwise": 1, "pointwise": 1, "linear": 2}
 
 
 def test_functional_add_pool_and_mean_are_recorded(residual_net):
     layers = extract_layers(residual_net)
-    assert [l.kind for l in layers] == ["conv", "conv", "add", "pool", "pool", "linear"]
+    assert [layer.kind for layer in layers] == ["conv", "conv", "add", "pool", "pool", "linear"]
     add, maxpool, gap = layers[2], layers[3], layers[4]
     assert add.out_shape == (4, 8, 8)
     assert maxpool.pool_op == "max" and maxpool.out_shape == (4, 4, 4) and maxpool.kernel == (2, 2)
@@ -45,12 +45,12 @@ def test_quantized_and_imac_precisions_from_a_converted_zoo_model():
     model = build_model("lenet5", 10, (1, 12, 12), width=0.5)
     apply_policy(model, get_policy("tpu-imac-ternary"))
     layers = extract_layers(model)
-    convs = [l for l in layers if l.kind == "conv"]
-    fcs = [l for l in layers if l.kind == "linear"]
+    convs = [layer for layer in layers if layer.kind == "conv"]
+    fcs = [layer for layer in layers if layer.kind == "linear"]
     assert len(convs) == 2 and len(fcs) == 3
-    assert all(l.target == "tpu" and l.weight_bits == 8 and l.act_bits == 8 for l in convs)
-    assert all(l.target == "imac" and l.weight_kind == "ternary" and l.weight_levels == 3 for l in fcs)
-    assert [l.name for l in fcs] == [f"classifier.imac.layers.{i}" for i in range(3)]
+    assert all(layer.target == "tpu" and layer.weight_bits == 8 and layer.act_bits == 8 for layer in convs)
+    assert all(layer.target == "imac" and layer.weight_kind == "ternary" and layer.weight_levels == 3 for layer in fcs)
+    assert [layer.name for layer in fcs] == [f"classifier.imac.layers.{i}" for i in range(3)]
     # the IMAC head's input drivers and quantizers are not recorded as layers
     assert layer_counts(layers) == {"conv": 2, "pool": 2, "linear": 3}
 

@@ -210,6 +210,28 @@ class HeteroConfig(ConfigModel):
         base = SystolicConfig.resolve(name)
         return base.with_overrides(self.tpu_overrides) if self.tpu_overrides else base
 
+    def with_overrides(self, overrides: dict[str, Any]) -> HeteroConfig:
+        """Dotted overrides as :meth:`ConfigModel.with_overrides`, plus new keys of ``tpu_overrides``.
+
+        ``tpu_overrides`` is an open mapping of SystolicConfig overrides: ``tpu_overrides.dataflow``
+        adds (or replaces) that key instead of being refused as an unknown field; the systolic room
+        validates it when the array is resolved (:meth:`systolic`).
+        """
+        plain: dict[str, Any] = {}
+        systolic: dict[str, Any] = {}
+        for key, value in overrides.items():
+            head, _, rest = key.partition(".")
+            if head == "tpu_overrides" and rest:
+                systolic[rest] = value
+            else:
+                plain[key] = value
+        config = super().with_overrides(plain) if plain else self
+        if systolic:
+            data = config.to_dict()
+            data["tpu_overrides"] = {**(data.get("tpu_overrides") or {}), **systolic}
+            config = type(self).from_dict(data, source=f"{type(self).__name__} overrides")
+        return config
+
     @property
     def tpu_label(self) -> str:
         name = self.tpu.strip()
@@ -247,48 +269,3 @@ def imac_config_for_model(base: ImacConfig, mlp) -> tuple[ImacConfig, list[str]]
         if old != value:
             notes.append(f"{path}: {old} -> {value} (trained model)")
     return (cfg.with_overrides(updates) if updates else cfg), notes
-
-
-def hetero_config(*, path: str | Path | None = None, tpu: str | None = None, overrides: list[str] | dict | None = None,
-                  samples: int | None = None, backend: str | None = None, pipeline: bool | None = None) -> HeteroConfig:
-    """A :class:`HeteroConfig` from a YAML/JSON file (or the defaults) plus command-line settings.
-
-    ``overrides`` are ``key=value`` strings (values read as YAML: ``energy.mac_j=2e-13``,
-    ``tpu_overrides.array_rows=64``) or a dict of dotted paths; ``samples``, ``backend``,
-    ``tpu`` and ``pipeline`` set ``accuracy.test_samples``, ``accuracy.backend``, ``tpu`` and
-    ``pipeline``.
-    """
-    import yaml
-
-    config = HeteroConfig.load(path) if path is not None else HeteroConfig()
-    updates: dict[str, Any] = {}
-    if isinstance(overrides, dict):
-        updates.update(overrides)
-    else:
-        for item in overrides or []:
-            if "=" not in item:
-                raise ConfigError(f"--set '{item}': use KEY=VALUE, e.g. --set energy.dram_j_per_byte=1e-11")
-            key, raw = item.split("=", 1)
-            try:
-                updates[key.strip()] = yaml.safe_load(raw)
-            except yaml.YAMLError:
-                updates[key.strip()] = raw
-    if tpu is not None:
-        updates["tpu"] = tpu
-    if samples is not None:
-        updates["accuracy.test_samples"] = samples
-    if backend is not None:
-        updates["accuracy.backend"] = backend
-    if pipeline is not None:
-        updates["pipeline"] = pipeline
-    # dict-valued fields (tpu_overrides) take new keys: set them directly
-    data = config.to_dict()
-    plain = {}
-    for key, value in updates.items():
-        head, _, rest = key.partition(".")
-        if head == "tpu_overrides" and rest:
-            data["tpu_overrides"][rest] = value
-        else:
-            plain[key] = value
-    config = HeteroConfig.from_dict(data, source="hetero settings")
-    return config.with_overrides(plain) if plain else config

@@ -168,7 +168,8 @@ def tpu_layer_cost(mapped: MappedLayer, report, systolic_cfg, energy: EnergyTabl
     return LayerCost(
         name=mapped.layer.name, kind=mapped.layer.kind, unit="tpu", stage="tpu", macs=macs,
         tpu_cycles=float(cycles), stall_cycles=float(report.stall_cycles * repeats), latency_s=latency,
-        energy_mac_j=macs * energy.mac_j, energy_sram_j=e_sram, energy_dram_j=(dram_read + dram_write) * energy.dram_j_per_byte,
+        energy_mac_j=macs * energy.mac_j, energy_sram_j=e_sram,
+        energy_dram_j=(dram_read + dram_write) * energy.dram_j_per_byte,
         energy_static_j=energy.static_power_w * latency, weight_bytes=digital_weight_bytes(mapped),
         sram_read_bytes=float(sram_read), sram_write_bytes=float(sram_write), dram_read_bytes=float(dram_read),
         dram_write_bytes=float(dram_write), dram_weight_bytes=float(report.dram_filter_reads * word * repeats))

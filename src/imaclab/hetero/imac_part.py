@@ -94,11 +94,12 @@ def attribute_layers(layer_names: list[str], layer_sizes: list[int], crossbars: 
 
 
 def measure_imac(*, mlp, inputs01: np.ndarray, labels: np.ndarray, imac_config, accuracy: AccuracyConfig,
-                 layer_names: list[str], neuron_curve=None) -> ImacPart:
+                 layer_names: list[str], neuron_curve=None, progress: bool = False) -> ImacPart:
     """Evaluate the crossbar network ``mlp`` on ``inputs01`` (data in [0, 1]) and measure it.
 
     ``imac_config`` holds the user's circuit settings; the trained model's resistances, supply,
-    neuron and input mode replace the matching fields.
+    neuron and input mode replace the matching fields.  ``progress`` shows the IMAC room's
+    progress (ngspice batches).
     """
     from imaclab.imac import evaluate
 
@@ -108,7 +109,8 @@ def measure_imac(*, mlp, inputs01: np.ndarray, labels: np.ndarray, imac_config, 
         raise InputError("no test samples to evaluate the IMAC part on")
     config = config.with_overrides({"simulation.backend": accuracy.backend, "simulation.samples": n,
                                     "simulation.first_sample": 0})
-    result = evaluate(config=config, model=mlp, dataset=(inputs01, labels), progress=False, neuron_curve=neuron_curve)
+    result = evaluate(config=config, model=mlp, dataset=(inputs01, labels), progress=progress,
+                      neuron_curve=neuron_curve)
     ok = result.ok
     power = _finite_mean(result.total_power_w, ok)
     components = {k: _finite_mean(v, ok) for k, v in result.power_w.items()}
@@ -118,9 +120,11 @@ def measure_imac(*, mlp, inputs01: np.ndarray, labels: np.ndarray, imac_config, 
     if accuracy.latency_backend == "spice" or (accuracy.latency_backend == "solver" and not np.isfinite(latency)):
         if accuracy.latency_backend == "solver":
             notes.append(f"the {result.backend} backend gave no settling time: measured with an ngspice transient")
-        tran = config.with_overrides({"simulation.backend": "spice", "simulation.samples": min(n, accuracy.latency_samples + 1),
+        tran = config.with_overrides({"simulation.backend": "spice",
+                                      "simulation.samples": min(n, accuracy.latency_samples + 1),
                                       "simulation.spice.analysis": "tran"})
-        spice = evaluate(config=tran, model=mlp, dataset=(inputs01, labels), progress=False, neuron_curve=neuron_curve)
+        spice = evaluate(config=tran, model=mlp, dataset=(inputs01, labels), progress=progress,
+                         neuron_curve=neuron_curve)
         latency = settling_mean(spice.latency_s, spice.ok)
         worst = spice.latency_s[spice.ok]
         source = f"ngspice transient settling time, mean of {max(int(spice.ok.sum()) - 1, 1)} image transitions"

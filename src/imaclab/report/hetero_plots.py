@@ -32,6 +32,16 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, path: str | Path) -> Path:
+    """Write ``fig`` to ``path`` atomically (imaclab.files) and close it."""
+    from imaclab.files import write_with
+
+    try:
+        return write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI))
+    finally:
+        plt.close(fig)
+
+
 def plot_layer_latency(comparison: Any, path: str | Path) -> Path:
     """Per-layer latency bars of both designs (log scale, microseconds), coloured by unit."""
     plt = _pyplot()
@@ -56,10 +66,7 @@ def plot_layer_latency(comparison: Any, path: str | Path) -> Path:
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for c in UNIT_COLORS.values()]
     axes[0].legend(handles, list(UNIT_COLORS), fontsize=7, loc="upper right", ncol=4)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_summary(comparison: Any, accuracy: dict[str, Any] | None, path: str | Path) -> Path:
@@ -125,10 +132,7 @@ def plot_summary(comparison: Any, accuracy: dict[str, Any] | None, path: str | P
     ax.set_title(f"{acc.get('samples', '?')} test images", fontsize=9)
     fig.suptitle(f"{comparison.model}: TPU only vs TPU-IMAC", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def plot_compare(rows: list[dict[str, Any]], path: str | Path, published: dict[str, Any] | None = None) -> Path:
@@ -155,7 +159,4 @@ def plot_compare(rows: list[dict[str, Any]], path: str | Path, published: dict[s
     tpu = ok[0]["tpu"] if ok else ""
     fig.suptitle(f"TPU-IMAC vs TPU only on {tpu}", fontsize=10)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=DPI)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
