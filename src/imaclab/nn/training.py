@@ -503,13 +503,3 @@ def load_run(run_dir: str | Path) -> TrainedRun:
     report = json.loads(report_path.read_text()) if report_path.is_file() else {}
     return TrainedRun(run_dir, config, model, report, tuple(meta["input_shape"]), int(meta["num_classes"]),
                       tuple(meta["classes"]), int(ckpt["epoch"]))
-
-
-def run_training(*, out_dir: str | Path, overrides: dict[str, Any] | None = None, resume: bool = True) -> TrainResult:
-    """Transitional: ``run(TrainJob().with_overrides(overrides), out_dir=out_dir)`` for :mod:`imaclab.report.demo`.
-
-    Delete once the demo calls :func:`imaclab.nn.api.run` itself.
-    """
-    from imaclab.nn.api import run
-
-    return run(TrainJob().with_overrides(overrides or {}), out_dir=out_dir, resume=resume)

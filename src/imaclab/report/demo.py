@@ -32,8 +32,8 @@ DEMO_TRAIN = {"model": DEMO_MODEL, "data": "digits", "policy": "tpu-imac", "epoc
               "lr": 0.03, "threads": 1, "baseline": True}
 #: ngspice samples in the demo (each SPICE sample takes about a second for this network)
 DEMO_SPICE_SAMPLES = 20
-DEMO_LLM = {"models": "gpt2-medium,opt-1.3b,llama-2-7b,llama-2-70b", "contexts": "128,512,2048",
-            "hardware": "edge,cloud", "phase": "decode"}
+DEMO_LLM = {"models": ["gpt2-medium", "opt-1.3b", "llama-2-7b", "llama-2-70b"], "contexts": [128, 512, 2048],
+            "hardware": ["edge", "cloud"], "phases": ["decode"]}
 
 
 @dataclass
@@ -51,10 +51,9 @@ class DemoResult:
 
 
 def _train(out: Path, _: DemoResult) -> dict[str, Any]:
-    from imaclab.nn.training import run_training
+    from imaclab.nn import TrainJob, run
 
-    run = run_training(out_dir=out, overrides=DEMO_TRAIN)
-    report = run.report
+    report = run(TrainJob().with_overrides(DEMO_TRAIN), out_dir=out).report
     return {"test_accuracy": report["test_accuracy"],
             "fp32_baseline_accuracy": report.get("baseline", {}).get("test_accuracy"),
             "epochs": report["epochs_completed"], "imac_model": report["exports"]["imac"],
@@ -63,15 +62,16 @@ def _train(out: Path, _: DemoResult) -> dict[str, Any]:
 
 def _imac(backend: str, samples: int | None) -> Callable[[Path, DemoResult], dict[str, Any]]:
     def stage(out: Path, demo: DemoResult) -> dict[str, Any]:
-        from imaclab.imac import build_config, run_files
+        from imaclab.imac import ImacJob, run
+        from imaclab.imac.api import parse_crossbar, parse_parasitics
 
         model = demo.stages.get("train", {}).get("imac_model")
         if model is None:
             raise SimulationError("no trained model to evaluate (the train stage failed)")
-        config = build_config(crossbar="32x32", parasitics="on", neuron="behavioral", backend=backend,
-                              samples=samples)
-        result = run_files(config=config, model=model, data="digits", out_dir=out, progress=False)
-        summary = result.to_dict()
+        job = ImacJob(model=str(model), data="digits").with_overrides({
+            **parse_crossbar("32x32"), **parse_parasitics("on"), "neuron.kind": "behavioral",
+            "simulation.backend": backend, **({"simulation.samples": samples} if samples else {})})
+        summary = run(job, out_dir=out).to_dict()
         keep = ("accuracy", "software_accuracy", "samples", "mean_power_w", "mean_latency_s",
                 "simulation_s_per_sample", "crossbars_per_layer")
         return {key: summary[key] for key in keep if key in summary}
@@ -80,25 +80,21 @@ def _imac(backend: str, samples: int | None) -> Callable[[Path, DemoResult], dic
 
 
 def _tpu(out: Path, _: DemoResult) -> dict[str, Any]:
-    from imaclab.systolic.run import simulate_files
-    from imaclab.systolic.topology import resolve_topology
+    from imaclab.systolic import TpuJob, run
 
-    topology = resolve_topology("resnet18")
-    run = simulate_files(config="edge-32x32", topology=topology, outdir=out)
-    totals = run.totals
-    return {"layers": len(run.reports), "total_cycles": int(totals["total_cycles"]),
+    result = run(TpuJob(systolic="edge-32x32", topology="resnet18"), out_dir=out)
+    totals = result.totals
+    return {"layers": len(result.reports), "total_cycles": int(totals["total_cycles"]),
             "stall_cycles": int(totals["stall_cycles"]), "latency_s": totals["latency_s"],
             "overall_utilization": totals["overall_utilization"]}
 
 
 def _llm(out: Path, _: DemoResult) -> dict[str, Any]:
-    from imaclab.llm.api import amdahl_study
-    from imaclab.report.llm_plots import write_study_report
+    from imaclab.llm import AmdahlJob, run
 
-    result = amdahl_study(**DEMO_LLM)
-    files = write_study_report(result, out_dir=out, heatmap_costs=("systolic",))
+    result = run(AmdahlJob(**DEMO_LLM), out_dir=out)
     return {"cases": len(result.rows), "headline": result.to_dict()["headline"],
-            "files": {k: str(v) for k, v in files.items()}}
+            "files": {k: str(v) for k, v in result.files.items()}}
 
 
 STAGES: tuple[tuple[str, Callable[[Path, DemoResult], dict[str, Any]]], ...] = (
