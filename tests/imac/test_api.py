@@ -34,7 +34,7 @@ from imaclab.imac import api as api_mod
 from imaclab.result import Result
 
 ROOT = Path(__file__).resolve().parents[2]
-#: The figures the sweep adapter of imac.evaluate stores per point (src/imaclab/sweep/jobs.py).
+#: The figures the sweep adapter of imac.evaluate stores per point (what a sweep stores per point).
 SWEEP_KEYS = ("accuracy", "software_accuracy", "software_accuracy_unloaded", "agreement", "samples", "samples_ok",
               "mean_power_w", "mean_latency_s", "worst_latency_s", "simulation_s", "simulation_s_per_sample",
               "power_w.crossbars", "power_w.amplifiers", "power_w.neurons", "power_w.buffers",

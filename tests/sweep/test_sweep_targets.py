@@ -158,3 +158,24 @@ def test_llm_amdahl_rows_follow_amdahls_law_and_equal_the_study(tmp_path):
     assert f_sweep == pytest.approx(f_study)
     # decode reads every weight per token: the projection share falls as the context grows
     assert f_sweep[("decode", 1024)] < f_sweep[("decode", 256)]
+
+
+def test_sweep_example_rows_equal_the_systolic_room(tmp_path):
+    """examples/sweep_api.py sweeps TpuJobs; its fastest design equals the room's own run on that job."""
+    import os
+    import re
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from imaclab.systolic import TpuJob, run
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "sweep_api.py"
+    out = subprocess.run([sys.executable, str(example), str(tmp_path)], capture_output=True, text=True,
+                         timeout=300, env=os.environ.copy())
+    assert out.returncode == 0, out.stderr
+    assert "9 ok, 0 failed of 9 points" in out.stdout
+    rows, cols, dataflow, cycles = re.search(r"fastest: (\d+)x(\d+) (\w+) total_cycles=(\d+)", out.stdout).groups()
+    job = TpuJob(systolic="edge-32x32", topology="gpt2_decoder_layer").with_overrides(
+        {"systolic.array_rows": int(rows), "systolic.array_cols": int(cols), "systolic.dataflow": dataflow})
+    assert run(job).metrics()["total_cycles"] == int(cycles)
