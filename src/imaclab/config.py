@@ -161,7 +161,8 @@ def parse_si(text: str | float | int) -> float:
         if s.endswith(unit) and len(s) > len(unit):
             s = s[: -len(unit)]
             break
-    scales = {"meg": 1e6, "t": 1e12, "g": 1e9, "m": 1e-3, "k": 1e3, "u": 1e-6, "µ": 1e-6, "n": 1e-9, "p": 1e-12, "f": 1e-15}
+    scales = {"meg": 1e6, "t": 1e12, "g": 1e9, "m": 1e-3, "k": 1e3, "u": 1e-6, "µ": 1e-6, "n": 1e-9, "p": 1e-12,
+              "f": 1e-15}
     for suffix in ("meg", "t", "g", "k", "m", "u", "µ", "n", "p", "f"):
         if s.endswith(suffix) and s[: -len(suffix)]:
             try:

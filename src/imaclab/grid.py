@@ -97,7 +97,7 @@ class UniformGrid:
     ny: int
 
     @classmethod
-    def of(cls, x: np.ndarray, y: np.ndarray) -> "UniformGrid":
+    def of(cls, x: np.ndarray, y: np.ndarray) -> UniformGrid:
         """The grid of two uniform, increasing axis arrays."""
         return cls(float(x[0]), float(x[1] - x[0]), int(x.size), float(y[0]), float(y[1] - y[0]), int(y.size))
 

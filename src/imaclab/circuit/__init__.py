@@ -4,8 +4,16 @@
 """
 
 from imaclab.circuit.config import AmplifierConfig, CircuitConfig, CrossbarConfig, LoadingConfig, NetworkConfig
-from imaclab.circuit.description import (Amplifier, LayerCircuit, NetworkCircuit, Neuron, Tile, build_circuit,
-                                         crossbars_per_layer, partition_counts)
+from imaclab.circuit.description import (
+                                         Amplifier,
+                                         LayerCircuit,
+                                         NetworkCircuit,
+                                         Neuron,
+                                         Tile,
+                                         build_circuit,
+                                         crossbars_per_layer,
+                                         partition_counts,
+)
 from imaclab.circuit.mlp import MLPModel
 
 __all__ = ["Amplifier", "AmplifierConfig", "CircuitConfig", "CrossbarConfig", "LayerCircuit", "LoadingConfig",

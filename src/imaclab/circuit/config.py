@@ -26,7 +26,7 @@ class CrossbarConfig(ConfigModel):
     columns: int = Field(32, ge=1, description="outputs per crossbar (each a positive/negative line pair)")
 
     @classmethod
-    def parse(cls, text: str) -> "CrossbarConfig":
+    def parse(cls, text: str) -> CrossbarConfig:
         """``'32x32'`` -> rows 32, columns 32."""
         try:
             r, c = (int(p) for p in text.lower().replace(" ", "").split("x"))
@@ -43,14 +43,16 @@ class AmplifierConfig(ConfigModel):
     gains: list[float] = Field(list(DEFAULT_GAINS), min_length=1, description=(
         "voltage gain A per layer (transimpedance R_f = A / (rows * G_mid)); the last value repeats "
         "for deeper networks"))
-    input_resistance_ohm: float = Field(0.0, ge=0, le=MAX_RESISTANCE_OHM, description="resistance of each amplifier input to "
-                                                               "ground, ohms; 0 = ideal virtual ground")
+    input_resistance_ohm: float = Field(0.0, ge=0, le=MAX_RESISTANCE_OHM,
+                                        description="resistance of each amplifier input to "
+                                                    "ground, ohms; 0 = ideal virtual ground")
     output_clamp_v: float | None = Field(None, gt=0, description="clip outputs to +-this, volts "
                                                                  "(None = unclamped ideal amplifier)")
     join: Literal["sum", "average"] = Field("sum", description=(
         "sum: the partial line currents of one output meet at one amplifier; average: one amplifier "
         "per horizontal partition, outputs averaged through tie resistors (IMAC-Sim)"))
-    tie_resistance_ohm: float = Field(IMAC_SIM_TIE_OHM, gt=0, le=MAX_RESISTANCE_OHM, description="tie resistors of join=average, ohms")
+    tie_resistance_ohm: float = Field(IMAC_SIM_TIE_OHM, gt=0, le=MAX_RESISTANCE_OHM,
+                                      description="tie resistors of join=average, ohms")
     static_power_w: float = Field(0.0, ge=0, description="static power added per amplifier, watts "
                                                          "(the ideal amplifier itself draws none)")
 
@@ -71,8 +73,9 @@ class LoadingConfig(ConfigModel):
     mode: Literal["direct", "ideal_buffer", "buffer"] = Field("direct", description=(
         "direct: neuron output drives the lines (as IMAC-Sim); ideal_buffer: unity buffer of zero output "
         "resistance; buffer: unity buffer with buffer_output_resistance_ohm"))
-    buffer_output_resistance_ohm: float = Field(1.0, ge=0, le=MAX_RESISTANCE_OHM, description="output resistance of the modelled "
-                                                                       "buffer, ohms")
+    buffer_output_resistance_ohm: float = Field(1.0, ge=0, le=MAX_RESISTANCE_OHM,
+                                                description="output resistance of the modelled "
+                                                            "buffer, ohms")
 
 
 class CircuitConfig(ConfigModel):

@@ -86,8 +86,14 @@ from imaclab.circuit.config import CircuitConfig
 from imaclab.circuit.mlp import MLPModel
 from imaclab.devices.column import ideal_column_gain, mid_conductance_s
 from imaclab.devices.inputs import InputConfig, bias_voltage
-from imaclab.devices.memristor import (DeviceConfig, apply_nonidealities, layer_rng, layer_weight_scale,
-                                       map_conductances, quantize_weights)
+from imaclab.devices.memristor import (
+    DeviceConfig,
+    apply_nonidealities,
+    layer_rng,
+    layer_weight_scale,
+    map_conductances,
+    quantize_weights,
+)
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve, loaded_curve, row_load_ohm
 from imaclab.devices.wires import SegmentParasitics, segment_parasitics
 from imaclab.errors import ConfigError, InputError

@@ -381,15 +381,15 @@ class _Writer:
         vecs = [f"v({n})" for n in self.c.output_nodes()]
         for meter, node in self.input_meters:
             vecs += [f"i({meter})", f"v({node})"]
-        for src, node in self.bias_sources:
+        for src, _node in self.bias_sources:
             vecs.append(f"i({src})")
         for _, meter, node in self.row_meters:
             vecs += [f"i({meter})", f"v({node})"]
         for _, meter, node in self.amp_meters:
             vecs += [f"i({meter})", f"v({node})"]
-        for _, src, node in self.neuron_supplies:
+        for _, src, _node in self.neuron_supplies:
             vecs.append(f"i({src})")
-        for _, _, src, drive in self.buffer_meters:
+        for _, _, src, _drive in self.buffer_meters:
             vecs.append(f"v({src})")
         seen = []
         for v in vecs:

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
-
-from imaclab.cli.common import console as _console
 
 app = typer.Typer()
 

@@ -8,7 +8,7 @@ config's value), then ``--set``, then calls :func:`imaclab.imac.run` and prints 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -36,7 +36,7 @@ _OPTS = dict(
 )
 
 
-def _job(cls: Any, config: Optional[Path], set_items: Optional[list[str]], *, circuit: dict[str, Any],
+def _job(cls: Any, config: Path | None, set_items: list[str] | None, *, circuit: dict[str, Any],
          fields: dict[str, Any]) -> Any:
     """``cls`` from ``config`` (or its defaults), the given options (None = not given), then ``--set``."""
     from imaclab.imac.api import model_card_overrides, parse_crossbar, parse_parasitics, parse_resistance
@@ -60,38 +60,38 @@ def _job(cls: Any, config: Optional[Path], set_items: Optional[list[str]], *, ci
     return job.with_overrides(overrides).with_set(set_items)
 
 
-def _cards(model_lib: Optional[Path], nmos: Optional[str], pmos: Optional[str], lib_section: Optional[str]) -> dict:
+def _cards(model_lib: Path | None, nmos: str | None, pmos: str | None, lib_section: str | None) -> dict:
     return {"model_lib": model_lib, "nmos": nmos, "pmos": pmos, "lib_section": lib_section}
 
 
 @imac_app.command("run")
 def imac_run(
-    model: Optional[Path] = _OPTS["model"](),
-    data: Optional[str] = _OPTS["data"](),
-    data_root: Optional[Path] = _OPTS["data_root"](),
-    crop: Optional[int] = _OPTS["crop"](),
-    resize: Optional[int] = _OPTS["resize"](),
-    samples: Optional[int] = typer.Option(None, "--samples", help="test samples (default 200)"),
-    first: Optional[int] = typer.Option(None, "--first", help="index of the first test sample"),
-    crossbar: Optional[str] = _OPTS["crossbar"](),
-    r_low: Optional[str] = _OPTS["r_low"](),
-    r_high: Optional[str] = _OPTS["r_high"](),
-    parasitics: Optional[str] = _OPTS["parasitics"](),
-    neuron: Optional[str] = _OPTS["neuron"](),
-    backend: Optional[str] = typer.Option(None, "--backend", help="spice | fast"),
-    analysis: Optional[str] = typer.Option(None, "--analysis", help="dc (accuracy, power) | tran (adds latency)"),
-    workers: Optional[int] = typer.Option(None, "--workers", help="parallel ngspice processes"),
-    per_netlist: Optional[int] = typer.Option(None, "--per-netlist", help="samples per netlist"),
-    latency_samples: Optional[int] = typer.Option(None, "--latency-samples",
+    model: Path | None = _OPTS["model"](),
+    data: str | None = _OPTS["data"](),
+    data_root: Path | None = _OPTS["data_root"](),
+    crop: int | None = _OPTS["crop"](),
+    resize: int | None = _OPTS["resize"](),
+    samples: int | None = typer.Option(None, "--samples", help="test samples (default 200)"),
+    first: int | None = typer.Option(None, "--first", help="index of the first test sample"),
+    crossbar: str | None = _OPTS["crossbar"](),
+    r_low: str | None = _OPTS["r_low"](),
+    r_high: str | None = _OPTS["r_high"](),
+    parasitics: str | None = _OPTS["parasitics"](),
+    neuron: str | None = _OPTS["neuron"](),
+    backend: str | None = typer.Option(None, "--backend", help="spice | fast"),
+    analysis: str | None = typer.Option(None, "--analysis", help="dc (accuracy, power) | tran (adds latency)"),
+    workers: int | None = typer.Option(None, "--workers", help="parallel ngspice processes"),
+    per_netlist: int | None = typer.Option(None, "--per-netlist", help="samples per netlist"),
+    latency_samples: int | None = typer.Option(None, "--latency-samples",
                                                   help="with --analysis dc: transient of the first N samples"),
-    join: Optional[str] = typer.Option(None, "--join", help="sum | average (IMAC-Sim)"),
-    loading: Optional[str] = typer.Option(None, "--loading", help="direct | ideal_buffer | buffer"),
-    model_lib: Optional[Path] = _OPTS["model_lib"](),
-    nmos: Optional[str] = _OPTS["nmos"](),
-    pmos: Optional[str] = _OPTS["pmos"](),
-    lib_section: Optional[str] = _OPTS["lib_section"](),
-    config: Optional[Path] = config_option(),
-    set_: Optional[list[str]] = set_option("simulation.fast.batch_size=64"),
+    join: str | None = typer.Option(None, "--join", help="sum | average (IMAC-Sim)"),
+    loading: str | None = typer.Option(None, "--loading", help="direct | ideal_buffer | buffer"),
+    model_lib: Path | None = _OPTS["model_lib"](),
+    nmos: str | None = _OPTS["nmos"](),
+    pmos: str | None = _OPTS["pmos"](),
+    lib_section: str | None = _OPTS["lib_section"](),
+    config: Path | None = config_option(),
+    set_: list[str] | None = set_option("simulation.fast.batch_size=64"),
     out: Path = typer.Option(Path("imac-run"), "-o", "--out", help="output folder"),
 ) -> None:
     """Map an MLP onto IMAC crossbars, simulate it and report accuracy, power, latency and area."""
@@ -111,23 +111,23 @@ def imac_run(
 
 @imac_app.command("netlist")
 def imac_netlist(
-    model: Optional[Path] = _OPTS["model"](),
-    data: Optional[str] = typer.Option(None, "--data", help="data set whose first samples drive the inputs"),
-    data_root: Optional[Path] = _OPTS["data_root"](),
-    crop: Optional[int] = _OPTS["crop"](),
-    resize: Optional[int] = _OPTS["resize"](),
-    samples: Optional[int] = typer.Option(None, "--samples", help="samples in the netlist (default 1)"),
-    analysis: Optional[str] = typer.Option(None, "--analysis", help="dc | tran (default tran)"),
-    dialect: Optional[str] = typer.Option(None, "--dialect", help="ngspice | hspice (default ngspice)"),
-    crossbar: Optional[str] = _OPTS["crossbar"](),
-    parasitics: Optional[str] = _OPTS["parasitics"](),
-    neuron: Optional[str] = _OPTS["neuron"](),
-    model_lib: Optional[Path] = _OPTS["model_lib"](),
-    nmos: Optional[str] = _OPTS["nmos"](),
-    pmos: Optional[str] = _OPTS["pmos"](),
-    lib_section: Optional[str] = _OPTS["lib_section"](),
-    config: Optional[Path] = config_option(),
-    set_: Optional[list[str]] = set_option("circuit.amplifier.join=average"),
+    model: Path | None = _OPTS["model"](),
+    data: str | None = typer.Option(None, "--data", help="data set whose first samples drive the inputs"),
+    data_root: Path | None = _OPTS["data_root"](),
+    crop: int | None = _OPTS["crop"](),
+    resize: int | None = _OPTS["resize"](),
+    samples: int | None = typer.Option(None, "--samples", help="samples in the netlist (default 1)"),
+    analysis: str | None = typer.Option(None, "--analysis", help="dc | tran (default tran)"),
+    dialect: str | None = typer.Option(None, "--dialect", help="ngspice | hspice (default ngspice)"),
+    crossbar: str | None = _OPTS["crossbar"](),
+    parasitics: str | None = _OPTS["parasitics"](),
+    neuron: str | None = _OPTS["neuron"](),
+    model_lib: Path | None = _OPTS["model_lib"](),
+    nmos: str | None = _OPTS["nmos"](),
+    pmos: str | None = _OPTS["pmos"](),
+    lib_section: str | None = _OPTS["lib_section"](),
+    config: Path | None = config_option(),
+    set_: list[str] | None = set_option("circuit.amplifier.join=average"),
     out: Path = typer.Option(Path("imac.sp"), "-o", "--out", help="netlist file to write"),
 ) -> None:
     """Write the SPICE netlist of an MLP's IMAC circuit (ngspice or HSPICE dialect)."""
@@ -142,15 +142,15 @@ def imac_netlist(
 
 @imac_app.command("neuron")
 def imac_neuron(
-    neuron: Optional[str] = typer.Option(None, "--neuron", help="transistor | behavioral (default transistor)"),
-    model_lib: Optional[Path] = _OPTS["model_lib"](),
-    nmos: Optional[str] = _OPTS["nmos"](),
-    pmos: Optional[str] = _OPTS["pmos"](),
-    lib_section: Optional[str] = _OPTS["lib_section"](),
-    load: Optional[str] = typer.Option(None, "--load", help="load resistance to ground, e.g. 45"),
-    config: Optional[Path] = config_option(),
-    set_: Optional[list[str]] = set_option("neuron.sweep_step_v=0.01"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="write the curve (.npz)"),
+    neuron: str | None = typer.Option(None, "--neuron", help="transistor | behavioral (default transistor)"),
+    model_lib: Path | None = _OPTS["model_lib"](),
+    nmos: str | None = _OPTS["nmos"](),
+    pmos: str | None = _OPTS["pmos"](),
+    lib_section: str | None = _OPTS["lib_section"](),
+    load: str | None = typer.Option(None, "--load", help="load resistance to ground, e.g. 45"),
+    config: Path | None = config_option(),
+    set_: list[str] | None = set_option("neuron.sweep_step_v=0.01"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="write the curve (.npz)"),
 ) -> None:
     """Characterize (or load from the cache) the neuron's DC transfer curve and print it."""
     from imaclab.imac import NeuronJob, run
@@ -162,22 +162,22 @@ def imac_neuron(
 
 @imac_app.command("validate")
 def imac_validate(
-    model: Optional[Path] = _OPTS["model"](),
-    data: Optional[str] = _OPTS["data"](),
-    samples: Optional[int] = typer.Option(None, "--samples", help="test samples run through both backends "
+    model: Path | None = _OPTS["model"](),
+    data: str | None = _OPTS["data"](),
+    samples: int | None = typer.Option(None, "--samples", help="test samples run through both backends "
                                                                   "(DC; default 20)"),
-    latency_samples: Optional[int] = typer.Option(None, "--latency-samples", help="also compare latency on an "
+    latency_samples: int | None = typer.Option(None, "--latency-samples", help="also compare latency on an "
                                                                                   "ngspice transient of the "
                                                                                   "first N samples"),
-    data_root: Optional[Path] = _OPTS["data_root"](),
-    crop: Optional[int] = _OPTS["crop"](),
-    resize: Optional[int] = _OPTS["resize"](),
-    crossbar: Optional[str] = _OPTS["crossbar"](),
-    parasitics: Optional[str] = _OPTS["parasitics"](),
-    neuron: Optional[str] = _OPTS["neuron"](),
-    config: Optional[Path] = config_option(),
-    set_: Optional[list[str]] = set_option("devices.variation_sigma_pct=5"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="write the report as JSON"),
+    data_root: Path | None = _OPTS["data_root"](),
+    crop: int | None = _OPTS["crop"](),
+    resize: int | None = _OPTS["resize"](),
+    crossbar: str | None = _OPTS["crossbar"](),
+    parasitics: str | None = _OPTS["parasitics"](),
+    neuron: str | None = _OPTS["neuron"](),
+    config: Path | None = config_option(),
+    set_: list[str] | None = set_option("devices.variation_sigma_pct=5"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="write the report as JSON"),
 ) -> None:
     """Run the fast solver and ngspice on the same circuit and samples; print how far apart they are.
 

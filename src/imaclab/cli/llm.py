@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -42,26 +41,26 @@ def llm_models(as_json: bool = typer.Option(False, "--json", help="print one JSO
 
 @llm_app.command("workload")
 def llm_workload(
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="catalog name or path to a Hugging Face "
+    model: str | None = typer.Option(None, "--model", "-m", help="catalog name or path to a Hugging Face "
                                                                    "config.json (default llama-2-7b)"),
-    phase: Optional[str] = typer.Option(None, help="decode (one new token, the default) or prefill (a prompt)"),
-    context: Optional[int] = typer.Option(None, "--context", "-L", help="prompt length / keys attended, tokens "
+    phase: str | None = typer.Option(None, help="decode (one new token, the default) or prefill (a prompt)"),
+    context: int | None = typer.Option(None, "--context", "-L", help="prompt length / keys attended, tokens "
                                                                        "(default 512)"),
-    batch: Optional[int] = typer.Option(None, "--batch", "-B", help="sequences per pass (default 1)"),
-    hardware: Optional[str] = typer.Option(None, help="edge (edge-32x32, the default), cloud (cloud-128x128), a "
+    batch: int | None = typer.Option(None, "--batch", "-B", help="sequences per pass (default 1)"),
+    hardware: str | None = typer.Option(None, help="edge (edge-32x32, the default), cloud (cloud-128x128), a "
                                                       "systolic preset or file"),
-    array: Optional[str] = typer.Option(None, help="array size override, ROWSxCOLS (e.g. 32x32)"),
-    dataflow: Optional[str] = typer.Option(None, help="dataflow: os (default), ws, is, or preset (keep the "
+    array: str | None = typer.Option(None, help="array size override, ROWSxCOLS (e.g. 32x32)"),
+    dataflow: str | None = typer.Option(None, help="dataflow: os (default), ws, is, or preset (keep the "
                                                       "preset's own)"),
-    precision: Optional[str] = typer.Option(None, help="precision for bytes: fp16 (default), int8, w1.58a8, w1a8, "
+    precision: str | None = typer.Option(None, help="precision for bytes: fp16 (default), int8, w1.58a8, w1a8, "
                                                        "w2a8, ..."),
-    mask: Optional[str] = typer.Option(None, help="prefill attention mask: causal (default) or full"),
-    clock_hz: Optional[float] = typer.Option(None, "--clock-hz", help="clock for seconds and tokens/s"),
-    vector_lanes: Optional[int] = typer.Option(None, help="vector-unit lanes (default: array columns)"),
+    mask: str | None = typer.Option(None, help="prefill attention mask: causal (default) or full"),
+    clock_hz: float | None = typer.Option(None, "--clock-hz", help="clock for seconds and tokens/s"),
+    vector_lanes: int | None = typer.Option(None, help="vector-unit lanes (default: array columns)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
-    config: Optional[Path] = config_option(),
-    set_items: Optional[list[str]] = set_option("workload.causal_block_tokens=128"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="output folder (config.yaml, summary.json)"),
+    config: Path | None = config_option(),
+    set_items: list[str] | None = set_option("workload.causal_block_tokens=128"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="output folder (config.yaml, summary.json)"),
 ):
     """Cycles, bytes and MACs by category of one forward pass on a systolic array."""
     from imaclab.llm.api import LlmWorkloadJob, run
@@ -78,7 +77,7 @@ def llm_workload(
     render(result, width=110)
 
 
-def _amdahl_job(config: Optional[Path], base: dict, options: dict, set_items: Optional[list[str]]):
+def _amdahl_job(config: Path | None, base: dict, options: dict, set_items: list[str] | None):
     from imaclab.llm.api import AmdahlJob
 
     job = AmdahlJob.load(config) if config else AmdahlJob.from_dict(base, source="llm amdahl defaults")
@@ -87,32 +86,32 @@ def _amdahl_job(config: Optional[Path], base: dict, options: dict, set_items: Op
 
 @llm_app.command("amdahl")
 def llm_amdahl(
-    models: Optional[str] = typer.Option(None, help="comma-separated catalog names, config.json paths (or "
+    models: str | None = typer.Option(None, help="comma-separated catalog names, config.json paths (or "
                                                     "NAME=path/config.json), or 'all' (the default)"),
-    contexts: Optional[str] = typer.Option(None, help="comma-separated context lengths (default 128,...,4096)"),
-    hardware: Optional[str] = typer.Option(None, help="comma-separated systolic hardware (edge, cloud, presets; "
+    contexts: str | None = typer.Option(None, help="comma-separated context lengths (default 128,...,4096)"),
+    hardware: str | None = typer.Option(None, help="comma-separated systolic hardware (edge, cloud, presets; "
                                                       "default edge,cloud)"),
-    phase: Optional[str] = typer.Option(None, help="decode (the default), prefill or both"),
-    batch: Optional[int] = typer.Option(None, "--batch", "-B", help="sequences per pass (default 1)"),
-    improve: Optional[str] = typer.Option(None, help="improved categories, e.g. projection (the default) or "
+    phase: str | None = typer.Option(None, help="decode (the default), prefill or both"),
+    batch: int | None = typer.Option(None, "--batch", "-B", help="sequences per pass (default 1)"),
+    improve: str | None = typer.Option(None, help="improved categories, e.g. projection (the default) or "
                                                      "projection,head"),
-    s: Optional[str] = typer.Option(None, "--s", help="improvement factors to sweep, e.g. 2,4,8,16"),
-    attention_s: Optional[float] = typer.Option(None, "--attention-s",
+    s: str | None = typer.Option(None, "--s", help="improvement factors to sweep, e.g. 2,4,8,16"),
+    attention_s: float | None = typer.Option(None, "--attention-s",
                                                 help="general form: attention also improves by this factor"),
-    precision: Optional[str] = typer.Option(None, help="quantized precision for the memory/roofline costs "
+    precision: str | None = typer.Option(None, help="quantized precision for the memory/roofline costs "
                                                        "(default w1.58a8)"),
-    array: Optional[str] = typer.Option(None, help="array size override for every hardware, ROWSxCOLS"),
-    dataflow: Optional[str] = typer.Option(None, help="dataflow: os (default), ws, is, or preset (keep the "
+    array: str | None = typer.Option(None, help="array size override for every hardware, ROWSxCOLS"),
+    dataflow: str | None = typer.Option(None, help="dataflow: os (default), ws, is, or preset (keep the "
                                                       "preset's own)"),
-    roofline: Optional[str] = typer.Option(None, help="roofline device: h100-sxm, a100-sxm, tpu-v4, edge-npu"),
-    clock_hz: Optional[float] = typer.Option(None, "--clock-hz",
+    roofline: str | None = typer.Option(None, help="roofline device: h100-sxm, a100-sxm, tpu-v4, edge-npu"),
+    clock_hz: float | None = typer.Option(None, "--clock-hz",
                                              help="clock for tokens/s, Hz (default: the systolic config's)"),
-    vector_lanes: Optional[int] = typer.Option(None, help="vector-unit lanes (default: array columns)"),
-    heatmaps: Optional[str] = typer.Option(None, help="costs to draw f heatmaps for: systolic (default), memory, "
+    vector_lanes: int | None = typer.Option(None, help="vector-unit lanes (default: array columns)"),
+    heatmaps: str | None = typer.Option(None, help="costs to draw f heatmaps for: systolic (default), memory, "
                                                       "roofline"),
     out: Path = typer.Option(Path("out/llm-amdahl"), "-o", "--out", help="output directory"),
-    config: Optional[Path] = config_option(),
-    set_items: Optional[list[str]] = set_option("crossbar.rows=256"),
+    config: Path | None = config_option(),
+    set_items: list[str] | None = set_option("crossbar.rows=256"),
 ):
     """Amdahl's law over models x contexts x hardware: CSV of f, ceilings, speedups, and plots."""
     from imaclab.llm.api import run
@@ -135,8 +134,8 @@ def llm_amdahl(
 @llm_app.command("study")
 def llm_study(
     out: Path = typer.Option(Path("out/llm-study"), "-o", "--out", help="output directory"),
-    config: Optional[Path] = config_option(),
-    set_items: Optional[list[str]] = set_option("contexts=[128,512]"),
+    config: Path | None = config_option(),
+    set_items: list[str] | None = set_option("contexts=[128,512]"),
 ):
     """The default study: every catalog model, 6 contexts, edge+cloud arrays, decode and prefill."""
     from imaclab.llm.api import run

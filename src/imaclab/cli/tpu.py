@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -30,16 +29,16 @@ def _is_job_file(text: str) -> bool:
 
 @tpu_app.command("simulate")
 def tpu_simulate(
-    config: Optional[str] = typer.Option(None, "--config", "-c", help=(
+    config: str | None = typer.Option(None, "--config", "-c", help=(
         "preset name (see `imaclab tpu presets`), SCALE-Sim .cfg, imaclab YAML/JSON array config, or a run's "
         "config.yaml (the whole job)")),
-    topology: Optional[str] = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV, or a shipped "
+    topology: str | None = typer.Option(None, "--topology", "-t", help="SCALE-Sim topology CSV, or a shipped "
                                                                          "topology name (e.g. resnet18)"),
-    gemm: Optional[bool] = typer.Option(None, "--gemm/--conv", help="topology is in the 'Layer, M, N, K' GEMM "
+    gemm: bool | None = typer.Option(None, "--gemm/--conv", help="topology is in the 'Layer, M, N, K' GEMM "
                                                                     "format (default: convolution format)"),
     outdir: Path = typer.Option(Path("tpu_report"), "--outdir", "--out", "-o", help="folder for the reports"),
-    dataflow: Optional[str] = typer.Option(None, "--dataflow", help="override the config's dataflow: os, ws, is"),
-    set_items: Optional[list[str]] = set_option("systolic.array_rows=64"),
+    dataflow: str | None = typer.Option(None, "--dataflow", help="override the config's dataflow: os, ws, is"),
+    set_items: list[str] | None = set_option("systolic.array_rows=64"),
 ):
     """Simulate a topology; write SCALE-Sim's three CSV reports and summary.json."""
     from imaclab.errors import ConfigError

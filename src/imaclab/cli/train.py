@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -14,30 +13,30 @@ train_app = typer.Typer(help="Hardware-aware mixed-precision training.", no_args
 
 def _train_command(
     ctx: typer.Context,
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="zoo model (lenet5, mobilenet-v2, mlp-64-32-10, ...)"),
-    data: Optional[str] = typer.Option(None, "--data", "-d", help="data set: digits, fashion-mnist, mnist, cifar10"),
-    policy: Optional[str] = typer.Option(None, "--policy", "-p", help="fp32, tpu-int8, tpu-imac, tpu-imac-ternary, "
+    model: str | None = typer.Option(None, "--model", "-m", help="zoo model (lenet5, mobilenet-v2, mlp-64-32-10, ...)"),
+    data: str | None = typer.Option(None, "--data", "-d", help="data set: digits, fashion-mnist, mnist, cifar10"),
+    policy: str | None = typer.Option(None, "--policy", "-p", help="fp32, tpu-int8, tpu-imac, tpu-imac-ternary, "
                                                                       "tpu-imac-4level, or a policy YAML file"),
-    epochs: Optional[int] = typer.Option(None, "--epochs", "-e", help="training epochs"),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="run folder (checkpoints, report, exports)"),
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help=CONFIG_OPTION_HELP),
-    baseline: Optional[bool] = typer.Option(None, "--baseline/--no-baseline", help="also train the FP32 twin"),
-    lr: Optional[float] = typer.Option(None, "--lr", help="peak learning rate"),
-    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="training batch size"),
-    optimizer: Optional[str] = typer.Option(None, "--optimizer", help="adam, adamw or sgd"),
-    seed: Optional[int] = typer.Option(None, "--seed", help="random seed"),
-    width: Optional[float] = typer.Option(None, "--width", help="CNN channel width multiplier"),
-    hidden: Optional[str] = typer.Option(None, "--hidden", help="MLP hidden sizes, comma-separated (e.g. 32 or 120,84)"),
-    data_root: Optional[str] = typer.Option(None, "--data-root", help="folder of the data set files"),
-    crop: Optional[int] = typer.Option(None, "--crop", help="centre crop size in pixels (20 -> 400 inputs)"),
-    resize: Optional[int] = typer.Option(None, "--resize", help="resize images to this many pixels a side"),
-    noise_train: Optional[bool] = typer.Option(None, "--noise-train/--no-noise-train",
+    epochs: int | None = typer.Option(None, "--epochs", "-e", help="training epochs"),
+    out: Path | None = typer.Option(None, "--out", "-o", help="run folder (checkpoints, report, exports)"),
+    config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_OPTION_HELP),
+    baseline: bool | None = typer.Option(None, "--baseline/--no-baseline", help="also train the FP32 twin"),
+    lr: float | None = typer.Option(None, "--lr", help="peak learning rate"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="training batch size"),
+    optimizer: str | None = typer.Option(None, "--optimizer", help="adam, adamw or sgd"),
+    seed: int | None = typer.Option(None, "--seed", help="random seed"),
+    width: float | None = typer.Option(None, "--width", help="CNN channel width multiplier"),
+    hidden: str | None = typer.Option(None, "--hidden", help="MLP hidden sizes, comma-separated (e.g. 32 or 120,84)"),
+    data_root: str | None = typer.Option(None, "--data-root", help="folder of the data set files"),
+    crop: int | None = typer.Option(None, "--crop", help="centre crop size in pixels (20 -> 400 inputs)"),
+    resize: int | None = typer.Option(None, "--resize", help="resize images to this many pixels a side"),
+    noise_train: bool | None = typer.Option(None, "--noise-train/--no-noise-train",
                                                help="inject the IMAC devices' variation/faults while training"),
-    noise_trials: Optional[int] = typer.Option(None, "--noise-trials", help="noisy-device evaluations at the end"),
-    train_samples: Optional[int] = typer.Option(None, "--train-samples", help="train on a seeded subset"),
-    test_samples: Optional[int] = typer.Option(None, "--test-samples", help="evaluate on the first N test samples"),
-    threads: Optional[int] = typer.Option(None, "--threads", help="torch CPU threads"),
-    sets: Optional[list[str]] = set_option("policy.imac.input_mode=binary"),
+    noise_trials: int | None = typer.Option(None, "--noise-trials", help="noisy-device evaluations at the end"),
+    train_samples: int | None = typer.Option(None, "--train-samples", help="train on a seeded subset"),
+    test_samples: int | None = typer.Option(None, "--test-samples", help="evaluate on the first N test samples"),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+    sets: list[str] | None = set_option("policy.imac.input_mode=binary"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="resume a checkpoint in the run folder"),
 ):
     """Train a model with a mixed-precision policy (`imaclab train run ...` or `imaclab train --model ...`)."""

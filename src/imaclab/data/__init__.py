@@ -8,8 +8,15 @@ Debian's ``dataset-fashion-mnist``; MNIST and CIFAR-10 from a folder the user na
 Nothing is downloaded at run time.
 """
 
-from imaclab.data.datasets import (DATASETS, FASHION_MNIST_DEFAULT_ROOT, Dataset, Normalization, center_crop,
-                                   load_dataset, resize_images)
+from imaclab.data.datasets import (
+                                   DATASETS,
+                                   FASHION_MNIST_DEFAULT_ROOT,
+                                   Dataset,
+                                   Normalization,
+                                   center_crop,
+                                   load_dataset,
+                                   resize_images,
+)
 
 __all__ = ["DATASETS", "FASHION_MNIST_DEFAULT_ROOT", "Dataset", "Normalization", "center_crop", "load_dataset",
            "resize_images"]

@@ -6,12 +6,17 @@ Other rooms import from here::
                                  encode_inputs, bias_voltage, ideal_column_gain)
 """
 
-from imaclab.devices.column import (delta_conductance_s, ideal_column_gain, mid_conductance_s,
-                                    transimpedance_ohm)
+from imaclab.devices.column import delta_conductance_s, ideal_column_gain, mid_conductance_s, transimpedance_ohm
 from imaclab.devices.inputs import InputConfig, bias_voltage, encode_inputs
 from imaclab.devices.memristor import DeviceConfig, map_conductances, quantize_weights
-from imaclab.devices.neuron import (NeuronConfig, NeuronCurve, behavioral_curve, calibrate_offset,
-                                    load_neuron_curve, row_load_ohm)
+from imaclab.devices.neuron import (
+                                    NeuronConfig,
+                                    NeuronCurve,
+                                    behavioral_curve,
+                                    calibrate_offset,
+                                    load_neuron_curve,
+                                    row_load_ohm,
+)
 from imaclab.devices.transistors import TransistorModelConfig, sky130_available
 from imaclab.devices.wires import WireConfig, segment_parasitics
 

@@ -13,7 +13,6 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from imaclab.config import ConfigModel
-
 from imaclab.devices.column import ideal_column_gain  # noqa: F401  (re-exported: the ideal relation)
 from imaclab.errors import ConfigError, InputError
 
@@ -57,7 +56,7 @@ class InputConfig(ConfigModel):
                                                                 "ohms (0 = ideal source)")
 
     @model_validator(mode="after")
-    def _check(self) -> "InputConfig":
+    def _check(self) -> InputConfig:
         if self.rise_time_s >= self.sampling_period_s:
             raise ValueError("rise_time_s must be shorter than sampling_period_s")
         return self

@@ -59,7 +59,7 @@ class DeviceConfig(ConfigModel):
     seed: int = Field(0, description="seed of variation and fault draws (per layer: [seed, layer])")
 
     @model_validator(mode="after")
-    def _check(self) -> "DeviceConfig":
+    def _check(self) -> DeviceConfig:
         problems = []
         if self.r_high_ohm <= self.r_low_ohm:
             problems.append(f"r_high_ohm ({self.r_high_ohm:g}) must exceed r_low_ohm ({self.r_low_ohm:g})")

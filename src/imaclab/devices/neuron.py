@@ -61,10 +61,12 @@ class NeuronConfig(ConfigModel):
         "transistor", description="transistor: inverter-based sigmoid simulated with MOSFET models; "
                                   "behavioral: ideal-inverter sigmoid VDD*tanh(slope*u/VDD)")
     vdd_v: float = Field(0.8, gt=0, le=100.0, description="neuron supplies are +vdd_v and -vdd_v, volts")
-    r_input_ohm: float = Field(500.0, gt=0, le=MAX_RESISTANCE_OHM, description="divider resistor from the offset-shifted input to "
-                                                         "the inverter gate, ohms")
-    r_feedback_ohm: float = Field(500.0, gt=0, le=MAX_RESISTANCE_OHM, description="divider resistor from the inverter gate to "
-                                                            "its output, ohms")
+    r_input_ohm: float = Field(500.0, gt=0, le=MAX_RESISTANCE_OHM,
+                               description="divider resistor from the offset-shifted input to "
+                                           "the inverter gate, ohms")
+    r_feedback_ohm: float = Field(500.0, gt=0, le=MAX_RESISTANCE_OHM,
+                                  description="divider resistor from the inverter gate to "
+                                              "its output, ohms")
     offset_v: float = Field(DEFAULT_OFFSET_V, description="offset source in series with the input (centres the "
                                                           "curve: f(0) = 0), volts; see calibrate_offset")
     nmos_width_m: float = Field(5e-6, gt=0, description="NMOS finger width, metres")
@@ -150,7 +152,7 @@ class NeuronCurve:
         return write_npz(path, **arrays)
 
     @classmethod
-    def load(cls, path: str | Path) -> "NeuronCurve":
+    def load(cls, path: str | Path) -> NeuronCurve:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: neuron curve file not found")

@@ -39,13 +39,12 @@ from pathlib import Path
 
 import numpy as np
 
-from imaclab.devices import kernels
 from imaclab.cache import cached, progress, short_error
-from imaclab.devices.neuron import (NeuronConfig, characterization_key, neuron_subcircuit_lines,
-                                    require_finite)
+from imaclab.devices import kernels
+from imaclab.devices.neuron import NeuronConfig, characterization_key, neuron_subcircuit_lines, require_finite
+from imaclab.errors import InputError, SimulationError
 from imaclab.files import write_npz
 from imaclab.grid import UniformGrid, flat_patches, patch_slopes, patch_value
-from imaclab.errors import InputError, SimulationError
 
 #: Version of the loaded characterization netlist; bump to invalidate cached tables.
 _LOADED_VERSION = 1
@@ -125,7 +124,7 @@ class LoadedNeuronTable:
                          meta=np.array(json.dumps(self.meta)))
 
     @classmethod
-    def load(cls, path: str | Path) -> "LoadedNeuronTable":
+    def load(cls, path: str | Path) -> LoadedNeuronTable:
         path = Path(path)
         if not path.is_file():
             raise InputError(f"{path}: loaded neuron table not found")
@@ -403,7 +402,7 @@ class NeuronDynamics:
                               _NEWTON_PER_STEP, g_next.reshape(-1), o_next.reshape(-1))
         return g_next, o_next
 
-    def with_fit(self, params: np.ndarray) -> "NeuronDynamics":
+    def with_fit(self, params: np.ndarray) -> NeuronDynamics:
         """A copy with (s_g, s_o, C_g, C_m, C_o) replaced."""
         from dataclasses import replace
 
@@ -420,7 +419,7 @@ class NeuronDynamics:
                          source=np.array(self.source), meta=np.array(json.dumps(self.meta)))
 
     @classmethod
-    def load(cls, path: str | Path) -> "NeuronDynamics":
+    def load(cls, path: str | Path) -> NeuronDynamics:
         path = Path(path)
         try:
             with np.load(path, allow_pickle=False) as z:

@@ -53,7 +53,8 @@ _FAILURE_HINTS: tuple[tuple[str, str, str], ...] = (
      r"no convergence|iteration limit reached|transient op failed|dc solution failed|"
      r"simulation\(s\) aborted",
      "did not converge",
-     "check the circuit values (shorted sources, zero or negative resistances, floating nodes), or relax .options reltol / raise itl1 and itl2"),
+     "check the circuit values (shorted sources, zero or negative resistances, floating nodes), "
+     "or relax .options reltol / raise itl1 and itl2"),
 )
 
 
@@ -124,7 +125,7 @@ class NgspiceRun:
     log: str
     wall_s: float
     cpu_s: float = 0.0
-    plots: list["RawPlot"] = field(default_factory=list)
+    plots: list[RawPlot] = field(default_factory=list)
 
 
 #: Live ngspice processes of this process (pid -> Popen), so an interruption can end them.
@@ -223,16 +224,17 @@ def run_ngspice(netlist: str | Path, raw_path: str | Path | None = None, *,
                                     start_new_session=True, preexec_fn=_die_with_parent())
         except OSError as err:
             raise SimulationError(f"{netlist}: cannot start ngspice ({err})") from None
-        with _LIVE_LOCK:
-            _LIVE[proc.pid] = proc
 
         def _kill() -> None:
             timed_out.set()
             _kill_group(proc)
 
         timer = threading.Timer(timeout_s, _kill)
-        timer.start()
         try:
+            # from here on an interruption (even before the wait starts) kills ngspice below
+            with _LIVE_LOCK:
+                _LIVE[proc.pid] = proc
+            timer.start()
             # wait4 reaps the child and returns its own resource usage (CPU time under contention)
             _, status, usage = os.wait4(proc.pid, 0)
         except BaseException:

@@ -85,7 +85,7 @@ class TransistorModelConfig(ConfigModel):
                           "sized by fin count, e.g. IMAC-Sim's PTM 14 nm 'nfet ... nfin=10')")
 
     @model_validator(mode="after")
-    def _check(self) -> "TransistorModelConfig":
+    def _check(self) -> TransistorModelConfig:
         if self.library == "custom":
             problems = [f for f in ("model_lib", "nmos", "pmos") if not getattr(self, f)]
             if problems:

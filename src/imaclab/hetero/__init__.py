@@ -12,10 +12,25 @@ room's measurements), :mod:`.evaluate` (the pipeline's steps).  See docs/tpu-ima
 """
 
 from imaclab.hetero.api import CompareResult, HeteroCompareJob, HeteroJob, HeteroResult, run
-from imaclab.hetero.config import (AccuracyConfig, ConverterConfig, EnergyTable, HandoffConfig, HeteroConfig,
-                                   horowitz_sram_pj_per_byte, imac_config_for_model)
-from imaclab.hetero.costs import (DesignCost, ImacLayerMeasurement, LayerCost, handoff_cost, imac_layer_cost,
-                                  total_cost, tpu_layer_cost, vector_layer_cost)
+from imaclab.hetero.config import (
+                                   AccuracyConfig,
+                                   ConverterConfig,
+                                   EnergyTable,
+                                   HandoffConfig,
+                                   HeteroConfig,
+                                   horowitz_sram_pj_per_byte,
+                                   imac_config_for_model,
+)
+from imaclab.hetero.costs import (
+                                   DesignCost,
+                                   ImacLayerMeasurement,
+                                   LayerCost,
+                                   handoff_cost,
+                                   imac_layer_cost,
+                                   total_cost,
+                                   tpu_layer_cost,
+                                   vector_layer_cost,
+)
 from imaclab.hetero.evaluate import DesignComparison, cost_design, cost_designs, design_ratios
 from imaclab.hetero.layers import LayerSpec, extract_layers, layer_counts
 from imaclab.hetero.mapping import DesignMapping, Handoff, MappedLayer, map_design, systolic_layer

@@ -29,9 +29,20 @@ from pydantic import Field, field_validator
 
 from imaclab.errors import ConfigError, ImaclabError, InputError
 from imaclab.hetero.config import HeteroConfig
-from imaclab.hetero.evaluate import (COMPARE_COLUMNS, LAYER_COLUMNS, PUBLISHED, DesignComparison, cost_design,
-                                     csv_text, digital_accuracy, layer_rows, measure_run_imac, policy_named,
-                                     resolve_runs, test_set)
+from imaclab.hetero.evaluate import (
+    COMPARE_COLUMNS,
+    LAYER_COLUMNS,
+    PUBLISHED,
+    DesignComparison,
+    cost_design,
+    csv_text,
+    digital_accuracy,
+    layer_rows,
+    measure_run_imac,
+    policy_named,
+    resolve_runs,
+    test_set,
+)
 from imaclab.result import Result, Scalar, Table, flat_scalars
 
 #: The zoo models ``hetero compare`` reads by default (the six networks of docs/tpu-imac.md).

@@ -25,8 +25,16 @@ import numpy as np
 
 from imaclab.errors import InputError
 from imaclab.hetero.config import HeteroConfig
-from imaclab.hetero.costs import (DesignCost, ImacLayerMeasurement, LayerCost, handoff_cost, imac_layer_cost,
-                                  simulate_systolic, tpu_layer_cost, vector_layer_cost)
+from imaclab.hetero.costs import (
+    DesignCost,
+    ImacLayerMeasurement,
+    LayerCost,
+    handoff_cost,
+    imac_layer_cost,
+    simulate_systolic,
+    tpu_layer_cost,
+    vector_layer_cost,
+)
 from imaclab.hetero.layers import LayerSpec, extract_layers, layer_counts
 from imaclab.hetero.mapping import DesignMapping, map_design
 

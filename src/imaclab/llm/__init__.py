@@ -11,20 +11,23 @@ The jobs: ``run(LlmWorkloadJob(model="opt-1.3b"))`` -> :class:`WorkloadResult`,
 ``run(AmdahlCaseJob(model=..., context=..., s=8))`` for one case (the sweep target ``llm.amdahl``).
 """
 
-from imaclab.llm.amdahl import (AmdahlResult, amdahl, amdahl_ceiling, amdahl_speedup, factor_for_speedup,
-                                general_speedup)
+from imaclab.llm.amdahl import AmdahlResult, amdahl, amdahl_ceiling, amdahl_speedup, factor_for_speedup, general_speedup
+from imaclab.llm.api import AmdahlCaseJob, AmdahlJob, LlmWorkloadJob, WorkloadResult, run
 from imaclab.llm.architecture import CATEGORIES, LlmSpec
 from imaclab.llm.catalog import get_model, list_models, model_names, resolve_models
-from imaclab.llm.costs import (CostBreakdown, MemoryConfig, VectorUnitConfig, memory_cost, roofline_cost,
-                               systolic_cost)
+from imaclab.llm.costs import CostBreakdown, MemoryConfig, VectorUnitConfig, memory_cost, roofline_cost, systolic_cost
 from imaclab.llm.hf_import import load_hf_config
-from imaclab.llm.improve import (ComputeImprovementConfig, CrossbarConfig, compute_improvement,
-                                 hybrid_pim_improvement, memory_improvement)
+from imaclab.llm.improve import (
+                                ComputeImprovementConfig,
+                                CrossbarConfig,
+                                compute_improvement,
+                                hybrid_pim_improvement,
+                                memory_improvement,
+)
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.roofline import RooflineHardware
 from imaclab.llm.study import StudyConfig, StudyResult, run_study
 from imaclab.llm.workload import GemmOp, VectorOp, Workload, WorkloadConfig, build_workload
-from imaclab.llm.api import AmdahlCaseJob, AmdahlJob, LlmWorkloadJob, WorkloadResult, run
 
 __all__ = [
     "AmdahlCaseJob", "AmdahlJob", "LlmWorkloadJob", "WorkloadResult", "run",

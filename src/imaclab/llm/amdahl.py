@@ -17,8 +17,8 @@ pure; :func:`amdahl` applies them to a :class:`~imaclab.llm.costs.CostBreakdown`
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from typing import Iterable, Mapping
 
 import numpy as np
 

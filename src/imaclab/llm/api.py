@@ -215,7 +215,8 @@ def _run_workload(job: LlmWorkloadJob, *, out_dir: str | Path | None = None,
 
 @run.register(StudyConfig)
 def _run_study(job: StudyConfig, *, out_dir: str | Path | None = None, progress: bool = False) -> StudyResult:
-    """The Amdahl study; with ``out_dir``: ``amdahl.csv``, ``study.json``, the plots, ``config.yaml``, ``summary.json``."""
+    """The Amdahl study; with ``out_dir``: ``amdahl.csv``, ``study.json``, the plots, ``config.yaml`` and
+    ``summary.json``."""
     from imaclab.files import check_writable_dir
 
     started = time.perf_counter()

@@ -58,7 +58,7 @@ class LlmSpec(ConfigModel):
     source: str = Field(default="", description="where the shapes and published size come from")
 
     @model_validator(mode="after")
-    def _check_shapes(self) -> "LlmSpec":
+    def _check_shapes(self) -> LlmSpec:
         problems = []
         if self.num_heads % self.num_kv_heads:
             problems.append(f"num_heads {self.num_heads} is not a multiple of num_kv_heads {self.num_kv_heads}")

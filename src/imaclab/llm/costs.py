@@ -13,8 +13,9 @@ per-category totals.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 from pydantic import Field
@@ -60,14 +61,14 @@ class CostBreakdown:
         whole = self.total
         return {c: (v / whole if whole else 0.0) for c, v in self.by_category().items()}
 
-    def scaled(self, factors: dict[str, float], kind: str | None = None) -> "CostBreakdown":
+    def scaled(self, factors: dict[str, float], kind: str | None = None) -> CostBreakdown:
         """The same cost with each category divided by its improvement factor."""
         check_categories(factors)
         return CostBreakdown(kind or self.kind, self.unit, self.num_layers,
                              {c: v / factors.get(c, 1.0) for c, v in self.per_layer.items()},
                              {c: v / factors.get(c, 1.0) for c, v in self.outside_layers.items()})
 
-    def in_seconds(self, clock_hz: float) -> "CostBreakdown":
+    def in_seconds(self, clock_hz: float) -> CostBreakdown:
         """Cycles converted to seconds at ``clock_hz`` (a cost already in seconds is returned as is)."""
         if self.unit == "s":
             return self

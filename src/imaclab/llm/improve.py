@@ -14,8 +14,9 @@ cost and the cost of the same pass on the improved design.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable, Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -23,8 +24,15 @@ from imaclab.config import ConfigModel
 from imaclab.errors import ConfigError
 from imaclab.llm.amdahl import DEFAULT_IMPROVED, AmdahlResult, amdahl
 from imaclab.llm.architecture import CATEGORIES
-from imaclab.llm.costs import (CostBreakdown, MemoryConfig, VectorUnitConfig, check_categories, gemm_cycles,
-                               memory_cost, systolic_cost)
+from imaclab.llm.costs import (
+    CostBreakdown,
+    MemoryConfig,
+    VectorUnitConfig,
+    check_categories,
+    gemm_cycles,
+    memory_cost,
+    systolic_cost,
+)
 from imaclab.llm.precision import PrecisionConfig
 from imaclab.llm.workload import Workload
 

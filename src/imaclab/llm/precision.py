@@ -39,7 +39,7 @@ class PrecisionConfig(ConfigModel):
     other_activation_bits: float = Field(default=16, gt=0, le=32, description="vector-operation operands, bits")
 
     @classmethod
-    def parse(cls, text: str, base: "PrecisionConfig | None" = None) -> "PrecisionConfig":
+    def parse(cls, text: str, base: PrecisionConfig | None = None) -> PrecisionConfig:
         """``'fp16'``/``'bf16'`` (all 16 bits), ``'fp32'``, ``'int8'``, or ``'w<bits>a<bits>'``.
 
         ``w<W>a<A>`` sets only the projection weights and activations (e.g. ``w1.58a8``

@@ -42,7 +42,7 @@ class RooflineHardware(ConfigModel):
         return dict(sorted(value.items()))
 
     @classmethod
-    def preset(cls, name: str) -> "RooflineHardware":
+    def preset(cls, name: str) -> RooflineHardware:
         """A shipped preset (``h100-sxm``, ``a100-sxm``, ``tpu-v4``, ``edge-npu``) or a config file."""
         key = SHORT_NAMES.get(name.strip().lower(), name.strip().lower())
         presets = _presets()

@@ -25,11 +25,16 @@ from imaclab.errors import ConfigError, ImaclabError
 from imaclab.llm.amdahl import amdahl, amdahl_ceiling, amdahl_speedup, general_ceiling, general_speedup
 from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.catalog import resolve_models
-from imaclab.llm.costs import (MemoryConfig, VectorUnitConfig, check_categories, memory_cost, roofline_cost,
-                               systolic_cost)
+from imaclab.llm.costs import (
+    MemoryConfig,
+    VectorUnitConfig,
+    check_categories,
+    memory_cost,
+    roofline_cost,
+    systolic_cost,
+)
 from imaclab.llm.hardware import DEFAULT_DATAFLOW, clock_of, resolve_systolic, roofline_for, systolic_label
-from imaclab.llm.improve import (ComputeImprovementConfig, CrossbarConfig, compute_improvement,
-                                 hybrid_pim_improvement)
+from imaclab.llm.improve import ComputeImprovementConfig, CrossbarConfig, compute_improvement, hybrid_pim_improvement
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.roofline import RooflineHardware
 from imaclab.llm.workload import Workload, WorkloadConfig, build_workload

@@ -37,8 +37,14 @@ import torch.nn.functional as F
 from imaclab.data.datasets import Dataset, Normalization, load_dataset
 from imaclab.errors import ConfigError, InputError
 from imaclab.files import check_writable_dir, write_with
-from imaclab.nn.api import NoiseConfig  # noqa: F401  (re-exported: imaclab.nn.training.NoiseConfig)
-from imaclab.nn.api import CHECKPOINT_FILE, CONFIG_FILE, REPORT_FILE, TrainJob, TrainResult
+from imaclab.nn.api import (
+    CHECKPOINT_FILE,
+    CONFIG_FILE,
+    REPORT_FILE,
+    NoiseConfig,  # noqa: F401  (re-exported: imaclab.nn.training.NoiseConfig)
+    TrainJob,
+    TrainResult,
+)
 from imaclab.nn.imac_layers import IMACHead
 from imaclab.nn.policy import MixedHead, apply_policy
 from imaclab.nn.progress import SilentObserver, TrainObserver
@@ -368,7 +374,8 @@ def train(config: TrainJob, out_dir: str | Path, *, resume: bool = True,
         from imaclab.nn.export import export_run
 
         exports = export_run(model, out, config=config, assigned=assigned, data=data)
-        noisy = evaluate_with_device_noise(model, data.test, config.noise.eval_trials, seed=config.precision_policy.imac.devices.seed,
+        noisy = evaluate_with_device_noise(model, data.test, config.noise.eval_trials,
+                                           seed=config.precision_policy.imac.devices.seed,
                                            batch_size=config.eval_batch_size)
         baseline = None
         if config.baseline:

@@ -9,8 +9,7 @@ nonlinearity (:mod:`~imaclab.solver.neurons`); latency comes from a reduced-orde
 (:mod:`~imaclab.solver.latency`).  See docs/solver.md.
 """
 
-from imaclab.solver.forward import (POWER_COMPONENTS, SolverOptions, SolverPlan, SolverResult, prepare,
-                                    simulate)
+from imaclab.solver.forward import POWER_COMPONENTS, SolverOptions, SolverPlan, SolverResult, prepare, simulate
 from imaclab.solver.reduction import LayerMap, reduce_layer, reduce_network, reduce_tile
 
 __all__ = ["LayerMap", "POWER_COMPONENTS", "SolverOptions", "SolverPlan", "SolverResult", "prepare", "reduce_layer",

@@ -7,8 +7,9 @@ interface; everything is float64 so both backends give the same volts to round-o
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

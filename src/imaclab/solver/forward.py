@@ -36,8 +36,7 @@ from imaclab.errors import InputError, SimulationError
 from imaclab.solver import kernels
 from imaclab.solver.backend import cpu_threads, get_backend, map_batches
 from imaclab.solver.blocks import BlockProduct
-from imaclab.solver.neurons import (BehavioralNeuron, NeuronLoad, NewtonSettings, TransistorNeuron,
-                                    solve_loaded)
+from imaclab.solver.neurons import BehavioralNeuron, NeuronLoad, NewtonSettings, TransistorNeuron, solve_loaded
 from imaclab.solver.reduction import LayerMap, reduce_network
 
 #: Power components, in the SPICE runner's order (imaclab.spice.runner.POWER_COMPONENTS).
@@ -65,17 +64,19 @@ class SolverOptions(ConfigModel):
     settle_tolerance: float = Field(0.01, gt=0, lt=1, description="latency: outputs within this fraction of "
                                                                   "their final value (as the SPICE runner)")
     settle_floor_v: float = Field(1e-3, ge=0, description="latency: absolute settling band floor, volts")
-    newton_tolerance_v: float = Field(NewtonSettings.tolerance_v, gt=0, description="transistor neurons: error left in the neuron outputs "
-                                                              "when Newton stops (estimated from the last two "
-                                                              "steps), volts; 1e-5: 1/100 of the validation bound, "
-                                                              "1/10 of the neuron table's interpolation error, 80x "
-                                                              "tighter than ngspice's own convergence test at 0.8 V "
-                                                              "(reltol 1e-3 |v| + vntol 1e-6)")
+    newton_tolerance_v: float = Field(NewtonSettings.tolerance_v, gt=0,
+                                      description="transistor neurons: error left in the neuron outputs "
+                                                  "when Newton stops (estimated from the last two "
+                                                  "steps), volts; 1e-5: 1/100 of the validation bound, "
+                                                  "1/10 of the neuron table's interpolation error, 80x "
+                                                  "tighter than ngspice's own convergence test at 0.8 V "
+                                                  "(reltol 1e-3 |v| + vntol 1e-6)")
     neuron_cache_dir: str | None = Field(None, description="cache folder of neuron characterizations "
                                                            "(None = ~/.cache/imaclab/neuron)")
-    neuron_pin_step_v: float = Field(DEFAULT_PIN_STEP_V, gt=0, le=0.05, description="pin-voltage step of the loaded transistor "
-                                                                      "neuron table, volts (bilinear error ~3 V^-1 "
-                                                                      "h^2 / 8)")
+    neuron_pin_step_v: float = Field(DEFAULT_PIN_STEP_V, gt=0, le=0.05,
+                                     description="pin-voltage step of the loaded transistor "
+                                                 "neuron table, volts (bilinear error ~3 V^-1 "
+                                                 "h^2 / 8)")
     blas_threads: int | None = Field(1, ge=1, description="BLAS threads of the numpy backend while it solves (its "
                                                           "per-batch products are small: more threads only add "
                                                           "synchronization, 2-6x slower on a busy 2-core machine); "
@@ -83,8 +84,9 @@ class SolverOptions(ConfigModel):
     threads: int | None = Field(None, ge=1, description="CPU threads solving batches in parallel (numpy backend; "
                                                       "each runs single-threaded BLAS); None: the CPUs this "
                                                       "process may use, at most OMP_NUM_THREADS where set")
-    neuron_current_points: int = Field(DEFAULT_CURRENT_POINTS, ge=5, description="output-current points of the loaded neuron table "
-                                                             "(odd)")
+    neuron_current_points: int = Field(DEFAULT_CURRENT_POINTS, ge=5,
+                                       description="output-current points of the loaded neuron table "
+                                                   "(odd)")
 
 
 @dataclass(kw_only=True)

@@ -24,7 +24,8 @@ module computes the same quantity from a reduced model of the same circuit:
   during the input ramp growing to ``rise_time / 4``.
 
 Each sample starts from the model's equilibrium for the previous sample (sample 0 from the
-equilibrium with all inputs at 0 V: the netlist's inputs rise from 0 V to sample 0) and is integrated until every output has stayed within a fifth of its band (or the
+equilibrium with all inputs at 0 V: the netlist's inputs rise from 0 V to sample 0) and is
+integrated until every output has stayed within a fifth of its band (or the
 period ends: then the latency is the period, and the period was too short to settle, which
 the SPICE measurement reports the same way).  The crossing of the band is interpolated
 linearly between grid points.

@@ -30,7 +30,7 @@ class BehavioralNeuron:
     slope: float
 
     @classmethod
-    def from_curve(cls, config: NeuronConfig, curve: NeuronCurve) -> "BehavioralNeuron":
+    def from_curve(cls, config: NeuronConfig, curve: NeuronCurve) -> BehavioralNeuron:
         # the netlist writer takes the slope from the curve's meta, else the config
         return cls(vdd_v=float(config.vdd_v), slope=float(curve.meta.get("slope", config.behavioral_slope)))
 
@@ -120,7 +120,7 @@ class TransistorNeuron:
     def pin_current(self, pins, current):
         return self.currents(pins, current)[0]
 
-    def newton_step(self, pins, v, current, load: "NeuronLoad"):
+    def newton_step(self, pins, v, current, load: NeuronLoad):
         """One Newton step at (``v``, ``current``) with the load's coupling taken to rank one per
         row block (:func:`imaclab.solver.kernels.rank1_newton_step`): ``(v - step, step, max
         |step|)`` (``v`` may be updated in place)."""

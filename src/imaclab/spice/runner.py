@@ -31,13 +31,13 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
+from imaclab.cache import progress as progress_line
 from imaclab.circuit.description import NetworkCircuit
 from imaclab.circuit.measures import CircuitMeasures
 from imaclab.circuit.netlist import Netlist, write_netlist
 from imaclab.config import ConfigModel
 from imaclab.devices.ngspice_io import RawPlot, find_ngspice, kill_running, run_ngspice
 from imaclab.errors import ImaclabError, SimulationError
-from imaclab.cache import progress as progress_line
 from imaclab.files import write_text
 
 POWER_COMPONENTS = ("crossbars", "amplifiers", "neurons", "buffers")
@@ -56,8 +56,9 @@ class SpiceOptions(ConfigModel):
                                                                          "netlists are run here")
     samples_per_netlist: int = Field(50, ge=1, description="samples simulated by one ngspice process")
     workers: int = Field(2, ge=1, description="ngspice processes run in parallel")
-    timeout_s: float = Field(21600.0, gt=0, description="wall-clock limit of one ngspice process, seconds "
-                                                          "(a full 400-120-84-10 netlist ran past 1 h on a loaded machine)")
+    timeout_s: float = Field(21600.0, gt=0, description="wall-clock limit of one ngspice process, seconds (a "
+                                                          "full 400-120-84-10 netlist ran past 1 h on a loaded "
+                                                          "machine)")
     ngspice_path: str | None = Field(None, description="ngspice executable (None = 'ngspice' on PATH)")
     tran_step_s: float | None = Field(None, gt=0, description="transient time step, seconds "
                                                               "(None = sampling period / 100)")
@@ -275,7 +276,8 @@ def measure(plot: RawPlot, nl: Netlist, circuit: NetworkCircuit, options: SpiceO
         tt = t[mask]
         for comp in POWER_COMPONENTS:
             # energy over the period / period (trapezoid on the simulator's own time points)
-            power[comp][k] = np.trapezoid(inst[comp][mask], tt) / (tt[-1] - tt[0]) if tt.size > 1 else inst[comp][mask][0]
+            power[comp][k] = (np.trapezoid(inst[comp][mask], tt) / (tt[-1] - tt[0]) if tt.size > 1
+                              else inst[comp][mask][0])
         latency[k] = settling_time(tt - t0, vouts[mask], outs[k], options.settle_tolerance, options.settle_floor_v)
     return {"outputs": outs, "power": power, "latency": latency}
 

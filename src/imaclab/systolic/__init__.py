@@ -15,12 +15,12 @@ buffer models), :mod:`.model` (simulation entry points), :mod:`.report`
 (results and SCALE-Sim's CSV reports), :mod:`.reference` (running SCALE-Sim itself).
 """
 
+from imaclab.systolic.api import TpuJob, TpuResult, run  # noqa: E402  (api imports the modules above)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer, layer_from_dict
 from imaclab.systolic.model import compute_cycles, simulate_layer, simulate_topology
 from imaclab.systolic.report import LayerReport, summarize, write_reports
 from imaclab.systolic.topology import load_topology, save_topology
-from imaclab.systolic.api import TpuJob, TpuResult, run  # noqa: E402  (api imports the modules above)
 
 __all__ = [
     "SystolicConfig", "GemmLayer", "ConvLayer", "DepthwiseConvLayer", "Layer", "layer_from_dict",

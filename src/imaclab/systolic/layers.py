@@ -29,7 +29,7 @@ other -- what SCALE-Sim does for layers whose name contains ``DP``
 from __future__ import annotations
 
 import math
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -75,7 +75,7 @@ class ConvLayer(ConfigModel):
     stride_width: int = Field(1, ge=1, description="Horizontal stride in pixels (CSV with one stride: same as height)")
 
     @model_validator(mode="after")
-    def _filter_fits(self) -> "ConvLayer":
+    def _filter_fits(self) -> ConvLayer:
         _check_window(self.name, self.ifmap_height, self.ifmap_width, self.filter_height, self.filter_width)
         return self
 
@@ -121,7 +121,7 @@ class DepthwiseConvLayer(ConfigModel):
     stride_width: int = Field(1, ge=1, description="Horizontal stride in pixels")
 
     @model_validator(mode="after")
-    def _filter_fits(self) -> "DepthwiseConvLayer":
+    def _filter_fits(self) -> DepthwiseConvLayer:
         _check_window(self.name, self.ifmap_height, self.ifmap_width, self.filter_height, self.filter_width)
         return self
 
@@ -151,7 +151,7 @@ class DepthwiseConvLayer(ConfigModel):
         return m * n * k * self.channels
 
 
-Layer = Union[GemmLayer, ConvLayer, DepthwiseConvLayer]
+Layer = GemmLayer | ConvLayer | DepthwiseConvLayer
 
 
 def layer_from_dict(data: dict[str, Any], source: str | None = None) -> Layer:
@@ -171,6 +171,7 @@ def _ofmap_size(ifmap: int, window: int, stride: int) -> int:
 def _check_window(name: str, ih: int, iw: int, fh: int, fw: int) -> None:
     # SCALE-Sim ISSUE #9 fix: the filter cannot be larger than the IFMAP.
     if fh > ih:
-        raise ConfigError(f"layer '{name}': filter_height {fh} > ifmap_height {ih} (pad the IFMAP or shrink the filter)")
+        raise ConfigError(f"layer '{name}': filter_height {fh} > ifmap_height {ih} "
+                          "(pad the IFMAP or shrink the filter)")
     if fw > iw:
         raise ConfigError(f"layer '{name}': filter_width {fw} > ifmap_width {iw} (pad the IFMAP or shrink the filter)")

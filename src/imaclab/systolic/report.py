@@ -10,9 +10,10 @@ stop cycles are those of one instance, as SCALE-Sim simulates each separately.
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 OPERANDS = ("ifmap", "filter", "ofmap")
 
@@ -203,14 +204,17 @@ def write_scalesim_reports(reports: list[LayerReport], outdir: str | Path) -> di
         "bandwidth": outdir / "BANDWIDTH_REPORT.csv",
         "detail": outdir / "DETAILED_ACCESS_REPORT.csv",
     }
-    write_text(paths["compute"], _scalesim_csv_text(COMPUTE_HEADER, ([i] + r.compute_row() for i, r in enumerate(reports))))
+    write_text(paths["compute"],
+               _scalesim_csv_text(COMPUTE_HEADER, ([i] + r.compute_row() for i, r in enumerate(reports))))
     write_text(paths["bandwidth"], _scalesim_csv_text(BANDWIDTH_HEADER,
                                                       ([i] + r.bandwidth_row() for i, r in enumerate(reports))))
-    write_text(paths["detail"], _scalesim_csv_text(DETAIL_HEADER, ([i] + r.detail_row() for i, r in enumerate(reports))))
+    write_text(paths["detail"],
+               _scalesim_csv_text(DETAIL_HEADER, ([i] + r.detail_row() for i, r in enumerate(reports))))
     return paths
 
 
-def write_reports(reports: list[LayerReport], outdir: str | Path, summary: dict[str, Any] | None = None) -> dict[str, Path]:
+def write_reports(reports: list[LayerReport], outdir: str | Path,
+                  summary: dict[str, Any] | None = None) -> dict[str, Path]:
     """The three SCALE-Sim CSVs (:func:`write_scalesim_reports`) and ``summary.json`` (totals, layers), atomically."""
     from imaclab.files import write_json
 

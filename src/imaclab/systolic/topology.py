@@ -23,8 +23,8 @@ blank lines are ignored.  Errors name the file, line and column.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from imaclab.errors import ConfigError, InputError
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
