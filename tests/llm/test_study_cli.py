@@ -52,11 +52,11 @@ def test_study_general_form_columns():
 
 
 def test_configs_round_trip(tmp_path):
-    from imaclab.llm.improve import ComputeImprovementConfig, CrossbarConfig
+    from imaclab.llm.improve import ComputeImprovementConfig, PimCrossbarConfig
     from imaclab.llm.roofline import RooflineHardware
 
-    configs = [StudyConfig(models=["opt-125m"], contexts=[64, 32], crossbar=CrossbarConfig(rows=64)),
-               CrossbarConfig(crossbars_available=10), ComputeImprovementConfig(pe_kind="multiplier_free",
+    configs = [StudyConfig(models=["opt-125m"], contexts=[64, 32], crossbar=PimCrossbarConfig(rows=64)),
+               PimCrossbarConfig(crossbars_available=10), ComputeImprovementConfig(pe_kind="multiplier_free",
                                                                                 pe_area_ratio=9),
                RooflineHardware.preset("edge-npu")]
     for i, cfg in enumerate(configs):

@@ -10,7 +10,7 @@ from imaclab.llm.amdahl import amdahl_speedup
 from imaclab.llm.catalog import get_model
 from imaclab.llm.costs import VectorUnitConfig, systolic_cost
 from imaclab.llm.hardware import resolve_systolic
-from imaclab.llm.improve import (ComputeImprovementConfig, CrossbarConfig, bit_serial_factor, compute_improvement,
+from imaclab.llm.improve import (ComputeImprovementConfig, PimCrossbarConfig, bit_serial_factor, compute_improvement,
                                  hybrid_pim_improvement)
 from imaclab.llm.workload import WorkloadConfig, build_workload
 from imaclab.systolic import GemmLayer, SystolicConfig, compute_cycles, simulate_layer
@@ -97,7 +97,7 @@ def test_hybrid_pim_closed_form():
     cfg = resolve_systolic("edge")
     spec = get_model("llama-7b")
     workload = build_workload(spec, WorkloadConfig(phase="decode", context_tokens=512, batch=2))
-    crossbar = CrossbarConfig(rows=128, cols=128, operation_latency_s=100e-9, input_bits_per_operation=1,
+    crossbar = PimCrossbarConfig(rows=128, cols=128, operation_latency_s=100e-9, input_bits_per_operation=1,
                               activation_bits=8, columns_per_weight=2)
     result = hybrid_pim_improvement(workload, cfg, crossbar, clock_hz=cfg.clock_hz)
     # decode: every projection GEMM has m = batch rows; all its tiles work in parallel

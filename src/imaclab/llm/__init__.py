@@ -19,7 +19,7 @@ from imaclab.llm.costs import CostBreakdown, MemoryConfig, VectorUnitConfig, mem
 from imaclab.llm.hf_import import load_hf_config
 from imaclab.llm.improve import (
                                 ComputeImprovementConfig,
-                                CrossbarConfig,
+                                PimCrossbarConfig,
                                 compute_improvement,
                                 hybrid_pim_improvement,
                                 memory_improvement,
@@ -31,7 +31,7 @@ from imaclab.llm.workload import GemmOp, VectorOp, Workload, WorkloadConfig, bui
 
 __all__ = [
     "AmdahlCaseJob", "AmdahlJob", "LlmWorkloadJob", "WorkloadResult", "run",
-    "AmdahlResult", "CATEGORIES", "ComputeImprovementConfig", "CostBreakdown", "CrossbarConfig", "GemmOp",
+    "AmdahlResult", "CATEGORIES", "ComputeImprovementConfig", "CostBreakdown", "PimCrossbarConfig", "GemmOp",
     "LlmSpec", "MemoryConfig", "PrecisionConfig", "RooflineHardware", "StudyConfig", "StudyResult", "VectorOp",
     "VectorUnitConfig", "Workload", "WorkloadConfig", "amdahl", "amdahl_ceiling", "amdahl_speedup",
     "build_workload", "bytes_by_category", "compute_improvement", "factor_for_speedup", "general_speedup",

@@ -30,7 +30,7 @@ from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.catalog import get_model, list_models
 from imaclab.llm.costs import VectorUnitConfig, systolic_cost
 from imaclab.llm.hardware import DEFAULT_DATAFLOW, clock_of, resolve_systolic, systolic_label
-from imaclab.llm.improve import CrossbarConfig
+from imaclab.llm.improve import PimCrossbarConfig
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.study import StudyConfig, StudyResult, factor_column, run_study
 from imaclab.llm.workload import WorkloadConfig, build_workload
@@ -89,7 +89,7 @@ class AmdahlCaseJob(ConfigModel):
     quantized_precision: str = Field("w1.58a8", description="precision after quantization (w<W>a<A>)")
     roofline: str | None = Field(None, description="roofline device; None pairs edge->edge-npu, cloud->tpu-v4")
     clock_hz: float | None = Field(None, gt=0, description="clock for cycles->seconds; None = the array's")
-    crossbar: CrossbarConfig = Field(default_factory=CrossbarConfig, description="hybrid PIM crossbars")
+    crossbar: PimCrossbarConfig = Field(default_factory=PimCrossbarConfig, description="hybrid PIM crossbars")
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description="workload options "
                                                                                  "(phase/context/batch set above)")
 

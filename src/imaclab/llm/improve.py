@@ -37,7 +37,7 @@ from imaclab.llm.precision import PrecisionConfig
 from imaclab.llm.workload import Workload
 
 # ISAAC (Shafiee et al., ISCA 2016): 128x128 memristor crossbars read in 100 ns with 1-bit
-# inputs applied bit-serially; the defaults of CrossbarConfig follow it.
+# inputs applied bit-serially; the defaults of PimCrossbarConfig follow it.
 ISAAC_CROSSBAR_SIZE = 128
 ISAAC_READ_LATENCY_S = 100e-9
 
@@ -110,7 +110,7 @@ def compute_improvement(workload: Workload, systolic_config: Any, improvement: C
                   clock_hz=clock_hz, note=note)
 
 
-class CrossbarConfig(ConfigModel):
+class PimCrossbarConfig(ConfigModel):
     """Analog crossbars that hold the improved GEMMs' weights (the hybrid PIM design)."""
 
     rows: int = Field(default=ISAAC_CROSSBAR_SIZE, gt=0, description="crossbar rows (inputs)")
@@ -135,7 +135,7 @@ class CrossbarConfig(ConfigModel):
         return math.ceil(k / self.rows) * math.ceil(n * self.columns_per_weight / self.cols)
 
 
-def crossbar_seconds(workload: Workload, crossbar: CrossbarConfig, categories: Iterable[str]
+def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories: Iterable[str]
                      ) -> tuple[dict[str, float], dict[str, float], int]:
     """Seconds of the GEMMs in ``categories`` on crossbars (per layer, outside), and crossbars needed.
 
@@ -158,7 +158,7 @@ def crossbar_seconds(workload: Workload, crossbar: CrossbarConfig, categories: I
     return per_layer, outside, required
 
 
-def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: CrossbarConfig, *,
+def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: PimCrossbarConfig, *,
                            clock_hz: float, improved: Iterable[str] = DEFAULT_IMPROVED,
                            vector_unit: VectorUnitConfig | None = None,
                            baseline: CostBreakdown | None = None) -> AmdahlResult:

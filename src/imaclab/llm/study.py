@@ -34,7 +34,7 @@ from imaclab.llm.costs import (
     systolic_cost,
 )
 from imaclab.llm.hardware import DEFAULT_DATAFLOW, clock_of, resolve_systolic, roofline_for, systolic_label
-from imaclab.llm.improve import ComputeImprovementConfig, CrossbarConfig, compute_improvement, hybrid_pim_improvement
+from imaclab.llm.improve import ComputeImprovementConfig, PimCrossbarConfig, compute_improvement, hybrid_pim_improvement
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.roofline import RooflineHardware
 from imaclab.llm.workload import Workload, WorkloadConfig, build_workload
@@ -67,7 +67,7 @@ class StudyConfig(ConfigModel):
         "roofline device for memory/roofline costs; None pairs edge->edge-npu, cloud->tpu-v4"))
     clock_hz: float | None = Field(default=None, gt=0, description=(
         "clock for cycles -> seconds, Hz; None = the systolic config's clock_hz"))
-    crossbar: CrossbarConfig = Field(default_factory=CrossbarConfig, description="hybrid PIM crossbars")
+    crossbar: PimCrossbarConfig = Field(default_factory=PimCrossbarConfig, description="hybrid PIM crossbars")
     vector_unit: VectorUnitConfig = Field(default_factory=VectorUnitConfig, description=(
         "vector unit for norms/softmax/activations (default: one lane per array column)"))
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(

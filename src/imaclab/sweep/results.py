@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from imaclab.errors import ConfigError, ImaclabError, InputError
+from imaclab.errors import ConfigError, ImaclabError
 from imaclab.sweep.spec import MAX_POINTS, SweepSpec
 from imaclab.sweep.store import ResultStore, SweepLock
 
@@ -242,8 +242,3 @@ def pareto_front(frame: pd.DataFrame, objectives: list[Objective]) -> pd.DataFra
     front = data.iloc[keep].sort_values(columns[0], ascending=objectives[0][1] == "min").reset_index(drop=True)
     front.attrs = {**frame.attrs, "objective_columns": columns}
     return front
-
-
-def require_rows(frame: pd.DataFrame, directory: str | Path) -> None:
-    if frame.empty:
-        raise InputError(f"{directory}: the sweep store has no points yet")
