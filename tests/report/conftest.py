@@ -31,9 +31,10 @@ _INSPECT_JS = """
   const headlines = Array.from(document.querySelectorAll('.headline')).map(h =>
       ({source: h.dataset.source, key: h.dataset.key, value: h.dataset.value,
         text: h.querySelector('.value').textContent, label: h.querySelector('.label').textContent,
-        run: h.closest('section.run').id}));
+        run: h.closest('section.run').dataset.path}));
   const tables = document.querySelectorAll('table.data.sortable').length;
-  return {plots, images, headlines, tables, title: document.title};
+  return {plots, images, headlines, tables, title: document.title, text: document.body.innerText,
+          sections: Array.from(document.querySelectorAll('section.run')).map(s => s.dataset.kind)};
 }
 """
 

@@ -527,7 +527,8 @@ def _render_llm(run: Run, plots: Plots, parts: Parts) -> None:
                                          hovertemplate=f"{esc(model)}, {esc(label)}<br>s = %{{x:g}}<br>"
                                                        "speedup %{y:.3g}×<extra></extra>"))
                 first = False
-        fig.update_xaxes(title="improvement of the 1-bit part, s (×)", type="log")
+        fig.update_xaxes(title="improvement of the 1-bit part, s (×)", type="log", tickvals=factors,
+                         ticktext=[f"{f:g}" for f in factors])
         fig.update_yaxes(title="end-to-end speedup (×)")
         fig.update_layout(legend={"title": {"text": "model (click to toggle)"}})
         parts.plots.append(plots.figure(fig, "Speedup curves (Amdahl)"))
@@ -711,7 +712,8 @@ def render_section(folder: Path, plots: Plots, *, level: int = 2, depth: int = 0
     if kind is None and not children:
         return ""
     heading = f"<h{level}>{esc(title)}<span class=\"kind\">{esc(kind or 'folder of runs')}</span></h{level}>"
-    return f'<section class="run" id="{esc(_anchor(folder))}" data-kind="{esc(kind or "folder")}">{heading}' + \
+    return f'<section class="run" id="{esc(_anchor(folder))}" data-kind="{esc(kind or "folder")}" ' \
+        f'data-path="{esc(folder.resolve())}">{heading}' + \
         "".join(body) + "</section>"
 
 

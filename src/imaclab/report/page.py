@@ -98,6 +98,9 @@ SORT_JS = """
     });
     rows.forEach(function (r) { body.appendChild(r); });
   }
+  window.addEventListener('load', function () {
+    if (window.Plotly) document.querySelectorAll('.plotly-graph-div').forEach(function (el) { Plotly.Plots.resize(el); });
+  });
   document.querySelectorAll('table.data.sortable').forEach(function (table) {
     table.querySelectorAll('thead th').forEach(function (th) {
       th.addEventListener('click', function () { sortBy(table, th); });
@@ -114,6 +117,8 @@ def esc(text: Any) -> str:
 def _raw(value: Any) -> str:
     """The value a table sorts by (a number as text, or the text itself)."""
     if isinstance(value, bool):
+        return str(int(value))
+    if isinstance(value, numbers.Integral):
         return str(int(value))
     if isinstance(value, numbers.Real):
         value = float(value)
