@@ -46,19 +46,32 @@ class Browser:
         from playwright.sync_api import sync_playwright
 
         if not Path(CHROMIUM).exists():
-            raise RuntimeError(f"{CHROMIUM} missing: install Debian's chromium (make test does: apt-get install chromium)")
+            raise RuntimeError(
+                f"{CHROMIUM} missing: install Debian's chromium (make test does: apt-get install chromium)"
+            )
         self._pw = sync_playwright().start()
-        self.browser = self._pw.chromium.launch(executable_path=CHROMIUM, timeout=PAGE_TIMEOUT_S * 1000,
-                                                args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        self.browser = self._pw.chromium.launch(
+            executable_path=CHROMIUM,
+            timeout=PAGE_TIMEOUT_S * 1000,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
 
     def open(self, path: Path, *, width: int = 1280, screenshot: Path | None = None) -> tuple[dict, list[str], object]:
         page = self.browser.new_page(viewport={"width": width, "height": 900})
         page.set_default_timeout(PAGE_TIMEOUT_S * 1000)
         errors: list[str] = []
-        page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+        page.on(
+            "console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None
+        )
         page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-        page.on("request", lambda req: errors.append(f"network request: {req.url}")
-                if not req.url.startswith(("file:", "data:", "about:")) else None)
+        page.on(
+            "request",
+            lambda req: (
+                errors.append(f"network request: {req.url}")
+                if not req.url.startswith(("file:", "data:", "about:"))
+                else None
+            ),
+        )
         page.goto(Path(path).resolve().as_uri(), wait_until="load")
         page.wait_for_function("""() => Array.from(document.querySelectorAll('.plotly-graph-div'))
                                    .every(el => el._fullLayout && el.querySelector('svg.main-svg'))""")

@@ -7,28 +7,31 @@ import pytest
 from imaclab.report.format import format_number, format_si, format_value, label_of
 
 
-@pytest.mark.parametrize("name, value, text", [
-    ("mean_power_w", 0.32325161067113944, "323.3 mW"),
-    ("mean_latency_s", 4.07239879549873e-10, "407.2 ps"),
-    ("tpu_imac_latency_s", 1.176667580293955e-08, "11.77 ns"),
-    ("latency_s", 0.002069745, "2.07 ms"),
-    ("energy_j", 4.611348656080994e-10, "461.1 pJ"),
-    ("area_um2.total_um2", 15613.8496, "15614 µm²"),
-    ("totals.total_cycles", 413949, "413,949 cycles"),
-    ("test_accuracy", 0.3398328690807799, "33.98 %"),
-    ("overall_utilization", 0.8238696071255155, "82.39 %"),
-    ("speedup", 126.20386801419458, "126.2×"),
-    ("tokens_per_s_systolic", 16.726960389303276, "16.73 tokens/s"),
-    ("clock_hz", 2e8, "200 MHz"),
-    ("dram_bytes", 2756470, "2.756 MB"),
-    ("accuracy_drop_points", -9.47, "-9.47 points"),
-    ("seconds_per_epoch", 0.02288, "22.88 ms"),
-    ("samples", 50, "50"),
-    ("mean_power_w", 0.99999999, "1 W"),  # rounding carries into the next prefix
-    ("x", 123456789.123, "1.235e+08"),
-    ("flag", True, "yes"),
-    ("missing", None, "–"),
-])
+@pytest.mark.parametrize(
+    "name, value, text",
+    [
+        ("mean_power_w", 0.32325161067113944, "323.3 mW"),
+        ("mean_latency_s", 4.07239879549873e-10, "407.2 ps"),
+        ("tpu_imac_latency_s", 1.176667580293955e-08, "11.77 ns"),
+        ("latency_s", 0.002069745, "2.07 ms"),
+        ("energy_j", 4.611348656080994e-10, "461.1 pJ"),
+        ("area_um2.total_um2", 15613.8496, "15614 µm²"),
+        ("totals.total_cycles", 413949, "413,949 cycles"),
+        ("test_accuracy", 0.3398328690807799, "33.98 %"),
+        ("overall_utilization", 0.8238696071255155, "82.39 %"),
+        ("speedup", 126.20386801419458, "126.2×"),
+        ("tokens_per_s_systolic", 16.726960389303276, "16.73 tokens/s"),
+        ("clock_hz", 2e8, "200 MHz"),
+        ("dram_bytes", 2756470, "2.756 MB"),
+        ("accuracy_drop_points", -9.47, "-9.47 points"),
+        ("seconds_per_epoch", 0.02288, "22.88 ms"),
+        ("samples", 50, "50"),
+        ("mean_power_w", 0.99999999, "1 W"),  # rounding carries into the next prefix
+        ("x", 123456789.123, "1.235e+08"),
+        ("flag", True, "yes"),
+        ("missing", None, "–"),
+    ],
+)
 def test_format_value(name, value, text):
     assert format_value(name, value) == text
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sweep_probe_target import PROBE
 
 from imaclab.cli import main
 from imaclab.report import demo as demo_module
@@ -26,7 +27,9 @@ from imaclab.report.html import INDEX_FILE, detect_kind, render_page, write_inde
 from imaclab.report.sweep_page import _spec_objectives
 from imaclab.result import flat_scalars
 from imaclab.sweep.results import sweep_status
-from sweep_probe_target import PROBE
+
+#: one xdist worker builds the run folders and runs the browser (`make test` runs `--dist loadgroup`)
+pytestmark = pytest.mark.xdist_group("report-html")
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = ROOT / "src/imaclab/systolic/topologies/resnet18.csv"
@@ -50,19 +53,49 @@ def demo_dir(tmp_path_factory) -> Path:
     topology = work / "resnet18-3.csv"
     topology.write_text("".join(TOPOLOGY.read_text().splitlines(keepends=True)[:4]))
     spec = work / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"name": "probe", "target": PROBE, "axes": [
-        {"field": "terms", "values": [1, 2, 4, 8]}, {"field": "x", "values": [0.5, 1.0, 2.0]}],
-        "derived": {"raise_error": "terms == 8 and x == 2.0"}}, sort_keys=False))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "probe",
+                "target": PROBE,
+                "axes": [{"field": "terms", "values": [1, 2, 4, 8]}, {"field": "x", "values": [0.5, 1.0, 2.0]}],
+                "derived": {"raise_error": "terms == 8 and x == 2.0"},
+            },
+            sort_keys=False,
+        )
+    )
 
     def train(out: Path, _):
         _cli("train", "-m", "mlp-64-32-10", "-d", "digits", "-p", "tpu-imac", "-e", "3", "--baseline", "-o", out)
-        _cli("train", "-m", "mlp-64-32-10", "-d", "digits", "-p", "tpu-int8", "-e", "1", "--no-baseline",
-             "-o", work / "int8")
+        _cli(
+            "train",
+            "-m",
+            "mlp-64-32-10",
+            "-d",
+            "digits",
+            "-p",
+            "tpu-int8",
+            "-e",
+            "1",
+            "--no-baseline",
+            "-o",
+            work / "int8",
+        )
         return {"test_accuracy": _summary(out)["test_accuracy"], "imac_model": str(out / "imac.npz")}
 
     def imac(out: Path, demo):
-        _cli("imac", "run", "--model", demo.stages["train"]["imac_model"], "--backend", "fast", "--samples", "20",
-             "-o", out)
+        _cli(
+            "imac",
+            "run",
+            "--model",
+            demo.stages["train"]["imac_model"],
+            "--backend",
+            "fast",
+            "--samples",
+            "20",
+            "-o",
+            out,
+        )
         return {"accuracy": _summary(out)["accuracy"], "mean_power_w": _summary(out)["mean_power_w"]}
 
     def tpu(out: Path, _):
@@ -74,8 +107,18 @@ def demo_dir(tmp_path_factory) -> Path:
         return {"cases": _summary(out)["cases"]}
 
     def hetero(out: Path, demo):
-        _cli("hetero", "evaluate", "-c", Path(demo.stages["train"]["imac_model"]).parent,
-             "--tpu-checkpoint", work / "int8", "--samples", "20", "-o", out)
+        _cli(
+            "hetero",
+            "evaluate",
+            "-c",
+            Path(demo.stages["train"]["imac_model"]).parent,
+            "--tpu-checkpoint",
+            work / "int8",
+            "--samples",
+            "20",
+            "-o",
+            out,
+        )
         return {}
 
     def sweep(out: Path, _):
@@ -83,8 +126,7 @@ def demo_dir(tmp_path_factory) -> Path:
         return {}
 
     out = tmp_path_factory.mktemp("demo") / "report"
-    stages = (("train", train), ("imac-fast", imac), ("tpu", tpu), ("llm", llm), ("hetero", hetero),
-              ("sweep", sweep))
+    stages = (("train", train), ("imac-fast", imac), ("tpu", tpu), ("llm", llm), ("hetero", hetero), ("sweep", sweep))
     logged: list[str] = []
     original = demo_module.STAGES
     demo_module.STAGES = stages
@@ -98,8 +140,14 @@ def demo_dir(tmp_path_factory) -> Path:
 
 def test_kinds_are_read_from_the_files(demo_dir):
     kinds = {name: detect_kind(demo_dir / name) for name in ("train", "imac-fast", "tpu", "llm", "hetero", "sweep")}
-    assert kinds == {"train": "train", "imac-fast": "imac.run", "tpu": "tpu.simulate", "llm": "llm.amdahl",
-                     "hetero": "hetero.evaluate", "sweep": "sweep"}
+    assert kinds == {
+        "train": "train",
+        "imac-fast": "imac.run",
+        "tpu": "tpu.simulate",
+        "llm": "llm.amdahl",
+        "hetero": "hetero.evaluate",
+        "sweep": "sweep",
+    }
     assert detect_kind(demo_dir) == "demo"
     assert detect_kind(demo_dir / "train" / "baseline") == "train"
 
@@ -107,7 +155,7 @@ def test_kinds_are_read_from_the_files(demo_dir):
 def test_page_is_self_contained(demo_dir):
     text = (demo_dir / INDEX_FILE).read_text()
     # nothing loaded from elsewhere (plotly.js itself mentions URLs; the browser test checks no request is made)
-    assert "src=\"http" not in text and "<script src=" not in text and "<link " not in text
+    assert 'src="http' not in text and "<script src=" not in text and "<link " not in text
     assert text.count("Plotly.newPlot") >= 8
     # the demo page holds every stage's section and its own summary
     for name in ("train", "imac-fast", "tpu", "llm", "hetero", "sweep"):
@@ -127,10 +175,11 @@ def test_cli_report_errors_are_one_line(demo_dir, tmp_path, capsys, read_only_di
     empty = tmp_path / "empty"
     empty.mkdir()
     for argv, message in (
-            (["report", str(tmp_path / "missing")], "no such folder"),
-            (["report", str(empty)], "no run here"),
-            (["report", str(demo_dir / "tpu"), "-o", str(tmp_path)], "is a folder"),
-            (["report", str(demo_dir / "tpu"), "-o", str(read_only_dir / "x.html")], "")):
+        (["report", str(tmp_path / "missing")], "no such folder"),
+        (["report", str(empty)], "no run here"),
+        (["report", str(demo_dir / "tpu"), "-o", str(tmp_path)], "is a folder"),
+        (["report", str(demo_dir / "tpu"), "-o", str(read_only_dir / "x.html")], ""),
+    ):
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert err.startswith("imaclab: error:") and err.count("\n") == 1 and message in err, err
@@ -139,8 +188,16 @@ def test_cli_report_errors_are_one_line(demo_dir, tmp_path, capsys, read_only_di
 def test_sweep_page_mid_run(tmp_path):
     """A sweep stopped part-way: its page shows the points done and the ones still pending."""
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({"name": "half", "target": PROBE, "axes": [
-        {"field": "terms", "values": [1, 2, 3, 4]}, {"field": "x", "values": [0.5, 1.5]}]}, sort_keys=False))
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "half",
+                "target": PROBE,
+                "axes": [{"field": "terms", "values": [1, 2, 3, 4]}, {"field": "x", "values": [0.5, 1.5]}],
+            },
+            sort_keys=False,
+        )
+    )
     assert main(["sweep", "run", str(spec), "-o", str(tmp_path / "s"), "--limit", "5", "--no-progress"]) == 0
     text = " ".join(re.sub("<[^>]+>", " ", render_page(tmp_path / "s")).split())
     assert "5 done, 0 failed, 0 running, 3 pending of 8 planned" in text
@@ -148,12 +205,18 @@ def test_sweep_page_mid_run(tmp_path):
 
 
 def test_objectives_named_by_the_spec():
-    assert _spec_objectives("objectives: accuracy:max,mean_power_w:min") == [("accuracy", "max"),
-                                                                             ("mean_power_w", "min")]
-    assert _spec_objectives("pareto: {objectives: [speedup:max, energy_j:min]}") == [("speedup", "max"),
-                                                                                     ("energy_j", "min")]
-    assert _spec_objectives("objectives: [{metric: a, sense: max}, {metric: b, sense: min}]") == [("a", "max"),
-                                                                                                 ("b", "min")]
+    assert _spec_objectives("objectives: accuracy:max,mean_power_w:min") == [
+        ("accuracy", "max"),
+        ("mean_power_w", "min"),
+    ]
+    assert _spec_objectives("pareto: {objectives: [speedup:max, energy_j:min]}") == [
+        ("speedup", "max"),
+        ("energy_j", "min"),
+    ]
+    assert _spec_objectives("objectives: [{metric: a, sense: max}, {metric: b, sense: min}]") == [
+        ("a", "max"),
+        ("b", "min"),
+    ]
     assert _spec_objectives("axes: []") == []
 
 
@@ -194,7 +257,8 @@ def test_demo_page_in_browser(browser, demo_dir, tmp_path_factory):
     page, info = result["page"], result["info"]
     try:
         assert {"demo", "train", "imac.run", "tpu.simulate", "llm.amdahl", "hetero.evaluate", "sweep"} <= set(
-            info["sections"])
+            info["sections"]
+        )
         assert len(info["plots"]) >= 8 and len(info["images"]) >= 5
         # the demo's stage figures equal the stages' own summaries
         summary = json.loads((demo_dir / "summary.json").read_text())
@@ -205,7 +269,10 @@ def test_demo_page_in_browser(browser, demo_dir, tmp_path_factory):
 
         def column() -> list[float]:
             index = table.locator("thead th").all_inner_texts().index(header.inner_text().strip(" ▲▼"))
-            return [float(cell.get_attribute("data-v")) for cell in table.locator(f"tbody tr td:nth-child({index + 1})").all()]
+            return [
+                float(cell.get_attribute("data-v"))
+                for cell in table.locator(f"tbody tr td:nth-child({index + 1})").all()
+            ]
 
         before = column()
         header.click()
@@ -233,5 +300,8 @@ def test_run_page_in_browser(browser, demo_dir, stage):
     if stage == "sweep":  # its headlines are the store's counts
         status = sweep_status(directory=demo_dir / stage)
         shown = {h["key"]: h["value"] for h in result["info"]["headlines"] if h["source"] == "sweep"}
-        assert (int(shown["ok"]), int(shown["failed"]), int(shown["pending"]), int(shown["planned"])) == (
-            status.ok, status.failed, status.pending, status.planned) == (11, 1, 0, 12)
+        assert (
+            (int(shown["ok"]), int(shown["failed"]), int(shown["pending"]), int(shown["planned"]))
+            == (status.ok, status.failed, status.pending, status.planned)
+            == (11, 1, 0, 12)
+        )

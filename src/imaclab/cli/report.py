@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -13,7 +12,7 @@ app = typer.Typer()
 @app.command("report")
 def report(
     folder: Path = typer.Argument(..., help="run folder, sweep folder, or a folder of runs (e.g. make demo's report/)"),
-    out: Optional[Path] = typer.Option(None, "-o", "--out", help="HTML file to write [default: FOLDER/index.html]"),
+    out: Path | None = typer.Option(None, "-o", "--out", help="HTML file to write [default: FOLDER/index.html]"),
 ):
     """Write one HTML page of a run folder (figures with units, config, tables, interactive plots); works offline."""
     from imaclab.report.html import write_index

@@ -19,9 +19,10 @@ run, so nothing already computed is lost; the job then reports the failure.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from imaclab.errors import ImaclabError, SimulationError
 from imaclab.files import write_json, write_text

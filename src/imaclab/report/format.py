@@ -12,8 +12,18 @@ import numbers
 from typing import Any
 
 #: SI prefixes from pico to tera (micro written as the Greek letter).
-_PREFIXES = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"),
-             (1e-9, "n"), (1e-12, "p"), (1e-15, "f"))
+_PREFIXES = (
+    (1e12, "T"),
+    (1e9, "G"),
+    (1e6, "M"),
+    (1e3, "k"),
+    (1.0, ""),
+    (1e-3, "m"),
+    (1e-6, "µ"),
+    (1e-9, "n"),
+    (1e-12, "p"),
+    (1e-15, "f"),
+)
 #: significant digits of a formatted float
 DIGITS = 4
 
@@ -62,8 +72,12 @@ def is_percent(name: str, value: Any) -> bool:
     key = name.lower().rsplit(".", 1)[-1]
     if key.endswith(("_pct", " %", "_percent")) or key.endswith("%"):
         return False  # already in percent
-    return (any(word in key for word in _PERCENT_WORDS) and isinstance(value, numbers.Real)
-            and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0)
+    return (
+        any(word in key for word in _PERCENT_WORDS)
+        and isinstance(value, numbers.Real)
+        and not isinstance(value, bool)
+        and 0.0 <= float(value) <= 1.0
+    )
 
 
 def is_ratio(name: str) -> bool:
@@ -104,8 +118,10 @@ def format_si(value: float, unit: str, digits: int = DIGITS) -> str:
     if value == 0 or math.isnan(value) or math.isinf(value):
         return f"{format_number(value, digits)} {unit}".strip()
     magnitude = abs(value)
-    for scale, prefix in _PREFIXES:
-        if magnitude >= scale * (1 - 1e-12):
+    scale, prefix = _PREFIXES[-1]
+    for candidate, candidate_prefix in _PREFIXES:
+        if magnitude >= candidate * (1 - 1e-12):
+            scale, prefix = candidate, candidate_prefix
             break
     mantissa = value / scale
     if round(abs(mantissa), digits - 1 - int(math.floor(math.log10(abs(mantissa))))) >= 1000 and scale < 1e12:
@@ -151,7 +167,18 @@ def label_of(name: str) -> str:
             key = key[: -len(suffix)] + (" per s" if suffix == "_per_s" else "")
             break
     words = key.replace("_", " ").split()
-    upper = {"tpu": "TPU", "imac": "IMAC", "dram": "DRAM", "sram": "SRAM", "fp32": "FP32", "llm": "LLM", "mac": "MAC",
-             "macs": "MACs", "adc": "ADC", "dac": "DAC", "fc": "FC"}
+    upper = {
+        "tpu": "TPU",
+        "imac": "IMAC",
+        "dram": "DRAM",
+        "sram": "SRAM",
+        "fp32": "FP32",
+        "llm": "LLM",
+        "mac": "MAC",
+        "macs": "MACs",
+        "adc": "ADC",
+        "dac": "DAC",
+        "fc": "FC",
+    }
     text = " ".join(upper.get(w.lower(), w) for w in words).replace("TPU IMAC", "TPU-IMAC")
     return text[:1].upper() + text[1:] if text else name

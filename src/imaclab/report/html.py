@@ -30,8 +30,7 @@ from typing import Any
 
 from imaclab.errors import InputError
 from imaclab.report.format import format_value, label_of
-from imaclab.report.page import (Headline, Plots, esc, headlines_html, image_html, key_value_table, page_html,
-                                 table_html)
+from imaclab.report.page import Headline, Plots, esc, headlines_html, image_html, key_value_table, page_html, table_html
 from imaclab.result import CONFIG_FILE, SUMMARY_FILE, flat_scalars
 
 INDEX_FILE = "index.html"
@@ -185,35 +184,61 @@ class Run:
 
 # ------------------------------------------------------------------------------ headlines by kind
 HEADLINES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
-    "imac.run": [("Circuit accuracy", ("accuracy",)), ("Software accuracy", ("software_accuracy",)),
-                 ("Mean power", ("mean_power_w", "power_w")), ("Mean latency", ("mean_latency_s",)),
-                 ("Worst latency", ("worst_latency_s",)), ("Area", ("area_um2.total_um2", "total_um2", "area_um2")),
-                 ("Samples", ("samples",)), ("Simulation per sample", ("simulation_s_per_sample",))],
-    "imac.validate": [("Samples", ("samples",)), ("Max output difference", ("max_abs_diff_v", "max_abs_v")),
-                      ("Fast accuracy", ("fast_accuracy", "fast.accuracy")),
-                      ("SPICE accuracy", ("spice_accuracy", "spice.accuracy")),
-                      ("Agreement", ("agreement", "prediction_agreement"))],
-    "tpu.simulate": [("Total cycles", ("totals.total_cycles", "total_cycles")),
-                     ("Stall cycles", ("totals.stall_cycles", "stall_cycles")),
-                     ("Latency", ("totals.latency_s", "latency_s")),
-                     ("Utilization", ("totals.overall_utilization", "overall_utilization")),
-                     ("MACs", ("totals.macs", "macs")), ("DRAM traffic", ("totals.dram_bytes", "dram_bytes")),
-                     ("Layers", ("totals.layers",)), ("Clock", ("config.clock_hz", "clock_hz"))],
-    "train": [("Test accuracy", ("test_accuracy",)), ("FP32 baseline", ("baseline.test_accuracy",)),
-              ("Drop vs FP32", ("accuracy_drop_points",)), ("Best test accuracy", ("best_test_accuracy",)),
-              ("Epochs", ("epochs_completed",)), ("Parameters", ("parameters",)),
-              ("Seconds per epoch", ("seconds_per_epoch",))],
-    "hetero.evaluate": [("Speedup", ("summary.speedup", "speedup")), ("Energy ratio", ("summary.energy_ratio", "energy_ratio")),
-                        ("Weight memory reduction", ("summary.memory_reduction", "memory_reduction")),
-                        ("TPU-only latency", ("summary.tpu_only_latency_s", "tpu_only_latency_s")),
-                        ("TPU-IMAC latency", ("summary.tpu_imac_latency_s", "tpu_imac_latency_s")),
-                        ("Accuracy TPU only", ("summary.tpu_only_accuracy", "tpu_only_accuracy")),
-                        ("Accuracy TPU-IMAC", ("summary.tpu_imac_accuracy", "tpu_imac_accuracy"))],
+    "imac.run": [
+        ("Circuit accuracy", ("accuracy",)),
+        ("Software accuracy", ("software_accuracy",)),
+        ("Mean power", ("mean_power_w", "power_w")),
+        ("Mean latency", ("mean_latency_s",)),
+        ("Worst latency", ("worst_latency_s",)),
+        ("Area", ("area_um2.total_um2", "total_um2", "area_um2")),
+        ("Samples", ("samples",)),
+        ("Simulation per sample", ("simulation_s_per_sample",)),
+    ],
+    "imac.validate": [
+        ("Samples", ("samples",)),
+        ("Max output difference", ("max_abs_diff_v", "max_abs_v")),
+        ("Fast accuracy", ("fast_accuracy", "fast.accuracy")),
+        ("SPICE accuracy", ("spice_accuracy", "spice.accuracy")),
+        ("Agreement", ("agreement", "prediction_agreement")),
+    ],
+    "tpu.simulate": [
+        ("Total cycles", ("totals.total_cycles", "total_cycles")),
+        ("Stall cycles", ("totals.stall_cycles", "stall_cycles")),
+        ("Latency", ("totals.latency_s", "latency_s")),
+        ("Utilization", ("totals.overall_utilization", "overall_utilization")),
+        ("MACs", ("totals.macs", "macs")),
+        ("DRAM traffic", ("totals.dram_bytes", "dram_bytes")),
+        ("Layers", ("totals.layers",)),
+        ("Clock", ("config.clock_hz", "clock_hz")),
+    ],
+    "train": [
+        ("Test accuracy", ("test_accuracy",)),
+        ("FP32 baseline", ("baseline.test_accuracy",)),
+        ("Drop vs FP32", ("accuracy_drop_points",)),
+        ("Best test accuracy", ("best_test_accuracy",)),
+        ("Epochs", ("epochs_completed",)),
+        ("Parameters", ("parameters",)),
+        ("Seconds per epoch", ("seconds_per_epoch",)),
+    ],
+    "hetero.evaluate": [
+        ("Speedup", ("summary.speedup", "speedup")),
+        ("Energy ratio", ("summary.energy_ratio", "energy_ratio")),
+        ("Weight memory reduction", ("summary.memory_reduction", "memory_reduction")),
+        ("TPU-only latency", ("summary.tpu_only_latency_s", "tpu_only_latency_s")),
+        ("TPU-IMAC latency", ("summary.tpu_imac_latency_s", "tpu_imac_latency_s")),
+        ("Accuracy TPU only", ("summary.tpu_only_accuracy", "tpu_only_accuracy")),
+        ("Accuracy TPU-IMAC", ("summary.tpu_imac_accuracy", "tpu_imac_accuracy")),
+    ],
     "llm.amdahl": [("Cases", ("cases",)), ("Study time", ("elapsed_s",))],
     "llm.study": [("Cases", ("cases",)), ("Study time", ("elapsed_s",))],
-    "llm.workload": [("Total cycles", ("cycles_total", "total_cycles")), ("Tokens/s", ("tokens_per_s",)),
-                     ("Latency", ("latency_s", "seconds")), ("MACs", ("macs", "total_macs")),
-                     ("Bytes", ("bytes_total", "total_bytes")), ("Parameters", ("parameters",))],
+    "llm.workload": [
+        ("Total cycles", ("cycles_total", "total_cycles")),
+        ("Tokens/s", ("tokens_per_s",)),
+        ("Latency", ("latency_s", "seconds")),
+        ("MACs", ("macs", "total_macs")),
+        ("Bytes", ("bytes_total", "total_bytes")),
+        ("Parameters", ("parameters",)),
+    ],
     "demo": [],
 }
 
@@ -242,8 +267,11 @@ def headlines(run: Run) -> list[Headline]:
     found = [h for h in (run.headline(label, *c) for label, c in spec or []) if h is not None]
     if run.kind == "demo":
         return found
-    return found if len(found) >= 2 else found + [h for h in _generic_headlines(run) if h.key not in
-                                                  {f.key for f in found}]
+    return (
+        found
+        if len(found) >= 2
+        else found + [h for h in _generic_headlines(run) if h.key not in {f.key for f in found}]
+    )
 
 
 # ------------------------------------------------------------------------------ per kind: tables and plots
@@ -267,8 +295,15 @@ def _go():
     return go
 
 
-def _csv_table(run: Run, name: str, parts: Parts, *, title: str | None = None, columns: Iterable[str] | None = None,
-               status_column: str | None = None) -> tuple[list[str], list[list[Any]]] | None:
+def _csv_table(
+    run: Run,
+    name: str,
+    parts: Parts,
+    *,
+    title: str | None = None,
+    columns: Iterable[str] | None = None,
+    status_column: str | None = None,
+) -> tuple[list[str], list[list[Any]]] | None:
     data = run.csv(name)
     if data is None:
         return None
@@ -287,8 +322,16 @@ def _csv_table(run: Run, name: str, parts: Parts, *, title: str | None = None, c
     if status_column and status_column in header:
         j = header.index(status_column)
         classes = ["failed" if r[j] not in ("ok", None) else "" for r in rows]
-    parts.tables.append(table_html(title or name, [label_of(c) if c == c.lower() else c for c in keep], shown_rows,
-                                   names=keep, source=name, row_classes=classes))
+    parts.tables.append(
+        table_html(
+            title or name,
+            [label_of(c) if c == c.lower() else c for c in keep],
+            shown_rows,
+            names=keep,
+            source=name,
+            row_classes=classes,
+        )
+    )
     return header, rows
 
 
@@ -304,8 +347,13 @@ def _render_imac(run: Run, plots: Plots, parts: Parts) -> None:
     area = run.summary.get("area_um2")
     if isinstance(area, dict):
         parts.tables.append(key_value_table("Area", area))
-    data = _csv_table(run, "samples.csv", parts, title="Samples", columns=(
-        "sample", "label", "predicted", "software_predicted", "ok", "power_w", "latency_s"))
+    data = _csv_table(
+        run,
+        "samples.csv",
+        parts,
+        title="Samples",
+        columns=("sample", "label", "predicted", "software_predicted", "ok", "power_w", "latency_s"),
+    )
     if data:
         header, rows = data
         go = _go()
@@ -316,15 +364,24 @@ def _render_imac(run: Run, plots: Plots, parts: Parts) -> None:
             samples = _column(header, rows, "sample") if "sample" in header else list(range(len(rows)))
             fig = go.Figure()
             for flag, name, color in ((1, "correct", "#3b8f55"), (0, "wrong", "#c9483f")):
-                sel = [i for i, o in enumerate(ok) if (o == flag or (flag == 0 and o not in (1, True)))
-                       and lat[i] is not None and pw[i] is not None]
+                sel = [
+                    i
+                    for i, o in enumerate(ok)
+                    if (o == flag or (flag == 0 and o not in (1, True))) and lat[i] is not None and pw[i] is not None
+                ]
                 sel = [i for i in sel if (ok[i] in (1, True)) == (flag == 1)]
                 if sel:
-                    fig.add_trace(go.Scatter(x=[lat[i] for i in sel], y=[pw[i] for i in sel], mode="markers",
-                                             name=name, marker={"color": color, "size": 6, "opacity": 0.75},
-                                             text=[f"sample {samples[i]}" for i in sel],
-                                             hovertemplate="%{text}<br>latency %{x:.4g} ps<br>power %{y:.4g} mW"
-                                                           "<extra></extra>"))
+                    fig.add_trace(
+                        go.Scatter(
+                            x=[lat[i] for i in sel],
+                            y=[pw[i] for i in sel],
+                            mode="markers",
+                            name=name,
+                            marker={"color": color, "size": 6, "opacity": 0.75},
+                            text=[f"sample {samples[i]}" for i in sel],
+                            hovertemplate="%{text}<br>latency %{x:.4g} ps<br>power %{y:.4g} mW<extra></extra>",
+                        )
+                    )
             if fig.data:
                 fig.update_xaxes(title="latency (ps)")
                 fig.update_yaxes(title="power (mW)")
@@ -334,22 +391,48 @@ def _render_imac(run: Run, plots: Plots, parts: Parts) -> None:
 def _render_tpu(run: Run, plots: Plots, parts: Parts) -> None:
     layers = run.summary.get("layers")
     if isinstance(layers, list) and layers and isinstance(layers[0], dict):
-        cols = [c for c in ("name", "kind", "m", "n", "k", "macs", "total_cycles", "stall_cycles", "overall_utilization",
-                            "mapping_efficiency", "latency_s", "dram_bytes") if c in layers[0]]
+        cols = [
+            c
+            for c in (
+                "name",
+                "kind",
+                "m",
+                "n",
+                "k",
+                "macs",
+                "total_cycles",
+                "stall_cycles",
+                "overall_utilization",
+                "mapping_efficiency",
+                "latency_s",
+                "dram_bytes",
+            )
+            if c in layers[0]
+        ]
         rows = [[layer.get(c) for c in cols] for layer in layers]
-        parts.tables.append(table_html("Layers", [label_of(c) if c not in ("m", "n", "k") else c.upper() for c in cols],
-                                       rows, names=cols))
+        parts.tables.append(
+            table_html(
+                "Layers", [label_of(c) if c not in ("m", "n", "k") else c.upper() for c in cols], rows, names=cols
+            )
+        )
         names = [str(layer.get("name", i)) for i, layer in enumerate(layers)]
         total = [layer.get("total_cycles") or 0 for layer in layers]
         stall = [layer.get("stall_cycles") or 0 for layer in layers]
         util = [layer.get("overall_utilization") for layer in layers]
         go = _go()
         fig = go.Figure()
-        fig.add_trace(go.Bar(x=names, y=[t - s for t, s in zip(total, stall)], name="compute",
-                             customdata=[[u * 100 if isinstance(u, numbers.Real) else float("nan")] for u in util],
-                             hovertemplate="%{x}<br>%{y:,} compute cycles<br>utilization %{customdata[0]:.1f} %"
-                                           "<extra></extra>"))
-        fig.add_trace(go.Bar(x=names, y=stall, name="stall", hovertemplate="%{x}<br>%{y:,} stall cycles<extra></extra>"))
+        fig.add_trace(
+            go.Bar(
+                x=names,
+                y=[t - s for t, s in zip(total, stall)],
+                name="compute",
+                customdata=[[u * 100 if isinstance(u, numbers.Real) else float("nan")] for u in util],
+                hovertemplate="%{x}<br>%{y:,} compute cycles<br>utilization %{customdata[0]:.1f} %<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Bar(x=names, y=stall, name="stall", hovertemplate="%{x}<br>%{y:,} stall cycles<extra></extra>")
+        )
         fig.update_layout(barmode="stack")
         fig.update_yaxes(title="cycles")
         parts.plots.append(plots.figure(fig, "Cycles per layer"))
@@ -376,25 +459,43 @@ def _render_train(run: Run, plots: Plots, parts: Parts) -> None:
         base = Run.read(base_dir, "train")
         baseline = _history(base)
     if history:
-        cols = [c for c in ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds")
-                if c in history[0]]
-        parts.tables.append(table_html("Epochs", [label_of(c) for c in cols], [[h.get(c) for c in cols] for h in history],
-                                       names=cols))
+        cols = [
+            c
+            for c in ("epoch", "lr", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "seconds")
+            if c in history[0]
+        ]
+        parts.tables.append(
+            table_html("Epochs", [label_of(c) for c in cols], [[h.get(c) for c in cols] for h in history], names=cols)
+        )
         go = _go()
         fig = go.Figure()
         epochs = [h.get("epoch", i + 1) for i, h in enumerate(history)]
         for key, name, dash in (("train_accuracy", "train", "dot"), ("test_accuracy", "test", "solid")):
             if key in history[0]:
-                fig.add_trace(go.Scatter(x=epochs, y=[100 * h[key] for h in history], mode="lines+markers",
-                                         name=f"{name}", line={"dash": dash, "color": "#2f5fb3"},
-                                         hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.2f}} %<extra></extra>"))
+                fig.add_trace(
+                    go.Scatter(
+                        x=epochs,
+                        y=[100 * h[key] for h in history],
+                        mode="lines+markers",
+                        name=f"{name}",
+                        line={"dash": dash, "color": "#2f5fb3"},
+                        hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.2f}} %<extra></extra>",
+                    )
+                )
         if baseline:
             be = [h.get("epoch", i + 1) for i, h in enumerate(baseline)]
             for key, name, dash in (("train_accuracy", "FP32 train", "dot"), ("test_accuracy", "FP32 test", "solid")):
                 if key in baseline[0]:
-                    fig.add_trace(go.Scatter(x=be, y=[100 * h[key] for h in baseline], mode="lines+markers", name=name,
-                                             line={"dash": dash, "color": "#999999"},
-                                             hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.2f}} %<extra></extra>"))
+                    fig.add_trace(
+                        go.Scatter(
+                            x=be,
+                            y=[100 * h[key] for h in baseline],
+                            mode="lines+markers",
+                            name=name,
+                            line={"dash": dash, "color": "#999999"},
+                            hovertemplate=f"epoch %{{x}}<br>{name} %{{y:.2f}} %<extra></extra>",
+                        )
+                    )
         fig.update_xaxes(title="epoch", dtick=1 if len(epochs) <= 20 else None)
         fig.update_yaxes(title="accuracy (%)")
         parts.plots.append(plots.figure(fig, "Accuracy per epoch"))
@@ -404,9 +505,26 @@ def _render_train(run: Run, plots: Plots, parts: Parts) -> None:
 
 
 def _render_hetero(run: Run, plots: Plots, parts: Parts) -> None:
-    data = _csv_table(run, "layers.csv", parts, title="Layers", columns=(
-        "design", "name", "kind", "unit", "macs", "tpu_cycles", "stall_cycles", "latency_s", "energy_j",
-        "weight_bytes", "dram_read_bytes", "dram_write_bytes"))
+    data = _csv_table(
+        run,
+        "layers.csv",
+        parts,
+        title="Layers",
+        columns=(
+            "design",
+            "name",
+            "kind",
+            "unit",
+            "macs",
+            "tpu_cycles",
+            "stall_cycles",
+            "latency_s",
+            "energy_j",
+            "weight_bytes",
+            "dram_read_bytes",
+            "dram_write_bytes",
+        ),
+    )
     parts.shown.add("summary.csv")
     if data:
         header, rows = data
@@ -415,20 +533,34 @@ def _render_hetero(run: Run, plots: Plots, parts: Parts) -> None:
             fig = go.Figure()
             designs = list(dict.fromkeys(_column(header, rows, "design")))
             for design in designs:
-                sel = [r for r in rows if r[header.index("design")] == design]
+                sel = [
+                    r
+                    for r in rows
+                    if r[header.index("design")] == design
+                    and ("kind" not in header or r[header.index("kind")] != "total")
+                ]
                 names = [r[header.index("name")] for r in sel]
                 lat = [r[header.index("latency_s")] for r in sel]
                 units = [r[header.index("unit")] if "unit" in header else "" for r in sel]
-                fig.add_trace(go.Bar(x=names, y=[v * 1e9 if isinstance(v, numbers.Real) else None for v in lat],
-                                     name=design, customdata=units,
-                                     hovertemplate="%{x}<br>%{y:.4g} ns on %{customdata}<extra>" + esc(design) + "</extra>"))
+                fig.add_trace(
+                    go.Bar(
+                        x=names,
+                        y=[v * 1e9 if isinstance(v, numbers.Real) else None for v in lat],
+                        name=design,
+                        customdata=units,
+                        hovertemplate="%{x}<br>%{y:.4g} ns on %{customdata}<extra>" + esc(design) + "</extra>",
+                    )
+                )
             fig.update_layout(barmode="group")
-            fig.update_yaxes(title="latency (ns)", type="log")
+            fig.update_yaxes(title="latency (ns)", type="log", dtick=1, exponentformat="power")
             parts.plots.append(plots.figure(fig, "Latency per layer"))
     comparison = run.summary.get("summary") if isinstance(run.summary.get("summary"), dict) else None
     if comparison:
-        parts.tables.append(key_value_table("TPU only vs TPU-IMAC", {k: v for k, v in comparison.items()
-                                                                     if not isinstance(v, (dict, list))}))
+        parts.tables.append(
+            key_value_table(
+                "TPU only vs TPU-IMAC", {k: v for k, v in comparison.items() if not isinstance(v, (dict, list))}
+            )
+        )
 
 
 def _render_hetero_compare(run: Run, plots: Plots, parts: Parts) -> None:
@@ -441,16 +573,23 @@ def _render_hetero_compare(run: Run, plots: Plots, parts: Parts) -> None:
             models = _column(header, rows, "model")
             for key, name in (("speedup", "speedup"), ("energy_ratio", "energy ratio")):
                 if key in header:
-                    fig.add_trace(go.Bar(x=models, y=_column(header, rows, key), name=name,
-                                         hovertemplate="%{x}<br>" + name + " %{y:.4g}×<extra></extra>"))
+                    fig.add_trace(
+                        go.Bar(
+                            x=models,
+                            y=_column(header, rows, key),
+                            name=name,
+                            hovertemplate="%{x}<br>" + name + " %{y:.4g}×<extra></extra>",
+                        )
+                    )
             fig.update_layout(barmode="group")
-            fig.update_yaxes(title="TPU-IMAC vs TPU only (×)", type="log")
+            fig.update_yaxes(title="TPU-IMAC vs TPU only (×)", type="log", dtick=1, exponentformat="power")
             parts.plots.append(plots.figure(fig, "TPU-IMAC gains per model"))
             speedups = [v for v in _column(header, rows, "speedup") if isinstance(v, numbers.Real)]
             parts.extra_headlines.append(Headline("Models", len(rows), source="compare.csv", key="models"))
             if speedups:
-                parts.extra_headlines.append(Headline("Best speedup", max(speedups), source="compare.csv",
-                                                      key="speedup"))
+                parts.extra_headlines.append(
+                    Headline("Best speedup", max(speedups), source="compare.csv", key="speedup")
+                )
 
 
 def _render_llm(run: Run, plots: Plots, parts: Parts) -> None:
@@ -459,57 +598,127 @@ def _render_llm(run: Run, plots: Plots, parts: Parts) -> None:
         return
     header, rows = data
     parts.shown.add("amdahl.csv")
-    speed_cols = sorted((c for c in header if c.startswith("speedup_s") and c[9:].replace(".", "").isdigit()),
-                        key=lambda c: float(c[9:]))
-    cols = [c for c in ("model", "phase", "context", "batch", "hardware", "f_systolic", "ceiling_systolic",
-                        "tokens_per_s_systolic", *speed_cols, "speedup_bit_serial", "speedup_hybrid_pim",
-                        "tokens_per_s_hybrid_pim", "f_memory", "ceiling_memory", "f_roofline", "ceiling_roofline")
-            if c in header]
+    speed_cols = sorted(
+        (c for c in header if c.startswith("speedup_s") and c[9:].replace(".", "").isdigit()),
+        key=lambda c: float(c[9:]),
+    )
+    cols = [
+        c
+        for c in (
+            "model",
+            "phase",
+            "context",
+            "batch",
+            "hardware",
+            "f_systolic",
+            "ceiling_systolic",
+            "tokens_per_s_systolic",
+            *speed_cols,
+            "speedup_bit_serial",
+            "speedup_hybrid_pim",
+            "tokens_per_s_hybrid_pim",
+            "f_memory",
+            "ceiling_memory",
+            "f_roofline",
+            "ceiling_roofline",
+        )
+        if c in header
+    ]
     idx = [header.index(c) for c in cols]
-    parts.tables.append(table_html("Cases", [label_of(c) if not c.startswith("speedup_s") else f"S at s={c[9:]}"
-                                             for c in cols], [[r[i] for i in idx] for r in rows], names=cols,
-                                   source="amdahl.csv (every column)"))
+    parts.tables.append(
+        table_html(
+            "Cases",
+            [label_of(c) if not c.startswith("speedup_s") else f"S at s={c[9:]}" for c in cols],
+            [[r[i] for i in idx] for r in rows],
+            names=cols,
+            source="amdahl.csv (every column)",
+        )
+    )
     if not {"model", "context", "f_systolic"} <= set(header):
         return
     go = _go()
     col = {c: header.index(c) for c in header}
     models = list(dict.fromkeys(r[col["model"]] for r in rows))
     contexts = sorted({r[col["context"]] for r in rows})
-    panels = list(dict.fromkeys((r[col["phase"]] if "phase" in col else "", r[col["hardware"]] if "hardware" in col
-                                 else "") for r in rows))
+    panels = list(
+        dict.fromkeys(
+            (r[col["phase"]] if "phase" in col else "", r[col["hardware"]] if "hardware" in col else "") for r in rows
+        )
+    )
     f_values = [r[col["f_systolic"]] for r in rows if isinstance(r[col["f_systolic"]], numbers.Real)]
     if f_values:
-        lo = min(range(len(rows)), key=lambda i: rows[i][col["f_systolic"]]
-                 if isinstance(rows[i][col["f_systolic"]], numbers.Real) else math.inf)
-        hi = max(range(len(rows)), key=lambda i: rows[i][col["f_systolic"]]
-                 if isinstance(rows[i][col["f_systolic"]], numbers.Real) else -math.inf)
+        lo = min(
+            range(len(rows)),
+            key=lambda i: (
+                rows[i][col["f_systolic"]] if isinstance(rows[i][col["f_systolic"]], numbers.Real) else math.inf
+            ),
+        )
+        hi = max(
+            range(len(rows)),
+            key=lambda i: (
+                rows[i][col["f_systolic"]] if isinstance(rows[i][col["f_systolic"]], numbers.Real) else -math.inf
+            ),
+        )
         parts.extra_headlines += [
-            Headline("Lowest f", rows[lo][col["f_systolic"]], source="amdahl.csv", key="f_systolic",
-                     text=f"{rows[lo][col['f_systolic']]:.3f} ({rows[lo][col['model']]}, L={rows[lo][col['context']]})"),
-            Headline("Highest f", rows[hi][col["f_systolic"]], source="amdahl.csv", key="f_systolic",
-                     text=f"{rows[hi][col['f_systolic']]:.3f} ({rows[hi][col['model']]}, L={rows[hi][col['context']]})")]
+            Headline(
+                "Lowest f",
+                rows[lo][col["f_systolic"]],
+                source="amdahl.csv",
+                key="f_systolic",
+                text=f"{rows[lo][col['f_systolic']]:.3f} ({rows[lo][col['model']]}, L={rows[lo][col['context']]})",
+            ),
+            Headline(
+                "Highest f",
+                rows[hi][col["f_systolic"]],
+                source="amdahl.csv",
+                key="f_systolic",
+                text=f"{rows[hi][col['f_systolic']]:.3f} ({rows[hi][col['model']]}, L={rows[hi][col['context']]})",
+            ),
+        ]
         if "ceiling_systolic" in col:
-            parts.extra_headlines.append(Headline("Highest ceiling", rows[hi][col["ceiling_systolic"]],
-                                                  source="amdahl.csv", key="ceiling_systolic"))
+            parts.extra_headlines.append(
+                Headline(
+                    "Highest ceiling", rows[hi][col["ceiling_systolic"]], source="amdahl.csv", key="ceiling_systolic"
+                )
+            )
     for phase, hw in panels[:6]:
         z, text = [], []
         for model in models:
             zr, tr = [], []
             for context in contexts:
-                match = [r for r in rows if r[col["model"]] == model and r[col["context"]] == context
-                         and (not phase or r[col["phase"]] == phase) and (not hw or r[col["hardware"]] == hw)]
+                match = [
+                    r
+                    for r in rows
+                    if r[col["model"]] == model
+                    and r[col["context"]] == context
+                    and (not phase or r[col["phase"]] == phase)
+                    and (not hw or r[col["hardware"]] == hw)
+                ]
                 f = match[0][col["f_systolic"]] if match else None
                 ceiling = match[0][col["ceiling_systolic"]] if match and "ceiling_systolic" in col else None
                 zr.append(f)
                 tr.append("n/a" if f is None else f"f = {f:.3f}" + (f"<br>ceiling {ceiling:.3g}×" if ceiling else ""))
             z.append(zr)
             text.append(tr)
-        fig = go.Figure(go.Heatmap(z=z, x=[str(c) for c in contexts], y=models, zmin=0, zmax=1, colorscale="Viridis",
-                                   text=text, texttemplate="%{z:.2f}", colorbar={"title": {"text": "f"}},
-                                   hovertemplate="%{y}, L=%{x}<br>%{text}<extra></extra>"))
+        fig = go.Figure(
+            go.Heatmap(
+                z=z,
+                x=[str(c) for c in contexts],
+                y=models,
+                zmin=0,
+                zmax=1,
+                colorscale="Viridis",
+                text=text,
+                texttemplate="%{z:.2f}",
+                colorbar={"title": {"text": "f"}},
+                hovertemplate="%{y}, L=%{x}<br>%{text}<extra></extra>",
+            )
+        )
         fig.update_xaxes(title="context (tokens)", type="category")
         fig.update_yaxes(autorange="reversed")
-        parts.plots.append(plots.figure(fig, f"Improved fraction f (systolic cycles), {phase} on {hw}".replace(" , ", " ")))
+        parts.plots.append(
+            plots.figure(fig, f"Improved fraction f (systolic cycles), {phase} on {hw}".replace(" , ", " "))
+        )
     if speed_cols:
         factors = [float(c[9:]) for c in speed_cols]
         fig = go.Figure()
@@ -519,16 +728,32 @@ def _render_llm(run: Run, plots: Plots, parts: Parts) -> None:
             for r in rows:
                 if r[col["model"]] != model:
                     continue
-                label = f"L={r[col['context']]}" + (f", {r[col['hardware']]}" if "hardware" in col else "") + (
-                    f", {r[col['phase']]}" if "phase" in col and len(panels) > 1 else "")
+                label = (
+                    f"L={r[col['context']]}"
+                    + (f", {r[col['hardware']]}" if "hardware" in col else "")
+                    + (f", {r[col['phase']]}" if "phase" in col and len(panels) > 1 else "")
+                )
                 ys = [r[col[c]] for c in speed_cols]
-                fig.add_trace(go.Scatter(x=factors, y=ys, mode="lines+markers", name=model, legendgroup=model,
-                                         showlegend=first, line={"color": palette[m % len(palette)]},
-                                         hovertemplate=f"{esc(model)}, {esc(label)}<br>s = %{{x:g}}<br>"
-                                                       "speedup %{y:.3g}×<extra></extra>"))
+                fig.add_trace(
+                    go.Scatter(
+                        x=factors,
+                        y=ys,
+                        mode="lines+markers",
+                        name=model,
+                        legendgroup=model,
+                        showlegend=first,
+                        line={"color": palette[m % len(palette)]},
+                        hovertemplate=f"{esc(model)}, {esc(label)}<br>s = %{{x:g}}<br>"
+                        "speedup %{y:.3g}×<extra></extra>",
+                    )
+                )
                 first = False
-        fig.update_xaxes(title="improvement of the 1-bit part, s (×)", type="log", tickvals=factors,
-                         ticktext=[f"{f:g}" for f in factors])
+        fig.update_xaxes(
+            title="improvement of the 1-bit part, s (×)",
+            type="log",
+            tickvals=factors,
+            ticktext=[f"{f:g}" for f in factors],
+        )
         fig.update_yaxes(title="end-to-end speedup (×)")
         fig.update_layout(legend={"title": {"text": "model (click to toggle)"}})
         parts.plots.append(plots.figure(fig, "Speedup curves (Amdahl)"))
@@ -541,23 +766,32 @@ def _render_demo(run: Run, plots: Plots, parts: Parts) -> None:
     names = list(dict.fromkeys([*stages, *errors, *seconds]))
     rows, classes = [], []
     for name in names:
-        link = f'<a href="#{esc(_anchor(run.path / name))}">{esc(name)}</a>' if (run.path / name).is_dir() else esc(name)
+        link = (
+            f'<a href="#{esc(_anchor(run.path / name))}">{esc(name)}</a>' if (run.path / name).is_dir() else esc(name)
+        )
         status = f"failed: {errors[name]}" if name in errors else ("done" if name in stages else "not run")
-        figures = ", ".join(f"{label_of(k)} {format_value(k, v)}" for k, v in flat_scalars(stages.get(name, {})).items()
-                            if isinstance(v, numbers.Real) and not isinstance(v, bool))[:400]
+        figures = ", ".join(
+            f"{label_of(k)} {format_value(k, v)}"
+            for k, v in flat_scalars(stages.get(name, {})).items()
+            if isinstance(v, numbers.Real) and not isinstance(v, bool)
+        )[:400]
         rows.append((link, esc(status), esc(format_value("seconds", seconds.get(name))), esc(figures)))
         classes.append("failed" if name in errors else "")
     if rows:
         head = "".join(f"<th>{c}</th>" for c in ("stage", "status", "time", "figures"))
-        body = "".join(f'<tr class="{c}">' + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
-                       for row, c in zip(rows, classes))
-        parts.tables.append(f'<h4>Stages</h4><div class="tablewrap"><table class="data"><thead><tr>{head}</tr></thead>'
-                            f"<tbody>{body}</tbody></table></div>")
+        body = "".join(
+            f'<tr class="{c}">' + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row, c in zip(rows, classes)
+        )
+        parts.tables.append(
+            f'<h4>Stages</h4><div class="tablewrap"><table class="data"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{body}</tbody></table></div>"
+        )
     for name, value in stages.items():
         for key, number in flat_scalars(value).items():
             if key in ("test_accuracy", "accuracy", "total_cycles", "mean_power_w", "cases", "latency_s"):
-                parts.extra_headlines.append(Headline(f"{name}: {label_of(key)}", number, source=SUMMARY_FILE,
-                                                      key=f"stages.{name}.{key}"))
+                parts.extra_headlines.append(
+                    Headline(f"{name}: {label_of(key)}", number, source=SUMMARY_FILE, key=f"stages.{name}.{key}")
+                )
     for name, error in errors.items():
         parts.notes.append(f'<span class="error">stage {esc(name)} failed: {esc(error)}</span>')
 
@@ -619,15 +853,19 @@ def _config_html(run: Run) -> str:
             except (OSError, UnicodeDecodeError):
                 continue
             lines = text.count("\n") + 1
-            return (f"<details class=\"config\"><summary>config: {esc(name)} ({lines} lines)</summary>"
-                    f"<pre class=\"config\">{esc(text)}</pre></details>")
+            return (
+                f'<details class="config"><summary>config: {esc(name)} ({lines} lines)</summary>'
+                f'<pre class="config">{esc(text)}</pre></details>'
+            )
     config = run.summary.get("config") or run.json.get("study.json", {}).get("config")
     if isinstance(config, dict):
         import yaml
 
         text = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
-        return (f"<details class=\"config\"><summary>config (from {SUMMARY_FILE})</summary>"
-                f"<pre class=\"config\">{esc(text)}</pre></details>")
+        return (
+            f'<details class="config"><summary>config (from {SUMMARY_FILE})</summary>'
+            f'<pre class="config">{esc(text)}</pre></details>'
+        )
     return ""
 
 
@@ -682,12 +920,15 @@ def render_section(folder: Path, plots: Plots, *, level: int = 2, depth: int = 0
             try:
                 renderer(run, plots, parts)
             except Exception as err:  # a page must never die on one odd file: say what could not be drawn
-                parts.notes.append(f'<span class="error">could not draw this {esc(kind)} run: '
-                                   f"{esc(type(err).__name__)}: {esc(err)}</span>")
+                parts.notes.append(
+                    f'<span class="error">could not draw this {esc(kind)} run: '
+                    f"{esc(type(err).__name__)}: {esc(err)}</span>"
+                )
         if kind != "sweep":
             _generic_tables(run, parts)
-        body.append(f'<div class="runmeta">{esc(kind)} · {esc(_version(run))} · ran {esc(_when(run))} · '
-                    f"{esc(folder)}</div>")
+        body.append(
+            f'<div class="runmeta">{esc(kind)} · {esc(_version(run))} · ran {esc(_when(run))} · {esc(folder)}</div>'
+        )
         body.append(headlines_html([*headlines(run), *parts.extra_headlines]))
         body.append(_config_html(run))
         notes = [*_notes(run), *parts.notes]
@@ -697,24 +938,31 @@ def render_section(folder: Path, plots: Plots, *, level: int = 2, depth: int = 0
         body += parts.tables
         images = _images(run)
         if images:
-            body.append("<h4>Figures</h4><div class=\"images\">" + "".join(images) + "</div>")
+            body.append('<h4>Figures</h4><div class="images">' + "".join(images) + "</div>")
     elif kind == "unfinished":
         body.append('<p class="note warn">an unfinished run: config.yaml but no summary.json yet</p>')
         run = Run.read(folder, kind)
         body.append(_config_html(run))
     children = _child_runs(folder, depth=depth + 1) if depth < MAX_DEPTH else []
+    if kind == "demo":  # the stages in the order they ran
+        order = list(_load_json(folder / SUMMARY_FILE).get("seconds", {}))
+        children.sort(key=lambda c: order.index(c.name) if c.name in order else len(order))
     if children:
         if kind is None:
-            body.append('<nav class="toc">' + "".join(f'<a href="#{esc(_anchor(c))}">{esc(c.name)}</a>' for c in children)
-                        + "</nav>")
+            body.append(
+                '<nav class="toc">'
+                + "".join(f'<a href="#{esc(_anchor(c))}">{esc(c.name)}</a>' for c in children)
+                + "</nav>"
+            )
         for child in children:
             body.append(render_section(child, plots, level=min(level + 1, 3), depth=depth + 1, root=root))
     if kind is None and not children:
         return ""
-    heading = f"<h{level}>{esc(title)}<span class=\"kind\">{esc(kind or 'folder of runs')}</span></h{level}>"
-    return f'<section class="run" id="{esc(_anchor(folder))}" data-kind="{esc(kind or "folder")}" ' \
-        f'data-path="{esc(folder.resolve())}">{heading}' + \
-        "".join(body) + "</section>"
+    heading = f'<h{level}>{esc(title)}<span class="kind">{esc(kind or "folder of runs")}</span></h{level}>'
+    return (
+        f'<section class="run" id="{esc(_anchor(folder))}" data-kind="{esc(kind or "folder")}" '
+        f'data-path="{esc(folder.resolve())}">{heading}' + "".join(body) + "</section>"
+    )
 
 
 def render_page(folder: str | Path) -> str:
@@ -726,14 +974,17 @@ def render_page(folder: str | Path) -> str:
     plots = Plots()
     section = render_section(folder, plots, level=2)
     if not section:
-        raise InputError(f"{folder}: no run here (no summary.json, sweep store or known result files, "
-                         f"nor sub-folders holding runs)")
+        raise InputError(
+            f"{folder}: no run here (no summary.json, sweep store or known result files, nor sub-folders holding runs)"
+        )
     from imaclab import __version__
 
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     name = folder.resolve().name or str(folder)
-    meta = (f"{esc(kind or 'folder of runs')} · {esc(folder.resolve())} · page written {esc(now)} by imaclab "
-            f"{esc(__version__)} · self-contained: open it offline")
+    meta = (
+        f"{esc(kind or 'folder of runs')} · {esc(folder.resolve())} · page written {esc(now)} by imaclab "
+        f"{esc(__version__)} · self-contained: open it offline"
+    )
     return page_html(f"imaclab: {name}", meta, section, with_plotly=plots.used)
 
 

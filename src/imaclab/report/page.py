@@ -69,7 +69,8 @@ pre.config { background: #f4f6fa; border: 1px solid var(--line); border-radius: 
              max-height: 420px; overflow: auto; }
 .progress { display: flex; height: 14px; border-radius: 7px; overflow: hidden; background: #e7ebf2; margin: 6px 0;
             max-width: 640px; }
-.progress .ok { background: #3b8f55; } .progress .failed { background: #c9483f; } .progress .running { background: #e0a526; }
+.progress .ok { background: #3b8f55; } .progress .failed { background: #c9483f; }
+.progress .running { background: #e0a526; }
 a { color: var(--accent); }
 """
 
@@ -99,7 +100,8 @@ SORT_JS = """
     rows.forEach(function (r) { body.appendChild(r); });
   }
   window.addEventListener('load', function () {
-    if (window.Plotly) document.querySelectorAll('.plotly-graph-div').forEach(function (el) { Plotly.Plots.resize(el); });
+    if (!window.Plotly) return;
+    document.querySelectorAll('.plotly-graph-div').forEach(function (el) { Plotly.Plots.resize(el); });
   });
   document.querySelectorAll('table.data.sortable').forEach(function (table) {
     table.querySelectorAll('thead th').forEach(function (th) {
@@ -138,9 +140,11 @@ class Headline:
 
     def html(self) -> str:
         text = self.text or format_value(self.key or self.label, self.value)
-        return (f'<div class="headline" data-source="{esc(self.source)}" data-key="{esc(self.key)}" '
-                f'data-value="{esc(_raw(self.value))}"><div class="label">{esc(self.label)}</div>'
-                f'<div class="value">{esc(text)}</div></div>')
+        return (
+            f'<div class="headline" data-source="{esc(self.source)}" data-key="{esc(self.key)}" '
+            f'data-value="{esc(_raw(self.value))}"><div class="label">{esc(self.label)}</div>'
+            f'<div class="value">{esc(text)}</div></div>'
+        )
 
 
 def headlines_html(items: Sequence[Headline]) -> str:
@@ -149,17 +153,30 @@ def headlines_html(items: Sequence[Headline]) -> str:
     return '<div class="headlines">' + "".join(h.html() for h in items) + "</div>"
 
 
-def table_html(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], *, names: Sequence[str] | None = None,
-               total: int | None = None, source: str = "", row_classes: Sequence[str] | None = None,
-               formatted: bool = False) -> str:
+def table_html(
+    title: str,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    names: Sequence[str] | None = None,
+    total: int | None = None,
+    source: str = "",
+    row_classes: Sequence[str] | None = None,
+    formatted: bool = False,
+) -> str:
     """A sortable table: cells formatted by their column's unit (``names`` are the unit-bearing column names)."""
     names = list(names or columns)
     rows = list(rows)
     shown = rows[:MAX_TABLE_ROWS]
-    numeric = [all(isinstance(r[j], numbers.Real) or r[j] is None for r in shown) and
-               any(isinstance(r[j], numbers.Real) for r in shown) for j in range(len(columns))]
-    head = "".join(f'<th class="{"num" if numeric[j] else "text"}" title="{esc(names[j])}">{esc(c)}</th>'
-                   for j, c in enumerate(columns))
+    numeric = [
+        all(isinstance(r[j], numbers.Real) or r[j] is None for r in shown)
+        and any(isinstance(r[j], numbers.Real) for r in shown)
+        for j in range(len(columns))
+    ]
+    head = "".join(
+        f'<th class="{"num" if numeric[j] else "text"}" title="{esc(names[j])}">{esc(c)}</th>'
+        for j, c in enumerate(columns)
+    )
     body = []
     for i, row in enumerate(shown):
         cells = []
@@ -172,11 +189,15 @@ def table_html(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]
     count = total if total is not None else len(rows)
     note = ""
     if count > len(shown):
-        note = f'<p class="note">first {len(shown):,} of {count:,} rows{f"; all in {esc(source)}" if source else ""}</p>'
+        note = (
+            f'<p class="note">first {len(shown):,} of {count:,} rows{f"; all in {esc(source)}" if source else ""}</p>'
+        )
     elif source:
         note = f'<p class="note">from {esc(source)}</p>'
-    return (f"<h4>{esc(title)}</h4><div class=\"tablewrap\"><table class=\"data sortable\"><thead><tr>{head}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table></div>{note}")
+    return (
+        f'<h4>{esc(title)}</h4><div class="tablewrap"><table class="data sortable"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div>{note}"
+    )
 
 
 def key_value_table(title: str, data: dict[str, Any]) -> str:
@@ -188,8 +209,10 @@ def image_html(path: Path, caption: str | None = None) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     mime = "image/svg+xml" if path.suffix.lower() == ".svg" else f"image/{path.suffix.lower().lstrip('.')}"
     caption = caption or path.name
-    return (f'<figure><img alt="{esc(caption)}" src="data:{mime};base64,{data}">'
-            f"<figcaption>{esc(caption)}</figcaption></figure>")
+    return (
+        f'<figure><img alt="{esc(caption)}" src="data:{mime};base64,{data}">'
+        f"<figcaption>{esc(caption)}</figcaption></figure>"
+    )
 
 
 @dataclass
@@ -205,12 +228,17 @@ class Plots:
         """One plotly figure as a div (its JavaScript comes once, at the end of the page)."""
         self.count += 1
         self.used = True
-        fig.update_layout(template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=400,
-                          font={"size": 12})
+        fig.update_layout(
+            template="plotly_white", margin={"l": 60, "r": 20, "t": 50, "b": 50}, height=400, font={"size": 12}
+        )
         if title:
             fig.update_layout(title={"text": title, "x": 0.02, "font": {"size": 14}})
-        div = fig.to_html(full_html=False, include_plotlyjs=False, div_id=f"{self.prefix}-{self.count}",
-                          config={"displaylogo": False, "responsive": True})
+        div = fig.to_html(
+            full_html=False,
+            include_plotlyjs=False,
+            div_id=f"{self.prefix}-{self.count}",
+            config={"displaylogo": False, "responsive": True},
+        )
         return f'<div class="plot">{div}</div>'
 
 
@@ -222,8 +250,10 @@ def plotly_js() -> str:
 
 def page_html(title: str, meta: str, body: str, *, with_plotly: bool) -> str:
     script = f"<script>{plotly_js()}</script>" if with_plotly else ""
-    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{esc(title)}</title><style>{CSS}</style>{script}</head><body>"
-            f"<header class=\"top\"><h1>{esc(title)}</h1><div class=\"meta\">{meta}</div></header>"
-            f"<main>{body}</main><script>{SORT_JS}</script></body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{esc(title)}</title><style>{CSS}</style>{script}</head><body>"
+        f'<header class="top"><h1>{esc(title)}</h1><div class="meta">{meta}</div></header>'
+        f"<main>{body}</main><script>{SORT_JS}</script></body></html>\n"
+    )

@@ -17,8 +17,18 @@ if TYPE_CHECKING:
     from imaclab.report.html import Parts, Run
 
 #: words of metric names that are better when larger (the rest are better when smaller)
-_MAXIMIZE = ("accuracy", "speedup", "throughput", "gain", "reduction", "ratio", "tokens_per_s", "utilization",
-             "agreement", "series")
+_MAXIMIZE = (
+    "accuracy",
+    "speedup",
+    "throughput",
+    "gain",
+    "reduction",
+    "ratio",
+    "tokens_per_s",
+    "utilization",
+    "agreement",
+    "series",
+)
 
 
 def _spec_objectives(spec_text: str | None) -> list[tuple[str, str]]:
@@ -70,44 +80,75 @@ def render_sweep(run: Run, plots: Plots, parts: Parts) -> None:
     parts.extra_headlines += [
         Headline("Points done", status.ok, source="sweep", key="ok"),
         Headline("Failed", status.failed, source="sweep", key="failed"),
-        Headline("Running now", in_flight, source="sweep", key="running",
-                 text=f"{in_flight}" if running else "0 (sweep not running)"),
-        Headline("Pending", pending, source="sweep", key="pending",
-                 text=str(pending) if status.pending is not None else "unknown"),
+        Headline(
+            "Running now",
+            in_flight,
+            source="sweep",
+            key="running",
+            text=f"{in_flight}" if running else "0 (sweep not running)",
+        ),
+        Headline(
+            "Pending",
+            pending,
+            source="sweep",
+            key="pending",
+            text=str(pending) if status.pending is not None else "unknown",
+        ),
         Headline("Planned", status.planned, source="sweep", key="planned"),
         Headline("Mean time per point", status.mean_run_s, source="sweep", key="mean_run_s"),
     ]
     total = max(1, (status.planned or 0) if status.planned else status.ok + status.failed)
-    bar = "".join(f'<div class="{cls}" style="width:{100 * n / total:.2f}%" title="{esc(label)}: {n}"></div>'
-                  for cls, n, label in (("ok", status.ok, "done"), ("failed", status.failed, "failed"),
-                                        ("running", in_flight, "running")) if n)
-    parts.notes.append(f"sweep <b>{esc(status.name or run.path.name)}</b>, target <code>{esc(status.target)}</code>: "
-                       f"{status.ok} done, {status.failed} failed, {in_flight} running, {pending} pending"
-                       f"{' of ' + str(status.planned) + ' planned' if status.planned is not None else ''}"
-                       f"{' · RUNNING' if running else ''}")
+    bar = "".join(
+        f'<div class="{cls}" style="width:{100 * n / total:.2f}%" title="{esc(label)}: {n}"></div>'
+        for cls, n, label in (
+            ("ok", status.ok, "done"),
+            ("failed", status.failed, "failed"),
+            ("running", in_flight, "running"),
+        )
+        if n
+    )
+    parts.notes.append(
+        f"sweep <b>{esc(status.name or run.path.name)}</b>, target <code>{esc(status.target)}</code>: "
+        f"{status.ok} done, {status.failed} failed, {in_flight} running, {pending} pending"
+        f"{' of ' + str(status.planned) + ' planned' if status.planned is not None else ''}"
+        f"{' · RUNNING' if running else ''}"
+    )
     parts.notes.append(f'<div class="progress">{bar}</div>')
     if status.note:
         parts.notes.append(esc(status.note))
     for error in status.errors:
-        parts.notes.append(f'<span class="error">{error["count"]} × {esc(error["error_type"])}</span>: '
-                           f'{esc(error["example"])}')
+        parts.notes.append(
+            f'<span class="error">{error["count"]} × {esc(error["error_type"])}</span>: {esc(error["example"])}'
+        )
     if status.runs:
         keys = ("run_id", "status", "executor", "workers", "to_run", "ok", "failed", "version")
-        parts.tables.append(table_html("Runs of this sweep", keys, [[r.get(k) for k in keys] for r in status.runs],
-                                       names=[k if k != "run_id" else "run" for k in keys]))
+        parts.tables.append(
+            table_html(
+                "Runs of this sweep",
+                keys,
+                [[r.get(k) for k in keys] for r in status.runs],
+                names=[k if k != "run_id" else "run" for k in keys],
+            )
+        )
     axes = list(frame.attrs.get("axis_columns", []))
     metrics = [c for c in frame.attrs.get("metric_columns", []) if c in frame.columns]
     numeric_metrics = []
     ok = frame[frame["status"] == "ok"]
     for column in metrics:
-        values = [v for v in ok[column] if isinstance(v, numbers.Real) and not isinstance(v, bool)
-                  and not math.isnan(float(v))]
+        values = [
+            v
+            for v in ok[column]
+            if isinstance(v, numbers.Real) and not isinstance(v, bool) and not math.isnan(float(v))
+        ]
         if values and len(set(values)) > 1:
             numeric_metrics.append(column)
     objectives = _spec_objectives(meta.get("spec"))
     named = bool(objectives)
     if not objectives and len(numeric_metrics) >= 2:
-        objectives = [(numeric_metrics[0], _sense(numeric_metrics[0])), (numeric_metrics[1], _sense(numeric_metrics[1]))]
+        objectives = [
+            (numeric_metrics[0], _sense(numeric_metrics[0])),
+            (numeric_metrics[1], _sense(numeric_metrics[1])),
+        ]
     front = None
     if objectives:
         try:
@@ -117,19 +158,30 @@ def render_sweep(run: Run, plots: Plots, parts: Parts) -> None:
             front = None
     if front is not None and objectives:
         x_col, y_col = front.attrs.get("objective_columns", [o[0] for o in objectives])
-        parts.notes.append(f"Pareto front of {esc(objectives[0][0])} ({objectives[0][1]}) and {esc(objectives[1][0])} "
-                           f"({objectives[1][1]}) -- {'named by the spec' if named else 'the first two varying metrics'}"
-                           f": {len(front)} of {len(ok)} points")
+        parts.notes.append(
+            f"Pareto front of {esc(objectives[0][0])} ({objectives[0][1]}) and {esc(objectives[1][0])} "
+            f"({objectives[1][1]}) -- {'named by the spec' if named else 'the first two varying metrics'}"
+            f": {len(front)} of {len(ok)} points"
+        )
         _scatter(plots, parts, ok, front, x_col, y_col, axes, objectives)
         shown = ["index", *axes, *[c for c in metrics if c in front.columns]]
-        parts.tables.append(table_html("Pareto front", shown, front[shown].itertuples(index=False, name=None),
-                                       names=shown))
+        parts.tables.append(
+            table_html("Pareto front", shown, front[shown].itertuples(index=False, name=None), names=shown)
+        )
     columns = ["index", "status", *axes, *metrics, "run_s", "error_type", "error"]
     columns = [c for c in columns if c in frame.columns]
     rows = [[_cell(v) for v in row] for row in frame[columns].itertuples(index=False, name=None)]
     classes = ["failed" if s != "ok" else "" for s in frame["status"]]
-    parts.tables.append(table_html("Points", [label_of(c) if c in ("run_s", "error_type") else c for c in columns],
-                                   rows, names=columns, row_classes=classes, source="results.sqlite (imaclab sweep export)"))
+    parts.tables.append(
+        table_html(
+            "Points",
+            [label_of(c) if c in ("run_s", "error_type") else c for c in columns],
+            rows,
+            names=columns,
+            row_classes=classes,
+            source="results.sqlite (imaclab sweep export)",
+        )
+    )
 
 
 def _cell(value: Any) -> Any:
@@ -142,8 +194,16 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _scatter(plots: Plots, parts: Parts, ok: Any, front: Any, x_col: str, y_col: str, axes: list[str],
-             objectives: list[tuple[str, str]]) -> None:
+def _scatter(
+    plots: Plots,
+    parts: Parts,
+    ok: Any,
+    front: Any,
+    x_col: str,
+    y_col: str,
+    axes: list[str],
+    objectives: list[tuple[str, str]],
+) -> None:
     import plotly.graph_objects as go
 
     def hover(frame: Any) -> list[str]:
@@ -157,18 +217,34 @@ def _scatter(plots: Plots, parts: Parts, ok: Any, front: Any, x_col: str, y_col:
 
     data = ok.dropna(subset=[x_col, y_col])
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=data[x_col].astype(float).tolist(), y=data[y_col].astype(float).tolist(), mode="markers",
-                             name="points", text=hover(data), hovertemplate="%{text}<extra></extra>",
-                             marker={"color": "#8aa2c8", "size": 8, "opacity": 0.8}))
+    fig.add_trace(
+        go.Scatter(
+            x=data[x_col].astype(float).tolist(),
+            y=data[y_col].astype(float).tolist(),
+            mode="markers",
+            name="points",
+            text=hover(data),
+            hovertemplate="%{text}<extra></extra>",
+            marker={"color": "#8aa2c8", "size": 8, "opacity": 0.8},
+        )
+    )
     if len(front):
-        fig.add_trace(go.Scatter(x=front[x_col].astype(float).tolist(), y=front[y_col].astype(float).tolist(),
-                                 mode="lines+markers", name="Pareto front", text=hover(front),
-                                 hovertemplate="%{text}<extra>Pareto</extra>", line={"shape": "hv", "color": "#c9483f"},
-                                 marker={"color": "#c9483f", "size": 10}))
+        fig.add_trace(
+            go.Scatter(
+                x=front[x_col].astype(float).tolist(),
+                y=front[y_col].astype(float).tolist(),
+                mode="lines+markers",
+                name="Pareto front",
+                text=hover(front),
+                hovertemplate="%{text}<extra>Pareto</extra>",
+                line={"color": "#c9483f"},
+                marker={"color": "#c9483f", "size": 10},
+            )
+        )
     fig.update_xaxes(title=f"{x_col} ({objectives[0][1]})")
     fig.update_yaxes(title=f"{y_col} ({objectives[1][1]})")
     for column, setter in ((x_col, fig.update_xaxes), (y_col, fig.update_yaxes)):
         values = [float(v) for v in data[column] if float(v) > 0]
         if len(values) == len(data) and values and max(values) / min(values) > 100:
-            setter(type="log")
+            setter(type="log", exponentformat="power")
     parts.plots.append(plots.figure(fig, f"{y_col} vs {x_col}: every point, Pareto front in red"))
