@@ -15,7 +15,7 @@ from imaclab.report.format import format_number, format_si, format_value, label_
         ("tpu_imac_latency_s", 1.176667580293955e-08, "11.77 ns"),
         ("latency_s", 0.002069745, "2.07 ms"),
         ("energy_j", 4.611348656080994e-10, "461.1 pJ"),
-        ("area_um2.total_um2", 15613.8496, "15614 µm²"),
+        ("area_um2.total_um2", 15613.8496, "15,614 µm²"),
         ("totals.total_cycles", 413949, "413,949 cycles"),
         ("test_accuracy", 0.3398328690807799, "33.98 %"),
         ("overall_utilization", 0.8238696071255155, "82.39 %"),
@@ -26,6 +26,8 @@ from imaclab.report.format import format_number, format_si, format_value, label_
         ("accuracy_drop_points", -9.47, "-9.47 points"),
         ("seconds_per_epoch", 0.02288, "22.88 ms"),
         ("samples", 50, "50"),
+    ("m", 12544, "12,544"),  # a GEMM dimension, not metres
+    ("bytes", 2048, "2.048 kB"),
         ("mean_power_w", 0.99999999, "1 W"),  # rounding carries into the next prefix
         ("x", 123456789.123, "1.235e+08"),
         ("flag", True, "yes"),

@@ -63,7 +63,7 @@ def unit_of(name: str) -> tuple[str, bool]:
     if "tokens_per_s" in key:
         return "tokens/s", False
     for suffix, unit, si in _SUFFIX_UNITS:
-        if key.endswith(suffix) or key == suffix.lstrip("_"):
+        if key.endswith(suffix) or (key == suffix and not suffix.startswith("_")):
             return unit, si
     return "", False
 
@@ -103,7 +103,7 @@ def format_number(value: float, digits: int = DIGITS) -> str:
     magnitude = abs(value)
     if 1e-3 <= magnitude < 1e6:
         decimals = max(0, digits - 1 - int(math.floor(math.log10(magnitude))))
-        text = f"{value:.{decimals}f}"
+        text = f"{value:,.{decimals}f}"
         if "." in text:
             text = text.rstrip("0").rstrip(".")
         return text

@@ -38,6 +38,8 @@ INDEX_FILE = "index.html"
 _SKIP_DIRS = {"logs", "plots", "__pycache__", "checkpoints", "cache"}
 #: how deep a folder of runs is searched for runs
 MAX_DEPTH = 3
+#: points drawn in a per-sample scatter (more are thinned evenly)
+MAX_SCATTER_POINTS = 2000
 #: files that carry a run's figures when it has no summary.json (older folders)
 _LEGACY_JSON = ("report.json", "study.json", "compare.json")
 
@@ -360,16 +362,19 @@ def _render_imac(run: Run, plots: Plots, parts: Parts) -> None:
         if "latency_s" in header and "power_w" in header:
             lat = [v * 1e12 if isinstance(v, numbers.Real) else None for v in _column(header, rows, "latency_s")]
             pw = [v * 1e3 if isinstance(v, numbers.Real) else None for v in _column(header, rows, "power_w")]
-            ok = _column(header, rows, "ok") if "ok" in header else [1] * len(rows)
+            if {"label", "predicted"} <= set(header):  # the circuit's answer against the label
+                right = [a == b for a, b in zip(_column(header, rows, "label"), _column(header, rows, "predicted"))]
+            else:
+                right = [True] * len(rows)
             samples = _column(header, rows, "sample") if "sample" in header else list(range(len(rows)))
+            if len(rows) > MAX_SCATTER_POINTS:  # an even subset keeps the page quick to open
+                step = math.ceil(len(rows) / MAX_SCATTER_POINTS)
+                keep = set(range(0, len(rows), step))
+                lat = [v if i in keep else None for i, v in enumerate(lat)]
+                parts.notes.append(f"latency/power plot: every {step}th of {len(rows):,} samples")
             fig = go.Figure()
-            for flag, name, color in ((1, "correct", "#3b8f55"), (0, "wrong", "#c9483f")):
-                sel = [
-                    i
-                    for i, o in enumerate(ok)
-                    if (o == flag or (flag == 0 and o not in (1, True))) and lat[i] is not None and pw[i] is not None
-                ]
-                sel = [i for i in sel if (ok[i] in (1, True)) == (flag == 1)]
+            for flag, name, color in ((True, "correct", "#3b8f55"), (False, "wrong", "#c9483f")):
+                sel = [i for i in range(len(rows)) if right[i] == flag and lat[i] is not None and pw[i] is not None]
                 if sel:
                     fig.add_trace(
                         go.Scatter(
@@ -857,13 +862,15 @@ def _config_html(run: Run) -> str:
                 f'<details class="config"><summary>config: {esc(name)} ({lines} lines)</summary>'
                 f'<pre class="config">{esc(text)}</pre></details>'
             )
-    config = run.summary.get("config") or run.json.get("study.json", {}).get("config")
+    source, config = next(
+        ((name, data["config"]) for name, data in run.json.items() if isinstance(data.get("config"), dict)), ("", None)
+    )
     if isinstance(config, dict):
         import yaml
 
         text = yaml.safe_dump(config, sort_keys=False, default_flow_style=None)
         return (
-            f'<details class="config"><summary>config (from {SUMMARY_FILE})</summary>'
+            f'<details class="config"><summary>config (from {esc(source)})</summary>'
             f'<pre class="config">{esc(text)}</pre></details>'
         )
     return ""
