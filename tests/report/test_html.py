@@ -185,6 +185,30 @@ def test_cli_report_errors_are_one_line(demo_dir, tmp_path, capsys, read_only_di
         assert err.startswith("imaclab: error:") and err.count("\n") == 1 and message in err, err
 
 
+def test_new_and_unknown_kinds_render_from_their_files(tmp_path):
+    """A run folder of a kind this page has no special view for: its figures with units, config and CSVs."""
+    run = tmp_path / "workload"
+    run.mkdir()
+    (run / "config.yaml").write_text("model: gpt2-medium\ncontext: 256\n")
+    (run / "layers.csv").write_text("name,cycles,latency_s\nqkv,1200,6e-06\nffn,4800,2.4e-05\n")
+    (run / "summary.json").write_text(json.dumps({"kind": "llm.workload", "cycles_total": 123456,
+                                                  "tokens_per_s": 12.3456789, "latency_s": 1.2e-3}))
+    assert detect_kind(run) == "llm.workload"
+    text = render_page(run)
+    for shown in ("123,456 cycles", "12.35 tokens/s", "1.2 ms", "model: gpt2-medium", "24 µs", "4,800 cycles"):
+        assert shown in text, shown
+    assert "12.3456789" not in text.replace('data-value="12.3456789"', "")
+    # a folder of runs: a section per run, a table of contents, an unfinished run said to be one
+    (tmp_path / "later").mkdir()
+    (tmp_path / "later" / "config.yaml").write_text("model: opt-1.3b\n")
+    assert detect_kind(tmp_path / "later") == "unfinished"
+    path = write_index(tmp_path)
+    page = path.read_text()
+    assert path == tmp_path / INDEX_FILE and 'class="toc"' in page and "an unfinished run" in page
+    assert "<script>" in page and "Plotly.newPlot" not in page  # no plot here: no plotly.js either
+    assert len(page) < 200_000
+
+
 def test_sweep_page_mid_run(tmp_path):
     """A sweep stopped part-way: its page shows the points done and the ones still pending."""
     spec = tmp_path / "spec.yaml"
