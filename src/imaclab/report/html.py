@@ -236,10 +236,10 @@ HEADLINES: dict[str, list[tuple[str, tuple[str, ...]]]] = {
     "llm.workload": [
         ("Total cycles", ("cycles_total", "total_cycles")),
         ("Tokens/s", ("tokens_per_s",)),
-        ("Latency", ("latency_s", "seconds")),
-        ("MACs", ("macs", "total_macs")),
-        ("Bytes", ("bytes_total", "total_bytes")),
+        ("Time per pass", ("seconds", "latency_s")),
         ("Parameters", ("parameters",)),
+        ("Context", ("context", "workload.context_tokens")),
+        ("Batch", ("batch",)),
     ],
     "demo": [],
 }
@@ -764,6 +764,36 @@ def _render_llm(run: Run, plots: Plots, parts: Parts) -> None:
         parts.plots.append(plots.figure(fig, "Speedup curves (Amdahl)"))
 
 
+def _render_workload(run: Run, plots: Plots, parts: Parts) -> None:
+    """Cycles, share of cycles, bytes and MACs by category (projection, attention, head, other)."""
+    by = {
+        name: run.summary.get(name)
+        for name in ("cycles_by_category", "cycle_fractions", "bytes_by_category", "macs_by_category")
+    }
+    cycles = by["cycles_by_category"]
+    if not isinstance(cycles, dict) or not cycles:
+        return
+    names = ("cycles", "cycle share", "bytes", "MACs")
+    keys = ("cycles", "cycle_fraction_utilization", "bytes", "macs")  # unit-bearing names (share shown in %)
+    rows = [
+        [category, *[(by[k] or {}).get(category) if isinstance(by[k], dict) else None for k in by]]
+        for category in cycles
+    ]
+    parts.tables.append(table_html("By category", ("category", *names), rows, names=("category", *keys)))
+    go = _go()
+    fig = go.Figure(
+        go.Bar(
+            x=list(cycles),
+            y=list(cycles.values()),
+            marker={"color": "#2f5fb3"},
+            customdata=[100 * ((by["cycle_fractions"] or {}).get(c) or 0) for c in cycles],
+            hovertemplate="%{x}<br>%{y:,.0f} cycles (%{customdata:.1f} %)<extra></extra>",
+        )
+    )
+    fig.update_yaxes(title="cycles")
+    parts.plots.append(plots.figure(fig, "Cycles by category"))
+
+
 def _render_demo(run: Run, plots: Plots, parts: Parts) -> None:
     stages = run.summary.get("stages", {})
     errors = run.summary.get("errors", {})
@@ -815,6 +845,7 @@ RENDERERS: dict[str, Callable[[Run, Plots, Parts], None]] = {
     "hetero.compare": _render_hetero_compare,
     "llm.amdahl": _render_llm,
     "llm.study": _render_llm,
+    "llm.workload": _render_workload,
     "demo": _render_demo,
     "sweep": _render_sweep,
 }
