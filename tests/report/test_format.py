@@ -26,8 +26,8 @@ from imaclab.report.format import format_number, format_si, format_value, label_
         ("accuracy_drop_points", -9.47, "-9.47 points"),
         ("seconds_per_epoch", 0.02288, "22.88 ms"),
         ("samples", 50, "50"),
-    ("m", 12544, "12,544"),  # a GEMM dimension, not metres
-    ("bytes", 2048, "2.048 kB"),
+        ("m", 12544, "12,544"),  # a GEMM dimension, not metres
+        ("bytes", 2048, "2.048 kB"),
         ("mean_power_w", 0.99999999, "1 W"),  # rounding carries into the next prefix
         ("x", 123456789.123, "1.235e+08"),
         ("flag", True, "yes"),

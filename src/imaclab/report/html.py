@@ -115,6 +115,15 @@ def detect_kind(folder: Path) -> str | None:
     return None
 
 
+#: kinds written under another name that share a view (``train.run`` is the nn room's ``train``)
+KIND_VIEWS = {"train.run": "train", "nn.train": "train", "llm.amdahl_study": "llm.amdahl"}
+
+
+def view_of(kind: str) -> str:
+    """The view (headlines, tables, plots) a kind of run gets."""
+    return KIND_VIEWS.get(kind, kind)
+
+
 def _child_runs(folder: Path, depth: int) -> list[Path]:
     """Sub-folders holding runs (or runs further down), sorted by name; symbolic links are not followed."""
     if depth > MAX_DEPTH:
@@ -265,7 +274,7 @@ def _generic_headlines(run: Run, limit: int = 8) -> list[Headline]:
 
 
 def headlines(run: Run) -> list[Headline]:
-    spec = HEADLINES.get(run.kind)
+    spec = HEADLINES.get(view_of(run.kind))
     found = [h for h in (run.headline(label, *c) for label, c in spec or []) if h is not None]
     if run.kind == "demo":
         return found
@@ -953,7 +962,7 @@ def render_section(folder: Path, plots: Plots, *, level: int = 2, depth: int = 0
     parts = Parts()
     if kind is not None and kind != "unfinished":
         run = Run.read(folder, kind)
-        renderer = RENDERERS.get(kind)
+        renderer = RENDERERS.get(view_of(kind))
         if renderer is not None:
             try:
                 renderer(run, plots, parts)
