@@ -13,7 +13,10 @@ import math
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -26,7 +29,7 @@ from imaclab.report.format import format_value
 from imaclab.report.html import INDEX_FILE, detect_kind, render_page, view_of, write_index
 from imaclab.report.sweep_page import _spec_objectives
 from imaclab.result import flat_scalars
-from imaclab.sweep.results import sweep_status
+from imaclab.sweep.results import results_frame, sweep_status
 
 #: one xdist worker builds the run folders and runs the browser (`make test` runs `--dist loadgroup`)
 pytestmark = pytest.mark.xdist_group("report-html")
@@ -231,6 +234,43 @@ def test_sweep_page_mid_run(tmp_path):
     assert "Pareto front of series (max) and metric.error (min) -- the first two varying metrics" in text
 
 
+def test_sweep_page_while_it_runs(tmp_path):
+    """Opened while the sweep runs: points done so far, one running, the rest pending, the run marked RUNNING."""
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "slow",
+                "target": PROBE,
+                "base": {"delay_s": 0.4},
+                "axes": [{"field": "terms", "values": [1, 2, 3, 4, 5, 6, 7, 8]}],
+            },
+            sort_keys=False,
+        )
+    )
+    out = tmp_path / "s"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests/sweep"), *sys.path])}
+    client = subprocess.Popen(
+        [sys.executable, "-m", "imaclab", "sweep", "run", str(spec), "-o", str(out), "-j", "1", "--no-progress"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if (out / "results.sqlite").is_file() and results_frame(out).shape[0] >= 1:
+                break
+            time.sleep(0.1)
+        text = " ".join(re.sub("<[^>]+>", " ", render_page(out)).split())
+        done = int(re.search(r"(\d+) done, 0 failed, 1 running, (\d+) pending of 8 planned", text).group(1))
+        assert 1 <= done < 8 and "RUNNING" in text
+    finally:
+        assert client.wait(timeout=120) == 0, client.stderr.read()
+    text = " ".join(re.sub("<[^>]+>", " ", render_page(out)).split())
+    assert "8 done, 0 failed, 0 running, 0 pending of 8 planned" in text and "RUNNING" not in text
+
+
 def test_objectives_named_by_the_spec():
     assert _spec_objectives("objectives: accuracy:max,mean_power_w:min") == [
         ("accuracy", "max"),
@@ -309,6 +349,24 @@ def test_demo_page_in_browser(browser, demo_dir, tmp_path_factory):
         # hover shows a sweep point's config
         scatter = page.locator(f'section[data-path="{(demo_dir / "sweep").resolve()}"] .plotly-graph-div').first
         assert "terms = " in json.dumps(scatter.evaluate("el => el.data[0].text"))
+        # hovering a point shows its label
+        point = scatter.locator("g.trace.scatter path.point").first
+        point.scroll_into_view_if_needed()
+        box = point.bounding_box()
+        for dx in (-1, 0):  # two moves: plotly hovers on mousemove
+            page.mouse.move(box["x"] + box["width"] / 2 + dx, box["y"] + box["height"] / 2)
+        hover = scatter.locator(".hoverlayer .hovertext").first
+        hover.wait_for(timeout=5000)
+        assert "terms = " in hover.text_content()
+        # the speedup curves: clicking a model in the legend hides its curves
+        llm = page.locator(f'section[data-path="{(demo_dir / "llm").resolve()}"]')
+        curves = llm.locator(".plotly-graph-div").last
+        item = curves.locator("g.traces", has=page.locator(".legendtext", has_text="gpt2-medium"))
+        item.locator("rect.legendtoggle").click()
+        page.wait_for_function(
+            "el => el.data.filter(t => t.legendgroup === 'gpt2-medium').every(t => t.visible === 'legendonly')",
+            arg=curves.element_handle(),
+        )
     finally:
         page.close()
     assert shot.stat().st_size > 50_000
