@@ -85,7 +85,7 @@ def is_ratio(name: str) -> bool:
     return any(word in key for word in _RATIO_WORDS) and not key.startswith("s_")
 
 
-def format_number(value: float, digits: int = DIGITS) -> str:
+def format_number(value: Any, digits: int = DIGITS) -> str:
     """A float with ``digits`` significant digits, no exponent between 1e-3 and 1e6; integers with commas."""
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -110,7 +110,7 @@ def format_number(value: float, digits: int = DIGITS) -> str:
     return f"{value:.{digits - 1}e}"
 
 
-def format_si(value: float, unit: str, digits: int = DIGITS) -> str:
+def format_si(value: Any, unit: str, digits: int = DIGITS) -> str:
     """``0.000323 W`` -> ``323 µW``: the prefix that puts the mantissa in [1, 1000)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         return str(value)
