@@ -1,24 +1,27 @@
 # imaclab: `make demo` and `make test` on a fresh Debian machine as root.
 # Each target installs only what is missing: system packages (ngspice, the
-# Fashion-MNIST data set), then a virtual environment in .venv.
+# Fashion-MNIST data set, Chromium for the HTML report's browser tests), then a
+# virtual environment in .venv.  The tests drive Debian's /usr/bin/chromium with
+# playwright; playwright's own browser download is never used.
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.imaclab-installed
-SYSTEM_PACKAGES := ngspice dataset-fashion-mnist
+SYSTEM_PACKAGES := ngspice dataset-fashion-mnist chromium
 PYTEST_WORKERS ?= 2
 
 .PHONY: demo test test-all install system-deps clean
 
 demo: install
 	$(VENV)/bin/imaclab demo -o report
+	@echo "open in a browser: $(CURDIR)/report/index.html"
 
 test: install
-	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) -q
+	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadgroup -q
 
 test-all: install
-	$(PY) -m pytest -n $(PYTEST_WORKERS) -q
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q
 
 install: system-deps $(STAMP)
 

@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from imaclab.cli import demo, hetero, imac, llm, sweep, train, tpu
+from imaclab.cli import demo, hetero, imac, llm, report, sweep, train, tpu
 from imaclab.errors import ImaclabError
 
 app = typer.Typer(help="In-memory analog computing and heterogeneous accelerator exploration.",
@@ -24,6 +24,7 @@ app.add_typer(train.train_app, name="train")
 app.add_typer(hetero.hetero_app, name="hetero")
 app.add_typer(sweep.sweep_app, name="sweep")
 app.registered_commands += demo.app.registered_commands
+app.registered_commands += report.app.registered_commands
 
 
 def main(argv: Optional[list[str]] = None) -> int:

@@ -1,7 +1,8 @@
 """The end-to-end default job behind ``make demo`` / ``imaclab demo``.
 
 One pipeline of small stages, each calling one room's public entry point and writing its
-own sub-folder of the report; a summary (``summary.json``, ``README.md``) indexes them:
+own sub-folder of the report; a summary (``summary.json``, ``README.md``) and one HTML page
+(``index.html``, :mod:`imaclab.report.html`) index them:
 
 1. ``train``   -- a 64-32-10 MLP with binary IMAC weights and the IMAC neuron as activation,
    trained on the embedded digits set, beside its FP32 twin (:mod:`imaclab.nn.training`).
@@ -17,13 +18,15 @@ run, so nothing already computed is lost; the job then reports the failure.
 
 from __future__ import annotations
 
-import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from imaclab.errors import ImaclabError, SimulationError
+from imaclab.files import write_json, write_text
+from imaclab.report.html import INDEX_FILE, write_index
 
 #: the demo's network: the classic small IMAC benchmark (64 inputs of 8x8 digits, 32 hidden, 10 classes)
 DEMO_MODEL = "mlp-64-32-10"
@@ -107,7 +110,7 @@ STAGES: tuple[tuple[str, Callable[[Path, DemoResult], dict[str, Any]]], ...] = (
 
 
 def _write_summary(demo: DemoResult) -> None:
-    (demo.out_dir / "summary.json").write_text(json.dumps(demo.to_dict(), indent=2, default=str))
+    write_json(demo.out_dir / "summary.json", {"kind": "demo", **demo.to_dict()})
     lines = ["# imaclab demo report", ""]
     for name, _ in STAGES:
         if name in demo.errors:
@@ -117,7 +120,9 @@ def _write_summary(demo: DemoResult) -> None:
             lines.append(f"- **{name}** ({demo.seconds[name]:.1f} s, folder `{name}/`): "
                          + ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
                                      for k, v in flat.items()))
-    (demo.out_dir / "README.md").write_text("\n".join(lines) + "\n")
+    lines += ["", "Open `index.html` in a browser: every stage's figures, tables and plots on one page."]
+    write_text(demo.out_dir / "README.md", "\n".join(lines) + "\n")
+    write_index(demo.out_dir)
 
 
 def run_demo(*, out_dir: str | Path = "report", log: Callable[[str], None] = print) -> DemoResult:
@@ -133,7 +138,8 @@ def run_demo(*, out_dir: str | Path = "report", log: Callable[[str], None] = pri
             demo.errors[name] = str(err)
             log(f"[demo] {name} failed: {err}")
         demo.seconds[name] = time.perf_counter() - started
-        _write_summary(demo)  # after every stage: an interrupted demo keeps what it computed
+        _write_summary(demo)  # after every stage: an interrupted demo keeps what it computed (and its page)
+    log(f"[demo] report: {(demo.out_dir / INDEX_FILE).resolve()}")
     if demo.errors:
         first = next(iter(demo.errors))
         raise SimulationError(f"demo stage '{first}' failed: {demo.errors[first]} "
