@@ -78,7 +78,8 @@ def test_run_returns_the_cli_figures(model_path, tmp_path, capsys):
     # the folder replays: its config.yaml is the job
     replay = ImacJob.load(tmp_path / "r" / "config.yaml")
     assert replay == ImacJob(model=str(model_path), data="digits").with_overrides(FAST)
-    assert [p.name for p in sorted((tmp_path / "r").iterdir())] == ["config.yaml", "samples.csv", "summary.json"]
+    assert [p.name for p in sorted((tmp_path / "r").iterdir())] == ["config.yaml", "index.html", "samples.csv",
+                                                                   "summary.json"]
 
 
 def test_a_rerun_removes_the_old_run_marker_first(model_path, tmp_path, monkeypatch):

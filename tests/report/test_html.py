@@ -113,7 +113,7 @@ def demo_dir(tmp_path_factory) -> Path:
         _cli(
             "hetero",
             "evaluate",
-            "-c",
+            "--checkpoint",
             Path(demo.stages["train"]["imac_model"]).parent,
             "--tpu-checkpoint",
             work / "int8",

@@ -8,7 +8,7 @@ line on stderr with exit code 2, never as a traceback.
 from __future__ import annotations
 
 import sys
-from typing import Optional
+
 
 import typer
 
@@ -27,7 +27,7 @@ app.registered_commands += demo.app.registered_commands
 app.registered_commands += report.app.registered_commands
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Entry point: run the typer app; an ImaclabError becomes one line on stderr and exit code 2."""
     try:
         app(args=argv, prog_name="imaclab")

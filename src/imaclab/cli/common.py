@@ -47,3 +47,17 @@ def render(result: Any, width: int | None = None) -> None:
         print_table(table, width)
     for line in result.notes():
         out.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def html_option() -> Any:
+    return typer.Option(True, "--html/--no-html", help="also write OUT/index.html, the run's page for a browser "
+                                                       "(imaclab report OUT rewrites it)")
+
+
+def publish(result: Any, out_dir: Any, html: bool = True, width: int | None = None) -> None:
+    """Write the run folder's page (``index.html``, after every other file of the run) and print the result."""
+    if html and out_dir is not None:
+        from imaclab.report.html import write_index
+
+        result.files["page"] = write_index(out_dir)
+    render(result, width)

@@ -16,4 +16,4 @@ def demo(out: Path = typer.Option(Path("report"), "-o", "--out", help="report fo
     result = run_demo(out_dir=out)
     for name, seconds in result.seconds.items():
         print(f"{name:11s} {seconds:7.1f} s")
-    print(f"report: {out}/README.md")
+    print(f"report: {(out / 'index.html').resolve()} (open it in a browser; README.md beside it lists the figures)")

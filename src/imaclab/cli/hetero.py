@@ -7,7 +7,7 @@ from typing import Any, cast
 
 import typer
 
-from imaclab.cli.common import config_option, render, set_option
+from imaclab.cli.common import config_option, html_option, publish, set_option
 from imaclab.config import ConfigModel
 
 hetero_app = typer.Typer(help="TPU-IMAC heterogeneous accelerator vs a TPU-only baseline.", no_args_is_help=True)
@@ -43,6 +43,7 @@ def hetero_evaluate(
     backend: str | None = typer.Option(None, "--backend", help="IMAC accuracy backend: fast or spice"),
     pipeline: bool | None = typer.Option(None, "--pipeline/--no-pipeline", help="overlap TPU and IMAC stages"),
     out: Path = typer.Option(Path("out/hetero"), "-o", "--out", help="output directory"),
+    html: bool = html_option(),
 ):
     """Cost a trained network on TPU only and on TPU-IMAC: per-layer table, summary, plots."""
     from imaclab.hetero import HeteroJob, run
@@ -50,7 +51,7 @@ def hetero_evaluate(
     job = _job(HeteroJob, config, {"checkpoint": checkpoint, "tpu_checkpoint": tpu_checkpoint, "model": model,
                                    "data": data, "data_root": data_root,
                                    **_settings_options(tpu, samples, backend, pipeline)}, settings)
-    render(run(job, out_dir=out, progress=True), _WIDTH)
+    publish(run(job, out_dir=out, progress=True), out, html, _WIDTH)
 
 
 @hetero_app.command("compare")
@@ -68,6 +69,7 @@ def hetero_compare(
     backend: str | None = typer.Option(None, "--backend", help="IMAC accuracy backend: fast or spice"),
     pipeline: bool | None = typer.Option(None, "--pipeline/--no-pipeline", help="overlap TPU and IMAC stages"),
     out: Path = typer.Option(Path("out/hetero-compare"), "-o", "--out", help="output directory"),
+    html: bool = html_option(),
 ):
     """The TPU-only vs TPU-IMAC comparison for several trained models in one table.
 
@@ -79,6 +81,6 @@ def hetero_compare(
     job = _job(HeteroCompareJob, config, {"models": models, "runs_dir": runs, "data": data, "data_root": data_root,
                                           **_settings_options(tpu, samples, backend, pipeline)}, settings)
     result = cast(CompareResult, run(job, out_dir=out, progress=True))
-    render(result, _WIDTH)
+    publish(result, out, html, _WIDTH)
     if result.all_failed:
         raise ImaclabError(f"hetero compare: {result.failure_summary()}")

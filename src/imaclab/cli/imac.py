@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from imaclab.cli.common import config_option, render, set_option
+from imaclab.cli.common import config_option, html_option, publish, render, set_option
 
 imac_app = typer.Typer(help="IMAC circuits: map an MLP to crossbars, simulate, evaluate.", no_args_is_help=True)
 
@@ -93,6 +93,7 @@ def imac_run(
     config: Path | None = config_option(),
     set_: list[str] | None = set_option("simulation.fast.batch_size=64"),
     out: Path = typer.Option(Path("imac-run"), "-o", "--out", help="output folder"),
+    html: bool = html_option(),
 ) -> None:
     """Map an MLP onto IMAC crossbars, simulate it and report accuracy, power, latency and area."""
     from imaclab.imac import ImacJob, run
@@ -106,7 +107,7 @@ def imac_run(
                        "simulation.spice.workers": workers, "simulation.spice.samples_per_netlist": per_netlist,
                        "simulation.spice.latency_samples": latency_samples, "circuit.amplifier.join": join,
                        "circuit.loading.mode": loading})
-    render(run(job, out_dir=out, progress=True))
+    publish(run(job, out_dir=out, progress=True), out, html)
 
 
 @imac_app.command("netlist")

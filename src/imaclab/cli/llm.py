@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imaclab.cli.common import config_option, print_table, render, set_option
+from imaclab.cli.common import config_option, html_option, print_table, publish, set_option
 from imaclab.cli.common import console as _console
 
 llm_app = typer.Typer(help="LLM workloads, costs and Amdahl's law for 1-bit quantization.", no_args_is_help=True)
@@ -61,6 +61,7 @@ def llm_workload(
     config: Path | None = config_option(),
     set_items: list[str] | None = set_option("workload.causal_block_tokens=128"),
     out: Path | None = typer.Option(None, "-o", "--out", help="output folder (config.yaml, summary.json)"),
+    html: bool = html_option(),
 ):
     """Cycles, bytes and MACs by category of one forward pass on a systolic array."""
     from imaclab.llm.api import LlmWorkloadJob, run
@@ -74,7 +75,7 @@ def llm_workload(
     if as_json:
         print(result.to_json())
         return
-    render(result, width=110)
+    publish(result, out, html, width=110)
 
 
 def _amdahl_job(config: Path | None, base: dict, options: dict, set_items: list[str] | None):
@@ -110,6 +111,7 @@ def llm_amdahl(
     heatmaps: str | None = typer.Option(None, help="costs to draw f heatmaps for: systolic (default), memory, "
                                                       "roofline"),
     out: Path = typer.Option(Path("out/llm-amdahl"), "-o", "--out", help="output directory"),
+    html: bool = html_option(),
     config: Path | None = config_option(),
     set_items: list[str] | None = set_option("crossbar.rows=256"),
 ):
@@ -128,19 +130,20 @@ def llm_amdahl(
         "clock_hz": clock_hz, "vector_unit.lanes": vector_lanes,
         "heatmaps": _split(heatmaps) if heatmaps is not None else None}
     job = _amdahl_job(config, {"phases": ["decode"]}, options, set_items)
-    render(run(job, out_dir=out, progress=True))
+    publish(run(job, out_dir=out, progress=True), out, html)
 
 
 @llm_app.command("study")
 def llm_study(
     out: Path = typer.Option(Path("out/llm-study"), "-o", "--out", help="output directory"),
+    html: bool = html_option(),
     config: Path | None = config_option(),
     set_items: list[str] | None = set_option("contexts=[128,512]"),
 ):
     """The default study: every catalog model, 6 contexts, edge+cloud arrays, decode and prefill."""
     from imaclab.llm.api import run
 
-    render(run(_amdahl_job(config, {}, {}, set_items), out_dir=out, progress=True))
+    publish(run(_amdahl_job(config, {}, {}, set_items), out_dir=out, progress=True), out, html)
 
 
 @llm_app.command("published")

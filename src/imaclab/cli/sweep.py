@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from imaclab.cli.common import console as _console
+from imaclab.cli.common import html_option
 
 sweep_app = typer.Typer(help="Design-space sweeps on local processes or Dask.", no_args_is_help=True)
 
@@ -31,6 +32,7 @@ def sweep_run(
     set_items: list[str] | None = typer.Option(None, "--set", help="override a spec field: base.<path>=V "
                                                                       "(the job config) or e.g. "
                                                                       "execution.timeout_s=60; repeatable"),
+    html: bool = html_option(),
 ):
     """Run or resume a sweep: points already stored are skipped."""
     import itertools
@@ -72,6 +74,11 @@ def sweep_run(
     for failure in summary.failures:
         console.print(f"  point {failure['index']} ({failure['error_type']}): {failure['error']}",
                       highlight=False, markup=False, soft_wrap=True)
+    if html:
+        from imaclab.report.html import write_index
+
+        # `imaclab report DIR` rewrites it, mid-run too (the page shows the points done so far)
+        console.print(f"page: {write_index(summary.directory)}", highlight=False, soft_wrap=True)
 
 
 @sweep_app.command("status")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imaclab.cli.common import render, set_option
+from imaclab.cli.common import html_option, publish, set_option
 
 tpu_app = typer.Typer(help="Systolic-array (TPU) performance model.", no_args_is_help=True)
 
@@ -37,6 +37,7 @@ def tpu_simulate(
     gemm: bool | None = typer.Option(None, "--gemm/--conv", help="topology is in the 'Layer, M, N, K' GEMM "
                                                                     "format (default: convolution format)"),
     outdir: Path = typer.Option(Path("tpu_report"), "--outdir", "--out", "-o", help="folder for the reports"),
+    html: bool = html_option(),
     dataflow: str | None = typer.Option(None, "--dataflow", help="override the config's dataflow: os, ws, is"),
     set_items: list[str] | None = set_option("systolic.array_rows=64"),
 ):
@@ -56,7 +57,7 @@ def tpu_simulate(
                                 "gemm": bool(gemm)}, source="tpu simulate options")
     overrides = {"topology": topology, "gemm": gemm, "dataflow": dataflow}
     job = job.with_overrides({k: v for k, v in overrides.items() if v is not None}).with_set(set_items)
-    render(run(job, out_dir=outdir, progress=True), width=120)
+    publish(run(job, out_dir=outdir, progress=True), outdir, html, width=120)
 
 
 @tpu_app.command("presets")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imaclab.cli.common import CONFIG_OPTION_HELP, print_table, render, set_option
+from imaclab.cli.common import CONFIG_OPTION_HELP, html_option, print_table, publish, render, set_option
 
 train_app = typer.Typer(help="Hardware-aware mixed-precision training.", no_args_is_help=True)
 
@@ -19,6 +19,7 @@ def _train_command(
                                                                       "tpu-imac-4level, or a policy YAML file"),
     epochs: int | None = typer.Option(None, "--epochs", "-e", help="training epochs"),
     out: Path | None = typer.Option(None, "--out", "-o", help="run folder (checkpoints, report, exports)"),
+    html: bool = html_option(),
     config: Path | None = typer.Option(None, "--config", "-c", help=CONFIG_OPTION_HELP),
     baseline: bool | None = typer.Option(None, "--baseline/--no-baseline", help="also train the FP32 twin"),
     lr: float | None = typer.Option(None, "--lr", help="peak learning rate"),
@@ -53,7 +54,7 @@ def _train_command(
                "threads": threads}
     job = TrainJob.load(config) if config is not None else TrainJob()
     job = job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(sets)
-    render(run(job, out_dir=out, progress=True, resume=resume))
+    publish(run(job, out_dir=out, progress=True, resume=resume), out, html)
 
 
 train_app.callback(invoke_without_command=True)(_train_command)
