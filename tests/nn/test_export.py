@@ -65,7 +65,7 @@ def test_numpy_reference_gives_the_torch_predictions(digits_run):
 
 
 def test_exported_mlp_loads_in_the_imac_room_with_the_same_predictions(digits_run):
-    model_io = pytest.importorskip("imaclab.imac.model_io")
+    from imaclab.imac import model_io
     from imaclab.circuit.description import build_circuit
     from imaclab.imac.config import ImacConfig
 

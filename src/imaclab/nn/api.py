@@ -226,7 +226,7 @@ class TrainResult(Result):
         """``accuracy.png``: test and train accuracy per epoch (and the FP32 baseline's)."""
         if not self.report.get("history"):
             return {}
-        from imaclab.nn.training import plot_accuracy
+        from imaclab.report.train_plots import plot_accuracy
 
         files = {"accuracy": plot_accuracy(self.report, Path(out_dir) / CURVE_FILE)}
         self.files.update(files)
