@@ -52,21 +52,19 @@ def resolve_target(path: str | Path) -> Path:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path``; on success it replaces ``path``, on error it is removed."""
+def _replaced_on_success(path: str | Path, suffix: str) -> Iterator[Path]:
+    """A temporary path beside ``path``: renamed over ``path`` when the block succeeds, removed otherwise."""
     target = resolve_target(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+        os.close(fd)
     except OSError as err:
         raise OutputError(f"{path}: cannot write ({err.strerror}); choose a writable folder") from None
     tmp = Path(tmp_name)
     try:
-        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(OSError):  # keep an existing file's permissions
+        yield tmp
+        with contextlib.suppress(OSError):  # an existing file keeps its permissions; a new one gets 0644
             os.chmod(tmp, stat.S_IMODE(target.stat().st_mode) if target.exists() else 0o644)
         os.replace(tmp, target)
     except OSError as err:
@@ -75,6 +73,16 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside ``path``; on success it replaces ``path``, on error it is removed."""
+    with _replaced_on_success(path, ".tmp") as tmp:
+        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
 
 
 def write_text(path: str | Path, text: str) -> Path:
@@ -116,23 +124,8 @@ def write_with(path: str | Path, writer: Callable[[Path], Any]) -> Path:
 
     ``writer(tmp_path)`` writes a temporary file beside ``path``, which then replaces it.
     """
-    target = resolve_target(path)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=target.suffix, dir=target.parent)
-        os.close(fd)
-    except OSError as err:
-        raise OutputError(f"{path}: cannot write ({err.strerror}); choose a writable folder") from None
-    tmp = Path(tmp_name)
-    try:
+    with _replaced_on_success(path, Path(path).suffix) as tmp:
         writer(tmp)
-        os.replace(tmp, target)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise OutputError(f"{path}: cannot write ({err.strerror}); free space or choose another folder") from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
     return Path(path)
 
 
