@@ -119,3 +119,19 @@ def test_cli_published(capsys):
     assert any(r["metric"] == "projection_storage_gb" and r["predicted"] == pytest.approx(0.41, abs=0.01)
                for r in rows)
     assert all(r["predicted"] > 0 for r in rows)
+
+
+def test_published_and_catalog_listings_are_results():
+    from imaclab.llm.api import catalog_listing, catalog_table
+    from imaclab.llm.published import published_comparison, published_table
+
+    published = published_table()
+    assert published.rows == published_comparison() and published.to_dict() == {"rows": published.rows}
+    (table,) = published.tables()
+    assert table.columns == ("source", "hardware", "measured", "metric", "published", "predicted", "shape used")
+    storage = next(row for row in table.rows if row[3] == "projection_storage_gb")
+    assert storage[4:] == ("0.4", "0.41", "bitnet-b1.58-2b-4t fp16->w1.58a8")
+    catalog = catalog_listing()
+    assert catalog.rows == catalog_table()
+    (table,) = catalog.tables()
+    assert table.rows[0][0] == "gpt2-medium" and len(table.rows) == len(catalog.rows)

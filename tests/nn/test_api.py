@@ -171,3 +171,17 @@ def test_example_nn_api(tmp_path):
     printed = float(proc.stdout.split("test accuracy")[-1])
     report = json.loads((tmp_path / "run" / "report.json").read_text())
     assert printed == pytest.approx(report["test_accuracy"], abs=5e-5) and printed > 0.7
+
+
+def test_zoo_and_policies_are_results():
+    from imaclab.nn.api import Catalogue, model_zoo, policy_presets
+    from imaclab.nn.policy import POLICIES
+    from imaclab.nn.zoo import MODELS
+
+    zoo, policies = model_zoo(), policy_presets()
+    assert isinstance(zoo, Catalogue) and isinstance(zoo, Result)
+    (table,) = zoo.tables()
+    assert table.columns == ("name", "architecture") and [row[0] for row in table.rows] == list(MODELS)
+    (table,) = policies.tables()
+    assert table.columns == ("policy", "conv", "fc") and [row[0] for row in table.rows] == list(POLICIES)
+    assert json.loads(json.dumps(policies.to_dict()))["rows"][0]["policy"] == list(POLICIES)[0]

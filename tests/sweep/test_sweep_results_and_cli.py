@@ -255,3 +255,71 @@ def test_progress_without_a_terminal_is_plain_lines(tmp_path):
     assert counts[-1] == 40 and counts == sorted(counts) and len(counts) == len(lines)
     assert 10 <= len(counts) <= 21  # every 5 % of 40 points: every 2 points (no escape codes, no bar)
     assert "\x1b" not in done.stderr
+
+
+@pytest.fixture
+def printed_tables(monkeypatch):
+    """The tables the shared renderer prints (imaclab.cli.common.print_table), recorded as they go."""
+    import imaclab.cli.common as common
+
+    seen = []
+    original = common.print_table
+
+    def record(table, width=None):
+        seen.append(table)
+        original(table, width)
+
+    monkeypatch.setattr(common, "print_table", record)
+    return seen
+
+
+def test_status_plot_and_dry_run_print_through_the_renderer(grid_sweep, tmp_path, capsys, printed_tables):
+    from imaclab.sweep import sweep_status
+    from imaclab.sweep.listings import plan_listing
+
+    status = sweep_status(directory=grid_sweep)
+    failures, runs = status.tables()
+    assert failures.title == "failures" and failures.rows[0][:2] == ("ValueError", "1")
+    assert runs.columns == ("run", "status", "executor", "workers", "to run", "ok", "failed", "version")
+    assert runs.rows[0][1:2] == ("finished",) and runs.rows[0][5:7] == ("119", "1")
+    assert status.notes()[0].endswith("119 ok, 1 failed, 0 pending of 120 planned")
+
+    assert main(["sweep", "status", str(grid_sweep)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert [t.title for t in printed_tables] == ["failures", "runs"]
+    assert "119 ok, 1 failed, 0 pending of 120 planned" in out and "ValueError" in out and "finished" in out
+
+    printed_tables.clear()
+    assert main(["sweep", "plot", str(grid_sweep), "--pareto", "series:max,draw:min", "-o",
+                 str(tmp_path / "front.png")]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    (front,) = printed_tables
+    assert front.title.startswith("Pareto front: ") and front.columns[0] == "index"
+    assert f"wrote {tmp_path / 'front.png'} (pareto, 119 points, 1 failed not drawn)" in out
+    assert all(cell in out for cell in front.rows[0])
+
+    spec = SweepSpec.from_dict({"name": "listed", "target": PROBE, "axes": [{"field": "terms", "values": [2, 3]},
+                                                                           {"field": "x", "values": [0.5, 1.5]}]})
+    listing = plan_listing(spec)
+    assert (listing.count, listing.duplicates, listing.columns) == (4, 0, ["terms", "x"])
+    (table,) = listing.tables()
+    assert table.rows == (("0", "2", "0.5"), ("1", "2", "1.5"), ("2", "3", "0.5"), ("3", "3", "1.5"))
+    printed_tables.clear()
+    assert main(["sweep", "run", str(spec.save(tmp_path / "listed.yaml")), "--dry-run"]) == 0
+    assert [t.title for t in printed_tables] == [f"listed: 4 points of {PROBE}"]
+    assert "│ 3 │" in capsys.readouterr().out
+
+
+def test_targets_print_through_the_renderer(capsys, printed_tables):
+    from imaclab.sweep.listings import target_list
+
+    listing = target_list()
+    names = [row["name"] for row in listing.rows]
+    assert {"imac", "tpu", "llm.workload", "train"} <= set(names)
+    assert main(["sweep", "targets"]) == 0
+    out = capsys.readouterr().out
+    (table,) = printed_tables
+    assert table.columns == ("target", "available", "config", "computes")
+    assert [row[0] for row in table.rows] == names
+    assert "TpuJob" in out and "LlmWorkloadJob" in out
+    assert "…" not in out  # the table is printed wide enough for every cell

@@ -146,3 +146,14 @@ def test_example_runs(tmp_path):
     expected = run(TpuJob(systolic="edge-32x32", topology="gpt2_decoder_layer"))
     assert f"os: total_cycles={expected.totals['total_cycles']} " in done.stdout
     assert (tmp_path / "summary.json").is_file()
+
+
+def test_preset_listing_is_a_result():
+    from imaclab.systolic.api import preset_listing, preset_table
+
+    listing = preset_listing()
+    assert listing.rows == preset_table() and listing.to_dict() == {"presets": listing.rows}
+    (table,) = listing.tables()
+    assert table.columns[:3] == ("name", "array", "dataflow") and "DRAM words/cycle" in table.columns
+    edge = next(row for row in table.rows if row[0] == "edge-32x32")
+    assert edge[1] == "32x32"

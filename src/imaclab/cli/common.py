@@ -40,6 +40,25 @@ def print_table(table: Any, width: int | None = None) -> None:
     console(width).print(rich_table)
 
 
+#: The widest :func:`fit_width` makes the console, in characters (wider tables cut cells with an ellipsis).
+MAX_FIT_WIDTH = 240
+
+
+def fit_width(result: Any, most: int = MAX_FIT_WIDTH) -> int:
+    """A console width that prints every table of ``result`` without cutting a cell (at most ``most``).
+
+    Cells are never wrapped (see :func:`print_table`): a listing with long text passes this as
+    ``render``'s width, so its cells are shown whole.
+    """
+    widest = 0
+    for table in result.tables():
+        cells = [table.columns, *table.rows] if table.show_header else list(table.rows)
+        widths = [max((len(line) for row in cells for line in str(row[i]).splitlines()), default=0)
+                  for i in range(len(table.columns))]
+        widest = max(widest, sum(widths) + 3 * len(widths) + 1)  # "│ " before each cell, " " after, "│" closing
+    return min(most, widest)
+
+
 def render(result: Any, width: int | None = None) -> None:
     """Print a result: its tables, then its notes (one line each)."""
     out = console(width)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imaclab.cli.common import config_option, html_option, print_table, publish, set_option
-from imaclab.cli.common import console as _console
+from imaclab.cli.common import config_option, fit_width, html_option, publish, render, set_option
 
 llm_app = typer.Typer(help="LLM workloads, costs and Amdahl's law for 1-bit quantization.", no_args_is_help=True)
 
@@ -27,16 +26,15 @@ def _numbers(text: str, kind: type) -> list:
 @llm_app.command("models")
 def llm_models(as_json: bool = typer.Option(False, "--json", help="print one JSON list")):
     """List the model catalog (shapes and parameter counts)."""
-    from imaclab.llm.api import catalog_table, catalog_tables
+    from imaclab.llm.api import catalog_listing
 
-    rows = catalog_table()
+    listing = catalog_listing()
     if as_json:
         import json
 
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(listing.rows, indent=2))
         return
-    for table in catalog_tables(rows):
-        print_table(table, width=170)
+    render(listing, fit_width(listing))
 
 
 @llm_app.command("workload")
@@ -149,23 +147,12 @@ def llm_study(
 @llm_app.command("published")
 def llm_published(as_json: bool = typer.Option(False, "--json", help="print one JSON list")):
     """Published 1-bit LLM measurements (BitNet b1.58, bitnet.cpp) beside this model's predictions."""
-    import json
+    from imaclab.llm.published import published_table
 
-    from imaclab.llm.published import published_comparison
-
-    rows = published_comparison()
+    result = published_table()
     if as_json:
-        print(json.dumps(rows, indent=2))
-        return
-    from rich.table import Table
+        import json
 
-    table = Table(title="published vs predicted (decode, batch 1; predictions are upper bounds)")
-    for col in ("source", "hardware", "measured", "metric", "published", "predicted", "shape used"):
-        table.add_column(col, justify="right" if col in ("published", "predicted") else "left")
-    for r in rows:
-        table.add_row(r["source"].split(",")[0] + ", " + r["source"].split("(")[-1].rstrip(")"), r["hardware"],
-                      r["measured_model"], r["metric"], f"{r['published']:g}", f"{r['predicted']:.2f}",
-                      f"{r['catalog_model']} {r['baseline']}->{r['quantized']}")
-    console = _console()
-    console.width = max(console.width, 170)
-    console.print(table)
+        print(json.dumps(result.rows, indent=2))
+        return
+    render(result, fit_width(result))

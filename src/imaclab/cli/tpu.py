@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imaclab.cli.common import html_option, publish, set_option
+from imaclab.cli.common import html_option, publish, render, set_option
 
 tpu_app = typer.Typer(help="Systolic-array (TPU) performance model.", no_args_is_help=True)
 
@@ -63,15 +63,12 @@ def tpu_simulate(
 @tpu_app.command("presets")
 def tpu_presets(as_json: bool = typer.Option(False, "--json", help="print one JSON list")):
     """List the shipped systolic-array presets."""
-    from imaclab.systolic.api import preset_table, preset_tables
+    from imaclab.systolic.api import preset_listing
 
-    rows = preset_table()
+    listing = preset_listing()
     if as_json:
         import json
 
-        print(json.dumps(rows, indent=2))
+        print(json.dumps(listing.rows, indent=2))
         return
-    from imaclab.cli.common import print_table
-
-    for table in preset_tables(rows):
-        print_table(table, width=120)
+    render(listing, width=120)

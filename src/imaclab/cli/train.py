@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imaclab.cli.common import CONFIG_OPTION_HELP, html_option, print_table, publish, render, set_option
+from imaclab.cli.common import CONFIG_OPTION_HELP, fit_width, html_option, publish, render, set_option
 
 train_app = typer.Typer(help="Hardware-aware mixed-precision training.", no_args_is_help=True)
 
@@ -66,9 +66,8 @@ def train_models():
     """List the model zoo."""
     from imaclab.nn.api import model_zoo
 
-    table = model_zoo()
-    # one line per model, the architecture column in full (rich would cut unwrapped cells to 80 columns)
-    print_table(table, width=min(240, 8 + sum(max(len(row[i]) for row in table.rows) for i in range(2))))
+    zoo = model_zoo()
+    render(zoo, fit_width(zoo))  # one line per model, the architecture column in full
 
 
 @train_app.command("policies")
@@ -76,7 +75,7 @@ def train_policies():
     """List the precision-policy presets."""
     from imaclab.nn.api import policy_presets
 
-    print_table(policy_presets())
+    render(policy_presets())
 
 
 @train_app.command("show")

@@ -254,13 +254,27 @@ def catalog_table() -> list[dict[str, Any]]:
     return [spec.summary() for spec in list_models()]
 
 
-def catalog_tables(rows: list[dict[str, Any]]) -> list[Table]:
-    columns = tuple(rows[0])
-    cells = tuple(tuple(f"{v / 1e6:,.1f}" if key.endswith("parameters") else str(v) for key, v in row.items())
-                  for row in rows)
-    return [Table("imaclab LLM catalog (parameters in millions)", columns, cells,
-                  text_columns=1)]
+@dataclass
+class CatalogListing(Result):
+    """The model catalog, one summary row per model (``imaclab llm models``)."""
+
+    kind: ClassVar[str] = "llm.models"
+
+    rows: list[dict[str, Any]]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"models": self.rows}
+
+    def tables(self) -> list[Table]:
+        cells = tuple(tuple(f"{v / 1e6:,.1f}" if key.endswith("parameters") else str(v) for key, v in row.items())
+                      for row in self.rows)
+        return [Table("imaclab LLM catalog (parameters in millions)", tuple(self.rows[0]), cells, text_columns=1)]
 
 
-__all__ = ["AmdahlCaseJob", "AmdahlJob", "LlmWorkloadJob", "StudyResult", "WorkloadResult", "catalog_table",
-           "factor_column", "run"]
+def catalog_listing() -> CatalogListing:
+    """:func:`catalog_table` as a result whose table the CLI prints."""
+    return CatalogListing(rows=catalog_table())
+
+
+__all__ = ["AmdahlCaseJob", "AmdahlJob", "CatalogListing", "LlmWorkloadJob", "StudyResult", "WorkloadResult",
+           "catalog_listing", "catalog_table", "factor_column", "run"]

@@ -10,7 +10,7 @@ weight-storage ratio: upper bounds that ignore kernel overheads.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 from imaclab.llm.amdahl import amdahl
 from imaclab.llm.catalog import get_model
@@ -18,6 +18,7 @@ from imaclab.llm.costs import MemoryConfig, memory_cost, roofline_cost
 from imaclab.llm.precision import PrecisionConfig, weight_storage_bytes
 from imaclab.llm.roofline import RooflineHardware
 from imaclab.llm.workload import WorkloadConfig, build_workload
+from imaclab.result import Result, Table
 
 BITNET_B158 = "Ma et al. 2024, The Era of 1-bit LLMs (arXiv:2402.17764)"
 BITNET_CPP = "Wang et al. 2024, bitnet.cpp (arXiv:2410.16144)"
@@ -101,3 +102,28 @@ def predict(result: PublishedResult) -> dict[str, float | None]:
 def published_comparison() -> list[dict[str, object]]:
     """Every published result with the model's prediction beside it."""
     return [{**asdict(r), **predict(r)} for r in PUBLISHED]
+
+
+@dataclass
+class PublishedComparison(Result):
+    """The published results beside the predictions (``imaclab llm published``)."""
+
+    kind: ClassVar[str] = "llm.published"
+
+    rows: list[dict[str, Any]]  # one per published result: its fields and ``predicted``
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rows": self.rows}
+
+    def tables(self) -> list[Table]:
+        cells = tuple((r["source"].split(",")[0] + ", " + r["source"].split("(")[-1].rstrip(")"), r["hardware"],
+                       r["measured_model"], r["metric"], f"{r['published']:g}", f"{r['predicted']:.2f}",
+                       f"{r['catalog_model']} {r['baseline']}->{r['quantized']}") for r in self.rows)
+        return [Table("published vs predicted (decode, batch 1; predictions are upper bounds)",
+                      ("source", "hardware", "measured", "metric", "published", "predicted", "shape used"), cells,
+                      text_columns=4)]
+
+
+def published_table() -> PublishedComparison:
+    """:func:`published_comparison` as a result whose table the CLI prints."""
+    return PublishedComparison(rows=published_comparison())

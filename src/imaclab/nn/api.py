@@ -32,8 +32,8 @@ from imaclab.nn.policy import POLICIES, PrecisionPolicy, get_policy
 from imaclab.nn.zoo import MODELS, canonical_model_name
 from imaclab.result import Result, Scalar, Table, flat_scalars
 
-__all__ = ["NoiseConfig", "TrainJob", "TrainResult", "load_result", "model_zoo", "policy_presets", "resume_command",
-           "run"]
+__all__ = ["Catalogue", "NoiseConfig", "TrainJob", "TrainResult", "load_result", "model_zoo", "policy_presets",
+           "resume_command", "run"]
 
 CONFIG_FILE, CHECKPOINT_FILE, REPORT_FILE, CURVE_FILE = "config.yaml", "checkpoint.pt", "report.json", "accuracy.png"
 
@@ -281,17 +281,36 @@ def load_result(run_dir: str | Path) -> TrainResult:
 
 
 # ------------------------------------------------------------------------------ catalogues
-def model_zoo() -> Table:
+@dataclass
+class Catalogue(Result):
+    """A listing of names (``imaclab train models``, ``imaclab train policies``): one row of text each."""
+
+    kind: ClassVar[str] = "train.catalogue"
+
+    title: str
+    rows: list[dict[str, str]]  # column -> cell, the same columns in every row
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "rows": self.rows}
+
+    def tables(self) -> list[Table]:
+        columns = tuple(self.rows[0]) if self.rows else ()
+        return [Table(self.title, columns, tuple(tuple(row.values()) for row in self.rows),
+                      text_columns=len(columns))]
+
+
+def model_zoo() -> Catalogue:
     """The model zoo (``imaclab train models``): name and the first paragraph of its builder's docstring."""
-    rows = tuple((name, " ".join((builder.__doc__ or "").strip().split("\n\n")[0].split()))
-                 for name, builder in MODELS.items())
-    return Table("model zoo (imaclab.nn.zoo)", ("name", "architecture"), rows, text_columns=2)
+    rows = [{"name": name, "architecture": " ".join((builder.__doc__ or "").strip().split("\n\n")[0].split())}
+            for name, builder in MODELS.items()]
+    return Catalogue("model zoo (imaclab.nn.zoo)", rows)
 
 
-def policy_presets() -> Table:
+def policy_presets() -> Catalogue:
     """The precision-policy presets (``imaclab train policies``): where conv and FC layers run, at what precision."""
     rows = []
     for name in POLICIES:
         p = get_policy(name)
-        rows.append((name, f"{p.conv.target} ({p.conv.weight.kind})", f"{p.fc.target} ({p.fc.weight.kind})"))
-    return Table("precision policies (imaclab.nn.policy)", ("policy", "conv", "fc"), tuple(rows), text_columns=3)
+        rows.append({"policy": name, "conv": f"{p.conv.target} ({p.conv.weight.kind})",
+                     "fc": f"{p.fc.target} ({p.fc.weight.kind})"})
+    return Catalogue("precision policies (imaclab.nn.policy)", rows)

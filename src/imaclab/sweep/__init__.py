@@ -30,6 +30,7 @@ _EXPORTS = {
     "results_frame": "results", "export_results": "results", "sweep_status": "results", "SweepStatus": "results",
     "pareto_front": "results", "parse_objectives": "results",
     "plot_sweep": "plots", "SweepPlot": "plots", "SweepFigure": "plots", "sweep_figure": "plots",
+    "plan_listing": "listings", "PlanListing": "listings", "target_list": "listings", "TargetList": "listings",
     "TARGETS": "targets", "load_target": "targets", "list_targets": "targets", "Target": "targets",
 }
 

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from imaclab.errors import ConfigError, InputError
+from imaclab.result import Table
 from imaclab.sweep.results import Objective, pareto_front, parse_objectives, resolve_column, results_frame
 
 #: Most distinct values a field may have to count as a grid axis (else: scattered samples).
@@ -62,6 +63,21 @@ class SweepPlot:
         if self.front is not None:
             out["front"] = self.front.to_dict(orient="records")
         return out
+
+    def tables(self) -> list[Table]:
+        """The Pareto front (axis columns and the two objectives), for a Pareto plot."""
+        if self.front is None:
+            return []
+        front = self.front
+        shown = ["index", *dict.fromkeys([c for c in front.columns if c in front.attrs.get("axis_columns", [])]
+                                         + list(front.attrs.get("objective_columns", [])))]
+        rows = tuple(tuple(f"{row[c]:.6g}" if isinstance(row[c], float) else str(row[c]) for c in shown)
+                     for _, row in front.iterrows())
+        return [Table(f"Pareto front: {len(front)} points", tuple(shown), rows)]
+
+    def notes(self) -> list[str]:
+        left_out = f", {self.failed} failed not drawn" if self.failed else ""
+        return [f"wrote {self.path} ({self.kind}, {self.points} points{left_out})"]
 
 
 def _slug(*names: str) -> str:

@@ -70,3 +70,13 @@ class SweepSummary:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "remaining": self.remaining}
 
+    def tables(self) -> list[Any]:
+        return []
+
+    def notes(self) -> list[str]:
+        """One line of counts, then one per failure listed (what ``imaclab sweep run`` prints)."""
+        line = (f"{self.name}: {self.ok} ok, {self.failed} failed, {self.skipped} already stored of {self.planned} "
+                f"points ({self.executor}, {self.workers} workers, {self.wall_s:.1f} s) -> {self.directory}"
+                + (f"; {self.remaining} still pending" if self.remaining else ""))
+        return [line, *(f"  point {f['index']} ({f['error_type']}): {f['error']}" for f in self.failures)]
+

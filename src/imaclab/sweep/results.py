@@ -10,6 +10,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from imaclab.errors import ConfigError, ImaclabError
+from imaclab.result import Table
 from imaclab.sweep.spec import MAX_POINTS, SweepSpec
 from imaclab.sweep.store import ResultStore, SweepLock
 
@@ -141,6 +142,27 @@ class SweepStatus:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def tables(self) -> list[Table]:
+        """The failures by error type (if any) and the runs (what ``imaclab sweep status`` prints)."""
+        tables = []
+        if self.errors:
+            tables.append(Table("failures", ("error type", "count", "example"),
+                                tuple((e["error_type"], str(e["count"]), e["example"]) for e in self.errors)))
+        keys = ("run_id", "status", "executor", "workers", "to_run", "ok", "failed", "version")
+        tables.append(Table("runs", ("run", "status", "executor", "workers", "to run", "ok", "failed", "version"),
+                            tuple(tuple(str(run[k]) for k in keys) for run in self.runs), text_columns=3))
+        return tables
+
+    def notes(self) -> list[str]:
+        """The counts, the run time and why a count is missing."""
+        planned = "?" if self.planned is None else self.planned
+        pending = "?" if self.pending is None else self.pending
+        extra = f", {self.extra} from earlier specs" if self.extra else ""
+        lines = [f"{self.name} ({self.target}) in {self.directory}: {self.ok} ok, {self.failed} failed, "
+                 f"{pending} pending of {planned} planned{extra}",
+                 f"run time per ok point: mean {self.mean_run_s:.3g} s, total {self.total_run_s:.3g} s"]
+        return lines + ([self.note] if self.note else [])
 
 
 def sweep_status(*, directory: str | Path, check: bool = False) -> SweepStatus:

@@ -181,11 +181,25 @@ def preset_table() -> list[dict[str, Any]]:
     return rows
 
 
-def preset_tables(rows: list[dict[str, Any]]) -> list[Table]:
-    """The preset listing as a table."""
-    labels = {"name": "name", "array": "array", "dataflow": "dataflow", "ifmap_sram_kb": "ifmap kB",
-              "filter_sram_kb": "filter kB", "ofmap_sram_kb": "ofmap kB", "dram_bandwidth": "DRAM words/cycle",
-              "word_size_bytes": "word B", "clock_mhz": "MHz"}
-    columns = tuple(labels.get(key, key) for key in rows[0])
-    cells = tuple(tuple(f"{v:g}" if isinstance(v, float) else str(v) for v in row.values()) for row in rows)
-    return [Table("imaclab systolic-array presets (use with -c NAME)", columns, cells, text_columns=3)]
+@dataclass
+class PresetListing(Result):
+    """The shipped systolic-array presets, one row each (``imaclab tpu presets``)."""
+
+    kind: ClassVar[str] = "tpu.presets"
+
+    rows: list[dict[str, Any]]  # see :func:`preset_table`
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"presets": self.rows}
+
+    def tables(self) -> list[Table]:
+        labels = {"ifmap_sram_kb": "ifmap kB", "filter_sram_kb": "filter kB", "ofmap_sram_kb": "ofmap kB",
+                  "dram_bandwidth": "DRAM words/cycle", "word_size_bytes": "word B", "clock_mhz": "MHz"}
+        columns = tuple(labels.get(key, key) for key in self.rows[0])
+        cells = tuple(tuple(f"{v:g}" if isinstance(v, float) else str(v) for v in row.values()) for row in self.rows)
+        return [Table("imaclab systolic-array presets (use with -c NAME)", columns, cells, text_columns=3)]
+
+
+def preset_listing() -> PresetListing:
+    """:func:`preset_table` as a result whose table the CLI prints."""
+    return PresetListing(rows=preset_table())
