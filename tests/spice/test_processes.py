@@ -43,6 +43,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _is_ngspice(pid: int) -> bool:
+    try:
+        return "ngspice" in Path(f"/proc/{pid}/comm").read_text()
+    except OSError:
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text()
@@ -70,10 +77,9 @@ def test_ngspice_dies_with_its_parent(tmp_path, sig):
               f"run_ngspice({str(tmp_path / 'long.sp')!r}, timeout_s=3600)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], env=_env(), stderr=subprocess.PIPE)
     try:
-        kids = _wait_for(lambda: _children(parent.pid))
+        kids = _wait_for(lambda: [pid for pid in _children(parent.pid) if _is_ngspice(pid)])
         assert kids, "ngspice did not start"
         (ngspice_pid,) = kids
-        assert "ngspice" in Path(f"/proc/{ngspice_pid}/cmdline").read_text()
         parent.send_signal(sig)
         parent.wait(10)
         assert _wait_for(lambda: not _alive(ngspice_pid), 5.0), "ngspice outlived its parent"
@@ -93,7 +99,8 @@ def test_interrupt_while_waiting_kills_ngspice(tmp_path):
               "    import time; time.sleep(60)\n")
     parent = subprocess.Popen([sys.executable, "-c", script], env=_env(), stdout=subprocess.PIPE, text=True)
     try:
-        (ngspice_pid,) = _wait_for(lambda: _children(parent.pid))
+        # wait until the child is ngspice itself (exec done), not the fork still inside Popen
+        (ngspice_pid,) = _wait_for(lambda: [pid for pid in _children(parent.pid) if _is_ngspice(pid)])
         parent.send_signal(signal.SIGINT)
         assert parent.stdout.readline().strip() == "interrupted"
         assert not _alive(ngspice_pid)          # gone while the parent still lives
