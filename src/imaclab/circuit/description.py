@@ -434,7 +434,8 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         g_pos = apply_nonidealities(g_pos, dev, rng)
         g_neg = apply_nonidealities(g_neg, dev, rng)
         n_h, n_v = partition_counts(fan_in, fan_out, rows, cols)
-        row_parts = tuple(np.array_split(np.arange(n_rows), n_h))
+        row_parts = tuple(imacsim_row_partitions(n_rows, n_h, rows) if convention == "imacsim"
+                          else np.array_split(np.arange(n_rows), n_h))
         col_parts = tuple(np.array_split(np.arange(fan_out), n_v))
         tiles = []
         for h, rp in enumerate(row_parts):
@@ -502,6 +503,19 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                           meta={"weight_kind": kind, "convention": convention,
                                 **({"convention_note": convention_note} if convention_note else {})},
                           convention=convention)
+
+
+def imacsim_row_partitions(n_rows: int, n_h: int, rows: int) -> list[np.ndarray]:
+    """The horizontal partitions of IMAC-Sim's ``mapLayer.py``: partition ``k`` (1-based) ends
+    at row ``int(n_rows k / n_h + min((n_rows % n_h) / k, 1))`` (exclusive), e.g. 401 rows in
+    13 partitions -> 31 x 6, 30, 31 x 5, 30 (``np.array_split`` puts both 30s last).  Falls back
+    to the even split should a partition come out empty or larger than the crossbar."""
+    ends = [int(n_rows * k / n_h + min((n_rows % n_h) / k, 1)) for k in range(1, n_h + 1)]
+    ends[-1] = n_rows
+    sizes = np.diff([0, *ends])
+    if np.any(sizes < 1) or np.any(sizes > rows):
+        return np.array_split(np.arange(n_rows), n_h)
+    return [np.arange(a, b) for a, b in zip([0, *ends[:-1]], ends)]
 
 
 def resolve_convention(requested: str, model: MLPModel) -> tuple[str, str]:
