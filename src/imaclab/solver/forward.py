@@ -209,7 +209,7 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
             plan.neuron = _load_neuron(circuit, plan.layers, options, pin_peak)
         check_power_balance(power)
         latency = np.full(n, np.nan)
-        if options.latency:
+        if options.latency and circuit.convention != "imacsim":  # (no transient model of IMAC-Sim's chain yet)
             from imaclab.solver.latency import estimate_latency
 
             latency = estimate_latency(plan, v_in, outputs, hidden, options)
