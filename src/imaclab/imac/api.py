@@ -391,7 +391,8 @@ def _run_netlist(job: NetlistJob, *, out_dir: str | Path | None = None, progress
     nl = write_netlist(circuit, circuit.encode(dataset.x), analysis=job.analysis, dialect=job.dialect,
                        title=f"imaclab IMAC network from {job.model}")
     result = NetlistResult(job=job, text=nl.text, crossbars_per_layer=list(circuit.crossbars_per_layer),
-                           layer_sizes=list(circuit.layer_sizes), convention_note=circuit.meta.get("convention_note", ""))
+                           layer_sizes=list(circuit.layer_sizes),
+                           convention_note=circuit.meta.get("convention_note", ""))
     if out_file is not None:
         result.write(out_file)
     _finish(result, out_dir)
