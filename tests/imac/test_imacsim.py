@@ -124,6 +124,18 @@ def test_imaclab_convention_warns_with_the_fitting_one(trained):
     assert any("does not fit" in n for n in res.notes())
 
 
+def test_npz_keeps_the_convention(trained, tmp_path):
+    from dataclasses import replace
+
+    from imaclab.imac import save_npz
+
+    model, _ = trained
+    back = load_mlp(save_npz(replace(model, meta={"convention": "imacsim"}), tmp_path / "m.npz"))
+    circuit = build_circuit(_config("auto"), back)
+    assert circuit.convention == "imacsim" and "was trained for imacsim" in circuit.meta["convention_note"]
+    assert build_circuit(_config("auto"), load_mlp(save_npz(model, tmp_path / "p.npz"))).convention == "imaclab"
+
+
 def test_transistor_neuron_under_imacsim_is_one_line():
     model = MLPModel(weights=(np.ones((4, 2)),), biases=(np.ones(2),), weight_kind="binary")
     with pytest.raises(ConfigError, match="--neuron behavioral"):

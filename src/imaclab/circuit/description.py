@@ -525,11 +525,13 @@ def resolve_convention(requested: str, model: MLPModel) -> tuple[str, str]:
         return requested, ""
     if requested != "auto":
         raise ConfigError(f"unknown circuit convention '{requested}': use auto, {' or '.join(CONVENTIONS)}")
-    trained = (model.meta or {}).get("convention")
-    if trained == "imacsim":
+    meta = model.meta or {}
+    trained = meta.get("convention")
+    if trained in CONVENTIONS and trained != "imaclab":
         where = model.source or "the model"
-        return "imacsim", (f"{where} is an IMAC-Sim folder: using IMAC-Sim's circuit convention (imacsim); "
-                           "--convention imaclab (circuit.convention) overrides")
+        what = "is an IMAC-Sim folder" if meta.get("layout") == "imacsim" else f"was trained for {trained}"
+        return trained, (f"{where} {what}: using IMAC-Sim's circuit convention ({trained}); "
+                         "--convention imaclab (circuit.convention) overrides")
     return "imaclab", ""
 
 

@@ -65,6 +65,8 @@ def save_npz(model: MLPModel, path: str | Path) -> Path:
         arrays["scales"] = np.array(model.scales)
     if model.levels is not None:
         arrays["levels"] = np.int64(model.levels)
+    if (model.meta or {}).get("convention"):  # the circuit convention it was trained for
+        arrays["convention"] = np.array(str(model.meta["convention"]))
     np.savez(path, **arrays)
     return path
 
@@ -111,7 +113,7 @@ def _read_npz(path: Path) -> MLPModel:
             raise InputError(f"{path}: weight_kind '{kind}' is not one of {', '.join(WEIGHT_KINDS)}")
         levels = int(z["levels"]) if "levels" in keys else None
         meta: dict = {}
-        for k in ("input_mode", "input_threshold", "vdd_v", "v_bias_v", "r_low_ohm", "r_high_ohm"):
+        for k in ("input_mode", "input_threshold", "vdd_v", "v_bias_v", "r_low_ohm", "r_high_ohm", "convention"):
             if k in keys:
                 v = z[k]
                 meta[k] = str(v) if v.dtype.kind in "US" else float(v)
