@@ -166,6 +166,12 @@ def test_imacsim_folder_selects_the_convention_from_the_cli(trained, tmp_path, c
     xt, yt = load_imacsim_test_data(folder)
     assert np.array_equal(yt, y) and np.array_equal(np.where(xt >= 0.5, 1, 0), x)
     assert np.array_equal(load_imacsim_test_data(folder / "test_data.csv")[0], xt)
+    # mapWB.py reads the biases from B{i}.txt: taken when B{i}.csv is absent
+    (folder / "B2.txt").write_text((folder / "B2.csv").read_text())
+    (folder / "B2.csv").rename(folder / "B2.keep")
+    assert np.array_equal(load_mlp(folder).biases[1], model.biases[1])
+    (folder / "B2.keep").rename(folder / "B2.csv")
+    (folder / "B2.txt").unlink()
     common = ["--model", str(folder), "--data", str(folder), "--neuron", "behavioral", "--backend", "fast",
               "--samples", "24", "--set", "circuit.amplifier.gains=[4,4,2]", "--no-html"]
     assert main(["imac", "run", *common, "-o", str(tmp_path / "run")]) == 0

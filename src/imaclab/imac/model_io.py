@@ -223,6 +223,8 @@ def _load_csv_folder(folder: Path) -> MLPModel:
     for i in w_idx:
         w = _read_csv(names[f"w{i}.csv"])
         b_path = names.get(f"b{i}.csv")
+        if b_path is None and (folder / f"B{i}.txt").is_file():
+            b_path = folder / f"B{i}.txt"  # what IMAC-Sim's mapWB.py reads: one bias per line
         if b_path is None:
             raise InputError(f"{folder}: W{i}.csv has no matching B{i}.csv")
         b = _read_csv(b_path).reshape(-1)
