@@ -78,9 +78,20 @@ class LoadingConfig(ConfigModel):
                                                             "buffer, ohms")
 
 
+#: Circuit conventions (docs/imac-circuit.md, "Two conventions"): signal polarity through
+#: amplifiers and neurons, output-layer neurons and the decision rule.
+CONVENTIONS = ("imaclab", "imacsim")
+
+
 class CircuitConfig(ConfigModel):
     """Crossbar partitioning, interconnect parasitics and peripherals."""
 
+    convention: Literal["auto", "imaclab", "imacsim"] = Field("auto", description=(
+        "imaclab: inverting hidden amplifiers + neuron (f increasing in the column sum, neuron on "
+        "+-VDD), no output neurons, class = largest amplifier output; imacsim: IMAC-Sim's circuit: "
+        "non-inverting difference amplifiers, inverting neuron on 0..VDD after every layer (the output "
+        "layer too), class = largest output-neuron voltage; auto: imacsim for a model read from an "
+        "IMAC-Sim folder (W1.csv, B1.csv, ...), else imaclab"))
     crossbar: CrossbarConfig = Field(default_factory=CrossbarConfig, description="crossbar size")
     parasitics: WireConfig = Field(default_factory=WireConfig, description="wire geometry and R/C switches")
     amplifier: AmplifierConfig = Field(default_factory=AmplifierConfig, description="column amplifiers")

@@ -72,6 +72,17 @@ driving node to ``row_driver_node`` (so the power delivered into each crossbar i
 
 Outputs of the network are the last layer's amplifier output nodes ``out{j}`` (or, with
 ``'average'``, the tie nodes ``l{L}_u{j}``): :meth:`NetworkCircuit.output_nodes`.
+
+Conventions (``circuit.convention``)
+------------------------------------
+``imaclab`` is everything above.  ``imacsim`` is IMAC-Sim's signal chain (its ``mapLayer.py``,
+``neuron.sp``, ``diff*.sp``): every amplifier is non-inverting (``sign = +1``, hidden and
+output layers), so a neuron's ``in_node`` carries ``+u`` and its output ``f(-u)`` falls as the
+column sum rises; the neuron is IMAC-Sim's, on 0..VDD
+(:func:`~imaclab.devices.neuron.imacsim_behavioral_curve`, behavioral only); a neuron also
+follows every output of the last layer (amplifier output ``l{L}_u{j}`` -> neuron -> ``out{j}``,
+unloaded), and the class is the output neuron with the largest voltage.  ``auto`` resolves to
+``imacsim`` for a model read from an IMAC-Sim folder (``model.meta['convention']``).
 """
 
 from __future__ import annotations
@@ -82,7 +93,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from imaclab.circuit.config import CircuitConfig
+from imaclab.circuit.config import CONVENTIONS, CircuitConfig
 from imaclab.circuit.mlp import MLPModel
 from imaclab.devices.column import ideal_column_gain, mid_conductance_s
 from imaclab.devices.inputs import InputConfig, bias_voltage
@@ -213,8 +224,9 @@ class LayerCircuit:
         return self.tiles[h * len(self.col_partitions) + v]
 
     def signal_node(self, column: int) -> str:
-        """Node carrying the joined amplifier output of ``column`` (``-u`` hidden, ``u`` output)."""
-        return f"l{self.index}_u{column}" if (self.hidden or self.amplifiers[0].partition is not None) \
+        """Node carrying the joined amplifier output of ``column`` (``sign * u``: ``-u`` hidden and
+        ``u`` output in the imaclab convention, ``u`` everywhere in imacsim)."""
+        return f"l{self.index}_u{column}" if (self.hidden or self.neurons or self.amplifiers[0].partition is not None) \
             else f"out{column}"
 
 
@@ -244,6 +256,7 @@ class NetworkCircuit:
     layer_curves: tuple[NeuronCurve, ...] = ()   # effective curve per hidden layer (under its row load)
     meta: dict = field(default_factory=dict)
     ngspice_path: str | None = None              # the ngspice executable (None: IMACLAB_NGSPICE, else PATH)
+    convention: str = "imaclab"                  # imaclab | imacsim (resolved; see the module docstring)
 
     # topology -------------------------------------------------------------------------------
     @property
@@ -277,6 +290,8 @@ class NetworkCircuit:
 
     def output_nodes(self) -> list[str]:
         last = self.layers[-1]
+        if last.neurons:  # imacsim: the output neurons' outputs
+            return [n.out_node for n in last.neurons]
         return [last.signal_node(j) for j in range(last.fan_out)]
 
     def encode(self, x: np.ndarray) -> np.ndarray:
@@ -294,6 +309,20 @@ class NetworkCircuit:
         unloaded device curve."""
         v = np.atleast_2d(np.asarray(v_in, dtype=np.float64))
         hidden = []
+        if self.convention == "imacsim":
+            # the same circuit's ideal: non-inverting amplifiers (the node carries +u), the
+            # neuron's physical transfer f(-v_pin) after every layer, the output layer included
+            for lay in self.layers:
+                u = lay.column_gain * (v @ lay.weights + self.bias_v * lay.bias)
+                clamp = lay.amplifiers[0].clamp_v
+                if clamp is not None:
+                    u = np.clip(u, -clamp, clamp)
+                curve = self.layer_curves[lay.index] if (lay.hidden and loaded and self.layer_curves) \
+                    else self.neuron_curve
+                v = curve.pin_transfer(u)
+                if lay.hidden:
+                    hidden.append(v)
+            return (v, hidden) if return_hidden else v
         for lay in self.layers:
             u = lay.column_gain * (v @ lay.weights + self.bias_v * lay.bias)
             clamp = lay.amplifiers[0].clamp_v
@@ -317,7 +346,8 @@ class NetworkCircuit:
         return {"crossbars": sum(self.crossbars_per_layer), "memristors": cells,
                 "wire_resistors": seg if r_on else 0, "wire_capacitors": seg if c_on else 0,
                 "amplifiers": sum(len(lay.amplifiers) for lay in self.layers),
-                "neurons": sum(len(lay.neurons) for lay in self.layers)}
+                "neurons": sum(len(lay.neurons) for lay in self.layers),
+                "tie_resistors": sum(a.tie_node is not None for lay in self.layers for a in lay.amplifiers)}
 
     def to_dict(self) -> dict[str, Any]:
         return {"layer_sizes": self.layer_sizes, "crossbars_per_layer": self.crossbars_per_layer,
@@ -326,6 +356,7 @@ class NetworkCircuit:
                 "gains": [lay.gain for lay in self.layers],
                 "column_gains": [lay.column_gain for lay in self.layers],
                 "weight_scales": [lay.weight_scale for lay in self.layers],
+                "convention": self.convention,
                 "parasitics": self.parasitics.to_dict(), "neuron": self.neuron_curve.to_dict(),
                 "counts": self.counts()}
 
@@ -369,7 +400,11 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
     if ngspice is None:
         spice = getattr(getattr(config, "simulation", None), "spice", None)
         ngspice = getattr(spice, "ngspice_path", None)
-    curve = neuron_curve if neuron_curve is not None else load_neuron_curve(neu, ngspice=ngspice)
+    convention, convention_note = resolve_convention(circ.convention, model)
+    if convention == "imacsim":
+        curve = _imacsim_curve(neu, neuron_curve, convention_note)
+    else:
+        curve = neuron_curve if neuron_curve is not None else load_neuron_curve(neu, ngspice=ngspice)
     rows, cols = circ.crossbar.rows, circ.crossbar.columns
     par = segment_parasitics(circ.parasitics)
     g_mid = mid_conductance_s(dev.r_low_ohm, dev.r_high_ohm)
@@ -399,7 +434,8 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         g_pos = apply_nonidealities(g_pos, dev, rng)
         g_neg = apply_nonidealities(g_neg, dev, rng)
         n_h, n_v = partition_counts(fan_in, fan_out, rows, cols)
-        row_parts = tuple(np.array_split(np.arange(n_rows), n_h))
+        row_parts = tuple(imacsim_row_partitions(n_rows, n_h, rows) if convention == "imacsim"
+                          else np.array_split(np.arange(n_rows), n_h))
         col_parts = tuple(np.array_split(np.arange(fan_out), n_v))
         tiles = []
         for h, rp in enumerate(row_parts):
@@ -412,11 +448,12 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                                   r_out_seg=np.full(shape, par.output_line_r_ohm),
                                   c_out_node=np.full(shape, par.output_line_c_f),
                                   has_bias_row=bool(rp[-1] == fan_in)))
-        sign = -1 if hidden else 1
+        sign = -1 if (hidden and convention == "imaclab") else 1
+        out_neurons = convention == "imacsim"  # IMAC-Sim: a neuron after the output layer too
         amps = []
         for j in range(fan_out):
             if amp.join == "sum":
-                out_node = f"l{li}_u{j}" if hidden else f"out{j}"
+                out_node = f"l{li}_u{j}" if (hidden or out_neurons) else f"out{j}"
                 amps.append(Amplifier(layer=li, column=j, partition=None, pos_node=f"l{li}_a{j}_p",
                                       neg_node=f"l{li}_a{j}_n", out_node=out_node,
                                       transimpedance_ohm=gain / (n_rows * g_mid), sign=sign,
@@ -436,6 +473,9 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                 out = f"l{li}_y{j}"
                 neurons.append(Neuron(layer=li, column=j, in_node=f"l{li}_u{j}", out_node=out,
                                       drive_node=f"l{li}_b{j}" if buffered else out))
+        elif out_neurons:
+            neurons = [Neuron(layer=li, column=j, in_node=f"l{li}_u{j}", out_node=f"out{j}", drive_node=f"out{j}")
+                       for j in range(fan_out)]
         layers.append(LayerCircuit(index=li, fan_in=fan_in, fan_out=fan_out, weights=wq, bias=bq,
                                    weight_scale=float(scale), gain=float(gain), column_gain=float(col_gain),
                                    row_partitions=row_parts, col_partitions=col_parts, tiles=tuple(tiles),
@@ -444,7 +484,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
     layer_curves = []
     for lay in layers[:-1]:
         nxt = layers[lay.index + 1]
-        if neu.kind == "transistor" and circ.loading.mode == "direct":
+        if neu.kind == "transistor" and circ.loading.mode == "direct" and convention == "imaclab":
             load = row_load_ohm(nxt.fan_out, dev.r_low_ohm, dev.r_high_ohm)
             layer_curves.append(loaded_curve(curve, load))
         else:
@@ -460,7 +500,53 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                           neuron=neu, neuron_curve=curve, parasitics=par,
                           cell_area_m2=circ.parasitics.cell_area_m2, crossbar_rows=rows, crossbar_columns=cols,
                           amplifier_static_power_w=amp.static_power_w, model=model,
-                          meta={"weight_kind": kind})
+                          meta={"weight_kind": kind, "convention": convention,
+                                **({"convention_note": convention_note} if convention_note else {})},
+                          convention=convention)
+
+
+def imacsim_row_partitions(n_rows: int, n_h: int, rows: int) -> list[np.ndarray]:
+    """The horizontal partitions of IMAC-Sim's ``mapLayer.py``: partition ``k`` (1-based) ends
+    at row ``int(n_rows k / n_h + min((n_rows % n_h) / k, 1))`` (exclusive), e.g. 401 rows in
+    13 partitions -> 31 x 6, 30, 31 x 5, 30 (``np.array_split`` puts both 30s last).  Falls back
+    to the even split should a partition come out empty or larger than the crossbar."""
+    ends = [int(n_rows * k / n_h + min((n_rows % n_h) / k, 1)) for k in range(1, n_h + 1)]
+    ends[-1] = n_rows
+    sizes = np.diff([0, *ends])
+    if np.any(sizes < 1) or np.any(sizes > rows):
+        return np.array_split(np.arange(n_rows), n_h)
+    return [np.arange(a, b) for a, b in zip([0, *ends[:-1]], ends)]
+
+
+def resolve_convention(requested: str, model: MLPModel) -> tuple[str, str]:
+    """(convention, note): ``auto`` -> ``imacsim`` for a model read from an IMAC-Sim folder
+    (``model.meta['convention']``), else ``imaclab``; the note is the one line that says so."""
+    if requested in CONVENTIONS:
+        return requested, ""
+    if requested != "auto":
+        raise ConfigError(f"unknown circuit convention '{requested}': use auto, {' or '.join(CONVENTIONS)}")
+    meta = model.meta or {}
+    trained = meta.get("convention")
+    if trained in CONVENTIONS and trained != "imaclab":
+        where = model.source or "the model"
+        what = "is an IMAC-Sim folder" if meta.get("layout") == "imacsim" else f"was trained for {trained}"
+        return trained, (f"{where} {what}: using IMAC-Sim's circuit convention ({trained}); "
+                         "--convention imaclab (circuit.convention) overrides")
+    return "imaclab", ""
+
+
+def _imacsim_curve(neu: NeuronConfig, given: NeuronCurve | None, note: str) -> NeuronCurve:
+    """The neuron of the imacsim convention: IMAC-Sim's, on 0..VDD (behavioral)."""
+    from imaclab.devices.neuron import imacsim_behavioral_curve
+
+    if neu.kind != "behavioral":
+        why = f" ({note.split(':')[0]})" if note else ""
+        raise ConfigError(f"the imacsim circuit convention{why} runs IMAC-Sim's neuron (0..VDD) in its behavioral "
+                          "form only: add --neuron behavioral (neuron.kind), or --convention imaclab for the "
+                          "transistor neuron")
+    if given is not None and given.meta.get("rails") == "unipolar":
+        return given
+    return imacsim_behavioral_curve(neu)
 
 
 def _check_discrete(w: np.ndarray, b: np.ndarray, kind: str, layer: int, source: str) -> None:

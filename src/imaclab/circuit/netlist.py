@@ -152,7 +152,7 @@ class _Writer:
         self.comment(f"network {'-'.join(str(s) for s in c.layer_sizes)}, crossbar {c.crossbar_rows}x"
                      f"{c.crossbar_columns}, crossbars per layer {c.crossbars_per_layer}")
         self.comment(f"supplies +-{c.supply_v:g} V, inputs {c.input_mode}, sampling period {c.sampling_period_s:g} s,"
-                     f" join {c.join}, loading {c.loading}")
+                     f" join {c.join}, loading {c.loading}, convention {c.convention}")
         self.comment(f"wire segment R: input lines {par.input_line_r_ohm:.4g} ohm, output lines "
                      f"{par.output_line_r_ohm:.4g} ohm; C: {par.input_line_c_f:.4g} F / {par.output_line_c_f:.4g} F")
         if self.transistor:
@@ -338,6 +338,9 @@ class _Writer:
         outs = [lay.signal_node(j) for j in range(lay.fan_out)]
         self.line(f"Xl{li} " + " ".join(drivers + [lay.bias_node] + outs) + f" imac_layer{li}")
         if not lay.hidden:
+            # imacsim: IMAC-Sim's neuron after every output (unloaded; the class is the largest)
+            for nrn in lay.neurons:
+                self.line(self.bsource(f"n{li}_{nrn.column}", nrn.out_node, "0", self.behavioral_expr(nrn.in_node)))
             return
         # neuron supplies per layer (metered separately)
         if self.transistor:
@@ -372,9 +375,13 @@ class _Writer:
                 self.neuron_outputs.append((li, f"vmr{nxt}_{j}", nrn.out_node))
 
     def behavioral_expr(self, pin: str) -> str:
-        """f(u) at u = -v(pin): VDD * tanh(slope * u / VDD) (the behavioral neuron)."""
+        """f(u) at u = -v(pin): VDD * tanh(slope * u / VDD) (the behavioral neuron); IMAC-Sim's
+        neuron on 0..VDD (imacsim convention): VDD/2 * (1 + tanh(slope * u / (VDD/2)))."""
         vdd = self.c.supply_v
         slope = float(self.c.neuron_curve.meta.get("slope", self.c.neuron.behavioral_slope))
+        if self.c.neuron_curve.meta.get("rails") == "unipolar":
+            half = vdd / 2.0
+            return f"{_num(half)}*(1+tanh({_num(-slope / half)}*v({pin})))"
         return f"{_num(vdd)}*tanh({_num(-slope / vdd)}*v({pin}))"
 
     def save_lines(self) -> None:

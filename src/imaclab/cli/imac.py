@@ -33,6 +33,9 @@ _OPTS = dict(
     data_root=lambda: typer.Option(None, "--data-root", help="folder of the data set files"),
     crop=lambda: typer.Option(None, "--crop", help="centre crop, e.g. 20 for 20x20 (400 inputs)"),
     resize=lambda: typer.Option(None, "--resize", help="resize images to NxN"),
+    convention=lambda: typer.Option(None, "--convention", help="circuit convention: imaclab | imacsim (IMAC-Sim's "
+                                                               "polarity, output neurons, 0..VDD neuron) | auto "
+                                                               "(default: imacsim for an IMAC-Sim CSV folder)"),
 )
 
 
@@ -78,6 +81,7 @@ def imac_run(
     r_high: str | None = _OPTS["r_high"](),
     parasitics: str | None = _OPTS["parasitics"](),
     neuron: str | None = _OPTS["neuron"](),
+    convention: str | None = _OPTS["convention"](),
     backend: str | None = typer.Option(None, "--backend", help="spice | fast"),
     analysis: str | None = typer.Option(None, "--analysis", help="dc (accuracy, power) | tran (adds latency)"),
     workers: int | None = typer.Option(None, "--workers", help="parallel ngspice processes"),
@@ -106,7 +110,7 @@ def imac_run(
                        "simulation.backend": backend, "simulation.spice.analysis": analysis,
                        "simulation.spice.workers": workers, "simulation.spice.samples_per_netlist": per_netlist,
                        "simulation.spice.latency_samples": latency_samples, "circuit.amplifier.join": join,
-                       "circuit.loading.mode": loading})
+                       "circuit.loading.mode": loading, "circuit.convention": convention})
     publish(run(job, out_dir=out, progress=True), out, html)
 
 
@@ -123,6 +127,7 @@ def imac_netlist(
     crossbar: str | None = _OPTS["crossbar"](),
     parasitics: str | None = _OPTS["parasitics"](),
     neuron: str | None = _OPTS["neuron"](),
+    convention: str | None = _OPTS["convention"](),
     model_lib: Path | None = _OPTS["model_lib"](),
     nmos: str | None = _OPTS["nmos"](),
     pmos: str | None = _OPTS["pmos"](),
@@ -137,7 +142,8 @@ def imac_netlist(
     job = _job(NetlistJob, config, set_, circuit=dict(crossbar=crossbar, parasitics=parasitics, neuron=neuron,
                                                       **_cards(model_lib, nmos, pmos, lib_section)),
                fields={"model": model, "data": data, "data_root": data_root, "crop": crop, "resize": resize,
-                       "samples": samples, "analysis": analysis, "dialect": dialect})
+                       "samples": samples, "analysis": analysis, "dialect": dialect,
+                       "circuit.convention": convention})
     render(run(job, out_file=out))
 
 
@@ -176,6 +182,7 @@ def imac_validate(
     crossbar: str | None = _OPTS["crossbar"](),
     parasitics: str | None = _OPTS["parasitics"](),
     neuron: str | None = _OPTS["neuron"](),
+    convention: str | None = _OPTS["convention"](),
     config: Path | None = config_option(),
     set_: list[str] | None = set_option("devices.variation_sigma_pct=5"),
     out: Path | None = typer.Option(None, "-o", "--out", help="write the report as JSON"),
@@ -187,7 +194,8 @@ def imac_validate(
 
     job = _job(ValidateJob, config, set_, circuit=dict(crossbar=crossbar, parasitics=parasitics, neuron=neuron),
                fields={"model": model, "data": data, "data_root": data_root, "crop": crop, "resize": resize,
-                       "samples": samples, "latency_samples": latency_samples})
+                       "samples": samples, "latency_samples": latency_samples,
+                       "circuit.convention": convention})
     result: Any = run(job, out_file=out, progress=True)
     render(result)
     if not result.passed:

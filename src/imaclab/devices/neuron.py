@@ -188,6 +188,31 @@ def behavioral_curve(config: NeuronConfig) -> NeuronCurve:
                        meta={"kind": "behavioral", "slope": slope})
 
 
+def imacsim_behavioral_curve(config: NeuronConfig) -> NeuronCurve:
+    """IMAC-Sim's neuron in its ideal-inverter limit (``circuit.convention: imacsim``).
+
+    IMAC-Sim's ``neuron.sp`` is the same inverter + divider as here, but supplied from 0 V and
+    +VDD (``Xsig nin out vdd 0 neuron``) with the input shifted by +VDD/2 (``vin in in2 -0.4``
+    at 0.8 V), so its output swings over [0, VDD] around VDD/2.  As a function of the signed
+    column signal ``u`` (the increasing form the whole package uses)::
+
+        f(u) = VDD/2 * (1 + tanh(slope * u / (VDD/2)))       (slope = d f / d u at 0)
+
+    and, its amplifier being non-inverting, the pin carries ``+u``: the physical transfer
+    ``f(-v_pin)`` is a falling sigmoid of the column sum, IMAC-Sim's polarity.
+    """
+    vdd = config.vdd_v
+    half = vdd / 2.0
+    slope = config.behavioral_slope
+    span = max(config.sweep_v, _BEHAVIORAL_FLAT_ARG * half / slope)
+    n = int(round(2 * span / config.sweep_step_v)) + 1
+    u = np.linspace(-span, span, n)
+    return NeuronCurve(v_in=u, v_out=half * (1.0 + np.tanh(slope * u / half)), vdd_v=vdd,
+                       source=f"behavioral (IMAC-Sim, 0..{vdd:g} V): {half:g}*(1+tanh({slope:g}*u/{half:g}))",
+                       r_out_ohm=np.zeros_like(u), supply_current_a=np.zeros_like(u),
+                       meta={"kind": "behavioral", "slope": slope, "rails": "unipolar"})
+
+
 # ---------------------------------------------------------------------------- transistor
 def neuron_subcircuit_lines(config: NeuronConfig, name: str = "imac_neuron",
                             dialect: Literal["ngspice", "hspice"] = "ngspice") -> list[str]:

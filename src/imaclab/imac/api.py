@@ -94,7 +94,8 @@ class _NetworkJob(ImacConfig):
                                                 "examples/train_digits_mlp.py), .pt state_dict or a folder of "
                                                 "W1.csv/B1.csv (IMAC-Sim); relative paths from the working directory")
     data: str = Field("digits", description="test data set: digits | fashion-mnist | mnist | cifar10 "
-                                            "(imaclab.data.DATASETS)")
+                                            "(imaclab.data.DATASETS), or IMAC-Sim's test data (a folder "
+                                            "with test_data.csv and test_labels.csv, or its test_data.csv)")
     data_root: str | None = Field(None, description="folder of the data set files (mnist, cifar10)")
     crop: int | None = Field(None, ge=1, description="centre crop to crop x crop pixels (20 -> 400 inputs)")
     resize: int | None = Field(None, ge=1, description="resize images to resize x resize pixels")
@@ -127,6 +128,15 @@ def _cached_model(path: str, mtime_ns: int) -> Any:
 def _cached_test_split(name: str, root: str | None, crop: int | None, resize: int | None) -> Any:
     from imaclab.data.datasets import load_dataset
 
+    if name.lower().endswith(".csv") or Path(name).is_dir():  # IMAC-Sim's test_data.csv / test_labels.csv
+        from imaclab.imac.model_io import load_imacsim_test_data
+
+        if crop or resize:
+            raise ConfigError(f"data {name}: crop/resize do not apply to IMAC-Sim's test-data CSV files")
+        from imaclab.data.datasets import Dataset
+
+        x, y = load_imacsim_test_data(name)
+        return Dataset(x=x.astype(np.float32), y=y, name=name, num_classes=int(y.max()) + 1 if y.size else 0)
     return load_dataset(name, split="test", root=root, crop=crop, resize=resize, flatten=True)
 
 
@@ -212,6 +222,7 @@ class NetlistResult(Result):
     crossbars_per_layer: list[int]
     layer_sizes: list[int]
     path: Path | None = None
+    convention_note: str = ""
 
     @property
     def lines(self) -> int:
@@ -227,9 +238,10 @@ class NetlistResult(Result):
         return {"lines": self.lines, "crossbars": sum(self.crossbars_per_layer)}
 
     def notes(self) -> list[str]:
+        head = [self.convention_note] if self.convention_note else []
         if self.path is None:
-            return []
-        return [f"wrote {self.path} ({self.lines} lines, crossbars per layer {self.crossbars_per_layer})"]
+            return head
+        return head + [f"wrote {self.path} ({self.lines} lines, crossbars per layer {self.crossbars_per_layer})"]
 
     def write(self, path: str | Path) -> Path:
         """The netlist text into ``path`` (atomic)."""
@@ -356,14 +368,16 @@ def _run_validate(job: ValidateJob, *, out_dir: str | Path | None = None, progre
 def _run_netlist(job: NetlistJob, *, out_dir: str | Path | None = None, progress: bool = False,
                  out_file: str | Path | None = None) -> NetlistResult:
     """The netlist of the network driven by the first ``samples`` test samples; ``out_file``: where."""
-    from imaclab.circuit.description import build_circuit
+    from imaclab.circuit.description import build_circuit, resolve_convention
     from imaclab.circuit.netlist import write_netlist
     from imaclab.devices.neuron import behavioral_curve, load_neuron_curve
 
     _prepare(out_dir, out_file)
     mlp = job.load_model()
     dataset = job.load_data().head(job.samples)
-    if job.dialect == "hspice" and job.neuron.kind == "transistor":
+    if resolve_convention(job.circuit.convention, mlp)[0] == "imacsim":
+        curve = None  # IMAC-Sim's behavioral neuron, built with the circuit
+    elif job.dialect == "hspice" and job.neuron.kind == "transistor":
         # the HSPICE netlist instantiates the transistor neuron itself; its ngspice-characterized
         # curve is not needed (and FinFET cards cannot be characterized in ngspice)
         curve = behavioral_curve(job.neuron)
@@ -377,7 +391,8 @@ def _run_netlist(job: NetlistJob, *, out_dir: str | Path | None = None, progress
     nl = write_netlist(circuit, circuit.encode(dataset.x), analysis=job.analysis, dialect=job.dialect,
                        title=f"imaclab IMAC network from {job.model}")
     result = NetlistResult(job=job, text=nl.text, crossbars_per_layer=list(circuit.crossbars_per_layer),
-                           layer_sizes=list(circuit.layer_sizes))
+                           layer_sizes=list(circuit.layer_sizes),
+                           convention_note=circuit.meta.get("convention_note", ""))
     if out_file is not None:
         result.write(out_file)
     _finish(result, out_dir)

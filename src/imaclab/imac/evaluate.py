@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from imaclab.circuit.description import NetworkCircuit, build_circuit
+from imaclab.circuit.description import NetworkCircuit, build_circuit, resolve_convention
 from imaclab.circuit.mlp import MLPModel
 from imaclab.devices.neuron import NeuronCurve, load_neuron_curve
-from imaclab.errors import ConfigError, InputError, SimulationError
+from imaclab.errors import ConfigError, ImaclabError, InputError, SimulationError
 from imaclab.imac.area import AreaReport, circuit_area
 from imaclab.imac.config import ImacConfig
 from imaclab.result import SUMMARY_FILE, Result, Scalar, Table, flat_scalars
@@ -208,14 +208,19 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
     if x.shape[1] != model.layer_sizes[0]:
         raise InputError(f"the data have {x.shape[1]} features per sample but the model expects "
                          f"{model.layer_sizes[0]} inputs: crop or resize the data (e.g. --crop 20 for 400 inputs)")
-    curve = neuron_curve if neuron_curve is not None else load_neuron_curve(config.neuron, sim.neuron_cache_dir,
-                                                                                     ngspice=sim.spice.ngspice_path)
+    curve = neuron_curve
+    if curve is None and resolve_convention(config.circuit.convention, model)[0] == "imaclab":
+        # (imacsim builds IMAC-Sim's behavioral neuron with the circuit)
+        curve = load_neuron_curve(config.neuron, sim.neuron_cache_dir, ngspice=sim.spice.ngspice_path)
     circuit = build_circuit(config, model, neuron_curve=curve)
     warnings = _consistency_warnings(config, model)
     v_in = circuit.encode(x)
     sw_out = np.asarray(circuit.ideal_forward(v_in))
     sw_pred = np.argmax(sw_out, axis=1)
     sw_unloaded_pred = np.argmax(circuit.ideal_forward(v_in, loaded=False), axis=1)
+    if circuit.meta.get("convention_note"):
+        warnings.insert(0, circuit.meta["convention_note"])
+    warnings += convention_warnings(config, model, circuit, v_in, y, sw_pred)
     out_path = Path(out_dir) if out_dir is not None else None
     errors: list[str] = []
     latency_sim: dict = {}
@@ -284,6 +289,33 @@ def _as_arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:
     if x.shape[0] != y.shape[0]:
         raise InputError(f"{x.shape[0]} samples but {y.shape[0]} labels")
     return x, y
+
+
+def convention_warnings(config: ImacConfig, model: MLPModel, circuit: NetworkCircuit, v_in: np.ndarray,
+                        y: np.ndarray, sw_pred: np.ndarray) -> list[str]:
+    """A warning when the software reference (the circuit's own ideal) scores near chance: the
+    network does not fit the circuit convention.  The other convention's software accuracy is
+    computed too (with the behavioral neuron where imacsim needs it) and named when it fits."""
+    n_cls = max(circuit.n_outputs, 2)
+    chance = 1.0 / n_cls
+    if y.size < 5 or float(np.mean(sw_pred == y)) > chance + 0.15 * (1.0 - chance):
+        return []
+    acc = float(np.mean(sw_pred == y))
+    other = "imaclab" if circuit.convention == "imacsim" else "imacsim"
+    text = (f"the software reference scores {100 * acc:.1f} % (chance {100 * chance:.0f} %) in the "
+            f"{circuit.convention} circuit convention: the network does not fit it")
+    try:
+        cfg = config.with_overrides({"circuit.convention": other})
+        if other == "imacsim":
+            cfg = cfg.with_overrides({"neuron.kind": "behavioral"})
+        alt = build_circuit(cfg, model, neuron_curve=None if other == "imacsim" else circuit.neuron_curve)
+        alt_acc = float(np.mean(np.argmax(alt.ideal_forward(v_in), axis=1) == y))
+    except ImaclabError:
+        return [text]
+    if alt_acc > acc + 0.15:
+        return [f"{text}; in the {other} convention it scores {100 * alt_acc:.1f} %: use --convention {other} "
+                f"(circuit.convention)"]
+    return [text]
 
 
 def _consistency_warnings(config: ImacConfig, model: MLPModel) -> list[str]:

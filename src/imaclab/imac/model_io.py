@@ -65,6 +65,8 @@ def save_npz(model: MLPModel, path: str | Path) -> Path:
         arrays["scales"] = np.array(model.scales)
     if model.levels is not None:
         arrays["levels"] = np.int64(model.levels)
+    if (model.meta or {}).get("convention"):  # the circuit convention it was trained for
+        arrays["convention"] = np.array(str(model.meta["convention"]))
     np.savez(path, **arrays)
     return path
 
@@ -111,7 +113,7 @@ def _read_npz(path: Path) -> MLPModel:
             raise InputError(f"{path}: weight_kind '{kind}' is not one of {', '.join(WEIGHT_KINDS)}")
         levels = int(z["levels"]) if "levels" in keys else None
         meta: dict = {}
-        for k in ("input_mode", "input_threshold", "vdd_v", "v_bias_v", "r_low_ohm", "r_high_ohm"):
+        for k in ("input_mode", "input_threshold", "vdd_v", "v_bias_v", "r_low_ohm", "r_high_ohm", "convention"):
             if k in keys:
                 v = z[k]
                 meta[k] = str(v) if v.dtype.kind in "US" else float(v)
@@ -221,13 +223,16 @@ def _load_csv_folder(folder: Path) -> MLPModel:
     for i in w_idx:
         w = _read_csv(names[f"w{i}.csv"])
         b_path = names.get(f"b{i}.csv")
+        if b_path is None and (folder / f"B{i}.txt").is_file():
+            b_path = folder / f"B{i}.txt"  # what IMAC-Sim's mapWB.py reads: one bias per line
         if b_path is None:
             raise InputError(f"{folder}: W{i}.csv has no matching B{i}.csv")
         b = _read_csv(b_path).reshape(-1)
         weights.append(w)
         biases.append(b)
+    # IMAC-Sim's layout: the circuit convention its networks are trained for (circuit.convention auto)
     return MLPModel(weights=tuple(weights), biases=tuple(biases), weight_kind=_detect_kind(weights, biases),
-                    source=str(folder))
+                    source=str(folder), meta={"convention": "imacsim", "layout": "imacsim"})
 
 
 def _detect_kind(weights: list[np.ndarray], biases: list[np.ndarray]) -> str:
@@ -242,3 +247,37 @@ def _detect_kind(weights: list[np.ndarray], biases: list[np.ndarray]) -> str:
     if values <= {-1.0, 0.0, 1.0}:
         return "ternary"
     return "real"
+
+
+def load_imacsim_test_data(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
+    """Test data in IMAC-Sim's layout: ``test_data.csv`` (a row per sample, a column per input)
+    and ``test_labels.csv`` (one-hot rows, or one integer label per line) in one folder; ``path``
+    is the folder or its ``test_data.csv``.
+
+    IMAC-Sim drives input ``i`` at ``sign(x_i) * VDD`` (``testIMAC.py``).  Returned as imaclab
+    data in [0, 1], ``(sign(x) + 1) / 2``: the binary input encoding (threshold 0.5) gives
+    ``+-VDD`` again; an exact 0 cell (0 V in IMAC-Sim) becomes +VDD there, 0 V with
+    ``inputs.mode: analog``.  Returns ``(x [samples, inputs], labels [samples])``.
+    """
+    path = Path(path)
+    folder = path if path.is_dir() else path.parent
+    data_file = path if path.is_file() else folder / "test_data.csv"
+    label_file = folder / "test_labels.csv"
+    for f in (data_file, label_file):
+        if not f.is_file():
+            raise InputError(f"{f}: not found (IMAC-Sim's test data: test_data.csv, a row per sample, and "
+                             "test_labels.csv, a one-hot row per sample, in one folder)")
+    x = _read_csv(data_file)
+    labels = _read_csv(label_file)
+    if labels.shape[1] == 1 or labels.shape[0] == 1 and x.shape[0] > 1:
+        y = labels.reshape(-1)
+        if not np.all(y == np.round(y)) or np.any(y < 0):
+            raise InputError(f"{label_file}: labels must be class indices (integers >= 0) or one-hot rows")
+    else:
+        if not np.all(np.isin(labels, (0.0, 1.0))) or np.any(labels.sum(axis=1) != 1):
+            raise InputError(f"{label_file}: every row must be one-hot (a single 1 among 0s)")
+        y = np.argmax(labels, axis=1)
+    if y.shape[0] != x.shape[0]:
+        raise InputError(f"{data_file}: {x.shape[0]} samples but {label_file.name} has {y.shape[0]} labels")
+    return (np.sign(x) + 1.0) / 2.0, y.astype(np.int64)
+

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from imaclab.circuit.description import NetworkCircuit, build_circuit
+from imaclab.circuit.description import NetworkCircuit, build_circuit, resolve_convention
 from imaclab.circuit.mlp import MLPModel
 from imaclab.devices.neuron import load_neuron_curve
 from imaclab.errors import InputError, SimulationError
@@ -169,7 +169,8 @@ def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int,
         raise InputError(f"--latency-samples must be >= 0, got {latency_samples}")
     sim = config.simulation
     x = _as_inputs(dataset, samples)
-    curve = load_neuron_curve(config.neuron, sim.neuron_cache_dir, ngspice=sim.spice.ngspice_path)
+    curve = None if resolve_convention(config.circuit.convention, model)[0] == "imacsim" else \
+        load_neuron_curve(config.neuron, sim.neuron_cache_dir, ngspice=sim.spice.ngspice_path)
     circuit = build_circuit(config, model, neuron_curve=curve)
     if x.shape[1] != circuit.n_inputs:
         raise InputError(f"the data have {x.shape[1]} features but the model expects {circuit.n_inputs}: "
@@ -232,6 +233,8 @@ def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int,
         lat_max, lat_mean = float(rel.max()), float(rel.mean())
     else:
         lat_max = lat_mean = float("nan")
+    if circuit.meta.get("convention_note"):
+        warnings.insert(0, circuit.meta["convention_note"])
     return ValidateResult(circuit=circuit_summary(circuit, config), samples=n,
                             max_output_diff_v=float(diff.max()), class_mismatches=mismatches,
                             max_power_rel_diff=float(np.max(np.abs(p_fast - p_spice) / np.abs(p_spice))),

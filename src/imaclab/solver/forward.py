@@ -151,7 +151,21 @@ def prepare(circuit: NetworkCircuit, options: SolverOptions | None = None, *, ma
                       dynamics=dynamics)
 
 
+class ImacSimNeuron:
+    """IMAC-Sim's behavioral neuron (convention imacsim), as the netlist writes it:
+    ``v_out = VDD/2 (1 + tanh(-slope v_pin / (VDD/2)))``; it also follows the output layer."""
+
+    def __init__(self, vdd_v: float, slope: float):
+        self.half, self.slope = vdd_v / 2.0, slope
+
+    def output(self, be, pin):
+        return self.half * (1.0 + be.tanh((-self.slope / self.half) * pin))
+
+
 def _load_neuron(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], options: SolverOptions, max_pin_v: float):
+    if circuit.convention == "imacsim":
+        return ImacSimNeuron(circuit.supply_v, float(circuit.neuron_curve.meta.get("slope",
+                                                                                   circuit.neuron.behavioral_slope)))
     if len(layers) < 2:
         return None
     if circuit.neuron.kind == "behavioral":
@@ -195,7 +209,7 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
             plan.neuron = _load_neuron(circuit, plan.layers, options, pin_peak)
         check_power_balance(power)
         latency = np.full(n, np.nan)
-        if options.latency:
+        if options.latency and circuit.convention != "imacsim":  # (no transient model of IMAC-Sim's chain yet)
             from imaclab.solver.latency import estimate_latency
 
             latency = estimate_latency(plan, v_in, outputs, hidden, options)
@@ -353,6 +367,8 @@ def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron |
         amp += m["amp_bias"]
         node = join_amplifiers(be, lm, amp)
         if not lm.hidden:
+            if circuit.convention == "imacsim":  # IMAC-Sim's output neurons (unloaded, ideal)
+                node = neuron.output(be, node)
             return node, pw, hidden, pin_peak
         pin_peak = max(pin_peak, be.abs_max(node))
         tie = lm.tie_resistance_ohm / lm.partitions if lm.partitions > 1 else 0.0
