@@ -10,7 +10,7 @@ weight-storage ratio: upper bounds that ignore kernel overheads.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from imaclab.llm.amdahl import amdahl
 from imaclab.llm.catalog import get_model
@@ -98,6 +98,6 @@ def predict(result: PublishedResult) -> dict[str, float | None]:
     return out
 
 
-def published_comparison() -> list[dict[str, object]]:
+def published_comparison() -> list[dict[str, Any]]:
     """Every published result with the model's prediction beside it."""
     return [{**asdict(r), **predict(r)} for r in PUBLISHED]

@@ -140,6 +140,9 @@ class IMACLinear(nn.Module):
     outputs (``neuron=True``) or the column signals ``u`` (output layer), volts.
     """
 
+    # buffers (registered in __init__)
+    gain_initialized: torch.Tensor
+
     def __init__(self, in_features: int, out_features: int, *, weight: QuantSpec, spec: IMACSpec,
                  curve: CurveActivation | None, layer_index: int = 0):
         super().__init__()
@@ -327,6 +330,10 @@ class UnitRange(nn.Module):
     while training (``momentum``), as :class:`~imaclab.nn.quantizers.ActivationQuantizer`
     does, and is frozen at evaluation.
     """
+
+    # buffers (registered in __init__)
+    range_max: torch.Tensor
+    initialized: torch.Tensor
 
     def __init__(self, bits: int = INPUT_DAC_BITS, momentum: float = 0.1, encoding: str = "zero-centered"):
         super().__init__()
