@@ -97,7 +97,9 @@ class FCHead(nn.Module):
         if len(dims) < 2:
             raise ConfigError(f"a fully connected head needs at least 2 sizes, got {list(dims)}")
         self.dims = [int(d) for d in dims]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.dims[:-1], self.dims[1:]))
+        # an nn.ModuleList (torch's is not generic): typed as the sequence of nn.Linear it holds
+        self.layers = cast("Sequence[nn.Linear]",
+                           nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.dims[:-1], self.dims[1:])))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x):
