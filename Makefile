@@ -11,14 +11,19 @@ STAMP := $(VENV)/.imaclab-installed
 SYSTEM_PACKAGES := ngspice dataset-fashion-mnist chromium
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test test-all install system-deps clean
+.PHONY: demo test test-all lint install system-deps clean
 
 demo: install
 	$(VENV)/bin/imaclab demo -o report
 	@echo "open in a browser: $(CURDIR)/report/index.html"
 
-test: install
+test: install lint
 	$(PY) -m pytest -m "not slow" -n $(PYTEST_WORKERS) --dist loadgroup -q
+
+# ruff (pyproject's [tool.ruff]) on the sources and tests, mypy (its [tool.mypy]: src/imaclab)
+lint: install
+	$(VENV)/bin/ruff check src tests
+	$(VENV)/bin/mypy
 
 test-all: install
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -q

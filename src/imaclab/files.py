@@ -79,7 +79,7 @@ def _replaced_on_success(path: str | Path, suffix: str) -> Iterator[Path]:
 def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path``; on success it replaces ``path``, on error it is removed."""
     with _replaced_on_success(path, ".tmp") as tmp:
-        with open(tmp, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+        with open(tmp, mode, encoding=None if "b" in mode else "utf-8") as handle:
             yield handle
             handle.flush()
             os.fsync(handle.fileno())

@@ -26,11 +26,12 @@ The array and scalar versions compute the same expressions in the same order.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numba
 import numpy as np
 
-_NJIT = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
+_NJIT: dict[str, Any] = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"}, inline="always")
 
 
 def bilinear_patches(table: np.ndarray) -> np.ndarray:

@@ -144,7 +144,8 @@ def test_optimizer_groups_learning_rate_schedule_and_augmentation():
     assert scales == [1.0, 0.5]
     n_imac = sum(p.numel() for p in optimizer.param_groups[1]["params"])
     assert n_imac == sum(p.numel() for p in model.classifier.imac.parameters() if p.requires_grad)
-    assert [learning_rate(config, e) for e in range(4)] == pytest.approx([0.01, 0.01 * 0.8535534, 0.005, 0.01 * 0.1464466])
+    assert [learning_rate(config, e) for e in range(4)] == pytest.approx(
+        [0.01, 0.01 * 0.8535534, 0.005, 0.01 * 0.1464466])
     step = config.model_copy(update={"schedule": "step"})
     assert [learning_rate(step, e) for e in range(4)] == pytest.approx([0.01, 0.01, 0.001, 0.0001])
     # crops are shifted windows of the zero-padded image; the same generator seed gives the same batch

@@ -62,7 +62,8 @@ def test_loaded_neuron_solution_satisfies_its_equations():
                                                             "circuit.crossbar.columns": 4}), model)
     options = SolverOptions(latency=False, neuron_pin_step_v=0.02, neuron_current_points=21)
     plan = prepare(circuit, options)
-    assert NeuronLoad(get_backend("numpy"), plan.layers[1].source_admittance, circuit.bias_v).product.block_count == 3  # 18 rows / 8
+    load = NeuronLoad(get_backend("numpy"), plan.layers[1].source_admittance, circuit.bias_v)
+    assert load.product.block_count == 3  # 18 rows / 8
     v_in = circuit.encode(np.random.default_rng(3).random((16, 40)))
     lm0, lm1 = plan.layers[0], plan.layers[1]
     s = np.hstack([v_in, np.full((16, 1), circuit.bias_v)])

@@ -116,5 +116,5 @@ def test_calc_write_buffer_never_stalls_even_when_tiny():
     for width in (8, 64, 256, 512):
         n = 3000
         counts = np.full(n, width)
-        lines = _Lines(np.array([counts.sum()]), n, lambda fold: counts)
+        lines = _Lines(np.array([counts.sum()]), n, lambda fold, counts=counts: counts)
         assert simulate_write_buffer(lines, n, 1024, width).stall_cycles == 0

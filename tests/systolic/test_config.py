@@ -15,9 +15,9 @@ run_name = scale_example_run_32x32_os
 [architecture_presets]
 ArrayHeight:    32
 ArrayWidth:     32
-IfmapSramSzkB:   64 
-FilterSramSzkB:  64 
-OfmapSramSzkB:   64 
+IfmapSramSzkB:   64\x20
+FilterSramSzkB:  64\x20
+OfmapSramSzkB:   64\x20
 IfmapOffset:    0
 FilterOffset:   10000000
 OfmapOffset:    20000000
@@ -26,7 +26,7 @@ Dataflow : os
 MemoryBanks:   1
 
 [run_presets]
-InterfaceBandwidth: CALC 
+InterfaceBandwidth: CALC\x20
 """
 
 
@@ -48,7 +48,8 @@ def test_unknown_preset_suggests_names():
 
 @pytest.mark.parametrize("suffix", [".yaml", ".json"])
 def test_yaml_json_round_trip(tmp_path, suffix):
-    cfg = SystolicConfig.preset("cloud-128x128").with_overrides({"dataflow": "is", "dram_bandwidth_words_per_cycle": 16})
+    cfg = SystolicConfig.preset("cloud-128x128").with_overrides({"dataflow": "is",
+                                                                  "dram_bandwidth_words_per_cycle": 16})
     path = cfg.save(tmp_path / f"array{suffix}")
     assert SystolicConfig.load(path) == cfg
 

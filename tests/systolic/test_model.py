@@ -103,8 +103,8 @@ def test_user_bandwidth_never_faster_than_calc():
     assert base.stall_cycles == 0
     assert slow.total_cycles >= fast.total_cycles >= base.total_cycles
     assert slow.stall_cycles > 0 and slow.compute_cycles == base.compute_cycles
-    assert compute_cycles(calc.with_overrides({"dram_bandwidth_words_per_cycle": 1}), 5, 6, 7) == \
-        simulate_layer(calc.with_overrides({"dram_bandwidth_words_per_cycle": 1}), GemmLayer(m=5, n=6, k=7)).total_cycles
+    calc_1 = calc.with_overrides({"dram_bandwidth_words_per_cycle": 1})
+    assert compute_cycles(calc_1, 5, 6, 7) == simulate_layer(calc_1, GemmLayer(m=5, n=6, k=7)).total_cycles
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])

@@ -46,7 +46,7 @@ def test_conv_csv_read(tmp_path):
     path = tmp_path / "net.csv"
     path.write_text(CONV_CSV)
     layers = load_topology(path)
-    assert [l.name for l in layers] == ["Conv1", "Conv2_DP", "Conv3", "FC"]
+    assert [lay.name for lay in layers] == ["Conv1", "Conv2_DP", "Conv3", "FC"]
     conv1 = layers[0]
     assert isinstance(conv1, ConvLayer) and conv1.stride_height == conv1.stride_width == 2
     assert (conv1.ofmap_height, conv1.ofmap_width) == (112, 112)       # ceil((224 - 3 + 2) / 2)
@@ -71,14 +71,14 @@ def test_shipped_topologies_match_scalesim():
     with resources.as_file(resnet) as path:
         topo = _scalesim_mnk(path, gemm=False)
         layers = load_topology(path)
-    assert [l.gemm_dims() for l in layers] == topo
+    assert [lay.gemm_dims() for lay in layers] == topo
     # padded IFMAP sizes reproduce torchvision's ResNet-18 output sizes
-    assert [l.ofmap_height for l in layers[:1]] == [112]
+    assert [lay.ofmap_height for lay in layers[:1]] == [112]
     assert layers[-1].gemm_dims() == (1, 1000, 512)
     with resources.as_file(_shipped("gpt2_decoder_layer.csv")) as path:
         topo = _scalesim_mnk(path, gemm=True)
         layers = load_topology(path, gemm=True)
-    assert [l.gemm_dims() for l in layers] == topo
+    assert [lay.gemm_dims() for lay in layers] == topo
 
 
 def test_gemm_csv_with_and_without_trailing_commas(tmp_path):
@@ -90,7 +90,7 @@ def test_gemm_csv_with_and_without_trailing_commas(tmp_path):
     assert a == b
     assert a[2] == GemmLayer(name="gemv", m=1, n=4096, k=4096)
     topo = _scalesim_mnk(with_commas, gemm=True)
-    assert [l.gemm_dims() for l in a] == topo
+    assert [lay.gemm_dims() for lay in a] == topo
 
 
 def test_round_trip_both_formats(tmp_path):

@@ -89,7 +89,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, cast
 
 import numpy as np
 
@@ -99,6 +99,7 @@ from imaclab.devices.column import ideal_column_gain, mid_conductance_s
 from imaclab.devices.inputs import InputConfig, bias_voltage
 from imaclab.devices.memristor import (
     DeviceConfig,
+    WeightKind,
     apply_nonidealities,
     layer_rng,
     layer_weight_scale,
@@ -237,7 +238,7 @@ class NetworkCircuit:
     layers: tuple[LayerCircuit, ...]
     supply_v: float
     bias_v: float
-    input_mode: str
+    input_mode: Literal["binary", "analog"]
     input_threshold: float
     sampling_period_s: float
     rise_time_s: float
@@ -394,9 +395,10 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
     circ: CircuitConfig = config.circuit
     neu: NeuronConfig = config.neuron
     inp: InputConfig = config.inputs
-    kind = weight_kind or dev.weight_kind or model.weight_kind
-    if kind not in ("binary", "ternary", "multilevel", "real"):
-        raise InputError(f"unknown weight kind '{kind}'")
+    kind_name = weight_kind or dev.weight_kind or model.weight_kind
+    if kind_name not in ("binary", "ternary", "multilevel", "real"):
+        raise InputError(f"unknown weight kind '{kind_name}'")
+    kind = cast(WeightKind, kind_name)
     if ngspice is None:
         spice = getattr(getattr(config, "simulation", None), "spice", None)
         ngspice = getattr(spice, "ngspice_path", None)

@@ -8,6 +8,7 @@ either without knowing which ran.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -30,7 +31,7 @@ class CircuitMeasures:
 
     @property
     def total_power_w(self) -> np.ndarray:
-        return sum(self.power_w.values())
+        return cast(np.ndarray, sum(self.power_w.values()))  # every component is an [n] array
 
     @property
     def n_failed(self) -> int:

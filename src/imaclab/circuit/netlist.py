@@ -285,6 +285,7 @@ class _Writer:
                     expr = f"max(-{_num(a.clamp_v)}, min({_num(a.clamp_v)}, {_num(gain)}*({diff})))"
                     self.line(self.bsource(f"a{tag}", out, "0", expr))
             if a.partition is not None:
+                assert a.tie_resistance_ohm is not None  # set with the partition (join='average')
                 self.line(f"Rtie{tag} {out} {lay.signal_node(a.column)} {_num(a.tie_resistance_ohm)}")
 
     # top level ----------------------------------------------------------------------------------
@@ -317,11 +318,11 @@ class _Writer:
                     self.line(f"Ein{i} {src_node} 0 PWL(1) {SAMPLE_INDEX_NODE} 0 {pts}")
             else:
                 # from 0 V (reset) into sample 0, so every sample, the first too, has a transition
-                pts = ["0 0", f"{_num(rise)} {_num(vals[0])}"]
+                knots = ["0 0", f"{_num(rise)} {_num(vals[0])}"]
                 for k in range(1, n):
-                    pts.append(f"{_num(k * period)} {_num(vals[k - 1])}")
-                    pts.append(f"{_num(k * period + rise)} {_num(vals[k])}")
-                self.line(f"Vin{i} {src_node} 0 PWL({' '.join(pts)})")
+                    knots.append(f"{_num(k * period)} {_num(vals[k - 1])}")
+                    knots.append(f"{_num(k * period + rise)} {_num(vals[k])}")
+                self.line(f"Vin{i} {src_node} 0 PWL({' '.join(knots)})")
             # 0-V meter: the driver's current (and power) into the crossbar
             self.line(f"Vmx{i} {src_node} x{i} 0")
             self.input_meters.append((f"vmx{i}", f"x{i}"))

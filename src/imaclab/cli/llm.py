@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import typer
 
@@ -62,14 +63,14 @@ def llm_workload(
     html: bool = html_option(),
 ):
     """Cycles, bytes and MACs by category of one forward pass on a systolic array."""
-    from imaclab.llm.api import LlmWorkloadJob, run
+    from imaclab.llm.api import LlmWorkloadJob, WorkloadResult, run
 
     job = LlmWorkloadJob.load(config) if config else LlmWorkloadJob()
     options = {"model": model, "phase": phase, "context": context, "batch": batch, "hardware": hardware,
                "array": array, "dataflow": dataflow, "precision": precision, "attention_mask": mask,
                "clock_hz": clock_hz, "vector_lanes": vector_lanes}
     job = job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(set_items)
-    result = run(job, out_dir=out, progress=not as_json)
+    result = cast(WorkloadResult, run(job, out_dir=out, progress=not as_json))  # singledispatch: its type
     if as_json:
         print(result.to_json())
         return

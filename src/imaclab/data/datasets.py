@@ -38,7 +38,7 @@ import pickle
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -122,7 +122,7 @@ class Dataset:
         return self._replace(x=self.x[idx], y=self.y[idx])
 
     def _replace(self, **changes) -> Dataset:
-        fields = dict(x=self.x, y=self.y, name=self.name, num_classes=self.num_classes,
+        fields: dict[str, Any] = dict(x=self.x, y=self.y, name=self.name, num_classes=self.num_classes,
                       classes=self.classes, split=self.split)
         fields.update(changes)
         return Dataset(**fields)
@@ -392,7 +392,7 @@ def _load_cifar10(root: Path, split: Split) -> tuple[np.ndarray, np.ndarray, tup
                              f"found data {data.shape} and {labels.shape[0]} labels")
         xs.append(data.reshape(-1, *CIFAR10_IMAGE_SHAPE))
         ys.append(labels)
-    classes = CIFAR10_CLASSES
+    classes: tuple[str, ...] = CIFAR10_CLASSES
     meta_path = folder / "batches.meta"
     if meta_path.is_file():
         meta = _read_pickle(meta_path, hint)

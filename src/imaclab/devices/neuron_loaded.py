@@ -85,6 +85,8 @@ class LoadedNeuronTable:
                 raise InputError(f"loaded neuron table: {name} must have shape {shape}")
         # the three tables as bilinear patches on one grid (imaclab.grid), columns 0-3 v_out,
         # 4-7 the pin current, 8-11 the supply power
+        self._grid: UniformGrid  # derived attributes (not dataclass fields), set on the frozen instance
+        self._patches: np.ndarray
         object.__setattr__(self, "_grid", UniformGrid.of(np.asarray(self.pin_v), np.asarray(self.current_a)))
         object.__setattr__(self, "_patches", np.concatenate([flat_patches(self.v_out), flat_patches(self.i_pin),
                                                              flat_patches(self.p_supply)], axis=1))
@@ -325,6 +327,9 @@ class NeuronDynamics:
     meta: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self._grid: UniformGrid  # derived attributes (not dataclass fields), set on the frozen instance
+        self._patches: np.ndarray
+        self._patches_inv: np.ndarray
         object.__setattr__(self, "_grid", UniformGrid.of(np.asarray(self.gate_v), np.asarray(self.out_v)))
         # corner-major [cells, 4 * tables] (column corner * 5 + table; imaclab.grid)
         object.__setattr__(self, "_patches", flat_patches(self.tables))

@@ -243,7 +243,7 @@ def handoff_cost(handoff: Handoff, config: HandoffConfig, systolic_cfg, energy: 
     word = systolic_cfg.word_size_bytes
     sram_e = operand_sram_energies(systolic_cfg, energy)["ofmap"]
     if handoff.direction == "to-imac":
-        mode = config.input_conversion
+        mode: str = config.input_conversion
         if mode == "auto":
             mode = "binarize" if input_mode == "binary" else "dac"
         converter = config.binarizer if mode == "binarize" else config.dac

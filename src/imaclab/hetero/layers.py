@@ -34,13 +34,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from imaclab.errors import InputError
+
+if TYPE_CHECKING:
+    from imaclab.nn.imac_layers import IMACLinear
 
 LayerKind = Literal["conv", "depthwise", "pointwise", "linear", "pool", "add"]
 COMPUTE_KINDS = ("conv", "depthwise", "pointwise", "linear")
@@ -118,7 +121,7 @@ def _pair(value) -> tuple[int, int]:
     return (values[0], values[0]) if len(values) == 1 else (values[0], values[1])
 
 
-def _imac_classes() -> tuple[type, ...]:
+def _imac_classes() -> tuple[type[IMACLinear], ...]:
     from imaclab.nn.imac_layers import IMACLinear
 
     return (IMACLinear,)
@@ -261,7 +264,8 @@ class _Tracer:
                              padding, target="vector", weight_kind="none", weight_bits=None, act_bits=None,
                              pool_op=op)
         # nn.Linear / QLinear / IMACLinear; inputs may carry extra leading dims (treated as rows)
-        fan_in, fan_out = int(module.in_features), int(module.out_features)
+        linear = cast("nn.Linear | IMACLinear", module)
+        fan_in, fan_out = int(linear.in_features), int(linear.out_features)
         rows = math.prod(in_shape[:-1]) if len(in_shape) > 1 else 1
         bias = getattr(module, "bias", None)
         return LayerSpec(index, name, "linear", in_shape, out_shape, fan_in, fan_out, macs=rows * fan_in * fan_out,

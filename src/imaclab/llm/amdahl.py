@@ -144,6 +144,7 @@ def amdahl(baseline: CostBreakdown, *, improved: Iterable[str] = DEFAULT_IMPROVE
         factors = {c: (base[c] / after[c] if after[c] > 0 else math.inf) if base[c] > 0 else 1.0
                    for c in CATEGORIES}
     else:
+        assert factor is not None  # exactly one of factor / improved_cost (checked above)
         if factor <= 0:
             raise ConfigError(f"improvement factor must be > 0, got {factor}")
         factors = {c: (factor if c in improved else 1.0) for c in CATEGORIES}

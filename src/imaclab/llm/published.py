@@ -99,7 +99,7 @@ def predict(result: PublishedResult) -> dict[str, float | None]:
     return out
 
 
-def published_comparison() -> list[dict[str, object]]:
+def published_comparison() -> list[dict[str, Any]]:
     """Every published result with the model's prediction beside it."""
     return [{**asdict(r), **predict(r)} for r in PUBLISHED]
 

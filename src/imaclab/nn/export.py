@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -127,7 +127,7 @@ def imac_inputs(model: ZooModel, x: np.ndarray | torch.Tensor, batch_size: int =
     x = torch.as_tensor(np.asarray(x, dtype=np.float32))
     for s in range(0, x.shape[0], batch_size):
         h = model.features(model.normalize(x[s:s + batch_size]))
-        mixed: MixedHead = model.classifier
+        mixed = cast(MixedHead, model.classifier)  # _imac_head found its IMAC tail
         for layer in mixed.digital:
             h = layer(h).relu()
         outs.append(head.to_unit(h))
@@ -231,9 +231,9 @@ def export_layers(model: ZooModel, path: str | Path, *, extra: dict | None = Non
     return write_json(Path(path), doc)
 
 
-def tpu_arrays(model: ZooModel) -> dict[str, np.ndarray]:
+def tpu_arrays(model: ZooModel) -> dict[str, np.ndarray | np.generic]:
     """Integer weight codes, scales and input quantization parameters of the TPU layers."""
-    arrays: dict[str, np.ndarray] = {}
+    arrays: dict[str, np.ndarray | np.generic] = {}
     with torch.no_grad():
         for name, module in model.named_modules():
             if not isinstance(module, (QConv2d, QLinear)):

@@ -29,7 +29,7 @@ the layer's (G+, G-) pairs; the perturbed effective weight is ``(G+ - G-) / dG``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 import torch
@@ -39,7 +39,7 @@ from torch import nn
 from imaclab.config import ConfigModel
 from imaclab.devices.column import delta_conductance_s, ideal_column_gain
 from imaclab.devices.inputs import DEFAULT_BINARY_THRESHOLD, bias_voltage, encode_inputs
-from imaclab.devices.memristor import DeviceConfig, apply_nonidealities, map_conductances
+from imaclab.devices.memristor import DeviceConfig, WeightKind, apply_nonidealities, map_conductances
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
 from imaclab.errors import ConfigError
 from imaclab.nn.layers import CurveActivation
@@ -84,7 +84,7 @@ def neuron_signal_scale(curve: NeuronCurve) -> float:
     return 0.5 * half_swing / peak_slope if peak_slope > 0 else 1.0
 
 
-def device_weight_kind(spec: QuantSpec) -> tuple[str, int]:
+def device_weight_kind(spec: QuantSpec) -> tuple[WeightKind, int]:
     """The devices room's weight kind and level count for an IMAC layer's QuantSpec.
 
     binary -> binary; ternary -> ternary; uniform k-bit -> multilevel with ``2^k - 1``
@@ -139,6 +139,9 @@ class IMACLinear(nn.Module):
     ``forward(v)`` takes input-line voltages ``[N, fan_in]`` and returns the neuron
     outputs (``neuron=True``) or the column signals ``u`` (output layer), volts.
     """
+
+    # buffers (registered in __init__)
+    gain_initialized: torch.Tensor
 
     def __init__(self, in_features: int, out_features: int, *, weight: QuantSpec, spec: IMACSpec,
                  curve: CurveActivation | None, layer_index: int = 0):
@@ -328,6 +331,10 @@ class UnitRange(nn.Module):
     does, and is frozen at evaluation.
     """
 
+    # buffers (registered in __init__)
+    range_max: torch.Tensor
+    initialized: torch.Tensor
+
     def __init__(self, bits: int = INPUT_DAC_BITS, momentum: float = 0.1, encoding: str = "zero-centered"):
         super().__init__()
         self.bits = bits
@@ -378,10 +385,11 @@ class IMACHead(nn.Module):
         self.unit_inputs = unit_inputs
         self.drivers = InputDrivers(spec)
         n = len(weights)
-        self.layers = nn.ModuleList(
+        # an nn.ModuleList (torch's is not generic): typed as the sequence of IMACLinear it holds
+        self.layers = cast("Sequence[IMACLinear]", nn.ModuleList(
             IMACLinear(a, b, weight=w, spec=spec, curve=CurveActivation.from_curve(curve) if i < n - 1 else None,
                        layer_index=i)
-            for i, (a, b, w) in enumerate(zip(self.dims[:-1], self.dims[1:], weights)))
+            for i, (a, b, w) in enumerate(zip(self.dims[:-1], self.dims[1:], weights))))
         # the output layer's gain only sets the softmax temperature: keep it fixed
         self.layers[-1].log_amplifier_gain.requires_grad_(False)
         target = neuron_signal_scale(curve)

@@ -32,7 +32,7 @@ import torch
 from torch import nn
 
 from imaclab.errors import ConfigError
-from imaclab.nn.quantizers import ActivationQuantizer, QuantSpec, make_weight_quantizer
+from imaclab.nn.quantizers import ActivationQuantizer, Calibration, QuantSpec, make_weight_quantizer
 
 TPU_BITS = 8
 """Default operand width of the systolic array (int8 MACs, as Google's TPUv1)."""
@@ -44,7 +44,7 @@ class QConv2d(nn.Conv2d):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0, dilation=1,
                  groups: int = 1, bias: bool = True, *, weight_spec: QuantSpec | None = None,
-                 act_bits: int | None = TPU_BITS, act_calibration: str = "minmax"):
+                 act_bits: int | None = TPU_BITS, act_calibration: Calibration = "minmax"):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         self.weight_spec = weight_spec or QuantSpec(kind="uniform", bits=TPU_BITS)
         self.weight_quant = make_weight_quantizer(self.weight_spec, out_channels)
@@ -53,14 +53,14 @@ class QConv2d(nn.Conv2d):
 
     @classmethod
     def from_float(cls, conv: nn.Conv2d, *, weight_spec: QuantSpec, act_bits: int | None = TPU_BITS,
-                   act_calibration: str = "minmax") -> QConv2d:
+                   act_calibration: Calibration = "minmax") -> QConv2d:
         """A quantized copy of ``conv`` sharing its trained weights."""
         q = cls(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, conv.dilation,
                 conv.groups, conv.bias is not None, weight_spec=weight_spec, act_bits=act_bits,
                 act_calibration=act_calibration)
         with torch.no_grad():
             q.weight.copy_(conv.weight)
-            if conv.bias is not None:
+            if conv.bias is not None and q.bias is not None:  # q has a bias exactly when conv has
                 q.bias.copy_(conv.bias)
         return q
 
@@ -84,7 +84,7 @@ class QLinear(nn.Linear):
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, *,
                  weight_spec: QuantSpec | None = None, act_bits: int | None = TPU_BITS,
-                 act_calibration: str = "minmax"):
+                 act_calibration: Calibration = "minmax"):
         super().__init__(in_features, out_features, bias)
         self.weight_spec = weight_spec or QuantSpec(kind="uniform", bits=TPU_BITS)
         self.weight_quant = make_weight_quantizer(self.weight_spec, out_features)
@@ -93,7 +93,7 @@ class QLinear(nn.Linear):
 
     @classmethod
     def from_float(cls, linear: nn.Linear, *, weight_spec: QuantSpec, act_bits: int | None = TPU_BITS,
-                   act_calibration: str = "minmax") -> QLinear:
+                   act_calibration: Calibration = "minmax") -> QLinear:
         q = cls(linear.in_features, linear.out_features, linear.bias is not None, weight_spec=weight_spec,
                 act_bits=act_bits, act_calibration=act_calibration)
         with torch.no_grad():
@@ -137,6 +137,13 @@ class CurveActivation(nn.Module):
     Equal to ``numpy.interp(v, v_in, v_out)`` (constant beyond the table's ends); its
     gradient is the slope of the table segment the input falls in.
     """
+
+    # buffers (registered in __init__)
+    v_in: torch.Tensor
+    v_out: torch.Tensor
+    slope: torch.Tensor
+    v_ext: torch.Tensor
+    slope_ext: torch.Tensor
 
     def __init__(self, v_in: Sequence[float] | np.ndarray, v_out: Sequence[float] | np.ndarray):
         super().__init__()

@@ -9,7 +9,10 @@ libraries pass nothing (:class:`SilentObserver`) or their own observer.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 #: Without a terminal, a long epoch also prints a line this often (seconds).
 PLAIN_INTERVAL_S = 30.0
@@ -48,8 +51,8 @@ class RichProgress(TrainObserver):
 
         self.console = console or Console(stderr=True)
         self.interval_s = interval_s
-        self._progress = None
-        self._task = None
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
         self._label = ""
         self._epoch = (0, 0)
         self._batches = (0, 0)
@@ -84,7 +87,7 @@ class RichProgress(TrainObserver):
     def batch(self, loss: float, accuracy: float) -> None:
         done, total = self._batches
         self._batches = (done + 1, total)
-        if self._progress is not None:
+        if self._progress is not None and self._task is not None:  # set together in start_epoch
             self._progress.update(self._task, advance=1, loss=loss, acc=accuracy)
         elif time.monotonic() - self._last_line >= self.interval_s:
             self._last_line = time.monotonic()

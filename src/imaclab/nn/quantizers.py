@@ -183,6 +183,9 @@ class IdentityQuantizer(WeightQuantizer):
 class _ScaledQuantizer(WeightQuantizer):
     """Shared scale handling of binary and ternary quantizers."""
 
+    # buffers (registered in __init__)
+    scale_initialized: torch.Tensor
+
     def __init__(self, spec: QuantSpec, channels: int = 1):
         super().__init__()
         self.spec = spec
@@ -313,6 +316,11 @@ class ActivationQuantizer(nn.Module):
     evaluation the range is frozen.  Before any range has been observed the quantizer
     passes values through unchanged.
     """
+
+    # buffers (registered in __init__)
+    range_min: torch.Tensor
+    range_max: torch.Tensor
+    initialized: torch.Tensor
 
     def __init__(self, bits: int = 8, *, symmetric: bool = False, calibration: Calibration = "minmax",
                  percentile: float = 99.99, momentum: float = 0.1):

@@ -48,7 +48,7 @@ from imaclab.nn.api import (
 from imaclab.nn.imac_layers import IMACHead
 from imaclab.nn.policy import MixedHead, apply_policy
 from imaclab.nn.progress import SilentObserver, TrainObserver
-from imaclab.nn.zoo import ZooModel, build_model
+from imaclab.nn.zoo import Normalize, ZooModel, build_model
 from imaclab.result import SUMMARY_FILE
 
 CHECKPOINT_FORMAT = 1
@@ -81,7 +81,7 @@ class DataBundle:
 
 def load_data(config: TrainJob) -> DataBundle:
     """The train and test sets ``config`` names (subsets applied)."""
-    kwargs = dict(root=config.data_root, crop=config.crop, resize=config.resize)
+    kwargs: dict[str, Any] = dict(root=config.data_root, crop=config.crop, resize=config.resize)
     train_set = load_dataset(config.data, split="train", **kwargs)
     test_set = load_dataset(config.data, split="test", **kwargs)
     if config.train_samples is not None:
@@ -99,13 +99,13 @@ def build_network(config: TrainJob, input_shape, num_classes: int,
     """
     model = build_model(config.model, num_classes, input_shape, width=config.width, hidden=config.hidden,
                         dropout=config.dropout)
-    if normalization is not None and hasattr(model.normalize, "set"):
+    if normalization is not None and isinstance(model.normalize, Normalize):  # else nn.Identity
         model.normalize.set(normalization.mean, normalization.std)
     assigned = apply_policy(model, config.precision_policy)
     return model, assigned
 
 
-def imac_head(model: ZooModel) -> IMACHead | None:
+def imac_head(model: torch.nn.Module) -> IMACHead | None:
     """The model's IMAC tail, if its policy put one there."""
     head = model.classifier
     return head.imac if isinstance(head, MixedHead) else None

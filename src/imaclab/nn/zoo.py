@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import nn
@@ -66,6 +67,10 @@ def make_divisible(value: float, divisor: int = CHANNEL_DIVISOR, minimum: int | 
 class Normalize(nn.Module):
     """``(x - mean) / std`` per channel, held as buffers so checkpoints carry it."""
 
+    # buffers (registered in __init__)
+    mean: torch.Tensor
+    std: torch.Tensor
+
     def __init__(self, mean: Sequence[float] = (0.0,), std: Sequence[float] = (1.0,)):
         super().__init__()
         self.register_buffer("mean", torch.tensor(list(mean), dtype=torch.float32))
@@ -92,7 +97,9 @@ class FCHead(nn.Module):
         if len(dims) < 2:
             raise ConfigError(f"a fully connected head needs at least 2 sizes, got {list(dims)}")
         self.dims = [int(d) for d in dims]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.dims[:-1], self.dims[1:]))
+        # an nn.ModuleList (torch's is not generic): typed as the sequence of nn.Linear it holds
+        self.layers = cast("Sequence[nn.Linear]",
+                           nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.dims[:-1], self.dims[1:])))
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
 
     def forward(self, x):
@@ -208,7 +215,7 @@ def build_vgg_small(num_classes: int, input_shape: Sequence[int], *, width: floa
         if item == "M":
             mods.append(nn.MaxPool2d(2))
         else:
-            cout = make_divisible(item * width)
+            cout = make_divisible(cast(int, item) * width)  # every entry but "M" is a width
             mods += conv_bn_relu(cin, cout)
             cin = cout
     mods += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
@@ -297,7 +304,7 @@ class ShuffleBlock(nn.Module):
         self.stride = stride
         branch = cout // 2
         if stride == 1:
-            self.left = nn.Identity()
+            self.left: nn.Module = nn.Identity()
             right_in = cin // 2
         else:
             self.left = nn.Sequential(*conv_bn_relu(cin, cin, 3, 2, groups=cin, relu=False),
@@ -325,7 +332,7 @@ def build_shufflenet_v2(num_classes: int, input_shape: Sequence[int], *, width: 
     for stage_out, repeats in zip(SHUFFLENET_V2_STAGES, SHUFFLENET_V2_REPEATS):
         cout = make_divisible(stage_out * width, 4)  # even halves after the split
         mods.append(ShuffleBlock(cin, cout, 2))
-        for _ in range(repeats - 1):
+        for _repeat in range(repeats - 1):
             mods.append(ShuffleBlock(cout, cout, 1))
         cin = cout
     last = make_divisible(SHUFFLENET_V2_LAST * max(1.0, width))

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from imaclab.errors import ImaclabError, SimulationError
 from imaclab.files import write_json, write_text
@@ -93,9 +93,9 @@ def _tpu(out: Path, _: DemoResult) -> dict[str, Any]:
 
 
 def _llm(out: Path, _: DemoResult) -> dict[str, Any]:
-    from imaclab.llm import AmdahlJob, run
+    from imaclab.llm import AmdahlJob, StudyResult, run
 
-    result = run(AmdahlJob(**DEMO_LLM), out_dir=out)
+    result = cast(StudyResult, run(AmdahlJob(**DEMO_LLM), out_dir=out))  # singledispatch: the study's result
     return {"cases": len(result.rows), "headline": result.to_dict()["headline"],
             "files": {k: str(v) for k, v in result.files.items()}}
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, cast
 
 import numpy as np
 from pydantic import Field
@@ -31,7 +31,7 @@ from pydantic import Field
 from imaclab.circuit.description import NetworkCircuit
 from imaclab.circuit.measures import CircuitMeasures
 from imaclab.config import ConfigModel
-from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable
+from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable, NeuronDynamics
 from imaclab.errors import InputError, SimulationError
 from imaclab.solver import kernels
 from imaclab.solver.backend import cpu_threads, get_backend, map_batches
@@ -108,16 +108,16 @@ class SolverPlan:
 
     circuit: NetworkCircuit
     layers: tuple[LayerMap, ...]
-    neuron: object | None            # BehavioralNeuron | LoadedNeuronTable | None (no hidden layer)
+    neuron: BehavioralNeuron | LoadedNeuronTable | ImacSimNeuron | None  # None: no hidden layer
     prepare_s: float
-    dynamics: object | None = None   # NeuronDynamics of transistor neurons (latency), else None
+    dynamics: NeuronDynamics | None = None   # NeuronDynamics of transistor neurons (latency), else None
     #: per backend: the matrices and neuron tables in the backend's form (built on first use)
     device_cache: dict = field(default_factory=dict, repr=False)
 
     def to_dict(self) -> dict:
         return {"layers": len(self.layers), "internal_nodes": [m.internal_nodes for m in self.layers],
                 "amplifiers": [m.amplifiers for m in self.layers], "prepare_s": self.prepare_s,
-                "neuron": (self.neuron.to_dict() if hasattr(self.neuron, "to_dict") else
+                "neuron": (self.neuron.to_dict() if isinstance(self.neuron, LoadedNeuronTable) else
                            {"kind": "behavioral", "slope": getattr(self.neuron, "slope", None)}),
                 "dynamics": self.dynamics.to_dict() if self.dynamics is not None else None}
 
@@ -340,7 +340,7 @@ def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron |
           "neurons": be.zeros((b,)), "buffers": be.zeros((b,))}
     v = v_in
     at_rows = None  # (delivered, lost, bias current) of this layer's rows, when the loaded solve gave them
-    hidden = []
+    hidden: list = []
     neuron = plan.neuron
     transistor = tneuron is not None
     pin_peak = 0.0
@@ -367,14 +367,14 @@ def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron |
         amp += m["amp_bias"]
         node = join_amplifiers(be, lm, amp)
         if not lm.hidden:
-            if circuit.convention == "imacsim":  # IMAC-Sim's output neurons (unloaded, ideal)
+            if isinstance(neuron, ImacSimNeuron):  # IMAC-Sim's output neurons (unloaded, ideal)
                 node = neuron.output(be, node)
             return node, pw, hidden, pin_peak
         pin_peak = max(pin_peak, be.abs_max(node))
         tie = lm.tie_resistance_ohm / lm.partitions if lm.partitions > 1 else 0.0
         at_rows = None
-        if not transistor:
-            v_out = neuron.output(be, node)
+        if tneuron is None:  # not transistor
+            v_out = cast(BehavioralNeuron, neuron).output(be, node)
         else:
             if circuit.loading == "direct":
                 # the next layer's rows are the neurons' load: the solve gives their currents and power

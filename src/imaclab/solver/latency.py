@@ -33,6 +33,8 @@ linearly between grid points.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from imaclab.solver.backend import NumpyBackend, cpu_threads, map_batches
@@ -173,7 +175,7 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
     dyn = getattr(plan, "dynamics", None)
     transistor = circuit.neuron.kind == "transistor"
     # the neurons of every hidden layer, with the next layer's rows as their load
-    layers = []
+    layers: list[Any] = []  # per hidden layer: a _TransistorLayer (transistor neurons) or None
     for li, lm in enumerate(maps[:-1]):
         if transistor:
             if circuit.loading == "direct":
@@ -201,11 +203,13 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
 
     def propagate(node: np.ndarray) -> np.ndarray:
         """Behavioral neuron outputs (instantaneous) for joined amplifier outputs."""
+        assert behavioral is not None  # called for behavioral neurons only
         return behavioral.output(_NUMPY, node)
 
     # equilibria of the model before (previous sample) and after (this sample)
     def equilibrium(node0: np.ndarray, guesses: list[np.ndarray] | None):
-        states, node = [], node0
+        states: list[Any] = []  # per hidden layer: (gate, out, rest) (transistor neurons) or None
+        node = node0
         for li in range(len(maps) - 1):
             if transistor:
                 guess = guesses[li] if guesses is not None else _unloaded_guess(node, circuit)
@@ -224,7 +228,7 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
     y_final = y_dc
     band = np.maximum(options.settle_tolerance * np.abs(y_dc), options.settle_floor_v)
     grid = time_grid(rise, period)
-    state = [(s[0].copy(), s[1].copy()) if s is not None else None for s in start_states]
+    state: list[Any] = [(s[0].copy(), s[1].copy()) if s is not None else None for s in start_states]
     rests = [s[2] if s is not None else None for s in final_states]
 
     def outputs_at(t: float, node_now_prev: list | None, h: float | None):
@@ -234,6 +238,7 @@ def _latency_batch(plan, v_prev: np.ndarray, v_new: np.ndarray, y_dc: np.ndarray
             if transistor:
                 g, o = state[li]
                 if h is not None:
+                    assert node_now_prev is not None  # given with h
                     g, o = layers[li].step(g, o, node_now_prev[li], node, rests[li], h)
                     state[li] = (g, o)
                 v = o + offsets[li]

@@ -255,8 +255,8 @@ def reduce_layer(circuit: NetworkCircuit, layer: int) -> LayerMap:
         ports = reduce_tile(tile)
         internal += ports.internal_nodes
         part = tile.h if circuit.join == "average" else None
-        k = np.array([amp_index[(int(j), part)] for j in tile.cols])
-        idx = np.concatenate([driver[tile.rows], amp_base + 2 * k, amp_base + 2 * k + 1])
+        amps_k = np.array([amp_index[(int(j), part)] for j in tile.cols])
+        idx = np.concatenate([driver[tile.rows], amp_base + 2 * amps_k, amp_base + 2 * amps_k + 1])
         g[np.ix_(idx, idx)] += ports.admittance
         c1[np.ix_(idx, idx)] += ports.moment1
     for i in behind:
@@ -268,9 +268,9 @@ def reduce_layer(circuit: NetworkCircuit, layer: int) -> LayerMap:
         g[d, i] -= gs
     r_in = np.array([a.input_resistance_ohm for a in amps])
     loaded = np.nonzero(r_in > 0)[0]
-    for k in loaded:
+    for kl in loaded:
         for pol in (0, 1):
-            g[amp_base + 2 * k + pol, amp_base + 2 * k + pol] += 1.0 / r_in[k]
+            g[amp_base + 2 * kl + pol, amp_base + 2 * kl + pol] += 1.0 / r_in[kl]
     # known: the sources and the ideal (virtual-ground) amplifier inputs; unknown: the rest
     ideal_amp_nodes = np.array([amp_base + 2 * k + pol for k in range(n_amp) if r_in[k] == 0 for pol in (0, 1)],
                                dtype=int)

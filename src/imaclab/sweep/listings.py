@@ -57,7 +57,7 @@ def plan_listing(spec: SweepSpec | str | Path, points: int = DRY_RUN_POINTS) -> 
 
     plan = plan_spec(spec=spec, max_points=None)
     shown = list(itertools.islice(plan.iter_points(), points))
-    return PlanListing(name=plan.spec.name, target=plan.target.name, size=plan.size,
+    return PlanListing(name=plan.spec.name or "sweep", target=plan.target.name, size=plan.size,
                        count=len(plan.points) if plan.expanded else plan.size,
                        duplicates=plan.duplicates if plan.expanded else None, columns=list(plan.columns),
                        points=[{"index": p.index, "values": {**p.variables, **p.overrides}} for p in shown])

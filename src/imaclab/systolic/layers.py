@@ -156,7 +156,7 @@ Layer = GemmLayer | ConvLayer | DepthwiseConvLayer
 
 def layer_from_dict(data: dict[str, Any], source: str | None = None) -> Layer:
     """Build a layer from a dict with a ``kind`` of ``gemm``, ``conv`` or ``depthwise``."""
-    kinds = {"gemm": GemmLayer, "conv": ConvLayer, "depthwise": DepthwiseConvLayer}
+    kinds: dict[str, type[Layer]] = {"gemm": GemmLayer, "conv": ConvLayer, "depthwise": DepthwiseConvLayer}
     kind = data.get("kind")
     if kind not in kinds:
         raise ConfigError(f"{source or 'layer'}: kind must be one of {', '.join(kinds)}, got {kind!r}")
