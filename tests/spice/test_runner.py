@@ -108,3 +108,16 @@ def test_binary_and_ascii_raw_files_agree(tmp_path):
     asc = read_raw(tmp_path / "asc.raw")[-1]
     assert np.allclose(binary["v(b)"], [0, 0.375, 0.75, 1.125, 1.5])
     assert np.allclose(asc["v(b)"], binary["v(b)"]) and np.allclose(asc["i(v1)"], binary["i(v1)"])
+
+
+def test_progress_without_a_terminal_is_plain_lines(small_config, model_6_5_3, tmp_path, capsys):
+    """In a log or a pipe (stderr not a terminal) the batches report as plain lines, ending at all samples."""
+    circ = build_circuit(small_config(**OFF), model_6_5_3)
+    v = np.random.default_rng(1).choice([-0.8, 0.8], size=(6, 6))
+    res = run_spice(circuit=circ, samples_v=v, options=SpiceOptions(samples_per_netlist=2), workdir=tmp_path,
+                    progress=True)
+    assert res.ok.all()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "imaclab: ngspice: 6 samples in 3 netlist(s)"
+    done = [int(line.split()[2].split("/")[0]) for line in lines[1:]]
+    assert done == sorted(done) and done[-1] == 6 and all("\x1b" not in line for line in lines)

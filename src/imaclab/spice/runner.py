@@ -22,6 +22,7 @@ Measures per sample (from raw vectors only):
 
 from __future__ import annotations
 
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -238,9 +239,36 @@ class _NoBar:
         return False
 
 
+class _PlainProgress:
+    """Progress without a terminal (logs, pipes): one stderr line per finished tenth of the samples."""
+
+    def __init__(self, n_batches: int, n: int) -> None:
+        self.n_batches, self.n, self.done, self.next_line = n_batches, n, 0, 0.1
+        self.start = time.perf_counter()
+
+    def __enter__(self) -> _PlainProgress:
+        progress_line(f"ngspice: {self.n} samples in {self.n_batches} netlist(s)")
+        return self
+
+    def __exit__(self, *exc: object) -> bool:
+        return False
+
+    def add_task(self, description: str, total: int) -> int:
+        return 0
+
+    def update(self, task: int, advance: int) -> None:
+        self.done += advance
+        if self.done >= self.next_line * self.n or self.done == self.n:
+            progress_line(f"ngspice: {self.done}/{self.n} samples ({time.perf_counter() - self.start:.0f} s)")
+            while self.next_line * self.n <= self.done:
+                self.next_line += 0.1
+
+
 def _progress(enabled: bool, n_batches: int, n: int):
     if not enabled:
         return _NoBar()
+    if not sys.stderr.isatty():
+        return _PlainProgress(n_batches, n)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
