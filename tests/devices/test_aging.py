@@ -192,3 +192,27 @@ def test_aihwkit_cross_check_moments():
             ours = _read(cfg, np.full(N, g_us * 1e-6), t)[0] * 1e6
             assert abs(ours.mean() - ref.mean()) < 0.01 * g_us + 4 * ref.std() / np.sqrt(N)
             assert abs(ours.std() - ref.std()) < 0.05 * ref.std()
+
+
+def test_noise_aware_training_layers_see_the_same_device_models():
+    """IMACLinear's noisy weights (noise-train) drift like the circuit's devices: with a common
+    nu, w_eff(t) = w ((t + t0)/t0)^-nu; compensated, w_eff = w."""
+    import torch
+
+    from imaclab.nn.imac_layers import IMACLinear, IMACSpec
+    from imaclab.nn.quantizers import QuantSpec
+
+    t, nu = 3.15e7, 0.05
+    factor = ((t + 20.0) / 20.0) ** -nu
+    for comp, expected in ((False, factor), (True, 1.0)):
+        devices = DeviceConfig(drift="power-law", drift_nu_mean=nu, time_s=t, drift_compensation=comp)
+        spec = IMACSpec(devices=devices, learn_amplifier_gain=False, amplifier_gain=2.0)
+        layer = IMACLinear(7, 3, weight=QuantSpec(kind="binary", bits=8, scale="none", per_channel=False),
+                           spec=spec, curve=None)
+        torch.nn.init.uniform_(layer.weight, -1, 1)
+        layer.noise_enabled = True
+        layer.noise_generator = np.random.default_rng(0)
+        wq, _ = layer.quantized()
+        w_eff, _ = layer.effective()
+        # G+ and G- both scale by the factor, so does their difference
+        assert torch.allclose(w_eff.detach(), wq.detach() * expected, atol=1e-9)
