@@ -135,3 +135,10 @@ def test_evaluate_reads_the_aged_devices(model_path):
     res = evaluate(config=mtj.with_overrides({"devices.time_s": 1e3}), model=_model(),
                    dataset=job.load_data(), progress=False, neuron_curve=load_neuron_curve(job.neuron))
     assert np.array_equal(res.outputs, old.outputs)
+
+
+def test_time_sweep_wants_the_fast_backend(model_path):
+    job = DriftJob(model=str(model_path), at="1s,1d", trials=1)
+    assert job.simulation.backend == "spice"
+    with pytest.raises(ConfigError, match="fast backend"):
+        run(job)

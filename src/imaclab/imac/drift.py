@@ -87,6 +87,12 @@ class DriftJob(ImacJob):
             return [p.strip() for p in value.split(",") if p.strip()]
         return value
 
+    def check_backend(self) -> None:
+        """ngspice for one evaluation only (one time, one trial, one line); else the fast backend."""
+        if self.simulation.backend == "spice" and (len(self.at) > 1 or self.trials > 1 or len(self.lines) > 1):
+            raise ConfigError("a time sweep runs on the fast backend (--backend fast, simulation.backend: fast); "
+                              "ngspice only for one time, one trial and one line (--trials 1)")
+
     def line_jobs(self) -> list[tuple[str, ImacJob]]:
         """(label, ImacJob) per line: the job's devices replaced by each preset (with ``+comp``: compensated)."""
         from imaclab.devices.presets import device_overrides
@@ -176,7 +182,8 @@ class DriftResult(Result):
         summary = self.summary()
         labels = {float(t): time_label(float(t)) for t in summary["time_s"]}
         path = draw_accuracy_vs_time(summary, Path(out_dir) / "accuracy_vs_time.png",
-                                     title=f"{self.job.model or 'model'} on {self.job.data}: accuracy vs time",
+                                     title=f"{Path(self.job.model or 'model').name} on {self.job.data}: "
+                                           "accuracy vs time",
                                      time_labels=labels)
         self.files["plot"] = path
         return {"plot": path}
@@ -187,6 +194,7 @@ def run_drift(job: DriftJob, *, progress: bool = False) -> DriftResult:
     from imaclab.devices.neuron import load_neuron_curve
     from imaclab.imac.evaluate import evaluate
 
+    job.check_backend()
     start = _time.perf_counter()
     model, data = job.load_model(), job.load_data()
     curve = load_neuron_curve(job.neuron, job.simulation.neuron_cache_dir,
@@ -228,6 +236,7 @@ def _run_drift_job(job: DriftJob, *, out_dir: str | Path | None = None, progress
     ``config.yaml`` and ``summary.json``."""
     if out_file is not None:
         raise ConfigError("a time sweep writes a folder: give out_dir, not out_file")
+    job.check_backend()
     _prepare(out_dir, None)
     result = run_drift(job, progress=progress)
     if out_dir is not None:
