@@ -216,3 +216,17 @@ def test_noise_aware_training_layers_see_the_same_device_models():
         w_eff, _ = layer.effective()
         # G+ and G- both scale by the factor, so does their difference
         assert torch.allclose(w_eff.detach(), wq.detach() * expected, atol=1e-9)
+
+
+def test_train_cli_takes_a_device_and_a_time(tmp_path):
+    from imaclab.cli import main
+    from imaclab.nn.api import TrainJob
+
+    out = tmp_path / "t"
+    assert main(["train", "--model", "mlp-64-8-10", "--data", "digits", "--policy", "tpu-imac", "--epochs", "1",
+                 "--train-samples", "64", "--test-samples", "32", "--noise-train", "--noise-trials", "1",
+                 "--device", "pcm", "--time", "1d", "--threads", "1", "--no-html", "-o", str(out)]) == 0
+    devices = TrainJob.load(out / "config.yaml").precision_policy.imac.devices
+    assert devices.preset == "pcm" and devices.drift == "pcm" and devices.time_s == 86400.0
+    assert main(["train", "--model", "mlp-64-8-10", "--data", "digits", "--device", "flash", "-o",
+                 str(tmp_path / "u")]) == 2

@@ -116,6 +116,12 @@ def test_cli_time_sweep_and_device(model_path, tmp_path, capsys):
                         "-o", str(tmp_path / "b")]) == 0
     saved = ImacJob.load(tmp_path / "b" / "config.yaml")
     assert saved.devices.preset == "pcm" and saved.devices.time_s == 86400.0 and saved.converters.adc_bits == 6
+    # a sweep's config.yaml replays as a sweep; --at alone picks the fast backend
+    assert main(["imac", "run", "-c", str(tmp_path / "a" / "config.yaml"), "--no-html", "-o", str(tmp_path / "r")]) == 0
+    assert "accuracy vs time" in capsys.readouterr().out
+    args_default = [a for a in args if a not in ("--backend", "fast")]
+    assert main(args_default + ["--at", "1d", "--trials", "1", "-o", str(tmp_path / "d")]) == 0
+    assert DriftJob.load(tmp_path / "d" / "config.yaml").simulation.backend == "fast"
     capsys.readouterr()
     for bad in (["--at", "1 fortnight"], ["--device", "flash"], ["--device", "rram,pcm"]):
         assert main(args + bad + ["-o", str(tmp_path / "c")]) == 2
