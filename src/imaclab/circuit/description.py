@@ -100,6 +100,7 @@ from imaclab.devices.inputs import InputConfig, bias_voltage
 from imaclab.devices.memristor import (
     DeviceConfig,
     WeightKind,
+    age_pair,
     apply_nonidealities,
     layer_rng,
     layer_weight_scale,
@@ -435,6 +436,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         rng = layer_rng(dev, li)
         g_pos = apply_nonidealities(g_pos, dev, rng)
         g_neg = apply_nonidealities(g_neg, dev, rng)
+        g_pos, g_neg = age_pair(g_pos, g_neg, dev, rng)  # drift, read noise, ... at devices.time_s
         n_h, n_v = partition_counts(fan_in, fan_out, rows, cols)
         row_parts = tuple(imacsim_row_partitions(n_rows, n_h, rows) if convention == "imacsim"
                           else np.array_split(np.arange(n_rows), n_h))

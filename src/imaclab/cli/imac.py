@@ -36,6 +36,11 @@ _OPTS = dict(
     convention=lambda: typer.Option(None, "--convention", help="circuit convention: imaclab | imacsim (IMAC-Sim's "
                                                                "polarity, output neurons, 0..VDD neuron) | auto "
                                                                "(default: imacsim for an IMAC-Sim CSV folder)"),
+    device=lambda: typer.Option(None, "--device", help="device preset (rram, pcm, mtj, ideal) or a YAML file of "
+                                                       "devices.* fields; with --at a comma list, one line each"),
+    time=lambda: typer.Option(None, "--time", help="read the devices this long after programming, e.g. 1d"),
+    drift_compensation=lambda: typer.Option(None, "--drift-compensation/--no-drift-compensation",
+                                            help="global drift compensation (reference read rescales each layer)"),
 )
 
 
@@ -55,6 +60,20 @@ def _job(cls: Any, config: Path | None, set_items: list[str] | None, *, circuit:
         overrides.update(parse_parasitics(circuit["parasitics"]))
     if circuit.get("neuron") is not None:
         overrides["neuron.kind"] = circuit["neuron"]
+    if circuit.get("device") is not None and "," in str(circuit["device"]) and "lines" not in cls.model_fields:
+        from imaclab.errors import ConfigError
+
+        raise ConfigError(f"--device {circuit['device']}: several devices need a time sweep (--at ...)")
+    if circuit.get("device") is not None and "," not in str(circuit["device"]):
+        from imaclab.devices.presets import device_overrides
+
+        overrides.update(device_overrides(circuit["device"]))
+    if circuit.get("time") is not None:
+        from imaclab.imac.drift import parse_time
+
+        overrides["devices.time_s"] = parse_time(circuit["time"])
+    if circuit.get("drift_compensation") is not None:
+        overrides["devices.drift_compensation"] = circuit["drift_compensation"]
     overrides.update(model_card_overrides(circuit.get("model_lib"), circuit.get("nmos"), circuit.get("pmos"),
                                           circuit.get("lib_section")))
     overrides.update({key: str(value) if isinstance(value, Path) else value
@@ -94,24 +113,65 @@ def imac_run(
     nmos: str | None = _OPTS["nmos"](),
     pmos: str | None = _OPTS["pmos"](),
     lib_section: str | None = _OPTS["lib_section"](),
+    device: str | None = _OPTS["device"](),
+    time: str | None = _OPTS["time"](),
+    drift_compensation: bool | None = _OPTS["drift_compensation"](),
+    at: str | None = typer.Option(None, "--at", help="accuracy at these times after programming, e.g. "
+                                                     "1s,1h,1d,30d,1y (a time sweep over --trials draws)"),
+    trials: int | None = typer.Option(None, "--trials", help="with --at: seeded device draws per time (default 5)"),
+    adc_bits: int | None = typer.Option(None, "--adc-bits", help="output ADC resolution, bits (default: no ADC)"),
+    adc_range: str | None = typer.Option(None, "--adc-range", help="ADC full scale: calibrated (default) or volts"),
+    dac_bits: int | None = typer.Option(None, "--dac-bits", help="input DAC resolution, bits (default: analog)"),
     config: Path | None = config_option(),
     set_: list[str] | None = set_option("simulation.fast.batch_size=64"),
     out: Path = typer.Option(Path("imac-run"), "-o", "--out", help="output folder"),
     html: bool = html_option(),
 ) -> None:
-    """Map an MLP onto IMAC crossbars, simulate it and report accuracy, power, latency and area."""
-    from imaclab.imac import ImacJob, run
+    """Map an MLP onto IMAC crossbars, simulate it and report accuracy, power, latency and area.
 
-    job = _job(ImacJob, config, set_, circuit=dict(crossbar=crossbar, r_low=r_low, r_high=r_high,
-                                                   parasitics=parasitics, neuron=neuron,
-                                                   **_cards(model_lib, nmos, pmos, lib_section)),
+    With --at: accuracy (mean and spread over --trials seeded device draws) at each time after
+    programming, one line per --device preset (NAME+comp: with drift compensation)."""
+    from imaclab.imac import DriftJob, ImacJob, run
+
+    sweep = at is not None or trials is not None
+    cls = DriftJob if sweep or (config is not None and _is_drift_config(config)) else ImacJob
+    job = _job(cls, config, set_, circuit=dict(crossbar=crossbar, r_low=r_low, r_high=r_high,
+                                               parasitics=parasitics, neuron=neuron, device=device, time=time,
+                                               drift_compensation=drift_compensation,
+                                               **_cards(model_lib, nmos, pmos, lib_section)),
                fields={"model": model, "data": data, "data_root": data_root, "crop": crop, "resize": resize,
                        "simulation.samples": samples, "simulation.first_sample": first,
-                       "simulation.backend": backend, "simulation.spice.analysis": analysis,
+                       "simulation.backend": backend or ("fast" if sweep and config is None else None),
+                       "simulation.spice.analysis": analysis,
                        "simulation.spice.workers": workers, "simulation.spice.samples_per_netlist": per_netlist,
                        "simulation.spice.latency_samples": latency_samples, "circuit.amplifier.join": join,
-                       "circuit.loading.mode": loading, "circuit.convention": convention})
+                       "circuit.loading.mode": loading, "circuit.convention": convention,
+                       "converters.adc_bits": adc_bits,
+                       "converters.adc_range": _adc_range(adc_range), "converters.dac_bits": dac_bits,
+                       **({"at": at, "trials": trials,
+                           "lines": device if device and "," in device else None} if cls is DriftJob else {})})
+    if cls is DriftJob and device and "," not in device and not job.lines:
+        job = job.with_overrides({"lines": [device]})
     publish(run(job, out_dir=out, progress=True), out, html)
+
+
+def _adc_range(text: str | None) -> Any:
+    if text is None or text.strip().lower() == "calibrated":
+        return text and "calibrated"
+    from imaclab.config import parse_si
+
+    return parse_si(text)
+
+
+def _is_drift_config(path: Path) -> bool:
+    """A config file written by a time sweep (it has ``at``)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError):
+        return False  # the job's own loader reports it
+    return isinstance(data, dict) and "at" in data
 
 
 @imac_app.command("netlist")
@@ -183,6 +243,9 @@ def imac_validate(
     parasitics: str | None = _OPTS["parasitics"](),
     neuron: str | None = _OPTS["neuron"](),
     convention: str | None = _OPTS["convention"](),
+    device: str | None = _OPTS["device"](),
+    time: str | None = _OPTS["time"](),
+    drift_compensation: bool | None = _OPTS["drift_compensation"](),
     config: Path | None = config_option(),
     set_: list[str] | None = set_option("devices.variation_sigma_pct=5"),
     out: Path | None = typer.Option(None, "-o", "--out", help="write the report as JSON"),
@@ -192,7 +255,9 @@ def imac_validate(
     Exits 1 when a check fails."""
     from imaclab.imac import ValidateJob, run
 
-    job = _job(ValidateJob, config, set_, circuit=dict(crossbar=crossbar, parasitics=parasitics, neuron=neuron),
+    job = _job(ValidateJob, config, set_, circuit=dict(crossbar=crossbar, parasitics=parasitics, neuron=neuron,
+                                                       device=device, time=time,
+                                                       drift_compensation=drift_compensation),
                fields={"model": model, "data": data, "data_root": data_root, "crop": crop, "resize": resize,
                        "samples": samples, "latency_samples": latency_samples,
                        "circuit.convention": convention})

@@ -34,6 +34,10 @@ def _train_command(
     noise_train: bool | None = typer.Option(None, "--noise-train/--no-noise-train",
                                                help="inject the IMAC devices' variation/faults while training"),
     noise_trials: int | None = typer.Option(None, "--noise-trials", help="noisy-device evaluations at the end"),
+    device: str | None = typer.Option(None, "--device", help="IMAC device preset (rram, pcm, mtj, ideal) or a YAML "
+                                                             "file: its noise, drift and faults in --noise-train"),
+    time: str | None = typer.Option(None, "--time", help="train/evaluate for devices read this long after "
+                                                         "programming, e.g. 1d (drift, relaxation, retention)"),
     train_samples: int | None = typer.Option(None, "--train-samples", help="train on a seeded subset"),
     test_samples: int | None = typer.Option(None, "--test-samples", help="evaluate on the first N test samples"),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
@@ -52,6 +56,14 @@ def _train_command(
                "data_root": data_root, "crop": crop, "resize": resize, "noise.train": noise_train,
                "noise.eval_trials": noise_trials, "train_samples": train_samples, "test_samples": test_samples,
                "threads": threads}
+    if device is not None:
+        from imaclab.devices.presets import device_overrides
+
+        options.update(device_overrides(device, prefix="policy.imac.devices."))
+    if time is not None:
+        from imaclab.imac.drift import parse_time
+
+        options["policy.imac.devices.time_s"] = parse_time(time)
     job = TrainJob.load(config) if config is not None else TrainJob()
     job = job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(sets)
     publish(run(job, out_dir=out, progress=True, resume=resume), out, html)

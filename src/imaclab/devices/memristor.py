@@ -15,6 +15,12 @@ Non-idealities act on the programmed resistance of each device, seeded and repro
 ``R' = R (1 + d)`` with ``d ~ U(-p, p)`` (uniform, ``p = variation_uniform_pct/100``) or
 ``d ~ N(0, sigma)`` (Gaussian), then stuck-at faults replace a device by R_low or R_high
 with the given rates.
+
+Effects over time (:mod:`imaclab.devices.aging`, all off by default): programming noise of
+the PCM polynomial, conductance drift ``G(t) = G(t0) ((t + t0)/t0)^-nu`` with a per-device
+``nu``, RRAM relaxation, retention failures appearing over time, read noise per read, and
+global drift compensation, at ``time_s`` after programming.  Presets with their sources are in
+:mod:`imaclab.devices.presets` (``--device NAME``).
 """
 
 from __future__ import annotations
@@ -57,6 +63,39 @@ class DeviceConfig(ConfigModel):
     stuck_at_low_rate: float = Field(0.0, ge=0, le=1, description="fraction of devices stuck at R_low")
     stuck_at_high_rate: float = Field(0.0, ge=0, le=1, description="fraction of devices stuck at R_high")
     seed: int = Field(0, description="seed of variation and fault draws (per layer: [seed, layer])")
+    # ---- device model over time (imaclab.devices.aging); the defaults switch every effect off
+    preset: str | None = Field(None, description="name of the device preset these values came from "
+                                                 "(imaclab.devices.presets; informational)")
+    programming_model: Literal["resistance", "pcm"] = Field(
+        "resistance", description="resistance: only the variation_* fields; pcm: also aihwkit's PCM programming "
+                                  "noise, sigma(G) = (c0 + c1 g + c2 g^2) g_max/25uS, g = G/g_max")
+    programming_coeffs: tuple[float, float, float] = Field(
+        (0.26348, 1.9650, -1.1731), description="PCM programming-noise polynomial c0, c1, c2 in uS at g_max 25 uS "
+                                                "(aihwkit PCMLikeNoiseModel)")
+    g_max_s: float | None = Field(None, gt=0, description="g_max of the PCM statistics, siemens (None: 1/r_low_ohm)")
+    drift: Literal["none", "power-law", "pcm"] = Field(
+        "none", description="conductance drift G(t) = G(t0) ((t + t0)/t0)^-nu: none; power-law (nu ~ "
+                            "|N(drift_nu_mean, drift_nu_std)| per device); pcm (aihwkit's G-dependent nu statistics)")
+    drift_nu_mean: float = Field(0.0, ge=0, description="power-law drift: mean drift exponent nu")
+    drift_nu_std: float = Field(0.0, ge=0, description="power-law drift: device-to-device std of nu")
+    drift_t0_s: float = Field(20.0, gt=0, description="drift reference time t0 after programming, s (aihwkit: 20)")
+    read_noise: Literal["none", "relative", "pcm"] = Field(
+        "none", description="read noise per read: relative (G (1 + N(0, read_noise_pct/100))); pcm (aihwkit's "
+                            "accumulated 1/f noise, sigma = Q_s(G) sqrt(ln((t + t_read)/(2 t_read))))")
+    read_noise_pct: float = Field(0.0, ge=0, lt=100, description="relative read noise, sigma in percent of G")
+    read_time_s: float = Field(250e-9, gt=0, description="pcm read noise: t_read of the 1/f fit, s (aihwkit: 250 ns)")
+    relaxation_pct_per_decade: float = Field(
+        0.0, ge=0, lt=100, description="RRAM relaxation: sigma of G(t)/G_prog grows by this many percent per decade "
+                                       "of t/relaxation_tau_s (per-device, fixed direction)")
+    relaxation_tau_s: float = Field(1.0, gt=0, description="RRAM relaxation onset time, s")
+    retention_tau_s: float | None = Field(None, gt=0, description="retention failures: fraction failed by t is "
+                                                                  "1 - exp(-(t/tau)^beta); None: none")
+    retention_beta: float = Field(1.0, gt=0, description="Weibull shape of the retention failures (1: exponential)")
+    retention_to: Literal["low", "high", "flip"] = Field(
+        "high", description="a failed device sits at R_low, at R_high, or flips to the other binary state (MTJ)")
+    time_s: float = Field(0.0, ge=0, description="time after programming at which the crossbars are read, s")
+    drift_compensation: bool = Field(False, description="global drift compensation: a reference read (all inputs "
+                                                        "1) rescales each layer by its t=0 / t ratio (aihwkit)")
 
     @model_validator(mode="after")
     def _check(self) -> DeviceConfig:
@@ -142,6 +181,17 @@ def apply_nonidealities(g: np.ndarray, config: DeviceConfig, rng: np.random.Gene
         hi = (draw >= config.stuck_at_low_rate) & (draw < config.stuck_at_low_rate + config.stuck_at_high_rate)
         r = np.where(hi, config.r_high_ohm, r)
     return 1.0 / r
+
+
+def age_pair(g_pos: np.ndarray, g_neg: np.ndarray, config: DeviceConfig,
+             rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's (G+, G-) at ``config.time_s`` after programming (:func:`imaclab.devices.aging.age`);
+    unchanged, with no draw from ``rng``, when every time effect is off (the defaults)."""
+    from imaclab.devices.aging import age, is_static
+
+    if is_static(config):
+        return g_pos, g_neg
+    return age(g_pos, g_neg, config, rng)
 
 
 def layer_rng(config: DeviceConfig, layer_index: int) -> np.random.Generator:

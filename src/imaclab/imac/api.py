@@ -170,7 +170,8 @@ class NetlistJob(_NetworkJob):
 #: Sections of an ImacConfig/ImacJob file that a NeuronJob reads past (it takes ``neuron`` and
 #: ``simulation.neuron_cache_dir``), so ``imac neuron -c`` accepts the config of a run.
 _IMAC_ONLY = ("devices", "circuit", "inputs", "area", "simulation", "model", "data", "data_root", "crop", "resize",
-              "samples", "latency_samples", "tran_step_s", "analysis", "dialect")
+              "samples", "latency_samples", "tran_step_s", "analysis", "dialect", "converters", "at", "trials",
+              "lines")
 
 
 class NeuronJob(ConfigModel):

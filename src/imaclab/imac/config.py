@@ -91,8 +91,22 @@ class SimulationConfig(ConfigModel):
         return SolverOptions(**{**values, **overrides})
 
 
+class ConverterConfig(ConfigModel):
+    """Converters in the accuracy path (:mod:`imaclab.solver.adc`); None = ideal (no converter)."""
+
+    dac_bits: int | None = Field(None, ge=1, le=24, description="input DAC resolution, bits: data in [0, 1] "
+                                                                "snapped to 2^bits levels (None: analog)")
+    adc_bits: int | None = Field(None, ge=1, le=24, description="output ADC resolution, bits (signed codes "
+                                                                "per output column; None: no ADC)")
+    adc_range: Literal["calibrated"] | float = Field(
+        "calibrated", description="ADC full scale per column: calibrated (the column's largest |output| in "
+                                  "the software reference over the evaluated samples) or volts")
+
+
 class ImacConfig(NetworkConfig):
     """One IMAC evaluation: the circuit (devices, circuit, neuron, inputs) plus simulation and area."""
 
     simulation: SimulationConfig = Field(default_factory=SimulationConfig, description="backend and samples")
     area: AreaConfig = Field(default_factory=AreaConfig, description="peripheral area assumptions")
+    converters: ConverterConfig = Field(default_factory=ConverterConfig, description="input DAC and output ADC "
+                                                                                     "in the accuracy path")

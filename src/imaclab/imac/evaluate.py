@@ -214,6 +214,11 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
         curve = load_neuron_curve(config.neuron, sim.neuron_cache_dir, ngspice=sim.spice.ngspice_path)
     circuit = build_circuit(config, model, neuron_curve=curve)
     warnings = _consistency_warnings(config, model)
+    conv = getattr(config, "converters", None)
+    if conv is not None and conv.dac_bits is not None:
+        from imaclab.solver.adc import dac_levels
+
+        x = dac_levels(x, conv.dac_bits)
     v_in = circuit.encode(x)
     sw_out = np.asarray(circuit.ideal_forward(v_in))
     sw_pred = np.argmax(sw_out, axis=1)
@@ -259,6 +264,8 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
         analysis, cpu_s = "fast", sim_s
     else:
         raise ConfigError(f"unknown backend '{sim.backend}': use spice or fast")
+    if conv is not None and conv.adc_bits is not None:
+        outputs = _adc(outputs, sw_out, conv)
     pred = np.where(ok, np.argmax(np.nan_to_num(outputs, nan=-np.inf), axis=1), -1)
     result = ImacResult(labels=y, predicted=pred, software_predicted=sw_pred,
                         software_unloaded_predicted=sw_unloaded_pred, outputs=outputs,
@@ -274,6 +281,14 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
         more = f" (+{len(errors) - 1} more failed netlists)" if len(errors) > 1 else ""
         raise SimulationError(f"{errors[0]}{more}{where}")
     return result
+
+
+def _adc(outputs: np.ndarray, reference: np.ndarray, conv: Any) -> np.ndarray:
+    """The output columns as the ADC reads them (:mod:`imaclab.solver.adc`)."""
+    from imaclab.solver.adc import adc_read, calibrated_full_scale
+
+    fs = calibrated_full_scale(reference) if conv.adc_range == "calibrated" else float(conv.adc_range)
+    return adc_read(outputs, conv.adc_bits, fs)
 
 
 def _as_arrays(dataset: Any) -> tuple[np.ndarray, np.ndarray]:

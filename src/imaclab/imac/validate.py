@@ -151,9 +151,15 @@ def circuit_summary(circuit: NetworkCircuit, config: ImacConfig) -> dict:
             "parasitics": {"r": par.input_line_r_ohm > 0 or par.output_line_r_ohm > 0,
                            "c": par.input_line_c_f > 0 or par.output_line_c_f > 0},
             "variation": dev.variation_uniform_pct > 0 or dev.variation_sigma_pct > 0
-                         or dev.stuck_at_low_rate > 0 or dev.stuck_at_high_rate > 0,
+                         or dev.stuck_at_low_rate > 0 or dev.stuck_at_high_rate > 0 or not _static(dev),
             "weight_kind": circuit.meta.get("weight_kind"), "neuron": circuit.neuron.kind,
             "join": circuit.join, "loading": circuit.loading}
+
+
+def _static(dev: Any) -> bool:
+    from imaclab.devices.aging import is_static
+
+    return is_static(dev)
 
 
 def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int, latency_samples: int = 0,

@@ -39,6 +39,7 @@ from torch import nn
 from imaclab.config import ConfigModel
 from imaclab.devices.column import delta_conductance_s, ideal_column_gain
 from imaclab.devices.inputs import DEFAULT_BINARY_THRESHOLD, bias_voltage, encode_inputs
+from imaclab.devices.aging import age, is_static
 from imaclab.devices.memristor import DeviceConfig, WeightKind, apply_nonidealities, map_conductances
 from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
 from imaclab.errors import ConfigError
@@ -238,6 +239,8 @@ class IMACLinear(nn.Module):
         g_pos, g_neg = map_conductances(values, devices, self.kind)
         g_pos = apply_nonidealities(g_pos, devices, rng)
         g_neg = apply_nonidealities(g_neg, devices, rng)
+        if not is_static(devices):  # drift, read noise, ... at devices.time_s (imaclab.devices.aging)
+            g_pos, g_neg = age(g_pos, g_neg, devices, rng, row_axis=values.ndim - 1)
         w_eff = (g_pos - g_neg) / delta_conductance_s(devices.r_low_ohm, devices.r_high_ohm)
         return torch.from_numpy(w_eff).to(dtype=wq.dtype, device=wq.device)
 

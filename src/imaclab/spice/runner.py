@@ -250,8 +250,8 @@ class _PlainProgress:
         progress_line(f"ngspice: {self.n} samples in {self.n_batches} netlist(s)")
         return self
 
-    def __exit__(self, *exc: object) -> bool:
-        return False
+    def __exit__(self, *exc: object) -> None:
+        return None
 
     def add_task(self, description: str, total: int) -> int:
         return 0
