@@ -57,6 +57,10 @@ def llm_workload(
     mask: str | None = typer.Option(None, help="prefill attention mask: causal (default) or full"),
     clock_hz: float | None = typer.Option(None, "--clock-hz", help="clock for seconds and tokens/s"),
     vector_lanes: int | None = typer.Option(None, help="vector-unit lanes (default: array columns)"),
+    design: str | None = typer.Option(None, help="design costed in time and energy: tpu (default), hybrid-pim, "
+                                                    "or a roofline preset (h100-sxm, a100-sxm, tpu-v4, edge-npu)"),
+    allow_beyond: bool = typer.Option(False, "--allow-beyond-max-context",
+                                      help="run a context above the model's max context"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     config: Path | None = config_option(),
     set_items: list[str] | None = set_option("workload.causal_block_tokens=128"),
@@ -69,7 +73,8 @@ def llm_workload(
     job = LlmWorkloadJob.load(config) if config else LlmWorkloadJob()
     options = {"model": model, "phase": phase, "context": context, "batch": batch, "hardware": hardware,
                "array": array, "dataflow": dataflow, "precision": precision, "attention_mask": mask,
-               "clock_hz": clock_hz, "vector_lanes": vector_lanes}
+               "clock_hz": clock_hz, "vector_lanes": vector_lanes, "design": design,
+               "allow_beyond_max_context": True if allow_beyond else None}
     job = job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(set_items)
     result = run(job, out_dir=out, progress=not as_json)
     if as_json:

@@ -27,7 +27,6 @@ from typing import Any, Literal
 from pydantic import Field
 
 from imaclab.config import ConfigModel
-from imaclab.errors import ConfigError
 from imaclab.imac.config import ImacConfig, SimulationConfig
 
 # ---------------------------------------------------------------------------------------- sources

@@ -197,7 +197,8 @@ def vector_layer_cost(mapped: MappedLayer, systolic_cfg, energy: EnergyTable) ->
     read_b, write_b = read_values * word, layer.out_elements * word
     return LayerCost(name=layer.name, kind=layer.kind, unit="vector", stage="tpu", tpu_cycles=float(cycles),
                      latency_s=latency, energy_mac_j=ops * energy.vector_op_j,
-                     energy_sram_j=(read_b + write_b) * sram_e, energy_static_j=energy.leakage_power(systolic_cfg) * latency,
+                     energy_sram_j=(read_b + write_b) * sram_e,
+                     energy_static_j=energy.leakage_power(systolic_cfg) * latency,
                      sram_read_bytes=float(read_b), sram_write_bytes=float(write_b))
 
 
