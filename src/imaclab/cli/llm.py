@@ -115,6 +115,10 @@ def llm_amdahl(
     vector_lanes: int | None = typer.Option(None, help="vector-unit lanes (default: array columns)"),
     heatmaps: str | None = typer.Option(None, help="costs to draw f heatmaps for: systolic (default), memory, "
                                                       "roofline"),
+    pim_tiles: bool = typer.Option(False, "--pim-tiles", help="also cost hybrid-pim on circuit-measured crossbar "
+                                                             "tiles: energy Amdahl, tokens/J columns"),
+    allow_beyond: bool = typer.Option(False, "--allow-beyond-max-context",
+                                      help="run contexts above a model's max context instead of skipping them"),
     out: Path = typer.Option(Path("out/llm-amdahl"), "-o", "--out", help="output directory"),
     html: bool = html_option(),
     config: Path | None = config_option(),
@@ -133,7 +137,9 @@ def llm_amdahl(
         "factors": _numbers(s, float) if s else None, "attention_factor": attention_s,
         "quantized_precision": precision, "array": array, "dataflow": dataflow, "roofline": roofline,
         "clock_hz": clock_hz, "vector_unit.lanes": vector_lanes,
-        "heatmaps": _split(heatmaps) if heatmaps is not None else None}
+        "heatmaps": _split(heatmaps) if heatmaps is not None else None,
+        "pim_tiles": True if pim_tiles else None,
+        "workload.allow_beyond_max_context": True if allow_beyond else None}
     job = _amdahl_job(config, {"phases": ["decode"]}, options, set_items)
     publish(run(job, out_dir=out, progress=True), out, html)
 

@@ -30,7 +30,7 @@ from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.catalog import get_model, list_models
 from imaclab.llm.costs import VectorUnitConfig, systolic_cost
 from imaclab.llm.hardware import DEFAULT_DATAFLOW, clock_of, resolve_systolic, systolic_label
-from imaclab.llm.energy import ENERGY_CATEGORIES, energy_amdahl, hybrid_pim_design, roofline_design, tpu_design
+from imaclab.llm.energy import ENERGY_CATEGORIES, hybrid_pim_design, roofline_design, tpu_design
 from imaclab.llm.improve import PimCrossbarConfig
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.study import StudyConfig, StudyResult, factor_column, run_study
