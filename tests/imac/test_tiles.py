@@ -42,3 +42,14 @@ def test_peripherals_and_devices_change_the_costs(cache):
     rich = characterize_tile(TileSpec(size=16, device="binary", input_driver="dac", output="adc"), cache_dir=cache)
     assert rich.adc_j > 100 * cheap.adc_j and rich.area_um2 > cheap.area_um2
     assert rich.latency_s > cheap.latency_s
+
+
+@pytest.mark.slow
+def test_ngspice_spot_check_agrees_with_the_fast_solver():
+    """The spot-check path: the same tile on ngspice (a transient) and on the fast solver."""
+    fast = characterize_tile(TileSpec(size=16, samples=3), use_cache=False)
+    spice = characterize_tile(TileSpec(size=16, samples=3, backend="spice"), use_cache=False)
+    assert spice.backend == "spice"
+    assert spice.settling_s == pytest.approx(fast.settling_s, rel=0.05)
+    assert spice.crossbar_j == pytest.approx(fast.crossbar_j, rel=0.10)
+    assert spice.energy_j == pytest.approx(fast.energy_j, rel=0.02)

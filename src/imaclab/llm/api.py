@@ -115,6 +115,11 @@ class AmdahlCaseJob(ConfigModel):
     crossbar: PimCrossbarConfig = Field(default_factory=PimCrossbarConfig, description="hybrid PIM crossbars")
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description="workload options "
                                                                                  "(phase/context/batch set above)")
+    pim_tiles: bool = Field(False, description=(
+        "also cost hybrid-pim on a crossbar tile measured by the circuit room (energy Amdahl, tokens/J)"))
+    tile: TileSpec = Field(default_factory=lambda: TileSpec(**DEFAULT_PIM_TILE), description=(
+        "the hybrid-pim tile for pim_tiles (sweep tile.size, tile.adc_bits, tile.device)"))
+    energy: SystolicEnergy = Field(default_factory=SystolicEnergy, description="systolic per-operation energies")
 
     def study(self) -> AmdahlJob:
         """The one-case study this case is."""
@@ -123,7 +128,8 @@ class AmdahlCaseJob(ConfigModel):
             "phases": [self.phase], "batch": self.batch, "array": self.array, "dataflow": self.dataflow,
             "improved": self.improved, "factors": [self.s], "baseline_precision": self.baseline_precision,
             "quantized_precision": self.quantized_precision, "roofline": self.roofline,
-            "clock_hz": self.clock_hz, "crossbar": self.crossbar.to_dict(), "workload": self.workload.to_dict()}
+            "clock_hz": self.clock_hz, "crossbar": self.crossbar.to_dict(), "workload": self.workload.to_dict(),
+            "pim_tiles": self.pim_tiles, "tile": self.tile.to_dict(), "energy": self.energy.to_dict()}
         # unset options take the study's own defaults
         return AmdahlJob.from_dict({k: v for k, v in fields.items() if v is not None}, source="llm.amdahl case")
 
