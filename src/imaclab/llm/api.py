@@ -220,7 +220,8 @@ class WorkloadResult(Result):
         if "tiles_required" in detail:
             fits = "" if detail.get("crossbars_available") is None else (
                 "; fits the budget" if detail["weights_fit"] else f"; more than the {detail['crossbars_available']}"
-                f" available: run in rounds")
+                f" available: the weights do not fit (a GEMM larger than the budget runs in rounds; reprogramming "
+                f"between GEMMs is not modelled)")
             lines.append(f"{detail['tiles_required']:,} crossbar tiles ({detail['tile']['label']}), "
                          f"{detail['crossbar_area_mm2']:.4g} mm^2{fits}")
         return lines + super().notes()

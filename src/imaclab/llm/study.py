@@ -181,6 +181,12 @@ class StudyResult(Result):
                          f"({lo['model']}, L={lo['context']}, ceiling {lo['ceiling_systolic']:.3g}x) to "
                          f"{hi['f_systolic']:.3f} ({hi['model']}, L={hi['context']}, ceiling "
                          f"{hi['ceiling_systolic']:.3g}x)")
+        pim = [r for r in self.rows if r.get("tokens_per_j_hybrid_pim")]
+        if pim:
+            gains = [r["energy_gain_hybrid_pim"] for r in pim]
+            speed = [r["speedup_hybrid_pim_tile"] for r in pim]
+            lines.append(f"hybrid-pim on measured tiles vs tpu: tokens/J x{min(gains):.3g} to x{max(gains):.3g}, "
+                         f"tokens/s x{min(speed):.3g} to x{max(speed):.3g} (energy_vs_speed.png)")
         timing = f"study {self.elapsed_s:.2f} s"
         if self.total_s is not None:
             timing += f", with files and plots {self.total_s:.2f} s"

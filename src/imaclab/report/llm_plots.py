@@ -205,8 +205,7 @@ def plot_energy_vs_speed(result: StudyResult, path: Path) -> Path:
                 x = [r[xs] for r in sel]
                 y = [r[ys] for r in sel]
                 points += list(zip(x, y))
-                ax.scatter(x, y, marker=marker, s=18, color=colors(i % 20),
-                           label=f"{model} ({label})")
+                ax.scatter(x, y, marker=marker, s=18, color=colors(i % 20))
         if points:
             front, best = [], -np.inf
             for x, y in sorted(points, key=lambda p: -p[0]):
@@ -221,9 +220,12 @@ def plot_energy_vs_speed(result: StudyResult, path: Path) -> Path:
         ax.set_ylabel("tokens/J")
         ax.set_title(f"{phase}, {hw} (o tpu, ^ hybrid-pim)", fontsize=10)
         ax.grid(True, which="both", alpha=0.2)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(handles, labels, loc="center right", fontsize=6)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="s", color=colors(i % 20), label=m) for i, m in enumerate(models)]
+    handles += [Line2D([], [], ls="", marker=marker, color="k", label=label)
+                for label, _, _, marker in ENERGY_DESIGNS]
+    fig.legend(handles=handles, loc="center right", fontsize=6, ncol=1 if len(handles) <= 24 else 2)
     fig.tight_layout(rect=(0, 0, 1 - 2.2 / (5.2 * ncols + 2.2), 1))
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
     plt.close(fig)
