@@ -61,7 +61,7 @@ def test_run_totals_sum_the_layers_and_are_written(tmp_path, capsys):
     assert len(csv_rows) == 3 and csv_rows[0].startswith("LayerID, Layer, MAC J")
     # the CLI prints the energy table
     assert main(["tpu", "simulate", "-c", "edge-32x32", "-t", str(topo), "--gemm", "--set",
-                 "energy.operand_bits=16", "--no-html"]) == 0
+                 "energy.operand_bits=16", "-o", str(tmp_path / "cli"), "--no-html"]) == 0
     printed = capsys.readouterr().out
     assert "MAC uJ" in printed and "16-bit MACs at 0.9 pJ" in printed
 

@@ -197,7 +197,7 @@ def plot_energy_vs_speed(result: StudyResult, path: Path) -> Path:
     for ax, (phase, hw) in zip(axes.flat, panels):
         rows = [r for r in result.rows if r["phase"] == phase and r["hardware"] == hw]
         points = []
-        for label, xs, ys, marker in ENERGY_DESIGNS:
+        for _label, xs, ys, marker in ENERGY_DESIGNS:
             for i, model in enumerate(models):
                 sel = [r for r in rows if r["model"] == model and r.get(xs) and r.get(ys)]
                 if not sel:
