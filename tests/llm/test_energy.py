@@ -108,3 +108,17 @@ def test_hybrid_pim_on_a_measured_tile(tmp_path, monkeypatch, capsys):
     assert data["design"] == "hybrid-pim" and data["design_detail"]["tiles_required"] > 0
     assert math.isfinite(data["tokens_per_j"]) and data["tokens_per_j"] > 0
     assert list((tmp_path / "imaclab" / "tiles").glob("tile-16x16-*.npz"))
+
+
+def test_amdahl_case_with_measured_tiles(tmp_path, monkeypatch):
+    from imaclab.llm.api import AmdahlCaseJob, run
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    metrics = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(["pim_tiles=true", "tile.size=16"])).metrics()
+    assert metrics["energy_gain_hybrid_pim"] == pytest.approx(metrics["energy_j_tpu"] / metrics["energy_j_hybrid_pim"])
+    f, s = metrics["f_energy"], metrics["s_energy_hybrid_pim"]
+    assert metrics["energy_gain_hybrid_pim"] == pytest.approx(1 / ((1 - f) + f / s))
+    assert metrics["ceiling_energy"] == pytest.approx(1 / (1 - f))
+    assert metrics["tokens_per_j_tpu"] == pytest.approx(1 / metrics["energy_j_tpu"])   # decode, batch 1
+    without = run(AmdahlCaseJob(model="opt-125m", context=128)).metrics()
+    assert "tokens_per_j_hybrid_pim" not in without and without["f_energy"] == pytest.approx(f)
