@@ -38,7 +38,9 @@ def test_workload_result_has_the_keys_the_cli_prints(capsys):
     assert main(["llm", "workload", "--model", "opt-1.3b", "--context", "256", "--batch", "2", "--array", "32x32",
                  "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
-    assert list(printed) == list(result.to_dict()) and len(printed) == 22
+    # 22 keys before issue 15, + design, tokens_per_j, energy_j, energy_j_by_category, seconds_by_category,
+    # design_detail
+    assert list(printed) == list(result.to_dict()) and len(printed) == 28
     assert printed["cycles_total"] == result.cycles_total and printed["seconds"] == pytest.approx(result.seconds)
     assert result.metrics()["cycles_by_category.projection"] == result.cycles_by_category["projection"]
     table = result.tables()[0]

@@ -56,6 +56,10 @@ def llm_workload(
     mask: str | None = typer.Option(None, help="prefill attention mask: causal (default) or full"),
     clock_hz: float | None = typer.Option(None, "--clock-hz", help="clock for seconds and tokens/s"),
     vector_lanes: int | None = typer.Option(None, help="vector-unit lanes (default: array columns)"),
+    design: str | None = typer.Option(None, help="design costed in time and energy: tpu (default), hybrid-pim, "
+                                                    "or a roofline preset (h100-sxm, a100-sxm, tpu-v4, edge-npu)"),
+    allow_beyond: bool = typer.Option(False, "--allow-beyond-max-context",
+                                      help="run a context above the model's max context"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
     config: Path | None = config_option(),
     set_items: list[str] | None = set_option("workload.causal_block_tokens=128"),
@@ -68,7 +72,8 @@ def llm_workload(
     job = LlmWorkloadJob.load(config) if config else LlmWorkloadJob()
     options = {"model": model, "phase": phase, "context": context, "batch": batch, "hardware": hardware,
                "array": array, "dataflow": dataflow, "precision": precision, "attention_mask": mask,
-               "clock_hz": clock_hz, "vector_lanes": vector_lanes}
+               "clock_hz": clock_hz, "vector_lanes": vector_lanes, "design": design,
+               "allow_beyond_max_context": True if allow_beyond else None}
     job = job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(set_items)
     result = cast(WorkloadResult, run(job, out_dir=out, progress=not as_json))  # singledispatch: its type
     if as_json:
@@ -109,6 +114,10 @@ def llm_amdahl(
     vector_lanes: int | None = typer.Option(None, help="vector-unit lanes (default: array columns)"),
     heatmaps: str | None = typer.Option(None, help="costs to draw f heatmaps for: systolic (default), memory, "
                                                       "roofline"),
+    pim_tiles: bool = typer.Option(False, "--pim-tiles", help="also cost hybrid-pim on circuit-measured crossbar "
+                                                             "tiles: energy Amdahl, tokens/J columns"),
+    allow_beyond: bool = typer.Option(False, "--allow-beyond-max-context",
+                                      help="run contexts above a model's max context instead of skipping them"),
     out: Path = typer.Option(Path("out/llm-amdahl"), "-o", "--out", help="output directory"),
     html: bool = html_option(),
     config: Path | None = config_option(),
@@ -127,7 +136,9 @@ def llm_amdahl(
         "factors": _numbers(s, float) if s else None, "attention_factor": attention_s,
         "quantized_precision": precision, "array": array, "dataflow": dataflow, "roofline": roofline,
         "clock_hz": clock_hz, "vector_unit.lanes": vector_lanes,
-        "heatmaps": _split(heatmaps) if heatmaps is not None else None}
+        "heatmaps": _split(heatmaps) if heatmaps is not None else None,
+        "pim_tiles": True if pim_tiles else None,
+        "workload.allow_beyond_max_context": True if allow_beyond else None}
     job = _amdahl_job(config, {"phases": ["decode"]}, options, set_items)
     publish(run(job, out_dir=out, progress=True), out, html)
 

@@ -27,21 +27,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from imaclab.config import ConfigModel
-from imaclab.errors import ConfigError
 from imaclab.imac.config import ImacConfig, SimulationConfig
 
 # ---------------------------------------------------------------------------------------- sources
-#: Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, Fig. 1.1.9,
-#: 45 nm at 0.9 V: 8-bit integer multiply 0.2 pJ, 32-bit integer add 0.1 pJ.  An int8 MAC of a
-#: systolic PE is one 8x8-bit multiply plus one add into its 32-bit accumulator.
-HOROWITZ_INT8_MULT_PJ = 0.2
-HOROWITZ_INT32_ADD_PJ = 0.1
-HOROWITZ_INT8_ADD_PJ = 0.03
-#: Horowitz 2014, same figure: energy of a 64-bit read from an SRAM cache of 8 kB, 32 kB, 1 MB.
-HOROWITZ_SRAM_64BIT_PJ = ((8 * 1024, 10.0), (32 * 1024, 20.0), (1024 * 1024, 100.0))
-#: DRAM access: 640 pJ per 32-bit word (Han et al., "EIE", ISCA 2016, Table I, from Horowitz
-#: 2014, whose figure gives 1.3-2.6 nJ per 64-bit DRAM access): 160 pJ per byte.
-HAN_DRAM_32BIT_PJ = 640.0
+# The digital energies (Horowitz ISSCC 2014, Han et al. ISCA 2016) live in the systolic room,
+# imaclab.systolic.energy; the hetero room reuses them (EnergyTable is its SystolicEnergy).
+from imaclab.systolic.energy import (HAN_DRAM_32BIT_PJ, HOROWITZ_INT8_ADD_PJ,  # noqa: E402,F401
+                                     HOROWITZ_INT8_MULT_PJ, HOROWITZ_INT32_ADD_PJ, HOROWITZ_SRAM_64BIT_PJ,
+                                     SystolicEnergy, horowitz_sram_pj_per_byte)
+
 #: Kull et al., "A 3.1 mW 8b 1.2 GS/s single-channel asynchronous SAR ADC with alternate
 #: comparators for enhanced speed in 32 nm digital SOI CMOS", ISSCC 2013 (the ADC ISAAC,
 #: Shafiee et al. ISCA 2016, scales for its crossbars): 3.1 mW at 1.2 GS/s, 8 bits.
@@ -54,41 +48,13 @@ DEFAULT_DRAM_WORDS_PER_CYCLE = 10
 TPU_ALIASES = {"edge": "edge-32x32", "cloud": "cloud-128x128"}
 
 
-def horowitz_sram_pj_per_byte(size_bytes: float) -> float:
-    """Read energy per byte of an SRAM of ``size_bytes``: log-log interpolation of Horowitz's
-    64-bit read energies (8 kB: 10 pJ, 32 kB: 20 pJ, 1 MB: 100 pJ), extrapolated with the end
-    segments' slopes."""
-    if size_bytes <= 0:
-        raise ConfigError(f"SRAM size must be positive, got {size_bytes} bytes")
-    points = HOROWITZ_SRAM_64BIT_PJ
-    logs = [(math.log(s), math.log(e)) for s, e in points]
-    x = math.log(size_bytes)
-    (x0, y0), (x1, y1) = (logs[0], logs[1]) if x <= logs[1][0] else (logs[1], logs[2])
-    y = y0 + (y1 - y0) * (x - x0) / (x1 - x0)
-    return math.exp(y) / 8.0
-
-
-class EnergyTable(ConfigModel):
-    """Per-operation energies of the digital (systolic) part, joules.  Defaults: Horowitz 2014, 45 nm."""
+class EnergyTable(SystolicEnergy):
+    """Per-operation energies of the digital (systolic) part, joules: the systolic room's
+    :class:`~imaclab.systolic.energy.SystolicEnergy` with a fixed int8 MAC energy.  Defaults:
+    Horowitz 2014, 45 nm."""
 
     mac_j: float = Field((HOROWITZ_INT8_MULT_PJ + HOROWITZ_INT32_ADD_PJ) * 1e-12, gt=0, description=(
         "energy of one int8 multiply-accumulate, J (Horowitz 2014: 8-bit mult 0.2 pJ + 32-bit add 0.1 pJ)"))
-    sram_j_per_byte: float | None = Field(None, gt=0, description=(
-        "SRAM access energy per byte, J; None = from the operand SRAM size by Horowitz 2014's 64-bit read "
-        "energies (8 kB 10 pJ, 32 kB 20 pJ, 1 MB 100 pJ, log-log interpolated)"))
-    dram_j_per_byte: float = Field(HAN_DRAM_32BIT_PJ / 4 * 1e-12, gt=0, description=(
-        "DRAM access energy per byte, J (640 pJ per 32-bit word: Han et al. ISCA 2016 / Horowitz 2014)"))
-    vector_op_j: float = Field(HOROWITZ_INT8_ADD_PJ * 1e-12, gt=0, description=(
-        "energy of one 8-bit compare or add of the vector unit (pooling, residual adds), J "
-        "(Horowitz 2014: 8-bit add 0.03 pJ)"))
-    static_power_w: float = Field(0.0, ge=0, description=(
-        "static (leakage + clock) power of the digital accelerator, W, charged for the TPU part's "
-        "latency; 0 = dynamic energy only (Horowitz's figures are dynamic)"))
-
-    def sram_energy_per_byte(self, sram_bytes: float) -> float:
-        """The configured per-byte SRAM energy, or Horowitz's for an SRAM of ``sram_bytes``."""
-        return self.sram_j_per_byte if self.sram_j_per_byte is not None else horowitz_sram_pj_per_byte(
-            sram_bytes) * 1e-12
 
 
 class ConverterConfig(ConfigModel):

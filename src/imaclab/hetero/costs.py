@@ -170,7 +170,7 @@ def tpu_layer_cost(mapped: MappedLayer, report, systolic_cfg, energy: EnergyTabl
         tpu_cycles=float(cycles), stall_cycles=float(report.stall_cycles * repeats), latency_s=latency,
         energy_mac_j=macs * energy.mac_j, energy_sram_j=e_sram,
         energy_dram_j=(dram_read + dram_write) * energy.dram_j_per_byte,
-        energy_static_j=energy.static_power_w * latency, weight_bytes=digital_weight_bytes(mapped),
+        energy_static_j=energy.leakage_power(systolic_cfg) * latency, weight_bytes=digital_weight_bytes(mapped),
         sram_read_bytes=float(sram_read), sram_write_bytes=float(sram_write), dram_read_bytes=float(dram_read),
         dram_write_bytes=float(dram_write), dram_weight_bytes=float(report.dram_filter_reads * word * repeats))
 
@@ -197,7 +197,8 @@ def vector_layer_cost(mapped: MappedLayer, systolic_cfg, energy: EnergyTable) ->
     read_b, write_b = read_values * word, layer.out_elements * word
     return LayerCost(name=layer.name, kind=layer.kind, unit="vector", stage="tpu", tpu_cycles=float(cycles),
                      latency_s=latency, energy_mac_j=ops * energy.vector_op_j,
-                     energy_sram_j=(read_b + write_b) * sram_e, energy_static_j=energy.static_power_w * latency,
+                     energy_sram_j=(read_b + write_b) * sram_e,
+                     energy_static_j=energy.leakage_power(systolic_cfg) * latency,
                      sram_read_bytes=float(read_b), sram_write_bytes=float(write_b))
 
 

@@ -30,11 +30,18 @@ from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.catalog import get_model, list_models
 from imaclab.llm.costs import VectorUnitConfig, systolic_cost
 from imaclab.llm.hardware import DEFAULT_DATAFLOW, clock_of, resolve_systolic, systolic_label
+from imaclab.llm.energy import ENERGY_CATEGORIES, hybrid_pim_design, roofline_design, tpu_design
 from imaclab.llm.improve import PimCrossbarConfig
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.study import StudyConfig, StudyResult, factor_column, run_study
 from imaclab.llm.workload import WorkloadConfig, build_workload
 from imaclab.result import Result, Table
+from imaclab.imac.tiles import TileSpec
+from imaclab.systolic.energy import SystolicEnergy
+
+#: The hybrid design's default tile: ISAAC-like 128x128 crossbars of ternary devices, bit-serial binary
+#: input drivers and an 8-bit ADC per column.
+DEFAULT_PIM_TILE = {"size": 128, "device": "ternary", "input_driver": "binary", "output": "adc", "adc_bits": 8}
 
 HeatmapCost = Literal["systolic", "memory", "roofline"]
 
@@ -59,10 +66,26 @@ class LlmWorkloadJob(ConfigModel):
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(
         "further workload options (causal block, logits, GQA stacking); phase, context, batch and the mask "
         "are set above"))
+    design: str = Field("tpu", description=(
+        "design costed for seconds and energy: tpu (every GEMM on the array), hybrid-pim (projections on "
+        "crossbar tiles measured by the circuit room, the rest on the array), or a roofline preset "
+        "(h100-sxm, a100-sxm, tpu-v4, edge-npu)"))
+    allow_beyond_max_context: bool = Field(False, description=(
+        "run a context above the model's max context (shapes only; published studies run OPT at 4096)"))
+    energy: SystolicEnergy = Field(default_factory=SystolicEnergy, description=(
+        "per-operation energies of the systolic array (Horowitz ISSCC 2014, 45 nm; docs/systolic.md)"))
+    tile: TileSpec = Field(default_factory=lambda: TileSpec(**DEFAULT_PIM_TILE), description=(
+        "hybrid-pim: the crossbar tile (size, device kind, input drivers, output converters), characterized "
+        "once by the fast solver with parasitics and cached"))
+    crossbars_available: int | None = Field(None, gt=0, description=(
+        "hybrid-pim: crossbar tiles on chip; None = enough for every projection weight (fewer: rounds)"))
+    pim_improved: list[str] = Field(["projection"], description="hybrid-pim: categories on crossbars "
+                                                                "(projection, head)")
 
     def workload_config(self) -> WorkloadConfig:
+        extra = {"allow_beyond_max_context": True} if self.allow_beyond_max_context else {}
         return self.workload.with_overrides({"phase": self.phase, "context_tokens": self.context,
-                                             "batch": self.batch, "attention_mask": self.attention_mask})
+                                             "batch": self.batch, "attention_mask": self.attention_mask, **extra})
 
 
 class AmdahlJob(StudyConfig):
@@ -92,6 +115,11 @@ class AmdahlCaseJob(ConfigModel):
     crossbar: PimCrossbarConfig = Field(default_factory=PimCrossbarConfig, description="hybrid PIM crossbars")
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description="workload options "
                                                                                  "(phase/context/batch set above)")
+    pim_tiles: bool = Field(False, description=(
+        "also cost hybrid-pim on a crossbar tile measured by the circuit room (energy Amdahl, tokens/J)"))
+    tile: TileSpec = Field(default_factory=lambda: TileSpec(**DEFAULT_PIM_TILE), description=(
+        "the hybrid-pim tile for pim_tiles (sweep tile.size, tile.adc_bits, tile.device)"))
+    energy: SystolicEnergy = Field(default_factory=SystolicEnergy, description="systolic per-operation energies")
 
     def study(self) -> AmdahlJob:
         """The one-case study this case is."""
@@ -100,7 +128,8 @@ class AmdahlCaseJob(ConfigModel):
             "phases": [self.phase], "batch": self.batch, "array": self.array, "dataflow": self.dataflow,
             "improved": self.improved, "factors": [self.s], "baseline_precision": self.baseline_precision,
             "quantized_precision": self.quantized_precision, "roofline": self.roofline,
-            "clock_hz": self.clock_hz, "crossbar": self.crossbar.to_dict(), "workload": self.workload.to_dict()}
+            "clock_hz": self.clock_hz, "crossbar": self.crossbar.to_dict(), "workload": self.workload.to_dict(),
+            "pim_tiles": self.pim_tiles, "tile": self.tile.to_dict(), "energy": self.energy.to_dict()}
         # unset options take the study's own defaults
         return AmdahlJob.from_dict({k: v for k, v in fields.items() if v is not None}, source="llm.amdahl case")
 
@@ -135,13 +164,20 @@ class WorkloadResult(Result):
     macs_by_category: dict[str, int]
     flops_by_category: dict[str, int]
     gemms: list[dict[str, Any]]
+    design: str = "tpu"
+    tokens_per_j: float | None = None
+    energy_j: float = 0.0
+    energy_j_by_category: dict[str, float] | None = None
+    seconds_by_category: dict[str, float] | None = None
+    design_detail: dict[str, Any] | None = None
 
     #: The report's keys, in the order ``--json`` prints them.
     KEYS: ClassVar[tuple[str, ...]] = (
         "model", "phase", "context", "batch", "layers", "parameters", "parameters_by_group", "hardware",
         "workload", "precision", "cycles_by_category", "cycles_per_layer_by_category",
         "cycles_outside_layers_by_category", "cycles_total", "cycle_fractions", "seconds", "tokens_per_s",
-        "bytes_by_category", "bytes_by_kind", "macs_by_category", "flops_by_category", "gemms")
+        "bytes_by_category", "bytes_by_kind", "macs_by_category", "flops_by_category", "gemms",
+        "design", "tokens_per_j", "energy_j", "energy_j_by_category", "seconds_by_category", "design_detail")
 
     def to_dict(self) -> dict[str, Any]:
         return {key: getattr(self, key) for key in self.KEYS}
@@ -158,13 +194,37 @@ class WorkloadResult(Result):
                  f"{100 * self.cycle_fractions[cat]:.1f}%", f"{self.macs_by_category[cat]:,}",
                  f"{self.bytes_by_category[cat]:,.0f}") for cat, total in self.cycles_by_category.items()]
         rows.append(("total", "", f"{self.cycles_total:,.0f}", "100%", "", ""))
-        return [Table(title, columns, tuple(rows))]
+        return [Table(title, columns, tuple(rows)), self.energy_table()]
+
+    def energy_table(self) -> Table:
+        """Seconds and joules of the pass by category on the design."""
+        secs, joules = self.seconds_by_category or {}, self.energy_j_by_category or {}
+        whole = self.energy_j or 1.0
+        rows = [(cat, f"{secs.get(cat, 0.0) * 1e3:.4g}", f"{joules.get(cat, 0.0) * 1e3:.4g}",
+                 f"{100 * joules.get(cat, 0.0) / whole:.1f}%") for cat in ENERGY_CATEGORIES]
+        rows.append(("total", f"{self.seconds * 1e3:.4g}", f"{self.energy_j * 1e3:.4g}", "100%"))
+        return Table(f"design {self.design}: time and energy per pass", ("category", "ms", "mJ", "energy share"),
+                     tuple(rows))
 
     def notes(self) -> list[str]:
         line = (f"{self.seconds * 1e3:.4g} ms per pass at {self.hardware['clock_hz'] / 1e9:g} GHz = "
                 f"{self.tokens_per_s:.4g} tokens/s" if self.tokens_per_s else
                 f"{self.seconds * 1e3:.4g} ms per pass at {self.hardware['clock_hz'] / 1e9:g} GHz")
-        return [line] + super().notes()
+        if self.design != "tpu":
+            line = f"design {self.design}: " + line.split(" at ")[0] + (
+                f" = {self.tokens_per_s:.4g} tokens/s" if self.tokens_per_s else "")
+        lines = [line]
+        if self.tokens_per_j:
+            lines.append(f"{self.energy_j * 1e3:.4g} mJ per pass = {self.tokens_per_j:.4g} tokens/J")
+        detail = self.design_detail or {}
+        if "tiles_required" in detail:
+            fits = "" if detail.get("crossbars_available") is None else (
+                "; fits the budget" if detail["weights_fit"] else f"; more than the {detail['crossbars_available']}"
+                f" available: the weights do not fit (a GEMM larger than the budget runs in rounds; reprogramming "
+                f"between GEMMs is not modelled)")
+            lines.append(f"{detail['tiles_required']:,} crossbar tiles ({detail['tile']['label']}), "
+                         f"{detail['crossbar_area_mm2']:.4g} mm^2{fits}")
+        return lines + super().notes()
 
 
 # ------------------------------------------------------------------------------ run
@@ -193,6 +253,9 @@ def _run_workload(job: LlmWorkloadJob, *, out_dir: str | Path | None = None,
     prec = PrecisionConfig.parse(job.precision)
     traffic = bytes_by_category(workload, prec)
     seconds = cost.in_seconds(clock).total
+    design = design_of(job, workload, systolic, clock, prec, cost)
+    if job.design != "tpu":
+        seconds = design.seconds
     result = WorkloadResult(
         job=job, model=spec.name, phase=wcfg.phase, context=wcfg.context_tokens, batch=wcfg.batch,
         layers=spec.num_layers, parameters=spec.total_parameters(), parameters_by_group=spec.parameter_counts(),
@@ -206,11 +269,32 @@ def _run_workload(job: LlmWorkloadJob, *, out_dir: str | Path | None = None,
         tokens_per_s=wcfg.tokens_per_pass / seconds if seconds else None,
         bytes_by_category={c: traffic[c]["total"] for c in CATEGORIES}, bytes_by_kind=traffic,
         macs_by_category=workload.macs_by_category(), flops_by_category=workload.flops_by_category(),
-        gemms=workload.gemm_table())
+        gemms=workload.gemm_table(), design=design.design, tokens_per_j=design.tokens_per_j,
+        energy_j=design.energy_j, energy_j_by_category=design.energy_j_by_category,
+        seconds_by_category=design.seconds_by_category, design_detail=design.detail)
     if out_dir is not None:
         result.save(out_dir)
         result.plot(out_dir)
     return result
+
+
+def design_of(job: LlmWorkloadJob, workload, systolic, clock_hz: float, precision: PrecisionConfig, cycles):
+    """The :class:`~imaclab.llm.energy.DesignCost` of ``job.design`` for one pass."""
+    from imaclab.llm.roofline import RooflineHardware
+
+    name = job.design.strip().lower()
+    vector_unit = VectorUnitConfig(lanes=job.vector_lanes, ops_per_lane_per_cycle=job.ops_per_lane_per_cycle)
+    if name == "tpu":
+        return tpu_design(workload, systolic, clock_hz=clock_hz, precision=precision, energy=job.energy,
+                          vector_unit=vector_unit, cycles=cycles)
+    if name in ("hybrid-pim", "hybrid_pim", "pim"):
+        from imaclab.imac.tiles import characterize_tile
+
+        tile = characterize_tile(job.tile)
+        return hybrid_pim_design(workload, systolic, tile, clock_hz=clock_hz, precision=precision,
+                                 energy=job.energy, improved=job.pim_improved,
+                                 crossbars_available=job.crossbars_available, vector_unit=vector_unit, cycles=cycles)
+    return roofline_design(workload, precision, RooflineHardware.preset(job.design))
 
 
 @run.register(StudyConfig)

@@ -155,4 +155,5 @@ def check_context(spec: LlmSpec, context_tokens: int) -> None:
         raise ConfigError(f"context length must be >= 1 token, got {context_tokens}")
     if context_tokens > spec.max_context:
         raise ConfigError(f"{spec.name}: context {context_tokens} exceeds its max context {spec.max_context} "
-                          f"tokens (use a shorter --context or allow_beyond_max_context)")
+                          f"tokens (use a shorter --context, or --allow-beyond-max-context / "
+                          f"workload.allow_beyond_max_context=true to run it anyway)")

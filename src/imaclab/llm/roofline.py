@@ -33,6 +33,10 @@ class RooflineHardware(ConfigModel):
     vector_ops_per_s: float | None = Field(default=None, description=(
         "rate of vector (non-matrix) arithmetic, ops/s; None: vector work is bounded by memory only"))
     source: str = Field(default="", description="datasheet or paper the numbers come from")
+    energy_per_op_j: dict[int, float] | None = Field(default=None, description=(
+        "energy per arithmetic op (1 MAC = 2 ops), J, keyed by operand width in bits; None = no energy model"))
+    energy_per_byte_j: float | None = Field(default=None, gt=0, description="energy per DRAM/HBM byte moved, J")
+    energy_source: str = Field(default="", description="where the energy figures come from")
 
     @field_validator("peak_ops_per_s")
     @classmethod
@@ -40,6 +44,25 @@ class RooflineHardware(ConfigModel):
         if not value or any(b <= 0 or r <= 0 for b, r in value.items()):
             raise ValueError("needs at least one (bits > 0: ops/s > 0) entry")
         return dict(sorted(value.items()))
+
+    @field_validator("energy_per_op_j")
+    @classmethod
+    def _positive_energy(cls, value: dict[int, float] | None) -> dict[int, float] | None:
+        if value is None:
+            return None
+        if not value or any(b <= 0 or e <= 0 for b, e in value.items()):
+            raise ValueError("needs at least one (bits > 0: J > 0) entry")
+        return dict(sorted(value.items()))
+
+    def energy_for_bits(self, bits: float) -> float:
+        """Energy per op on operands ``bits`` wide: the narrowest listed width >= bits (else the widest)."""
+        if not self.energy_per_op_j:
+            raise ConfigError(f"{self.name}: no energy_per_op_j figures")
+        width = math.ceil(bits - 1e-9)
+        for listed, value in self.energy_per_op_j.items():
+            if listed >= width:
+                return value
+        return list(self.energy_per_op_j.values())[-1]
 
     @classmethod
     def preset(cls, name: str) -> RooflineHardware:

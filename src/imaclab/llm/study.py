@@ -34,11 +34,14 @@ from imaclab.llm.costs import (
     systolic_cost,
 )
 from imaclab.llm.hardware import DEFAULT_DATAFLOW, clock_of, resolve_systolic, roofline_for, systolic_label
+from imaclab.imac.tiles import TileSpec
+from imaclab.llm.energy import energy_amdahl, hybrid_pim_design, tpu_design
 from imaclab.llm.improve import ComputeImprovementConfig, PimCrossbarConfig, compute_improvement, hybrid_pim_improvement
 from imaclab.llm.precision import PrecisionConfig, bytes_by_category
 from imaclab.llm.roofline import RooflineHardware
 from imaclab.llm.workload import Workload, WorkloadConfig, build_workload
 from imaclab.result import Result, flat_scalars
+from imaclab.systolic.energy import SystolicEnergy
 
 DEFAULT_CONTEXTS = [128, 256, 512, 1024, 2048, 4096]
 DEFAULT_FACTORS = [2.0, 4.0, 8.0, 16.0, 64.0]
@@ -72,6 +75,14 @@ class StudyConfig(ConfigModel):
         "vector unit for norms/softmax/activations (default: one lane per array column)"))
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(
         "workload options (mask, causal block, logits); phase/context/batch are set per case"))
+    energy: SystolicEnergy = Field(default_factory=SystolicEnergy, description=(
+        "per-operation energies of the systolic array (energy columns: tpu design at the quantized precision)"))
+    pim_tiles: bool = Field(default=False, description=(
+        "also cost hybrid-pim on crossbar tiles measured by the circuit room (tile): time, energy, energy "
+        "Amdahl and tokens/J columns (the tile is characterized once and cached)"))
+    tile: TileSpec = Field(default_factory=lambda: TileSpec(size=128, device="ternary", input_driver="binary",
+                                                            output="adc", adc_bits=8), description=(
+        "hybrid-pim crossbar tile for pim_tiles (default: 128x128 ternary, bit-serial drivers, 8-bit ADCs)"))
 
     @field_validator("contexts")
     @classmethod
@@ -170,6 +181,12 @@ class StudyResult(Result):
                          f"({lo['model']}, L={lo['context']}, ceiling {lo['ceiling_systolic']:.3g}x) to "
                          f"{hi['f_systolic']:.3f} ({hi['model']}, L={hi['context']}, ceiling "
                          f"{hi['ceiling_systolic']:.3g}x)")
+        pim = [r for r in self.rows if r.get("tokens_per_j_hybrid_pim")]
+        if pim:
+            gains = [r["energy_gain_hybrid_pim"] for r in pim]
+            speed = [r["speedup_hybrid_pim_tile"] for r in pim]
+            lines.append(f"hybrid-pim on measured tiles vs tpu: tokens/J x{min(gains):.3g} to x{max(gains):.3g}, "
+                         f"tokens/s x{min(speed):.3g} to x{max(speed):.3g} (energy_vs_speed.png)")
         timing = f"study {self.elapsed_s:.2f} s"
         if self.total_s is not None:
             timing += f", with files and plots {self.total_s:.2f} s"
@@ -217,6 +234,7 @@ class _Plan:
     improved: tuple[str, ...]
     systolic_improved: tuple[str, ...]   # 'other' runs on the vector unit, not the PEs
     hybrid_improved: tuple[str, ...]     # only weight-stationary GEMMs fit on crossbars
+    tile: Any = None                     # TileCosts of the hybrid-pim tiles (pim_tiles)
 
 
 @dataclass(frozen=True)
@@ -247,8 +265,14 @@ def run_study(*, config: StudyConfig | None = None) -> StudyResult:
     baseline = PrecisionConfig.parse(cfg.baseline_precision)
     quantized = PrecisionConfig.parse(cfg.quantized_precision, base=baseline)
     improved = tuple(cfg.improved)
-    plan = _Plan(cfg, baseline, quantized, improved, tuple(c for c in improved if c != "other"),
-                 tuple(c for c in improved if c in ("projection", "head")))
+    hybrid_improved = tuple(c for c in improved if c in ("projection", "head"))
+    tile = None
+    if cfg.pim_tiles and hybrid_improved:
+        from imaclab.imac.tiles import characterize_tile
+
+        tile = characterize_tile(cfg.tile)
+    plan = _Plan(cfg, baseline, quantized, improved, tuple(c for c in improved if c != "other"), hybrid_improved,
+                 tile)
     workloads: list[Workload] = []
     skipped: list[dict[str, Any]] = []
     for spec in specs:
@@ -331,6 +355,7 @@ def _case_row(plan: _Plan, hw: _Hardware, workload: Workload, instance_cycles: n
         row["s_hybrid_pim"] = hybrid.factor
         row["speedup_hybrid_pim"] = hybrid.speedup
         row["tokens_per_s_hybrid_pim"] = hybrid.tokens_per_s_after
+    _energy_columns(row, plan, hw, workload, cost)
     before_bytes = bytes_by_category(workload, plan.baseline)
     for category in CATEGORIES:
         row[f"bytes_{category}"] = before_bytes[category]["total"]
@@ -345,3 +370,33 @@ def _case_row(plan: _Plan, hw: _Hardware, workload: Workload, instance_cycles: n
                tokens_per_s_roofline_before=roof.tokens_per_s_before,
                tokens_per_s_roofline_after=roof.tokens_per_s_after)
     return row
+
+
+def _energy_columns(row: dict[str, Any], plan: _Plan, hw: _Hardware, workload: Workload, cost) -> None:
+    """Energy of the pass on the tpu design and, with ``pim_tiles``, on hybrid-pim; Amdahl's law for energy.
+
+    Both designs run the quantized model (``quantized_precision``), so only the crossbar categories and
+    the DRAM traffic (weights the crossbars hold are not moved) differ: ``f_energy`` is their share of
+    the tpu design's energy.
+    """
+    cfg = plan.config
+    tpu = tpu_design(workload, hw.systolic, clock_hz=hw.clock_hz, precision=plan.quantized, energy=cfg.energy,
+                     vector_unit=cfg.vector_unit, cycles=cost)
+    changing = (*plan.hybrid_improved, "data_movement")
+    row["energy_j_tpu"] = tpu.energy_j
+    row["tokens_per_j_tpu"] = tpu.tokens_per_j
+    f = tpu.energy_fraction(changing)
+    row["f_energy"] = f
+    row["ceiling_energy"] = float(amdahl_ceiling(f))
+    if plan.tile is None:
+        return
+    hybrid = hybrid_pim_design(workload, hw.systolic, plan.tile, clock_hz=hw.clock_hz, precision=plan.quantized,
+                               energy=cfg.energy, improved=plan.hybrid_improved,
+                               crossbars_available=cfg.crossbar.crossbars_available, vector_unit=cfg.vector_unit,
+                               cycles=cost)
+    law = energy_amdahl(tpu, hybrid, changing)
+    row.update(energy_j_hybrid_pim=hybrid.energy_j, tokens_per_j_hybrid_pim=hybrid.tokens_per_j,
+               tokens_per_s_hybrid_pim_tile=hybrid.tokens_per_s, s_energy_hybrid_pim=law["s_energy"],
+               energy_gain_hybrid_pim=law["energy_gain"], speedup_hybrid_pim_tile=tpu.seconds / hybrid.seconds,
+               tiles_hybrid_pim=hybrid.detail["tiles_required"],
+               crossbar_area_mm2_hybrid_pim=hybrid.detail["crossbar_area_mm2"])

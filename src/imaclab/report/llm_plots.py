@@ -179,6 +179,59 @@ def plot_cost_by_category(result: StudyResult, path: Path, *, context: int | Non
     return path
 
 
+#: (design label, tokens/s column, tokens/J column, marker) of the energy plot.
+ENERGY_DESIGNS = (("tpu", "tokens_per_s_systolic", "tokens_per_j_tpu", "o"),
+                  ("hybrid-pim", "tokens_per_s_hybrid_pim_tile", "tokens_per_j_hybrid_pim", "^"))
+
+
+def plot_energy_vs_speed(result: StudyResult, path: Path) -> Path:
+    """tokens/J against tokens/s, one point per case: marker = design, colour = model; one panel per
+    (phase, hardware); the Pareto front of each panel drawn as a step line."""
+    plt = _pyplot()
+    panels = _panels(result)
+    models = _model_order(result)
+    colors = plt.get_cmap("tab20")
+    ncols = len({hw for _, hw in panels}) or 1
+    nrows = max(1, len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols + 2.2, 4.0 * nrows), squeeze=False)
+    for ax, (phase, hw) in zip(axes.flat, panels):
+        rows = [r for r in result.rows if r["phase"] == phase and r["hardware"] == hw]
+        points = []
+        for _label, xs, ys, marker in ENERGY_DESIGNS:
+            for i, model in enumerate(models):
+                sel = [r for r in rows if r["model"] == model and r.get(xs) and r.get(ys)]
+                if not sel:
+                    continue
+                x = [r[xs] for r in sel]
+                y = [r[ys] for r in sel]
+                points += list(zip(x, y))
+                ax.scatter(x, y, marker=marker, s=18, color=colors(i % 20))
+        if points:
+            front, best = [], -np.inf
+            for x, y in sorted(points, key=lambda p: -p[0]):
+                if y > best:
+                    front.append((x, y))
+                    best = y
+            front.sort()
+            ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="k", lw=0.8, alpha=0.6)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("tokens/s")
+        ax.set_ylabel("tokens/J")
+        ax.set_title(f"{phase}, {hw} (o tpu, ^ hybrid-pim)", fontsize=10)
+        ax.grid(True, which="both", alpha=0.2)
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="s", color=colors(i % 20), label=m) for i, m in enumerate(models)]
+    handles += [Line2D([], [], ls="", marker=marker, color="k", label=label)
+                for label, _, _, marker in ENERGY_DESIGNS]
+    fig.legend(handles=handles, loc="center right", fontsize=6, ncol=1 if len(handles) <= 24 else 2)
+    fig.tight_layout(rect=(0, 0, 1 - 2.2 / (5.2 * ncols + 2.2), 1))
+    write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
+    plt.close(fig)
+    return path
+
+
 def plot_study(result: StudyResult, *, out_dir: str | Path,
                heatmap_costs: tuple[str, ...] = ("systolic",)) -> dict[str, Path]:
     """Draw the study's plots into ``out_dir``: the f heatmaps of ``heatmap_costs`` (systolic, memory,
@@ -194,6 +247,8 @@ def plot_study(result: StudyResult, *, out_dir: str | Path,
             files[key] = plot_f_heatmap(result, out / f"f_heatmap_{cost}.png", cost=cost)
         files["speedup_curves"] = plot_speedup_curves(result, out / "speedup_curves.png")
         files["cost_by_category"] = plot_cost_by_category(result, out / "cost_by_category.png")
+        if any(r.get("tokens_per_j_tpu") for r in result.rows):
+            files["energy_vs_speed"] = plot_energy_vs_speed(result, out / "energy_vs_speed.png")
     return files
 
 

@@ -21,9 +21,10 @@ from imaclab.config import ConfigModel
 from imaclab.errors import ImaclabError, InputError
 from imaclab.result import Result, Table, flat_scalars
 from imaclab.systolic.config import SystolicConfig
+from imaclab.systolic.energy import ENERGY_PARTS, LayerEnergy, SystolicEnergy, energy_totals, layer_energy, total_energy
 from imaclab.systolic.layers import Layer
 from imaclab.systolic.model import check_work, simulate_layer
-from imaclab.systolic.report import LayerReport, summarize, write_scalesim_reports
+from imaclab.systolic.report import LayerReport, summarize, write_energy_report, write_scalesim_reports
 from imaclab.systolic.topology import detect_gemm, load_topology, resolve_topology
 
 
@@ -39,6 +40,9 @@ class TpuJob(ConfigModel):
                                                 "from the header")
     dataflow: Literal["os", "ws", "is"] | None = Field(None, description="override the array's dataflow: os, ws, "
                                                                           "is; None = the array's own")
+    energy: SystolicEnergy = Field(default_factory=SystolicEnergy, description=(
+        "per-operation energies (MAC by operand bits, SRAM per access by size and word, DRAM per byte, "
+        "leakage); defaults Horowitz ISSCC 2014, 45 nm (docs/systolic.md)"))
 
     @field_validator("systolic", mode="before")
     @classmethod
@@ -70,6 +74,17 @@ class TpuResult(Result):
     reports: list[LayerReport]
     #: Set when a layer failed: how far the run got.
     incomplete: str | None = None
+    #: Energy of each layer (same order as ``reports``); computed from the reports when not given.
+    energies: list[LayerEnergy] | None = None
+
+    def __post_init__(self) -> None:
+        if self.energies is None:
+            self.energies = [layer_energy(r, self.config, self.job.energy) for r in self.reports]
+
+    @property
+    def energy(self) -> LayerEnergy:
+        """Total energy over layers (:class:`imaclab.systolic.energy.LayerEnergy`)."""
+        return total_energy(self.energies or [])
 
     @property
     def totals(self) -> dict[str, Any]:
@@ -79,13 +94,17 @@ class TpuResult(Result):
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"config": self.config.to_dict(), "topology": str(self.topology),
                                 "gemm_format": self.gemm, "totals": self.totals,
-                                "layers": [r.to_dict() for r in self.reports]}
+                                "energy": {**energy_totals(self.energies or []),
+                                           "parameters": self.job.energy.to_dict()},
+                                "layers": [{**r.to_dict(), "energy": e.to_dict()}
+                                           for r, e in zip(self.reports, self.energies)]}
         if self.incomplete:
             data["incomplete"] = self.incomplete
         return data
 
     def metrics(self) -> dict[str, Any]:
-        """The totals: cycles, stalls, MACs, utilization, latency, SRAM and DRAM traffic."""
+        """The totals: cycles, stalls, MACs, utilization, latency, SRAM and DRAM traffic (energy: ``to_dict()
+        ["energy"]``, kept out so a sweep's columns stay as they were)."""
         return flat_scalars(self.totals)
 
     def tables(self) -> list[Table]:
@@ -103,12 +122,26 @@ class TpuResult(Result):
                          f"{totals['dram_ifmap_reads'] + totals['dram_filter_reads']:,}",
                          f"{totals['dram_ofmap_writes']:,}"))
         title = f"{self.topology.name} on {cfg.array_rows}x{cfg.array_cols} {cfg.dataflow} ({bandwidth})"
-        return [Table(title, columns, tuple(rows))]
+        return [Table(title, columns, tuple(rows)), self.energy_table()]
+
+    def energy_table(self) -> Table:
+        """Energy per layer and in total, uJ, by part (MAC, SRAM, DRAM, leakage)."""
+        columns = ("layer", "MAC uJ", "SRAM uJ", "DRAM uJ", "leakage uJ", "total uJ", "pJ/MAC")
+        energies = list(self.energies or [])
+        items = [(e, r.macs) for e, r in zip(energies, self.reports)]
+        if energies:
+            items.append((self.energy, sum(r.macs for r in self.reports)))
+        rows = tuple((e.name, *(f"{getattr(e, f'{p}_j') * 1e6:.4g}" for p in ENERGY_PARTS), f"{e.total_j * 1e6:.4g}",
+                      f"{e.total_j / macs * 1e12:.3g}" if macs else "") for e, macs in items)
+        bits = self.job.energy.operand_bits_of(self.config)
+        return Table(f"energy ({bits:g}-bit MACs at {self.job.energy.mac_energy(bits) * 1e12:.3g} pJ; "
+                     f"DRAM {self.job.energy.dram_j_per_byte * 1e12:.3g} pJ/B)", columns, rows)
 
     def notes(self) -> list[str]:
         lines = []
         if self.reports:
-            line = f"{self.totals['latency_s'] * 1e3:.4g} ms at {self.config.clock_hz / 1e6:g} MHz"
+            line = (f"{self.totals['latency_s'] * 1e3:.4g} ms at {self.config.clock_hz / 1e6:g} MHz, "
+                    f"{self.energy.total_j * 1e6:.4g} uJ")
             if "compute" in self.files:
                 line += f"; reports in {self.files['compute'].parent}"
             lines.append(line)
@@ -117,8 +150,9 @@ class TpuResult(Result):
         return lines
 
     def write_files(self, out_dir: Path) -> dict[str, Path]:
-        """SCALE-Sim's three CSV reports and the array as a SCALE-Sim ``config.cfg``."""
+        """SCALE-Sim's three CSV reports, ``ENERGY_REPORT.csv`` and the array as a SCALE-Sim ``config.cfg``."""
         files = write_scalesim_reports(self.reports, out_dir)
+        files["energy"] = write_energy_report(self.energies or [], out_dir)
         files["config_cfg"] = self.config.to_scalesim_cfg(Path(out_dir) / "config.cfg")
         return files
 

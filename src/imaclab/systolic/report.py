@@ -213,6 +213,20 @@ def write_scalesim_reports(reports: list[LayerReport], outdir: str | Path) -> di
     return paths
 
 
+ENERGY_HEADER = ["LayerID", "Layer", "MAC J", "SRAM J", "SRAM IFMAP J", "SRAM Filter J", "SRAM OFMAP J", "DRAM J",
+                 "Leakage J", "Total J"]
+
+
+def write_energy_report(energies: list, outdir: str | Path) -> Path:
+    """``ENERGY_REPORT.csv``: one row per layer (:class:`imaclab.systolic.energy.LayerEnergy`), joules, in
+    SCALE-Sim's CSV style."""
+    from imaclab.files import write_text
+
+    rows = ([i, e.name, e.mac_j, e.sram_j, e.sram_ifmap_j, e.sram_filter_j, e.sram_ofmap_j, e.dram_j, e.leakage_j,
+             e.total_j] for i, e in enumerate(energies))
+    return write_text(Path(outdir) / "ENERGY_REPORT.csv", _scalesim_csv_text(ENERGY_HEADER, rows))
+
+
 def write_reports(reports: list[LayerReport], outdir: str | Path,
                   summary: dict[str, Any] | None = None) -> dict[str, Path]:
     """The three SCALE-Sim CSVs (:func:`write_scalesim_reports`) and ``summary.json`` (totals, layers), atomically."""

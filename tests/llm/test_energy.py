@@ -1,0 +1,124 @@
+"""LLM designs in time and energy: tpu and hybrid-pim counted by hand on a tiny model (issue 15)."""
+
+import json
+import math
+
+import pytest
+
+from imaclab.cli import main
+from imaclab.imac.tiles import TileCosts
+from imaclab.llm.architecture import CATEGORIES, LlmSpec
+from imaclab.llm.costs import systolic_cost
+from imaclab.llm.energy import energy_amdahl, hybrid_pim_design, roofline_design, tpu_design
+from imaclab.llm.precision import PrecisionConfig, bytes_by_category
+from imaclab.llm.roofline import RooflineHardware
+from imaclab.llm.workload import WorkloadConfig, build_workload
+from imaclab.systolic import SystolicConfig
+from imaclab.systolic.energy import SystolicEnergy
+
+TINY = LlmSpec(name="tiny", family="llama", num_layers=2, hidden_size=8, num_heads=2, num_kv_heads=2, head_dim=4,
+               ffn_size=16, ffn_kind="gated", activation="silu", vocab_size=32, tied_embeddings=False,
+               max_context=64, position_embedding="rotary", norm="rmsnorm")
+ARRAY = SystolicConfig(array_rows=4, array_cols=4, ifmap_sram_kb=8, filter_sram_kb=8, ofmap_sram_kb=8)
+# a made-up tile with round numbers: 4 inputs x 4 outputs, 8-bit DAC, 1 ns and 1 pJ per product
+TILE = TileCosts(label="t", size=5, inputs=4, outputs=4, input_bits=8, output_bits=8, settling_s=1e-9, dac_s=0.0,
+                 adc_s=0.0, crossbar_j=1e-12, amplifiers_j=0.0, neurons_j=0.0, adc_j=0.0, dac_j=0.0, power_w=1e-3,
+                 array_area_um2=1.0, adc_area_um2=0.0, dac_area_um2=0.0, backend="fast")
+
+
+@pytest.fixture()
+def workload():
+    return build_workload(TINY, WorkloadConfig(phase="decode", context_tokens=8))
+
+
+def test_tiny_model_projections_by_hand(workload):
+    proj = [op for op in workload.gemms if op.category == "projection"]
+    # q, k, v, o (8x8), gate, up (8->16), down (16->8), one token
+    assert sorted((op.k, op.n) for op in proj) == sorted([(8, 8)] * 4 + [(8, 16)] * 2 + [(16, 8)])
+    prec = PrecisionConfig.parse("w1.58a8")
+    energy = SystolicEnergy()
+    cycles = systolic_cost(workload, ARRAY)
+    tpu = tpu_design(workload, ARRAY, clock_hz=1e9, precision=prec, energy=energy, cycles=cycles)
+    hyb = hybrid_pim_design(workload, ARRAY, TILE, clock_hz=1e9, precision=prec, energy=energy, cycles=cycles)
+    # crossbars: 4 x (2x2) + 2 x (2x4) + 1 x (4x2) = 16 + 16 + 8 = 40 tiles per layer, 2 layers
+    assert hyb.detail["tiles_required"] == 80
+    # each tile does 1 product per activation bit slice: 8-bit activations over an 8-bit DAC = 1 op
+    products = 80
+    adds = 2 * (4 * 8 * (2 - 1) + 2 * 16 * (2 - 1) + 8 * (4 - 1))   # digital partial sums over k tiles
+    assert hyb.energy_j_by_category["projection"] == pytest.approx(products * 1e-12 + adds * energy.accumulate_j)
+    # time: each GEMM's tiles work in parallel on its one row: 7 GEMMs x 1 ns per layer
+    assert hyb.seconds_by_category["projection"] == pytest.approx(2 * 7 * 1e-9)
+    # the rest is the tpu's
+    for cat in ("attention", "head", "other"):
+        assert hyb.energy_j_by_category[cat] == pytest.approx(tpu.energy_j_by_category[cat])
+        assert hyb.seconds_by_category[cat] == pytest.approx(tpu.seconds_by_category[cat])
+    # no weight traffic for what the crossbars hold
+    traffic = bytes_by_category(workload, prec)
+    assert tpu.energy_j_by_category["data_movement"] - hyb.energy_j_by_category["data_movement"] == pytest.approx(
+        traffic["projection"]["weight"] * energy.dram_j_per_byte)
+    assert traffic["projection"]["weight"] == pytest.approx(2 * (4 * 64 + 3 * 128) * 1.58 / 8)
+    # tpu projection energy: MACs at 8 bits (w1.58a8 computes at 8) plus SRAM
+    macs = workload.macs_by_category()["projection"]
+    assert tpu.energy_j_by_category["projection"] > macs * energy.mac_energy(8)
+    assert tpu.tokens_per_j == pytest.approx(1 / tpu.energy_j)
+    law = energy_amdahl(tpu, hyb, ("projection", "data_movement"))
+    assert law["energy_gain_amdahl"] == pytest.approx(law["energy_gain"])
+    assert law["ceiling_energy"] >= law["energy_gain"]
+
+
+def test_crossbar_budget_and_rounds(workload):
+    prec = PrecisionConfig.parse("w1.58a8")
+    hyb = hybrid_pim_design(workload, ARRAY, TILE, clock_hz=1e9, precision=prec, energy=SystolicEnergy(),
+                            crossbars_available=4)
+    assert hyb.detail["weights_fit"] is False
+    # 4 tiles at a time: q,k,v,o need 1 round, gate/up/down 2 rounds each
+    assert hyb.seconds_by_category["projection"] == pytest.approx(2 * (4 * 1 + 3 * 2) * 1e-9)
+
+
+def test_roofline_energy(workload):
+    hw = RooflineHardware.preset("h100-sxm")
+    prec = PrecisionConfig.parse("fp16")
+    cost = roofline_design(workload, prec, hw)
+    macs = workload.macs_by_category()["head"]
+    assert cost.energy_j_by_category["head"] == pytest.approx(2 * macs * hw.energy_for_bits(16))
+    assert set(cost.energy_j_by_category) == {*CATEGORIES, "data_movement"}
+
+
+def test_cli_designs_and_beyond_max_context(capsys):
+    out = {}
+    for design in ("tpu", "h100-sxm"):
+        assert main(["llm", "workload", "-m", "opt-125m", "-L", "64", "--design", design, "--json"]) == 0
+        out[design] = json.loads(capsys.readouterr().out)
+    tpu = out["tpu"]
+    assert {"tokens_per_s", "tokens_per_j", "energy_j_by_category", "cycles_total"} <= set(tpu)
+    assert set(tpu["energy_j_by_category"]) == {"projection", "attention", "head", "other", "data_movement"}
+    assert tpu["tokens_per_j"] == pytest.approx(1 / sum(tpu["energy_j_by_category"].values()))
+    assert out["h100-sxm"]["tokens_per_s"] > tpu["tokens_per_s"]
+    assert main(["llm", "workload", "-m", "opt-125m", "-L", "4096", "--json"]) == 2
+    assert "--allow-beyond-max-context" in capsys.readouterr().err
+    assert main(["llm", "workload", "-m", "opt-125m", "-L", "4096", "--allow-beyond-max-context", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["context"] == 4096
+
+
+def test_hybrid_pim_on_a_measured_tile(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert main(["llm", "workload", "-m", "opt-125m", "-L", "64", "--design", "hybrid-pim", "--set", "tile.size=16",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["design"] == "hybrid-pim" and data["design_detail"]["tiles_required"] > 0
+    assert math.isfinite(data["tokens_per_j"]) and data["tokens_per_j"] > 0
+    assert list((tmp_path / "imaclab" / "tiles").glob("tile-16x16-*.npz"))
+
+
+def test_amdahl_case_with_measured_tiles(tmp_path, monkeypatch):
+    from imaclab.llm.api import AmdahlCaseJob, run
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    metrics = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(["pim_tiles=true", "tile.size=16"])).metrics()
+    assert metrics["energy_gain_hybrid_pim"] == pytest.approx(metrics["energy_j_tpu"] / metrics["energy_j_hybrid_pim"])
+    f, s = metrics["f_energy"], metrics["s_energy_hybrid_pim"]
+    assert metrics["energy_gain_hybrid_pim"] == pytest.approx(1 / ((1 - f) + f / s))
+    assert metrics["ceiling_energy"] == pytest.approx(1 / (1 - f))
+    assert metrics["tokens_per_j_tpu"] == pytest.approx(1 / metrics["energy_j_tpu"])   # decode, batch 1
+    without = run(AmdahlCaseJob(model="opt-125m", context=128)).metrics()
+    assert "tokens_per_j_hybrid_pim" not in without and without["f_energy"] == pytest.approx(f)
