@@ -37,7 +37,7 @@ from imaclab.errors import ConfigError
 from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.costs import CostBreakdown, VectorUnitConfig, roofline_cost, systolic_cost
 from imaclab.llm.precision import BITS_PER_BYTE, PrecisionConfig, bytes_by_category, gemm_bytes
-from imaclab.llm.workload import Workload
+from imaclab.llm.workload import GemmOp, VectorOp, Workload
 
 #: Energy categories of a design: the workload's categories and the DRAM/HBM traffic.
 ENERGY_CATEGORIES = (*CATEGORIES, "data_movement")
@@ -81,7 +81,8 @@ class DesignCost:
 
 def _split(workload: Workload, per_op) -> dict[str, float]:
     out = dict.fromkeys(CATEGORIES, 0.0)
-    for op in (*workload.gemms, *workload.vectors):
+    ops: list[GemmOp | VectorOp] = [*workload.gemms, *workload.vectors]
+    for op in ops:
         value = per_op(op)
         if value:
             out[op.category] += value * workload.occurrences(op)

@@ -97,7 +97,7 @@ class TpuResult(Result):
                                 "energy": {**energy_totals(self.energies or []),
                                            "parameters": self.job.energy.to_dict()},
                                 "layers": [{**r.to_dict(), "energy": e.to_dict()}
-                                           for r, e in zip(self.reports, self.energies)]}
+                                           for r, e in zip(self.reports, self.energies or [])]}
         if self.incomplete:
             data["incomplete"] = self.incomplete
         return data
