@@ -133,3 +133,181 @@ def scan_misses(prev, passes, chunk):
         if misses_this_pass == 0:
             break
     return misses, swaps[:count].copy()
+
+
+# ------------------------------------------------------------------ USER mode (SCALE-Sim's read_buffer.py)
+@numba.njit(cache=True, nogil=True)
+def user_read_misses(fetch, items_per_set, active_sets, prefetch_sets, demand, demand_line, addresses):
+    """Replay SCALE-Sim's USER-mode read buffer (``memory/read_buffer.py``) over a demand stream.
+
+    ``fetch``: the operand's prefetch order (valid addresses only); set ``j`` holds fetch
+    elements ``j*items_per_set ..`` (``len(fetch) // items_per_set + 1`` sets, the last one
+    possibly empty).  The active window is ``active_sets`` consecutive sets (cyclic) starting at
+    set 0; a demanded address in none of them moves the window by ``prefetch_sets`` (one
+    prefetch) until it is.  ``demand``/``demand_line``: valid demanded addresses in request order
+    and their demand line.  Returns ``(event_lines, event_prefetches)``: per demand line with a
+    miss, the number of prefetches issued so far after that line.
+    """
+    n_fetch = fetch.size
+    n_sets = n_fetch // items_per_set + 1
+    empty = np.zeros(0, dtype=np.int64)
+    if active_sets >= n_sets:
+        return empty, empty
+    # CSR: address -> set ids of its fetch positions (ascending)
+    count = np.zeros(addresses + 1, dtype=np.int64)
+    for q in range(n_fetch):
+        count[fetch[q] + 1] += 1
+    for a in range(addresses):
+        count[a + 1] += count[a]
+    sets = np.empty(n_fetch, dtype=np.int64)
+    fill = count[:-1].copy()
+    for q in range(n_fetch):
+        a = fetch[q]
+        sets[fill[a]] = q // items_per_set
+        fill[a] += 1
+    ev_line = np.empty(demand.size, dtype=np.int64)
+    ev_k = np.empty(demand.size, dtype=np.int64)
+    n_ev = 0
+    start = 0
+    k = 0
+    for i in range(demand.size):
+        a = demand[i]
+        lo = count[a]
+        hi = count[a + 1]
+        missed = False
+        while True:
+            hit = False
+            for q in range(lo, hi):
+                if (sets[q] - start) % n_sets < active_sets:
+                    hit = True
+                    break
+            if hit:
+                break
+            if hi == lo:
+                raise ValueError("demanded address was never prefetched")
+            start = (start + prefetch_sets) % n_sets
+            k += 1
+            missed = True
+        if missed:
+            line = demand_line[i]
+            if n_ev > 0 and ev_line[n_ev - 1] == line:
+                ev_k[n_ev - 1] = k
+            else:
+                ev_line[n_ev] = line
+                ev_k[n_ev] = k
+                n_ev += 1
+    return ev_line[:n_ev].copy(), ev_k[:n_ev].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _wb_drain(start_cycle, drained, closed, fills, width, lines_per_drain, state):
+    # state: [dram_writes, free, first_drain_start (-1 none), last_drain_cycle, drains]
+    end_line = min(drained + lines_per_drain, closed)
+    count = end_line - drained
+    if count <= 0:
+        return -1, drained
+    data = count * width - (width - fills[end_line - 1])
+    state[0] += data
+    state[1] += data
+    if state[2] < 0 and state[4] == 0:
+        state[2] = start_cycle
+    state[4] += 1
+    state[3] = start_cycle + count - 1
+    return state[3], end_line
+
+
+@numba.njit(cache=True, nogil=True)
+def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofmap_counts,
+                    buffer_words, active_words, drain_words, width, first_valid, last_valid):
+    """Cycle stamps of SCALE-Sim's USER-mode memory system (``service_memory_requests``), line by line.
+
+    Line ``i`` is served at cycle ``c = i + stalls so far``.  A read operand whose demand line
+    missed finishes at its last prefetch's response ``-1 + k * step`` (``k`` prefetches so far),
+    else at ``c + 1``; the OFMAP write buffer (``write_buffer.service_writes``, drain width
+    ``width``) replayed word by word gives the line's write offset.  The line's stall is
+    ``max(read_if - c - 1, read_fl - c - 1, write_offset - 1)`` (negative allowed, as in
+    SCALE-Sim).  ``first_valid``/``last_valid``: per operand (ifmap, filter, ofmap) the first and
+    last demand line with a valid request.  Returns ``(ints, cycles)``: ints = [stall cycles,
+    total cycles, DRAM writes, first drain start, last drain cycle, drains, error];
+    cycles = served cycle of first/last valid line per operand (6 values).
+    """
+    fills = np.empty(int(ofmap_counts.sum()) + 2, dtype=np.int64)
+    state = np.zeros(5, dtype=np.int64)
+    state[1] = buffer_words
+    state[2] = -1
+    closed = 0
+    drained = 0
+    fill = 0
+    drain_end = 0
+    stalls = 0
+    ii = 0
+    jf = 0
+    out = np.zeros(6, dtype=np.int64)
+    ints = np.zeros(7, dtype=np.int64)
+    last_out = 0
+    for i in range(lines):
+        c = i + stalls
+        # reads
+        if_out = c + 1
+        if ii < if_lines.size and if_lines[ii] == i:
+            if_out = -1 + if_k[ii] * if_step
+            ii += 1
+        fl_out = c + 1
+        if jf < fl_lines.size and fl_lines[jf] == i:
+            fl_out = -1 + fl_k[jf] * fl_step
+            jf += 1
+        # writes
+        cur = c
+        offset = 0
+        for w in range(ofmap_counts[i]):
+            state[1] -= 1
+            fill += 1
+            if fill == width:
+                fills[closed] = width
+                closed += 1
+                fill = 0
+            if cur < drain_end:
+                if state[1] <= 0:
+                    offset += max(drain_end - cur, 0)
+                    cur = drain_end
+            elif state[1] < active_words:
+                if fill > 0:
+                    fills[closed] = fill
+                    closed += 1
+                    fill = 0
+                end, drained = _wb_drain(cur, drained, closed, fills, width, -(-drain_words // width), state)
+                if end < 0:
+                    ints[6] = 1
+                    return ints, out
+                drain_end = end
+        wr_out = c + offset
+        if i == first_valid[0]:
+            out[0] = if_out
+        if i == last_valid[0]:
+            out[1] = if_out
+        if i == first_valid[1]:
+            out[2] = fl_out
+        if i == last_valid[1]:
+            out[3] = fl_out
+        if i == first_valid[2]:
+            out[4] = wr_out
+        if i == last_valid[2]:
+            out[5] = wr_out
+        last_out = wr_out
+        stalls += max(if_out - c - 1, fl_out - c - 1, offset - 1)
+    # empty_all_buffers at the last line's served cycle
+    if fill > 0:
+        fills[closed] = fill
+        closed += 1
+        fill = 0
+    cycle = last_out
+    while drained < closed:
+        end, drained = _wb_drain(cycle, drained, closed, fills, width, -(-drain_words // width), state)
+        cycle = end + 1
+    ints[0] = stalls
+    ints[1] = last_out
+    ints[2] = state[0]
+    ints[3] = state[2]
+    ints[4] = state[3]
+    ints[5] = state[4]
+    return ints, out
