@@ -523,3 +523,23 @@ def user_memory(total_lines: int, ifmap: UserReads, filt: UserReads, ofmap_count
     c = [int(x) for x in cycles]
     return UserMemoryResult(int(ints[0]), int(ints[1]), int(ints[2]), int(ints[3]), int(ints[4]), int(ints[5]),
                             {"ifmap": (c[0], c[1]), "filter": (c[2], c[3]), "ofmap": (c[4], c[5])})
+
+
+def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int) -> UserReads:
+    """:func:`user_reads` with the prefetch order and demand walked in place (no stream arrays)."""
+    geom = layout.geom
+    is_ifmap = layout.operand == "ifmap"
+    if is_ifmap:
+        addresses = int(im2col.pixel_base.max(initial=0)) + int(im2col.window_offset.max(initial=0)) + 1
+    else:       # filter n * K + k < N * K (N = Sc in os/ws, T in is)
+        addresses = int(geom.t if geom.dataflow == "is" else geom.sc) * int(k)
+    lines, ks, stats = kernels.user_read_walk(
+        kernels.DATAFLOW_CODES[geom.dataflow], is_ifmap, layout.rows, layout.cols, layout.t, layout.sr, layout.sc,
+        layout.row_fold, layout.col_fold, layout.lines_per_fold, int(k), im2col.pixel_base, im2col.window_offset,
+        im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid, addresses,
+        buffer.items_per_set, buffer.active_words, buffer.prefetch_words)
+    prefetches = int(ks[-1]) if ks.size else 0
+    first = buffer.first_lines(int(stats[1]))
+    step = buffer.lines_per_prefetch
+    reads = (first + prefetches * step) * buffer.bandwidth
+    return UserReads(lines, ks, reads, -first, -1 + prefetches * (step + 1), step, int(stats[2]), int(stats[3]))

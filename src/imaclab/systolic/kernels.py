@@ -311,3 +311,202 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
     ints[4] = state[3]
     ints[5] = state[4]
     return ints, out
+
+
+@numba.njit(inline="always")
+def _operand_address(is_ifmap, i, j, k, pixel_base, window_offset, r, s, rows_left, cols_left, all_valid):
+    """Address of operand element (i, j): IFMAP (pixel i, window j) via im2col, or filter (k=i, n=j)."""
+    if is_ifmap:
+        if not all_valid and (r[j] >= rows_left[i] or s[j] >= cols_left[i]):
+            return -1
+        return pixel_base[i] + window_offset[j]
+    return j * k + i
+
+
+@numba.njit(cache=True, nogil=True)
+def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold, lines_per_fold, k,
+                   pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, addresses,
+                   items_per_set, active_words, prefetch_words):
+    """:func:`user_read_misses` without building the streams: the prefetch order and the demand are
+    walked in place (SCALE-Sim's ``create_*_prefetch_mat`` / ``create_*_demand_mat`` orders).
+
+    Returns ``(event_lines, event_prefetches, stats)``, stats = [valid fetches, prefetch-matrix
+    elements, first valid demand line, last valid demand line].
+    """
+    # ---- prefetch matrix geometry: rows = nblk * blk_len, width columns
+    if dataflow == 0:
+        if is_ifmap:
+            blk_len, width, nblk, ylim, y_is_row, diag = t, rows, row_fold, sr, True, True
+        else:
+            blk_len, width, nblk, ylim, y_is_row, diag = t, cols, col_fold, sc, False, True
+    elif dataflow == 1:
+        if is_ifmap:
+            blk_len, width, nblk, ylim, y_is_row, diag = t, rows, row_fold, sr, False, True
+        else:
+            blk_len, width, nblk, ylim, y_is_row, diag = sr, cols, col_fold, sc, False, False
+    else:
+        if is_ifmap:
+            blk_len, width, nblk, ylim, y_is_row, diag = sr, cols, col_fold, sc, True, False
+        else:
+            blk_len, width, nblk, ylim, y_is_row, diag = t, rows, row_fold, sr, True, True
+    mrows = nblk * blk_len
+    count = np.zeros(addresses + 1, dtype=np.int64)
+    sets = np.empty(0, dtype=np.int32)
+    fill = count[:-1].copy()
+    # two walks over the prefetch order: count, then fill the address -> set table
+    for phase in range(2):
+        if phase == 1:
+            for a in range(addresses):
+                count[a + 1] += count[a]
+            sets = np.empty(count[addresses], dtype=np.int32)
+            fill = count[:-1].copy()
+        valid = 0
+        ndiag = mrows + width - 1 if diag else mrows
+        for d in range(ndiag):
+            if diag:
+                hi = min(d, mrows - 1)
+                lo = max(0, d - width + 1)
+            else:
+                hi = width - 1     # row-major: "d" is the row, walk columns ascending
+                lo = 0
+            for step in range(hi - lo + 1):
+                if diag:
+                    row = hi - step
+                    col = d - row
+                else:
+                    row = d
+                    col = step
+                blk = row // blk_len
+                x = row - blk * blk_len
+                y = blk * width + col
+                if y >= ylim:
+                    continue
+                if y_is_row:
+                    a = _operand_address(is_ifmap, y, x, k, pixel_base, window_offset, r, s, rows_left,
+                                         cols_left, all_valid)
+                else:
+                    a = _operand_address(is_ifmap, x, y, k, pixel_base, window_offset, r, s, rows_left,
+                                         cols_left, all_valid)
+                if a < 0:
+                    continue
+                if phase == 0:
+                    count[a + 1] += 1
+                else:
+                    sets[fill[a]] = valid // items_per_set
+                    fill[a] += 1
+                valid += 1
+    stats = np.zeros(4, dtype=np.int64)
+    stats[0] = valid
+    stats[1] = mrows * width
+    n_sets = valid // items_per_set + 1
+    active = min(n_sets, -(-active_words // items_per_set))
+    step_sets = min(n_sets - active, -(-prefetch_words // items_per_set))
+    cap = 1024
+    ev_line = np.empty(cap, dtype=np.int64)
+    ev_k = np.empty(cap, dtype=np.int64)
+    n_ev = 0
+    start = 0
+    kk = 0
+    first_line = -1
+    last_line = -1
+    always_hit = active >= n_sets
+    # ---- demand walk, folds in SCALE-Sim's order (for fc: for fr)
+    for fc in range(col_fold):
+        cu = min(cols, sc - fc * cols)
+        for fr in range(row_fold):
+            ru = min(rows, sr - fr * rows)
+            base = (fc * row_fold + fr) * lines_per_fold
+            skewed = True
+            used, u_base, u_is_row, offset, w_is_row = 0, 0, False, 0, False
+            if dataflow == 0:
+                if is_ifmap:
+                    used, u_base, u_is_row, offset = ru, fr * rows, True, 0
+                else:
+                    used, u_base, u_is_row, offset = cu, fc * cols, False, 0
+            elif dataflow == 1:
+                if is_ifmap:
+                    used, u_base, u_is_row, offset = ru, fr * rows, False, rows
+                else:
+                    skewed = False
+                    w_is_row = True
+            else:
+                if is_ifmap:
+                    skewed = False
+                    w_is_row = False
+                else:
+                    used, u_base, u_is_row, offset = ru, fr * rows, True, rows
+            if skewed:
+                ncyc = used + t - 1
+            else:
+                ncyc = ru
+            for cyc in range(ncyc):
+                if skewed:
+                    line = base + offset + cyc
+                    ulo = max(0, cyc - t + 1)
+                    uhi = min(used - 1, cyc)
+                    nit = uhi - ulo + 1
+                else:
+                    line = base + rows - ru + cyc
+                    nit = cu
+                missed = False
+                for it in range(nit):
+                    if skewed:
+                        u = ulo + it
+                        e = cyc - u
+                        if u_is_row:
+                            a = _operand_address(is_ifmap, u_base + u, e, k, pixel_base, window_offset, r, s,
+                                                 rows_left, cols_left, all_valid)
+                        else:
+                            a = _operand_address(is_ifmap, e, u_base + u, k, pixel_base, window_offset, r, s,
+                                                 rows_left, cols_left, all_valid)
+                    else:
+                        w = fr * rows + ru - 1 - cyc
+                        v = fc * cols + it
+                        if w_is_row:
+                            a = _operand_address(is_ifmap, w, v, k, pixel_base, window_offset, r, s,
+                                                 rows_left, cols_left, all_valid)
+                        else:
+                            a = _operand_address(is_ifmap, v, w, k, pixel_base, window_offset, r, s,
+                                                 rows_left, cols_left, all_valid)
+                    if a < 0:
+                        continue
+                    if first_line < 0:
+                        first_line = line
+                    last_line = line
+                    if always_hit:
+                        continue
+                    lo_q = count[a]
+                    hi_q = count[a + 1]
+                    if hi_q == lo_q:
+                        raise ValueError("demanded address was never prefetched")
+                    while True:
+                        hit = False
+                        for q in range(lo_q, hi_q):
+                            rel = sets[q] - start
+                            if rel < 0:
+                                rel += n_sets
+                            if rel < active:
+                                hit = True
+                                break
+                        if hit:
+                            break
+                        start += step_sets
+                        if start >= n_sets:
+                            start -= n_sets
+                        kk += 1
+                        missed = True
+                if missed:
+                    if n_ev == cap:
+                        cap *= 2
+                        nl = np.empty(cap, dtype=np.int64)
+                        nk = np.empty(cap, dtype=np.int64)
+                        nl[:n_ev] = ev_line[:n_ev]
+                        nk[:n_ev] = ev_k[:n_ev]
+                        ev_line = nl
+                        ev_k = nk
+                    ev_line[n_ev] = line
+                    ev_k[n_ev] = kk
+                    n_ev += 1
+    stats[2] = first_line
+    stats[3] = last_line
+    return ev_line[:n_ev].copy(), ev_k[:n_ev].copy(), stats

@@ -21,13 +21,13 @@ from typing import Iterable
 import numpy as np
 
 from imaclab.errors import ConfigError
-from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, UserReadBuffer, UserReads, _Lines,
+from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, UserReadBuffer, _Lines,
                                       misses_block_repeats, misses_repeated_unique, read_timing,
-                                      scan_previous_reads, simulate_write_buffer, user_memory, user_reads)
+                                      scan_previous_reads, simulate_write_buffer, user_memory,
+                                      user_reads_walk)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
-from imaclab.systolic.operands import (OperandLayout, conv_all_valid, demand_stream, fetch_sequence,
-                                       ifmap_previous_reads, operand_im2col)
+from imaclab.systolic.operands import OperandLayout, conv_all_valid, ifmap_previous_reads, operand_im2col
 from imaclab.systolic.report import LayerReport
 from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
                                        total_cycles_calc)
@@ -155,15 +155,8 @@ def _simulate_user(cfg: SystolicConfig, layer: Layer, unit: Layer, geom, layouts
     rows, cols = cfg.array_rows, cfg.array_cols
     lines = int(geom.lines)
     im2col = operand_im2col(unit)
-    addresses = {"ifmap": int(im2col.pixel_base.max(initial=0)) + int(im2col.window_offset.max(initial=0)) + 1,
-                 "filter": n * k}
-    reads: dict[str, UserReads] = {}
-    for op in ("ifmap", "filter"):
-        layout = layouts[op]
-        fetch, fetch_elements = fetch_sequence(layout, im2col, k)
-        demand, demand_lines = demand_stream(layout, unit, im2col)
-        buffer = UserReadBuffer(cfg.sram_words(op), bw)
-        reads[op] = user_reads(buffer, fetch, fetch_elements, demand, demand_lines, addresses[op])
+    reads = {op: user_reads_walk(UserReadBuffer(cfg.sram_words(op), bw), layouts[op], im2col, k)
+             for op in ("ifmap", "filter")}
     ofmap_layout = layouts["ofmap"]
     ofmap_lines = _Lines(ofmap_layout.fold_elements(), geom.lines_per_fold, ofmap_layout.line_counts,
                          ofmap_layout.fold_kind)
