@@ -313,16 +313,6 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
     return ints, out
 
 
-@numba.njit(inline="always")
-def _operand_address(is_ifmap, i, j, k, pixel_base, window_offset, r, s, rows_left, cols_left, all_valid):
-    """Address of operand element (i, j): IFMAP (pixel i, window j) via im2col, or filter (k=i, n=j)."""
-    if is_ifmap:
-        if not all_valid and (r[j] >= rows_left[i] or s[j] >= cols_left[i]):
-            return -1
-        return pixel_base[i] + window_offset[j]
-    return j * k + i
-
-
 @numba.njit(cache=True, nogil=True)
 def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold, lines_per_fold, k,
                    pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, addresses,
@@ -382,11 +372,25 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                 if y >= ylim:
                     continue
                 if y_is_row:
-                    a = _operand_address(is_ifmap, y, x, k, pixel_base, window_offset, r, s, rows_left,
-                                         cols_left, all_valid)
+                    ii = y
+                    jj = x
+                    if is_ifmap:
+                        if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                            a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                        else:
+                            a = -1
+                    else:
+                        a = np.int64(jj) * k + ii
                 else:
-                    a = _operand_address(is_ifmap, x, y, k, pixel_base, window_offset, r, s, rows_left,
-                                         cols_left, all_valid)
+                    ii = x
+                    jj = y
+                    if is_ifmap:
+                        if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                            a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                        else:
+                            a = -1
+                    else:
+                        a = np.int64(jj) * k + ii
                 if a < 0:
                     continue
                 if phase == 0:
@@ -454,20 +458,48 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                         u = ulo + it
                         e = cyc - u
                         if u_is_row:
-                            a = _operand_address(is_ifmap, u_base + u, e, k, pixel_base, window_offset, r, s,
-                                                 rows_left, cols_left, all_valid)
+                            ii = u_base + u
+                            jj = e
+                            if is_ifmap:
+                                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                                else:
+                                    a = -1
+                            else:
+                                a = np.int64(jj) * k + ii
                         else:
-                            a = _operand_address(is_ifmap, e, u_base + u, k, pixel_base, window_offset, r, s,
-                                                 rows_left, cols_left, all_valid)
+                            ii = e
+                            jj = u_base + u
+                            if is_ifmap:
+                                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                                else:
+                                    a = -1
+                            else:
+                                a = np.int64(jj) * k + ii
                     else:
                         w = fr * rows + ru - 1 - cyc
                         v = fc * cols + it
                         if w_is_row:
-                            a = _operand_address(is_ifmap, w, v, k, pixel_base, window_offset, r, s,
-                                                 rows_left, cols_left, all_valid)
+                            ii = w
+                            jj = v
+                            if is_ifmap:
+                                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                                else:
+                                    a = -1
+                            else:
+                                a = np.int64(jj) * k + ii
                         else:
-                            a = _operand_address(is_ifmap, v, w, k, pixel_base, window_offset, r, s,
-                                                 rows_left, cols_left, all_valid)
+                            ii = v
+                            jj = w
+                            if is_ifmap:
+                                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                                else:
+                                    a = -1
+                            else:
+                                a = np.int64(jj) * k + ii
                     if a < 0:
                         continue
                     if first_line < 0:
