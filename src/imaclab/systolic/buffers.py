@@ -525,7 +525,7 @@ def user_memory(total_lines: int, ifmap: UserReads, filt: UserReads, ofmap_count
                             {"ifmap": (c[0], c[1]), "filter": (c[2], c[3]), "ofmap": (c[4], c[5])})
 
 
-def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int) -> UserReads:
+def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap: bool = False) -> UserReads:
     """:func:`user_reads` with the prefetch order and demand walked in place (no stream arrays)."""
     geom = layout.geom
     is_ifmap = layout.operand == "ifmap"
@@ -537,7 +537,7 @@ def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int) -> UserReads
         kernels.DATAFLOW_CODES[geom.dataflow], is_ifmap, layout.rows, layout.cols, layout.t, layout.sr, layout.sc,
         layout.row_fold, layout.col_fold, layout.lines_per_fold, int(k), im2col.pixel_base, im2col.window_offset,
         im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid, addresses,
-        buffer.items_per_set, buffer.active_words, buffer.prefetch_words)
+        buffer.items_per_set, buffer.active_words, buffer.prefetch_words, bool(unique_ifmap or not is_ifmap))
     prefetches = int(ks[-1]) if ks.size else 0
     first = buffer.first_lines(int(stats[1]))
     step = buffer.lines_per_prefetch

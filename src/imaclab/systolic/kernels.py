@@ -314,9 +314,128 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
 
 
 @numba.njit(cache=True, nogil=True)
+def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
+               pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
+               count, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique):
+    """One fold's demand through the USER read buffer (mode 0), or (mode 1) the lowest and highest
+    set holding any address of the fold (returned as the first two values)."""
+    cu = min(cols, sc - fc * cols)
+    ru = min(rows, sr - fr * rows)
+    base = (fc * row_fold + fr) * lines_per_fold
+    skewed = True
+    used, u_base, u_is_row, offset, w_is_row = 0, 0, False, 0, False
+    if dataflow == 0:
+        if is_ifmap:
+            used, u_base, u_is_row, offset = ru, fr * rows, True, 0
+        else:
+            used, u_base, u_is_row, offset = cu, fc * cols, False, 0
+    elif dataflow == 1:
+        if is_ifmap:
+            used, u_base, u_is_row, offset = ru, fr * rows, False, rows
+        else:
+            skewed = False
+            w_is_row = True
+    else:
+        if is_ifmap:
+            skewed = False
+            w_is_row = False
+        else:
+            used, u_base, u_is_row, offset = ru, fr * rows, True, rows
+    ncyc = used + t - 1 if skewed else ru
+    cap = ev_line.size
+    first_line = -1
+    last_line = -1
+    lo_set = n_sets
+    hi_set = -1
+    ulo = 0
+    nit = cu
+    for cyc in range(ncyc):
+        if skewed:
+            line = base + offset + cyc
+            ulo = max(0, cyc - t + 1)
+            nit = min(used - 1, cyc) - ulo + 1
+        else:
+            line = base + rows - ru + cyc
+        missed = False
+        for it in range(nit):
+            if skewed:
+                u = ulo + it
+                e = cyc - u
+                if u_is_row:
+                    ii = u_base + u
+                    jj = e
+                else:
+                    ii = e
+                    jj = u_base + u
+            else:
+                w = fr * rows + ru - 1 - cyc
+                v = fc * cols + it
+                if w_is_row:
+                    ii = w
+                    jj = v
+                else:
+                    ii = v
+                    jj = w
+            if is_ifmap:
+                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                else:
+                    continue
+            else:
+                a = np.int64(jj) * k + ii
+            if first_line < 0:
+                first_line = line
+            last_line = line
+            if unique:
+                lo_q = a
+                hi_q = a + 1
+            else:
+                lo_q = count[a]
+                hi_q = count[a + 1]
+                if hi_q == lo_q:
+                    raise ValueError("demanded address was never prefetched")
+            for q in range(lo_q, hi_q):
+                if sets[q] < lo_set:
+                    lo_set = sets[q]
+                if sets[q] > hi_set:
+                    hi_set = sets[q]
+            if mode == 1:
+                continue
+            while True:
+                hit = False
+                for q in range(lo_q, hi_q):
+                    rel = sets[q] - start
+                    if rel < 0:
+                        rel += n_sets
+                    if rel < active:
+                        hit = True
+                        break
+                if hit:
+                    break
+                start += step_sets
+                if start >= n_sets:
+                    start -= n_sets
+                kk += 1
+                missed = True
+        if missed:
+            if n_ev == cap:
+                cap *= 2
+                nl = np.empty(cap, dtype=np.int64)
+                nk = np.empty(cap, dtype=np.int64)
+                nl[:n_ev] = ev_line[:n_ev]
+                nk[:n_ev] = ev_k[:n_ev]
+                ev_line = nl
+                ev_k = nk
+            ev_line[n_ev] = line
+            ev_k[n_ev] = kk
+            n_ev += 1
+    return start, kk, n_ev, first_line, last_line, ev_line, ev_k, lo_set, hi_set
+
+
+@numba.njit(cache=True, nogil=True)
 def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold, lines_per_fold, k,
                    pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, addresses,
-                   items_per_set, active_words, prefetch_words):
+                   items_per_set, active_words, prefetch_words, unique):
     """:func:`user_read_misses` without building the streams: the prefetch order and the demand are
     walked in place (SCALE-Sim's ``create_*_prefetch_mat`` / ``create_*_demand_mat`` orders).
 
@@ -344,12 +463,16 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
     sets = np.empty(0, dtype=np.int32)
     fill = count[:-1].copy()
     # two walks over the prefetch order: count, then fill the address -> set table
-    for phase in range(2):
+    # unique addresses (GEMM IFMAP, filters): set of address a is sets[a] (one walk, no table)
+    for phase in range(1 if unique else 0, 2):
         if phase == 1:
-            for a in range(addresses):
-                count[a + 1] += count[a]
-            sets = np.empty(count[addresses], dtype=np.int32)
-            fill = count[:-1].copy()
+            if unique:
+                sets = np.empty(addresses, dtype=np.int32)
+            else:
+                for a in range(addresses):
+                    count[a + 1] += count[a]
+                sets = np.empty(count[addresses], dtype=np.int32)
+                fill = count[:-1].copy()
         valid = 0
         ndiag = mrows + width - 1 if diag else mrows
         for d in range(ndiag):
@@ -395,6 +518,8 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                     continue
                 if phase == 0:
                     count[a + 1] += 1
+                elif unique:
+                    sets[a] = valid // items_per_set
                 else:
                     sets[fill[a]] = valid // items_per_set
                     fill[a] += 1
@@ -415,130 +540,101 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
     last_line = -1
     always_hit = active >= n_sets
     # ---- demand walk, folds in SCALE-Sim's order (for fc: for fr)
-    for fc in range(col_fold):
-        cu = min(cols, sc - fc * cols)
-        for fr in range(row_fold):
-            ru = min(rows, sr - fr * rows)
-            base = (fc * row_fold + fr) * lines_per_fold
-            skewed = True
-            used, u_base, u_is_row, offset, w_is_row = 0, 0, False, 0, False
-            if dataflow == 0:
-                if is_ifmap:
-                    used, u_base, u_is_row, offset = ru, fr * rows, True, 0
-                else:
-                    used, u_base, u_is_row, offset = cu, fc * cols, False, 0
-            elif dataflow == 1:
-                if is_ifmap:
-                    used, u_base, u_is_row, offset = ru, fr * rows, False, rows
-                else:
-                    skewed = False
-                    w_is_row = True
-            else:
-                if is_ifmap:
-                    skewed = False
-                    w_is_row = False
-                else:
-                    used, u_base, u_is_row, offset = ru, fr * rows, True, rows
-            if skewed:
-                ncyc = used + t - 1
-            else:
-                ncyc = ru
-            for cyc in range(ncyc):
-                if skewed:
-                    line = base + offset + cyc
-                    ulo = max(0, cyc - t + 1)
-                    uhi = min(used - 1, cyc)
-                    nit = uhi - ulo + 1
-                else:
-                    line = base + rows - ru + cyc
-                    nit = cu
-                missed = False
-                for it in range(nit):
-                    if skewed:
-                        u = ulo + it
-                        e = cyc - u
-                        if u_is_row:
-                            ii = u_base + u
-                            jj = e
-                            if is_ifmap:
-                                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
-                                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
-                                else:
-                                    a = -1
-                            else:
-                                a = np.int64(jj) * k + ii
-                        else:
-                            ii = e
-                            jj = u_base + u
-                            if is_ifmap:
-                                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
-                                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
-                                else:
-                                    a = -1
-                            else:
-                                a = np.int64(jj) * k + ii
+    folds = row_fold * col_fold
+    # folds whose demand is the same block of addresses: os/ws IFMAP and is filter (one block per
+    # row fold, a pass = the row folds of one column fold), os filter (one block per column fold)
+    if dataflow == 0 and not is_ifmap:
+        nblocks = col_fold
+    elif (dataflow == 0 and is_ifmap) or (dataflow == 1 and is_ifmap) or (dataflow == 2 and not is_ifmap):
+        nblocks = row_fold
+    else:
+        nblocks = 0
+    block_lo = np.zeros(max(nblocks, 1), dtype=np.int64)
+    block_hi = np.full(max(nblocks, 1), -1, dtype=np.int64)      # -1: range not known yet
+    passes = nblocks == row_fold and nblocks > 0 and not (dataflow == 0 and not is_ifmap)
+    memo_ev0 = np.full(n_sets if passes else 1, -1, dtype=np.int64)
+    memo_ev1 = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    memo_dk = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    memo_end = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    memo_last = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    memo_k0 = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    pass_lines = row_fold * lines_per_fold
+    if always_hit:
+        # nothing misses: only the first and last lines with a valid read matter
+        for direction in range(2):
+            for idx in range(folds):
+                fold = idx if direction == 0 else folds - 1 - idx
+                res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
+                                 pixel_base, window_offset, r, s, rows_left, cols_left, all_valid,
+                                 fold // row_fold, fold % row_fold, count, sets, n_sets, n_sets, 0, 0, 0,
+                                 ev_line, ev_k, 0, unique)
+                if res[3] >= 0:
+                    if direction == 0:
+                        first_line = res[3]
                     else:
-                        w = fr * rows + ru - 1 - cyc
-                        v = fc * cols + it
-                        if w_is_row:
-                            ii = w
-                            jj = v
-                            if is_ifmap:
-                                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
-                                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
-                                else:
-                                    a = -1
-                            else:
-                                a = np.int64(jj) * k + ii
-                        else:
-                            ii = v
-                            jj = w
-                            if is_ifmap:
-                                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
-                                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
-                                else:
-                                    a = -1
-                            else:
-                                a = np.int64(jj) * k + ii
-                    if a < 0:
-                        continue
-                    if first_line < 0:
-                        first_line = line
-                    last_line = line
-                    if always_hit:
-                        continue
-                    lo_q = count[a]
-                    hi_q = count[a + 1]
-                    if hi_q == lo_q:
-                        raise ValueError("demanded address was never prefetched")
-                    while True:
-                        hit = False
-                        for q in range(lo_q, hi_q):
-                            rel = sets[q] - start
-                            if rel < 0:
-                                rel += n_sets
-                            if rel < active:
-                                hit = True
-                                break
-                        if hit:
-                            break
-                        start += step_sets
-                        if start >= n_sets:
-                            start -= n_sets
-                        kk += 1
-                        missed = True
-                if missed:
-                    if n_ev == cap:
-                        cap *= 2
-                        nl = np.empty(cap, dtype=np.int64)
-                        nk = np.empty(cap, dtype=np.int64)
-                        nl[:n_ev] = ev_line[:n_ev]
-                        nk[:n_ev] = ev_k[:n_ev]
-                        ev_line = nl
-                        ev_k = nk
-                    ev_line[n_ev] = line
-                    ev_k[n_ev] = kk
-                    n_ev += 1
+                        last_line = res[4]
+                    break
+        col_fold = 0        # skip the walk below
+    for fc in range(col_fold):
+        pass_base = fc * pass_lines
+        if passes and 0 < fc < col_fold - 1 and not always_hit and memo_ev0[start] >= 0:
+            # the same pass from the same window: replay its events
+            s0 = start
+            e0 = memo_ev0[s0]
+            e1 = memo_ev1[s0]
+            need = n_ev + (e1 - e0)
+            if need > cap:
+                while cap < need:
+                    cap *= 2
+                nl = np.empty(cap, dtype=np.int64)
+                nk = np.empty(cap, dtype=np.int64)
+                nl[:n_ev] = ev_line[:n_ev]
+                nk[:n_ev] = ev_k[:n_ev]
+                ev_line = nl
+                ev_k = nk
+            for q in range(e0, e1):
+                ev_line[n_ev] = ev_line[q] - memo_last[s0] + pass_base
+                ev_k[n_ev] = ev_k[q] - memo_k0[s0] + kk
+                n_ev += 1
+            kk += memo_dk[s0]
+            start = memo_end[s0]
+            continue
+        s0 = start
+        k0 = kk
+        e0 = n_ev
+        for fr in range(row_fold):
+            fold = fc * row_fold + fr
+            if not always_hit and nblocks > 0 and fold != 0 and fold != folds - 1:
+                b = fc if dataflow == 0 and not is_ifmap else fr
+                rlo = block_lo[b] - start
+                if rlo < 0:
+                    rlo += n_sets
+                rhi = block_hi[b] - start
+                if rhi < 0:
+                    rhi += n_sets
+                if block_hi[b] >= 0 and rlo < active and rhi < active and rlo <= rhi:
+                    continue            # every address of the fold is in the window: all hits
+            res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
+                             pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
+                             count, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique)
+            start, kk, n_ev = res[0], res[1], res[2]
+            if nblocks > 0:
+                b = fc if dataflow == 0 and not is_ifmap else fr
+                block_lo[b] = res[7]
+                block_hi[b] = res[8]
+            if res[3] >= 0 and first_line < 0:
+                first_line = res[3]
+            if res[4] >= 0:
+                last_line = res[4]
+            ev_line, ev_k = res[5], res[6]
+            cap = ev_line.size
+        if passes and not always_hit and memo_ev0[s0] < 0:
+            memo_ev0[s0] = e0
+            memo_ev1[s0] = n_ev
+            memo_dk[s0] = kk - k0
+            memo_end[s0] = start
+            memo_last[s0] = pass_base
+            memo_k0[s0] = k0
     stats[2] = first_line
     stats[3] = last_line
     return ev_line[:n_ev].copy(), ev_k[:n_ev].copy(), stats

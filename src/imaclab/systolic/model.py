@@ -155,7 +155,8 @@ def _simulate_user(cfg: SystolicConfig, layer: Layer, unit: Layer, geom, layouts
     rows, cols = cfg.array_rows, cfg.array_cols
     lines = int(geom.lines)
     im2col = operand_im2col(unit)
-    reads = {op: user_reads_walk(UserReadBuffer(cfg.sram_words(op), bw), layouts[op], im2col, k)
+    unique = _unique_addresses(unit)
+    reads = {op: user_reads_walk(UserReadBuffer(cfg.sram_words(op), bw), layouts[op], im2col, k, unique)
              for op in ("ifmap", "filter")}
     ofmap_layout = layouts["ofmap"]
     ofmap_lines = _Lines(ofmap_layout.fold_elements(), geom.lines_per_fold, ofmap_layout.line_counts,
