@@ -316,7 +316,7 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
 @numba.njit(cache=True, nogil=True)
 def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
-               count, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique):
+               count, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set):
     """One fold's demand through the USER read buffer (mode 0), or (mode 1) the lowest and highest
     set holding any address of the fold (returned as the first two values)."""
     cu = min(cols, sc - fc * cols)
@@ -394,13 +394,18 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                 hi_q = count[a + 1]
                 if hi_q == lo_q:
                     raise ValueError("demanded address was never prefetched")
-            for q in range(lo_q, hi_q):
-                if sets[q] < lo_set:
-                    lo_set = sets[q]
-                if sets[q] > hi_set:
-                    hi_set = sets[q]
-            if mode == 1:
-                continue
+            if not unique and not track:
+                rel = cell_set[ii * k + jj] - start
+                if rel < 0:
+                    rel += n_sets
+                if rel < active:
+                    continue
+            if track:
+                for q in range(lo_q, hi_q):
+                    if sets[q] < lo_set:
+                        lo_set = sets[q]
+                    if sets[q] > hi_set:
+                        hi_set = sets[q]
             while True:
                 hit = False
                 for q in range(lo_q, hi_q):
@@ -462,6 +467,9 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
     count = np.zeros(addresses + 1, dtype=np.int64)
     sets = np.empty(0, dtype=np.int32)
     fill = count[:-1].copy()
+    # IFMAP with repeated addresses: the set of each operand cell (pixel, window element), the copy
+    # a demand read most likely finds in the window (checked before the address's other copies)
+    cell_set = np.empty(0 if unique else max(sr, sc, t) * k if is_ifmap else 0, dtype=np.int32)
     # two walks over the prefetch order: count, then fill the address -> set table
     # unique addresses (GEMM IFMAP, filters): set of address a is sets[a] (one walk, no table)
     for phase in range(1 if unique else 0, 2):
@@ -523,6 +531,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                 else:
                     sets[fill[a]] = valid // items_per_set
                     fill[a] += 1
+                    cell_set[ii * k + jj] = valid // items_per_set
                 valid += 1
     stats = np.zeros(4, dtype=np.int64)
     stats[0] = valid
@@ -567,7 +576,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                 res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                                  pixel_base, window_offset, r, s, rows_left, cols_left, all_valid,
                                  fold // row_fold, fold % row_fold, count, sets, n_sets, n_sets, 0, 0, 0,
-                                 ev_line, ev_k, 0, unique)
+                                 ev_line, ev_k, 0, unique, False, cell_set)
                 if res[3] >= 0:
                     if direction == 0:
                         first_line = res[3]
@@ -614,12 +623,16 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                     rhi += n_sets
                 if block_hi[b] >= 0 and rlo < active and rhi < active and rlo <= rhi:
                     continue            # every address of the fold is in the window: all hits
-            res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
-                             pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
-                             count, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique)
-            start, kk, n_ev = res[0], res[1], res[2]
+            b = 0
             if nblocks > 0:
                 b = fc if dataflow == 0 and not is_ifmap else fr
+            track = unique and nblocks > 0 and block_hi[b] < 0      # (copies of im2col addresses spread: no use)
+            res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
+                             pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
+                             count, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
+                             track, cell_set)
+            start, kk, n_ev = res[0], res[1], res[2]
+            if track:
                 block_lo[b] = res[7]
                 block_hi[b] = res[8]
             if res[3] >= 0 and first_line < 0:
