@@ -12,6 +12,13 @@ closed form where every address is read once per pass (GEMMs, filters) and by a
 vectorized scan for im2col operands; DRAM writes, OFMAP stalls and the DRAM
 trace windows from an event-by-event replay of the OFMAP write buffer (one event
 per drain).
+
+With a user DRAM bandwidth (SCALE-Sim's USER mode, ``dram_model="scalesim"``, the
+default) the read buffers are SCALE-Sim's prefetching ones: a compiled walk of each
+operand's prefetch order and demand gives the lines where prefetches are issued, and
+one compiled scan over the demand lines gives the stalls, the OFMAP write buffer and
+every cycle stamp (:func:`_simulate_user`).  ``dram_model="bound"`` keeps the CALC
+traffic and bounds the stalls by the bandwidth (:func:`_user_read_stalls`).
 """
 
 from __future__ import annotations
@@ -266,7 +273,7 @@ def _peak_sram(layouts: dict[str, OperandLayout]) -> dict[str, float]:
 
 
 def _user_read_stalls(cfg: SystolicConfig, reads: dict[str, int], lines: int) -> int:
-    """imaclab's bandwidth-bound stall estimate with a user DRAM bandwidth (not SCALE-Sim's USER mode).
+    """``dram_model="bound"``: imaclab's bandwidth-bound stall estimate (not SCALE-Sim's USER mode).
 
     Each operand has its own DRAM port of ``bw`` words/cycle (as in SCALE-Sim); the
     layer cannot finish before every operand's DRAM words have streamed in.
