@@ -154,7 +154,7 @@ def test_walk_equals_explicit_streams(dataflow):
                 demand, lines = demand_stream(layout, layer, im2col)
                 addresses = int(max(fetch.max(initial=0), demand.max(initial=0))) + 1
                 ref = user_reads(buffer, fetch, elements, demand, lines, addresses)
-                got = user_reads_walk(buffer, layout, im2col, k, _unique_addresses(layer))
+                got = user_reads_walk(buffer, layout, im2col, k, _unique_addresses(layer), layer)
                 assert got.event_lines.tolist() == ref.event_lines.tolist(), (layer.name, op, words)
                 assert got.event_prefetches.tolist() == ref.event_prefetches.tolist(), (layer.name, op, words)
                 assert (got.dram_reads, got.start_cycle, got.stop_cycle, got.first_line, got.last_line) == \

@@ -525,7 +525,8 @@ def user_memory(total_lines: int, ifmap: UserReads, filt: UserReads, ofmap_count
                             {"ifmap": (c[0], c[1]), "filter": (c[2], c[3]), "ofmap": (c[4], c[5])})
 
 
-def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap: bool = False) -> UserReads:
+def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap: bool = False,
+                    conv=None) -> UserReads:
     """:func:`user_reads` with the prefetch order and demand walked in place (no stream arrays)."""
     geom = layout.geom
     is_ifmap = layout.operand == "ifmap"
@@ -537,9 +538,18 @@ def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap
         kernels.DATAFLOW_CODES[geom.dataflow], is_ifmap, layout.rows, layout.cols, layout.t, layout.sr, layout.sc,
         layout.row_fold, layout.col_fold, layout.lines_per_fold, int(k), im2col.pixel_base, im2col.window_offset,
         im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid, addresses,
-        buffer.items_per_set, buffer.active_words, buffer.prefetch_words, bool(unique_ifmap or not is_ifmap))
+        buffer.items_per_set, buffer.active_words, buffer.prefetch_words, bool(unique_ifmap or not is_ifmap),
+        _im2col_geometry(conv))
     prefetches = int(ks[-1]) if ks.size else 0
     first = buffer.first_lines(int(stats[1]))
     step = buffer.lines_per_prefetch
     reads = (first + prefetches * step) * buffer.bandwidth
     return UserReads(lines, ks, reads, -first, -1 + prefetches * (step + 1), step, int(stats[2]), int(stats[3]))
+
+
+def _im2col_geometry(conv) -> np.ndarray:
+    """IFMAP width, channels, filter height/width, strides, OFMAP height/width of a convolution."""
+    if conv is None or not hasattr(conv, "ifmap_width"):
+        return np.ones(8, dtype=np.int64)
+    return np.array([conv.ifmap_width, conv.channels, conv.filter_height, conv.filter_width, conv.stride_height,
+                     conv.stride_width, conv.ofmap_height, conv.ofmap_width], dtype=np.int64)

@@ -316,12 +316,13 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
 @numba.njit(cache=True, nogil=True)
 def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
-               count, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set):
+               geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set):
     """One fold's demand through the USER read buffer (mode 0), or (mode 1) the lowest and highest
     set holding any address of the fold (returned as the first two values)."""
     cu = min(cols, sc - fc * cols)
     ru = min(rows, sr - fr * rows)
     base = (fc * row_fold + fr) * lines_per_fold
+    g_w, g_c, g_fh, g_fw, g_sh, g_sw, g_oh, g_ow = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7]
     skewed = True
     used, u_base, u_is_row, offset, w_is_row = 0, 0, False, 0, False
     if dataflow == 0:
@@ -386,36 +387,53 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
             if first_line < 0:
                 first_line = line
             last_line = line
-            if unique:
-                lo_q = a
-                hi_q = a + 1
-            else:
-                lo_q = count[a]
-                hi_q = count[a + 1]
-                if hi_q == lo_q:
-                    raise ValueError("demanded address was never prefetched")
-            if not unique and not track:
+            if not unique:
+                # im2col IFMAP: the demanded cell's own copy first, then every other copy of the address
                 rel = cell_set[ii * k + jj] - start
                 if rel < 0:
                     rel += n_sets
                 if rel < active:
                     continue
-            if track:
-                for q in range(lo_q, hi_q):
-                    if sets[q] < lo_set:
-                        lo_set = sets[q]
-                    if sets[q] > hi_set:
-                        hi_set = sets[q]
-            while True:
-                hit = False
-                for q in range(lo_q, hi_q):
-                    rel = sets[q] - start
-                    if rel < 0:
-                        rel += n_sets
-                    if rel < active:
-                        hit = True
+                ch = a % g_c
+                pix = a // g_c
+                iy = pix // g_w
+                ix = pix - iy * g_w
+                while True:
+                    hit = False
+                    for rr in range(iy % g_sh, min(g_fh - 1, iy) + 1, g_sh):
+                        oy = (iy - rr) // g_sh
+                        if oy >= g_oh:
+                            continue
+                        for ss in range(ix % g_sw, min(g_fw - 1, ix) + 1, g_sw):
+                            ox = (ix - ss) // g_sw
+                            if ox >= g_ow:
+                                continue
+                            rel = cell_set[(oy * g_ow + ox) * k + (rr * g_fw + ss) * g_c + ch] - start
+                            if rel < 0:
+                                rel += n_sets
+                            if rel < active:
+                                hit = True
+                                break
+                        if hit:
+                            break
+                    if hit:
                         break
-                if hit:
+                    start += step_sets
+                    if start >= n_sets:
+                        start -= n_sets
+                    kk += 1
+                    missed = True
+                continue
+            if track:
+                if sets[a] < lo_set:
+                    lo_set = sets[a]
+                if sets[a] > hi_set:
+                    hi_set = sets[a]
+            while True:
+                rel = sets[a] - start
+                if rel < 0:
+                    rel += n_sets
+                if rel < active:
                     break
                 start += step_sets
                 if start >= n_sets:
@@ -440,7 +458,7 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
 @numba.njit(cache=True, nogil=True)
 def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold, lines_per_fold, k,
                    pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, addresses,
-                   items_per_set, active_words, prefetch_words, unique):
+                   items_per_set, active_words, prefetch_words, unique, geo):
     """:func:`user_read_misses` without building the streams: the prefetch order and the demand are
     walked in place (SCALE-Sim's ``create_*_prefetch_mat`` / ``create_*_demand_mat`` orders).
 
@@ -464,23 +482,16 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
         else:
             blk_len, width, nblk, ylim, y_is_row, diag = t, rows, row_fold, sr, True, True
     mrows = nblk * blk_len
-    count = np.zeros(addresses + 1, dtype=np.int64)
     sets = np.empty(0, dtype=np.int32)
-    fill = count[:-1].copy()
     # IFMAP with repeated addresses: the set of each operand cell (pixel, window element), the copy
     # a demand read most likely finds in the window (checked before the address's other copies)
     cell_set = np.empty(0 if unique else max(sr, sc, t) * k if is_ifmap else 0, dtype=np.int32)
-    # two walks over the prefetch order: count, then fill the address -> set table
+    # one walk over the prefetch order: the set of each address (unique) or of each operand cell
     # unique addresses (GEMM IFMAP, filters): set of address a is sets[a] (one walk, no table)
-    for phase in range(1 if unique else 0, 2):
+    for phase in range(1, 2):
         if phase == 1:
             if unique:
                 sets = np.empty(addresses, dtype=np.int32)
-            else:
-                for a in range(addresses):
-                    count[a + 1] += count[a]
-                sets = np.empty(count[addresses], dtype=np.int32)
-                fill = count[:-1].copy()
         valid = 0
         ndiag = mrows + width - 1 if diag else mrows
         for d in range(ndiag):
@@ -524,13 +535,9 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                         a = np.int64(jj) * k + ii
                 if a < 0:
                     continue
-                if phase == 0:
-                    count[a + 1] += 1
-                elif unique:
+                if unique:
                     sets[a] = valid // items_per_set
                 else:
-                    sets[fill[a]] = valid // items_per_set
-                    fill[a] += 1
                     cell_set[ii * k + jj] = valid // items_per_set
                 valid += 1
     stats = np.zeros(4, dtype=np.int64)
@@ -575,7 +582,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                 fold = idx if direction == 0 else folds - 1 - idx
                 res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                                  pixel_base, window_offset, r, s, rows_left, cols_left, all_valid,
-                                 fold // row_fold, fold % row_fold, count, sets, n_sets, n_sets, 0, 0, 0,
+                                 fold // row_fold, fold % row_fold, geo, sets, n_sets, n_sets, 0, 0, 0,
                                  ev_line, ev_k, 0, unique, False, cell_set)
                 if res[3] >= 0:
                     if direction == 0:
@@ -629,7 +636,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
             track = unique and nblocks > 0 and block_hi[b] < 0      # (copies of im2col addresses spread: no use)
             res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                              pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
-                             count, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
+                             geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
                              track, cell_set)
             start, kk, n_ev = res[0], res[1], res[2]
             if track:

@@ -163,7 +163,7 @@ def _simulate_user(cfg: SystolicConfig, layer: Layer, unit: Layer, geom, layouts
     lines = int(geom.lines)
     im2col = operand_im2col(unit)
     unique = _unique_addresses(unit)
-    reads = {op: user_reads_walk(UserReadBuffer(cfg.sram_words(op), bw), layouts[op], im2col, k, unique)
+    reads = {op: user_reads_walk(UserReadBuffer(cfg.sram_words(op), bw), layouts[op], im2col, k, unique, unit)
              for op in ("ifmap", "filter")}
     ofmap_layout = layouts["ofmap"]
     ofmap_lines = _Lines(ofmap_layout.fold_elements(), geom.lines_per_fold, ofmap_layout.line_counts,
