@@ -389,7 +389,13 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
             last_line = line
             if not unique:
                 # im2col IFMAP: the demanded cell's own copy first, then every other copy of the address
-                rel = cell_set[ii * k + jj] - start
+                own = cell_set[ii * k + jj]
+                if track:
+                    if own < lo_set:
+                        lo_set = own
+                    if own > hi_set:
+                        hi_set = own
+                rel = own - start
                 if rel < 0:
                     rel += n_sets
                 if rel < active:
@@ -633,7 +639,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
             b = 0
             if nblocks > 0:
                 b = fc if dataflow == 0 and not is_ifmap else fr
-            track = unique and nblocks > 0 and block_hi[b] < 0      # (copies of im2col addresses spread: no use)
+            track = nblocks > 0 and block_hi[b] < 0     # sets of the fold's own cells (im2col: one copy each)
             res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                              pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
                              geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
