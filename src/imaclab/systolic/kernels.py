@@ -378,15 +378,16 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                     ii = v
                     jj = w
             if is_ifmap:
-                if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
-                    a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
-                else:
+                if not (all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii])):
                     continue
+                a = -1          # computed below where needed
             else:
                 a = np.int64(jj) * k + ii
             if first_line < 0:
                 first_line = line
             last_line = line
+            if is_ifmap and unique:
+                a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
             if not unique:
                 # im2col IFMAP: the demanded cell's own copy first, then every other copy of the address
                 own = cell_set[ii * k + jj]
@@ -400,6 +401,7 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                     rel += n_sets
                 if rel < active:
                     continue
+                a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
                 ch = a % g_c
                 pix = a // g_c
                 iy = pix // g_w
