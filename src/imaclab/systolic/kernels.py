@@ -490,6 +490,17 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
         else:
             blk_len, width, nblk, ylim, y_is_row, diag = t, rows, row_fold, sr, True, True
     mrows = nblk * blk_len
+    # folds whose demand is the same block of addresses: os/ws IFMAP and is filter (one block per
+    # row fold, a pass = the row folds of one column fold), os filter (one block per column fold);
+    # the lowest / highest set of each block's cells, noted during the prefetch walk
+    if dataflow == 0 and not is_ifmap:
+        nblocks = col_fold
+    elif (dataflow == 0 and is_ifmap) or (dataflow == 1 and is_ifmap) or (dataflow == 2 and not is_ifmap):
+        nblocks = row_fold
+    else:
+        nblocks = 0
+    block_lo = np.full(max(nblocks, 1), 1 << 62, dtype=np.int64)
+    block_hi = np.full(max(nblocks, 1), -1, dtype=np.int64)
     sets = np.empty(0, dtype=np.int32)
     # IFMAP with repeated addresses: the set of each operand cell (pixel, window element), the copy
     # a demand read most likely finds in the window (checked before the address's other copies)
@@ -543,10 +554,22 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                         a = np.int64(jj) * k + ii
                 if a < 0:
                     continue
+                set_id = valid // items_per_set
                 if unique:
-                    sets[a] = valid // items_per_set
+                    sets[a] = set_id
                 else:
-                    cell_set[ii * k + jj] = valid // items_per_set
+                    cell_set[ii * k + jj] = set_id
+                if nblocks > 0:
+                    if dataflow == 0 and not is_ifmap:
+                        bk = jj // cols
+                    elif dataflow == 1:
+                        bk = jj // rows
+                    else:
+                        bk = ii // rows
+                    if set_id < block_lo[bk]:
+                        block_lo[bk] = set_id
+                    if set_id > block_hi[bk]:
+                        block_hi[bk] = set_id
                 valid += 1
     stats = np.zeros(4, dtype=np.int64)
     stats[0] = valid
@@ -565,16 +588,6 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
     always_hit = active >= n_sets
     # ---- demand walk, folds in SCALE-Sim's order (for fc: for fr)
     folds = row_fold * col_fold
-    # folds whose demand is the same block of addresses: os/ws IFMAP and is filter (one block per
-    # row fold, a pass = the row folds of one column fold), os filter (one block per column fold)
-    if dataflow == 0 and not is_ifmap:
-        nblocks = col_fold
-    elif (dataflow == 0 and is_ifmap) or (dataflow == 1 and is_ifmap) or (dataflow == 2 and not is_ifmap):
-        nblocks = row_fold
-    else:
-        nblocks = 0
-    block_lo = np.zeros(max(nblocks, 1), dtype=np.int64)
-    block_hi = np.full(max(nblocks, 1), -1, dtype=np.int64)      # -1: range not known yet
     passes = nblocks == row_fold and nblocks > 0 and not (dataflow == 0 and not is_ifmap)
     memo_ev0 = np.full(n_sets if passes else 1, -1, dtype=np.int64)
     memo_ev1 = np.zeros(n_sets if passes else 1, dtype=np.int64)
@@ -641,7 +654,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
             b = 0
             if nblocks > 0:
                 b = fc if dataflow == 0 and not is_ifmap else fr
-            track = nblocks > 0 and block_hi[b] < 0     # sets of the fold's own cells (im2col: one copy each)
+            track = False       # block ranges are known from the prefetch walk
             res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                              pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
                              geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
