@@ -104,7 +104,8 @@ def main() -> None:
             walls.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu)
         t_ours, c_ours = min(walls), min(cpus)
-        key = f"{name} {'calc' if bw is None else bw} {dataflow} {args.config} {'quick' if args.quick else 'full'}"
+        subset = "quick" if args.quick else "full"
+        key = f"{name} {'calc' if bw is None else bw} {dataflow} {args.config} {subset}"
         if key in cache:        # SCALE-Sim's reports and times from an earlier run of this script
             theirs, t_theirs, c_theirs = cache[key]["rows"], cache[key]["wall_s"], cache[key]["cpu_s"]
         else:
@@ -123,7 +124,8 @@ def main() -> None:
             same &= all(r.to_dict()[key] == value for r, t in zip(ours, theirs) for key, value in t.items()
                         if key in FIGURES)
         identical &= same
-        print(f"{name:10s} {'calc' if bw is None else bw:>4} {dataflow:3s} {len(layers):6d} {mine['total_cycles']:15,d} {ref['total_cycles']:17,d} "
+        print(f"{name:10s} {'calc' if bw is None else bw:>4} {dataflow:3s} {len(layers):6d} "
+              f"{mine['total_cycles']:15,d} {ref['total_cycles']:17,d} "
               f"{mine['stall_cycles']:>4d}/{ref['stall_cycles']:<4d} "
               f"{words(mine):>16,d} / {words(ref):<15,d} {t_ours:10.3f} {walls[0]:10.3f} {t_theirs:12.1f} "
               f"{t_theirs / t_ours:8.0f}x {c_theirs / c_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}", flush=True)

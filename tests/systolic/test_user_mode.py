@@ -15,8 +15,15 @@ import random
 import numpy as np
 import pytest
 
-from imaclab.systolic import ConvLayer, DepthwiseConvLayer, GemmLayer, SystolicConfig, simulate_layer, simulate_topology
-from imaclab.systolic import reference
+from imaclab.systolic import (
+    ConvLayer,
+    DepthwiseConvLayer,
+    GemmLayer,
+    SystolicConfig,
+    reference,
+    simulate_layer,
+    simulate_topology,
+)
 from imaclab.systolic.model import compute_cycles
 
 if not reference.scalesim_available():      # SCALE-Sim is part of the test extra

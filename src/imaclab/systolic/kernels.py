@@ -259,7 +259,7 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
         # writes
         cur = c
         offset = 0
-        for w in range(ofmap_counts[i]):
+        for _ in range(ofmap_counts[i]):
             state[1] -= 1
             fill += 1
             if fill == width:
