@@ -9,6 +9,11 @@ process, which is less disturbed by other jobs on a shared machine).
 
     .venv/bin/python benchmarks/systolic_vs_scalesim.py            # full topologies (SCALE-Sim: hours)
     .venv/bin/python benchmarks/systolic_vs_scalesim.py --quick    # a subset of layers (minutes)
+    .venv/bin/python benchmarks/systolic_vs_scalesim.py --quick --bandwidths 4,10   # USER mode rows
+
+``--bandwidths`` takes ``calc`` (SCALE-Sim's CALC mode, the default) and/or DRAM bandwidths in
+words/cycle (SCALE-Sim's USER mode; imaclab's default ``dram_model: scalesim``).  In USER mode
+every figure is compared, layer by layer (cycles, stalls, SRAM and DRAM accesses per operand).
 
 ``--quick`` keeps, of ResNet-18, the first convolution of each stage and the FC
 layer, and of the GPT-2 layer one attention head (QKV, QK^T, AV, output
@@ -24,7 +29,9 @@ SCALE-Sim's wall-clock (CPU) time by imaclab's best wall-clock (CPU) time.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 from importlib import resources
 
 from imaclab.systolic import SystolicConfig, load_topology, simulate_topology
@@ -33,6 +40,13 @@ from imaclab.systolic.reference import run_scalesim
 QUICK_RESNET = ("conv1", "layer1_0_conv1", "layer2_0_conv1", "layer2_0_downsample", "layer3_0_conv1",
                 "layer4_0_conv1", "fc")
 QUICK_GPT2 = ("attn_qkv_proj", "attn_qk_head0", "attn_av_head0", "attn_out_proj", "mlp_fc", "mlp_proj")
+
+
+#: Figures compared layer by layer in USER mode (SCALE-Sim report columns, all exact).
+FIGURES = {"total_cycles", "stall_cycles", "sram_ifmap_reads", "sram_filter_reads", "sram_ofmap_writes",
+           "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes",
+           *(f"{mem}_{op}_{edge}_cycle" for mem in ("sram", "dram") for op in ("ifmap", "filter", "ofmap")
+             for edge in ("start", "stop"))}
 
 
 def topology(name: str, gemm: bool, keep: tuple[str, ...] | None):
@@ -52,6 +66,10 @@ def main() -> None:
     parser.add_argument("--dataflows", default="os,ws,is", help="comma-separated dataflows (default os,ws,is)")
     parser.add_argument("--config", default="edge-32x32", help="preset or .cfg (default edge-32x32)")
     parser.add_argument("--only", choices=("resnet18", "gpt2"), help="run one topology only")
+    parser.add_argument("--bandwidths", default="calc",
+                        help="comma-separated: calc and/or DRAM words/cycle for USER mode (default calc)")
+    parser.add_argument("--scalesim-cache", help="JSON file keeping SCALE-Sim's reports and times per row: rows "
+                        "found there are not rerun (SCALE-Sim takes minutes per row)")
     parser.add_argument("--repeats", type=int, default=5, help="imaclab runs per row, the best is used (default 5)")
     args = parser.parse_args()
 
@@ -62,43 +80,59 @@ def main() -> None:
     if args.only:
         workloads = {args.only: workloads[args.only]}
     base = SystolicConfig.resolve(args.config)
+    bandwidths = [None if b.strip().lower() == "calc" else int(b) for b in args.bandwidths.split(",")]
     print(f"array {base.array_rows}x{base.array_cols}, SRAM {base.ifmap_sram_kb}/{base.filter_sram_kb}/"
-          f"{base.ofmap_sram_kb} kB, {'CALC' if base.calc_bandwidth else 'USER'} bandwidth"
-          f"{' (quick subset)' if args.quick else ''}")
-    header = (f"{'topology':10s} {'df':3s} {'layers':>6s} {'imaclab cycles':>15s} {'SCALE-Sim cycles':>17s} "
+          f"{base.ofmap_sram_kb} kB{' (quick subset)' if args.quick else ''}")
+    header = (f"{'topology':10s} {'bw':>4s} {'df':3s} {'layers':>6s} {'imaclab cycles':>15s} {'SCALE-Sim cycles':>17s} "
               f"{'stalls':>9s} {'DRAM words (imaclab / SCALE-Sim)':>34s} {'imaclab s':>10s} {'(1st run)':>10s} "
               f"{'SCALE-Sim s':>12s} {'speedup':>9s} {'(CPU)':>9s}")
     print(f"imaclab: best of {args.repeats} runs; SCALE-Sim: one run")
     print(header)
+    cache = {}
+    if args.scalesim_cache and Path(args.scalesim_cache).is_file():
+        cache = json.loads(Path(args.scalesim_cache).read_text())
     all_ours = all_theirs = cpu_ours = cpu_theirs = 0.0
     identical = True
-    for name, layers in workloads.items():
-        for dataflow in args.dataflows.split(","):
-            cfg = base.with_overrides({"dataflow": dataflow.strip()})
-            walls, cpus = [], []
-            for _ in range(max(1, args.repeats)):
-                start, cpu = time.perf_counter(), time.process_time()
-                ours = simulate_topology(cfg, layers)
-                walls.append(time.perf_counter() - start)
-                cpus.append(time.process_time() - cpu)
-            t_ours, c_ours = min(walls), min(cpus)
+    rows = [(name, layers, bw, df.strip()) for name, layers in workloads.items() for bw in bandwidths
+            for df in args.dataflows.split(",")]
+    for name, layers, bw, dataflow in rows:
+        cfg = base.with_overrides({"dataflow": dataflow, "dram_bandwidth_words_per_cycle": bw})
+        walls, cpus = [], []
+        for _ in range(max(1, args.repeats)):
+            start, cpu = time.perf_counter(), time.process_time()
+            ours = simulate_topology(cfg, layers)
+            walls.append(time.perf_counter() - start)
+            cpus.append(time.process_time() - cpu)
+        t_ours, c_ours = min(walls), min(cpus)
+        subset = "quick" if args.quick else "full"
+        key = f"{name} {'calc' if bw is None else bw} {dataflow} {args.config} {subset}"
+        if key in cache:        # SCALE-Sim's reports and times from an earlier run of this script
+            theirs, t_theirs, c_theirs = cache[key]["rows"], cache[key]["wall_s"], cache[key]["cpu_s"]
+        else:
             start, cpu = time.perf_counter(), time.process_time()
             theirs = run_scalesim(cfg, layers)
             t_theirs, c_theirs = time.perf_counter() - start, time.process_time() - cpu
-            mine = totals([r.to_dict() for r in ours])
-            ref = totals(theirs)
-            words = lambda t: t["dram_ifmap_reads"] + t["dram_filter_reads"] + t["dram_ofmap_writes"]  # noqa: E731
-            same = (mine["total_cycles"] == ref["total_cycles"] and mine["stall_cycles"] == ref["stall_cycles"]
-                    and words(mine) == words(ref))
-            identical &= same
-            print(f"{name:10s} {dataflow:3s} {len(layers):6d} {mine['total_cycles']:15,d} {ref['total_cycles']:17,d} "
-                  f"{mine['stall_cycles']:>4d}/{ref['stall_cycles']:<4d} "
-                  f"{words(mine):>16,d} / {words(ref):<15,d} {t_ours:10.3f} {walls[0]:10.3f} {t_theirs:12.1f} "
-                  f"{t_theirs / t_ours:8.0f}x {c_theirs / c_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}", flush=True)
-            all_ours += t_ours
-            all_theirs += t_theirs
-            cpu_ours += c_ours
-            cpu_theirs += c_theirs
+            if args.scalesim_cache:
+                cache[key] = {"rows": theirs, "wall_s": t_theirs, "cpu_s": c_theirs}
+                Path(args.scalesim_cache).write_text(json.dumps(cache, indent=1))
+        mine = totals([r.to_dict() for r in ours])
+        ref = totals(theirs)
+        words = lambda t: t["dram_ifmap_reads"] + t["dram_filter_reads"] + t["dram_ofmap_writes"]  # noqa: E731
+        same = (mine["total_cycles"] == ref["total_cycles"] and mine["stall_cycles"] == ref["stall_cycles"]
+                and words(mine) == words(ref))
+        if bw is not None:      # USER mode: every integer figure of every layer
+            same &= all(r.to_dict()[key] == value for r, t in zip(ours, theirs) for key, value in t.items()
+                        if key in FIGURES)
+        identical &= same
+        print(f"{name:10s} {'calc' if bw is None else bw:>4} {dataflow:3s} {len(layers):6d} "
+              f"{mine['total_cycles']:15,d} {ref['total_cycles']:17,d} "
+              f"{mine['stall_cycles']:>4d}/{ref['stall_cycles']:<4d} "
+              f"{words(mine):>16,d} / {words(ref):<15,d} {t_ours:10.3f} {walls[0]:10.3f} {t_theirs:12.1f} "
+              f"{t_theirs / t_ours:8.0f}x {c_theirs / c_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}", flush=True)
+        all_ours += t_ours
+        all_theirs += t_theirs
+        cpu_ours += c_ours
+        cpu_theirs += c_theirs
     print(f"all runs: imaclab {all_ours:.3f} s (best runs), SCALE-Sim {all_theirs:.1f} s wall-clock: speedup "
           f"{all_theirs / all_ours:.0f}x (CPU time {cpu_ours:.3f} s vs {cpu_theirs:.1f} s: {cpu_theirs / cpu_ours:.0f}x); "
           f"total cycles and DRAM words {'identical' if identical else 'DIFFER'}")

@@ -422,3 +422,134 @@ def simulate_write_buffer(lines: _Lines, total_lines: int, buffer_words: int, dr
     if not drain_starts:
         return WriteBufferResult(0, 0, 0, stall_total, 0)
     return WriteBufferResult(dram_writes, drain_starts[0], last_drain_cycle, stall_total, len(drain_starts))
+
+
+# ------------------------------------------------------------------ USER mode (SCALE-Sim's read_buffer.py)
+@dataclass(frozen=True)
+class UserReadBuffer:
+    """Geometry of SCALE-Sim's USER-mode read buffer for one operand (``read_buffer.set_params``)."""
+
+    words: int
+    bandwidth: int
+
+    @property
+    def active_words(self) -> int:
+        return int(math.ceil(self.words * ACTIVE_BUFFER_FRACTION))
+
+    @property
+    def prefetch_words(self) -> int:
+        return self.words - self.active_words
+
+    @property
+    def items_per_set(self) -> int:
+        return int(math.ceil(self.words / READ_BUFFER_SETS))
+
+    @property
+    def lines_per_prefetch(self) -> int:
+        """DRAM request lines of one prefetch (each ``bandwidth`` words, one per cycle)."""
+        return -(-self.prefetch_words // self.bandwidth)
+
+    def sets(self, valid_fetches: int) -> tuple[int, int, int]:
+        """``(sets, active sets, prefetch sets)`` for a prefetch sequence of ``valid_fetches`` addresses."""
+        items = self.items_per_set
+        n = valid_fetches // items + 1
+        active = min(n, -(-self.active_words // items))
+        prefetch = min(n - active, -(-self.prefetch_words // items))
+        return n, active, prefetch
+
+    def first_lines(self, fetch_elements: int) -> int:
+        """Request lines of the first (active-half) prefetch."""
+        return min(-(-self.active_words // self.bandwidth), -(-fetch_elements // self.bandwidth))
+
+
+@dataclass
+class UserReads:
+    """One read operand in USER mode: its prefetch events and DRAM traffic."""
+
+    event_lines: np.ndarray       # demand lines with a miss
+    event_prefetches: np.ndarray  # prefetches issued so far after each such line
+    dram_reads: int
+    start_cycle: int
+    stop_cycle: int
+    lines_per_prefetch: int
+    first_line: int               # first / last demand line with a valid read
+    last_line: int
+
+
+def user_reads(buffer: UserReadBuffer, fetch: np.ndarray, fetch_elements: int, demand: np.ndarray,
+               demand_lines: np.ndarray, addresses: int) -> UserReads:
+    """Replay SCALE-Sim's USER-mode read buffer over one operand's demand (one compiled scan)."""
+    n, active, prefetch = buffer.sets(fetch.size)
+    lines, ks = kernels.user_read_misses(fetch, buffer.items_per_set, active, prefetch, demand, demand_lines,
+                                         int(addresses))
+    prefetches = int(ks[-1]) if ks.size else 0
+    first = buffer.first_lines(fetch_elements)
+    step = buffer.lines_per_prefetch
+    reads = (first + prefetches * step) * buffer.bandwidth
+    stop = -1 + prefetches * (step + 1)
+    first_line = int(demand_lines[0]) if demand_lines.size else -1
+    last_line = int(demand_lines[-1]) if demand_lines.size else -1
+    return UserReads(lines, ks, reads, -first, stop, step, first_line, last_line)
+
+
+@dataclass
+class UserMemoryResult:
+    """SCALE-Sim's USER-mode memory system for one layer (``service_memory_requests``)."""
+
+    stall_cycles: int
+    total_cycles: int
+    dram_writes: int
+    write_start_cycle: int
+    write_stop_cycle: int
+    drains: int
+    sram_cycles: dict[str, tuple[int, int]]    # served cycle of the first / last valid line per operand
+
+
+def user_memory(total_lines: int, ifmap: UserReads, filt: UserReads, ofmap_counts: np.ndarray,
+                ofmap_words: int, bandwidth: int) -> UserMemoryResult:
+    """Stalls, total cycles and OFMAP DRAM writes: one compiled scan over the demand lines."""
+    size = int(ofmap_words)
+    active = int(math.ceil(size * ACTIVE_BUFFER_FRACTION))
+    nz = np.flatnonzero(ofmap_counts)
+    of_first, of_last = (int(nz[0]), int(nz[-1])) if nz.size else (-1, -1)
+    first = np.array([ifmap.first_line, filt.first_line, of_first], dtype=np.int64)
+    last = np.array([ifmap.last_line, filt.last_line, of_last], dtype=np.int64)
+    ints, cycles = kernels.user_stall_scan(
+        int(total_lines), ifmap.event_lines, ifmap.event_prefetches, ifmap.lines_per_prefetch + 1,
+        filt.event_lines, filt.event_prefetches, filt.lines_per_prefetch + 1,
+        np.ascontiguousarray(ofmap_counts, dtype=np.int64), size, active, size - active, int(bandwidth), first, last)
+    if ints[6]:
+        raise SimulationError("SCALE-Sim write-buffer model: drain with no data (SCALE-Sim itself fails here)")
+    c = [int(x) for x in cycles]
+    return UserMemoryResult(int(ints[0]), int(ints[1]), int(ints[2]), int(ints[3]), int(ints[4]), int(ints[5]),
+                            {"ifmap": (c[0], c[1]), "filter": (c[2], c[3]), "ofmap": (c[4], c[5])})
+
+
+def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap: bool = False,
+                    conv=None) -> UserReads:
+    """:func:`user_reads` with the prefetch order and demand walked in place (no stream arrays)."""
+    geom = layout.geom
+    is_ifmap = layout.operand == "ifmap"
+    if is_ifmap:
+        addresses = int(im2col.pixel_base.max(initial=0)) + int(im2col.window_offset.max(initial=0)) + 1
+    else:       # filter n * K + k < N * K (N = Sc in os/ws, T in is)
+        addresses = int(geom.t if geom.dataflow == "is" else geom.sc) * int(k)
+    lines, ks, stats = kernels.user_read_walk(
+        kernels.DATAFLOW_CODES[geom.dataflow], is_ifmap, layout.rows, layout.cols, layout.t, layout.sr, layout.sc,
+        layout.row_fold, layout.col_fold, layout.lines_per_fold, int(k), im2col.pixel_base, im2col.window_offset,
+        im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid, addresses,
+        buffer.items_per_set, buffer.active_words, buffer.prefetch_words, bool(unique_ifmap or not is_ifmap),
+        _im2col_geometry(conv))
+    prefetches = int(ks[-1]) if ks.size else 0
+    first = buffer.first_lines(int(stats[1]))
+    step = buffer.lines_per_prefetch
+    reads = (first + prefetches * step) * buffer.bandwidth
+    return UserReads(lines, ks, reads, -first, -1 + prefetches * (step + 1), step, int(stats[2]), int(stats[3]))
+
+
+def _im2col_geometry(conv) -> np.ndarray:
+    """IFMAP width, channels, filter height/width, strides, OFMAP height/width of a convolution."""
+    if conv is None or not hasattr(conv, "ifmap_width"):
+        return np.ones(8, dtype=np.int64)
+    return np.array([conv.ifmap_width, conv.channels, conv.filter_height, conv.filter_width, conv.stride_height,
+                     conv.stride_width, conv.ofmap_height, conv.ofmap_width], dtype=np.int64)

@@ -83,6 +83,11 @@ class SystolicConfig(ConfigModel):
     dram_bandwidth_words_per_cycle: int | None = Field(
         None, ge=1, description="DRAM interface bandwidth per operand in words/cycle (SCALE-Sim USER mode); "
                                 "None = CALC: the bandwidth needed for stall-free operation is computed")
+    dram_model: Literal["scalesim", "bound"] = Field(
+        "scalesim", description="Stall model with a user DRAM bandwidth: scalesim = SCALE-Sim 2.0.2's "
+                                "USER-mode read buffers (prefetch-order refetches, its stalls and DRAM words "
+                                "exactly); bound = CALC-mode DRAM traffic streamed at the bandwidth (a lower "
+                                "bound on stalls for an ideal prefetcher)")
     word_size_bytes: int = Field(1, ge=1, description="Bytes per data word (SCALE-Sim fixes 1)")
     clock_hz: float = Field(1e9, gt=0, description="Array clock in Hz (cycles -> seconds, words/cycle -> bytes/s)")
     ifmap_offset: int = Field(0, ge=0, description="Base word address of the IFMAP operand (SCALE-Sim IfmapOffset)")

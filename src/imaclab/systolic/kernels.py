@@ -133,3 +133,549 @@ def scan_misses(prev, passes, chunk):
         if misses_this_pass == 0:
             break
     return misses, swaps[:count].copy()
+
+
+# ------------------------------------------------------------------ USER mode (SCALE-Sim's read_buffer.py)
+@numba.njit(cache=True, nogil=True)
+def user_read_misses(fetch, items_per_set, active_sets, prefetch_sets, demand, demand_line, addresses):
+    """Replay SCALE-Sim's USER-mode read buffer (``memory/read_buffer.py``) over a demand stream.
+
+    ``fetch``: the operand's prefetch order (valid addresses only); set ``j`` holds fetch
+    elements ``j*items_per_set ..`` (``len(fetch) // items_per_set + 1`` sets, the last one
+    possibly empty).  The active window is ``active_sets`` consecutive sets (cyclic) starting at
+    set 0; a demanded address in none of them moves the window by ``prefetch_sets`` (one
+    prefetch) until it is.  ``demand``/``demand_line``: valid demanded addresses in request order
+    and their demand line.  Returns ``(event_lines, event_prefetches)``: per demand line with a
+    miss, the number of prefetches issued so far after that line.
+    """
+    n_fetch = fetch.size
+    n_sets = n_fetch // items_per_set + 1
+    empty = np.zeros(0, dtype=np.int64)
+    if active_sets >= n_sets:
+        return empty, empty
+    # CSR: address -> set ids of its fetch positions (ascending)
+    count = np.zeros(addresses + 1, dtype=np.int64)
+    for q in range(n_fetch):
+        count[fetch[q] + 1] += 1
+    for a in range(addresses):
+        count[a + 1] += count[a]
+    sets = np.empty(n_fetch, dtype=np.int64)
+    fill = count[:-1].copy()
+    for q in range(n_fetch):
+        a = fetch[q]
+        sets[fill[a]] = q // items_per_set
+        fill[a] += 1
+    ev_line = np.empty(demand.size, dtype=np.int64)
+    ev_k = np.empty(demand.size, dtype=np.int64)
+    n_ev = 0
+    start = 0
+    k = 0
+    for i in range(demand.size):
+        a = demand[i]
+        lo = count[a]
+        hi = count[a + 1]
+        missed = False
+        while True:
+            hit = False
+            for q in range(lo, hi):
+                if (sets[q] - start) % n_sets < active_sets:
+                    hit = True
+                    break
+            if hit:
+                break
+            if hi == lo:
+                raise ValueError("demanded address was never prefetched")
+            start = (start + prefetch_sets) % n_sets
+            k += 1
+            missed = True
+        if missed:
+            line = demand_line[i]
+            if n_ev > 0 and ev_line[n_ev - 1] == line:
+                ev_k[n_ev - 1] = k
+            else:
+                ev_line[n_ev] = line
+                ev_k[n_ev] = k
+                n_ev += 1
+    return ev_line[:n_ev].copy(), ev_k[:n_ev].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def _wb_drain(start_cycle, drained, closed, fills, width, lines_per_drain, state):
+    # state: [dram_writes, free, first_drain_start (-1 none), last_drain_cycle, drains]
+    end_line = min(drained + lines_per_drain, closed)
+    count = end_line - drained
+    if count <= 0:
+        return -1, drained
+    data = count * width - (width - fills[end_line - 1])
+    state[0] += data
+    state[1] += data
+    if state[2] < 0 and state[4] == 0:
+        state[2] = start_cycle
+    state[4] += 1
+    state[3] = start_cycle + count - 1
+    return state[3], end_line
+
+
+@numba.njit(cache=True, nogil=True)
+def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofmap_counts,
+                    buffer_words, active_words, drain_words, width, first_valid, last_valid):
+    """Cycle stamps of SCALE-Sim's USER-mode memory system (``service_memory_requests``), line by line.
+
+    Line ``i`` is served at cycle ``c = i + stalls so far``.  A read operand whose demand line
+    missed finishes at its last prefetch's response ``-1 + k * step`` (``k`` prefetches so far),
+    else at ``c + 1``; the OFMAP write buffer (``write_buffer.service_writes``, drain width
+    ``width``) replayed word by word gives the line's write offset.  The line's stall is
+    ``max(read_if - c - 1, read_fl - c - 1, write_offset - 1)`` (negative allowed, as in
+    SCALE-Sim).  ``first_valid``/``last_valid``: per operand (ifmap, filter, ofmap) the first and
+    last demand line with a valid request.  Returns ``(ints, cycles)``: ints = [stall cycles,
+    total cycles, DRAM writes, first drain start, last drain cycle, drains, error];
+    cycles = served cycle of first/last valid line per operand (6 values).
+    """
+    fills = np.empty(int(ofmap_counts.sum()) + 2, dtype=np.int64)
+    state = np.zeros(5, dtype=np.int64)
+    state[1] = buffer_words
+    state[2] = -1
+    closed = 0
+    drained = 0
+    fill = 0
+    drain_end = 0
+    stalls = 0
+    ii = 0
+    jf = 0
+    out = np.zeros(6, dtype=np.int64)
+    ints = np.zeros(7, dtype=np.int64)
+    last_out = 0
+    for i in range(lines):
+        c = i + stalls
+        # reads
+        if_out = c + 1
+        if ii < if_lines.size and if_lines[ii] == i:
+            if_out = -1 + if_k[ii] * if_step
+            ii += 1
+        fl_out = c + 1
+        if jf < fl_lines.size and fl_lines[jf] == i:
+            fl_out = -1 + fl_k[jf] * fl_step
+            jf += 1
+        # writes
+        cur = c
+        offset = 0
+        for _ in range(ofmap_counts[i]):
+            state[1] -= 1
+            fill += 1
+            if fill == width:
+                fills[closed] = width
+                closed += 1
+                fill = 0
+            if cur < drain_end:
+                if state[1] <= 0:
+                    offset += max(drain_end - cur, 0)
+                    cur = drain_end
+            elif state[1] < active_words:
+                if fill > 0:
+                    fills[closed] = fill
+                    closed += 1
+                    fill = 0
+                end, drained = _wb_drain(cur, drained, closed, fills, width, -(-drain_words // width), state)
+                if end < 0:
+                    ints[6] = 1
+                    return ints, out
+                drain_end = end
+        wr_out = c + offset
+        if i == first_valid[0]:
+            out[0] = if_out
+        if i == last_valid[0]:
+            out[1] = if_out
+        if i == first_valid[1]:
+            out[2] = fl_out
+        if i == last_valid[1]:
+            out[3] = fl_out
+        if i == first_valid[2]:
+            out[4] = wr_out
+        if i == last_valid[2]:
+            out[5] = wr_out
+        last_out = wr_out
+        stalls += max(if_out - c - 1, fl_out - c - 1, offset - 1)
+    # empty_all_buffers at the last line's served cycle
+    if fill > 0:
+        fills[closed] = fill
+        closed += 1
+        fill = 0
+    cycle = last_out
+    while drained < closed:
+        end, drained = _wb_drain(cycle, drained, closed, fills, width, -(-drain_words // width), state)
+        cycle = end + 1
+    ints[0] = stalls
+    ints[1] = last_out
+    ints[2] = state[0]
+    ints[3] = state[2]
+    ints[4] = state[3]
+    ints[5] = state[4]
+    return ints, out
+
+
+@numba.njit(cache=True, nogil=True)
+def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
+               pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
+               geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set):
+    """One fold's demand through the USER read buffer (mode 0), or (mode 1) the lowest and highest
+    set holding any address of the fold (returned as the first two values)."""
+    cu = min(cols, sc - fc * cols)
+    ru = min(rows, sr - fr * rows)
+    base = (fc * row_fold + fr) * lines_per_fold
+    g_w, g_c, g_fh, g_fw, g_sh, g_sw, g_oh, g_ow = geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7]
+    skewed = True
+    used, u_base, u_is_row, offset, w_is_row = 0, 0, False, 0, False
+    if dataflow == 0:
+        if is_ifmap:
+            used, u_base, u_is_row, offset = ru, fr * rows, True, 0
+        else:
+            used, u_base, u_is_row, offset = cu, fc * cols, False, 0
+    elif dataflow == 1:
+        if is_ifmap:
+            used, u_base, u_is_row, offset = ru, fr * rows, False, rows
+        else:
+            skewed = False
+            w_is_row = True
+    else:
+        if is_ifmap:
+            skewed = False
+            w_is_row = False
+        else:
+            used, u_base, u_is_row, offset = ru, fr * rows, True, rows
+    ncyc = used + t - 1 if skewed else ru
+    cap = ev_line.size
+    first_line = -1
+    last_line = -1
+    lo_set = n_sets
+    hi_set = -1
+    ulo = 0
+    nit = cu
+    for cyc in range(ncyc):
+        if skewed:
+            line = base + offset + cyc
+            ulo = max(0, cyc - t + 1)
+            nit = min(used - 1, cyc) - ulo + 1
+        else:
+            line = base + rows - ru + cyc
+        missed = False
+        for it in range(nit):
+            if skewed:
+                u = ulo + it
+                e = cyc - u
+                if u_is_row:
+                    ii = u_base + u
+                    jj = e
+                else:
+                    ii = e
+                    jj = u_base + u
+            else:
+                w = fr * rows + ru - 1 - cyc
+                v = fc * cols + it
+                if w_is_row:
+                    ii = w
+                    jj = v
+                else:
+                    ii = v
+                    jj = w
+            if is_ifmap:
+                if not (all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii])):
+                    continue
+                a = -1          # computed below where needed
+            else:
+                a = np.int64(jj) * k + ii
+            if first_line < 0:
+                first_line = line
+            last_line = line
+            if is_ifmap and unique:
+                a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+            if not unique:
+                # im2col IFMAP: the demanded cell's own copy first, then every other copy of the address
+                own = cell_set[ii * k + jj]
+                if track:
+                    if own < lo_set:
+                        lo_set = own
+                    if own > hi_set:
+                        hi_set = own
+                rel = own - start
+                if rel < 0:
+                    rel += n_sets
+                if rel < active:
+                    continue
+                a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                ch = a % g_c
+                pix = a // g_c
+                iy = pix // g_w
+                ix = pix - iy * g_w
+                while True:
+                    hit = False
+                    for rr in range(iy % g_sh, min(g_fh - 1, iy) + 1, g_sh):
+                        oy = (iy - rr) // g_sh
+                        if oy >= g_oh:
+                            continue
+                        for ss in range(ix % g_sw, min(g_fw - 1, ix) + 1, g_sw):
+                            ox = (ix - ss) // g_sw
+                            if ox >= g_ow:
+                                continue
+                            rel = cell_set[(oy * g_ow + ox) * k + (rr * g_fw + ss) * g_c + ch] - start
+                            if rel < 0:
+                                rel += n_sets
+                            if rel < active:
+                                hit = True
+                                break
+                        if hit:
+                            break
+                    if hit:
+                        break
+                    start += step_sets
+                    if start >= n_sets:
+                        start -= n_sets
+                    kk += 1
+                    missed = True
+                continue
+            if track:
+                if sets[a] < lo_set:
+                    lo_set = sets[a]
+                if sets[a] > hi_set:
+                    hi_set = sets[a]
+            while True:
+                rel = sets[a] - start
+                if rel < 0:
+                    rel += n_sets
+                if rel < active:
+                    break
+                start += step_sets
+                if start >= n_sets:
+                    start -= n_sets
+                kk += 1
+                missed = True
+        if missed:
+            if n_ev == cap:
+                cap *= 2
+                nl = np.empty(cap, dtype=np.int64)
+                nk = np.empty(cap, dtype=np.int64)
+                nl[:n_ev] = ev_line[:n_ev]
+                nk[:n_ev] = ev_k[:n_ev]
+                ev_line = nl
+                ev_k = nk
+            ev_line[n_ev] = line
+            ev_k[n_ev] = kk
+            n_ev += 1
+    return start, kk, n_ev, first_line, last_line, ev_line, ev_k, lo_set, hi_set
+
+
+@numba.njit(cache=True, nogil=True)
+def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold, lines_per_fold, k,
+                   pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, addresses,
+                   items_per_set, active_words, prefetch_words, unique, geo):
+    """:func:`user_read_misses` without building the streams: the prefetch order and the demand are
+    walked in place (SCALE-Sim's ``create_*_prefetch_mat`` / ``create_*_demand_mat`` orders).
+
+    Returns ``(event_lines, event_prefetches, stats)``, stats = [valid fetches, prefetch-matrix
+    elements, first valid demand line, last valid demand line].
+    """
+    # ---- prefetch matrix geometry: rows = nblk * blk_len, width columns
+    if dataflow == 0:
+        if is_ifmap:
+            blk_len, width, nblk, ylim, y_is_row, diag = t, rows, row_fold, sr, True, True
+        else:
+            blk_len, width, nblk, ylim, y_is_row, diag = t, cols, col_fold, sc, False, True
+    elif dataflow == 1:
+        if is_ifmap:
+            blk_len, width, nblk, ylim, y_is_row, diag = t, rows, row_fold, sr, False, True
+        else:
+            blk_len, width, nblk, ylim, y_is_row, diag = sr, cols, col_fold, sc, False, False
+    else:
+        if is_ifmap:
+            blk_len, width, nblk, ylim, y_is_row, diag = sr, cols, col_fold, sc, True, False
+        else:
+            blk_len, width, nblk, ylim, y_is_row, diag = t, rows, row_fold, sr, True, True
+    mrows = nblk * blk_len
+    # folds whose demand is the same block of addresses: os/ws IFMAP and is filter (one block per
+    # row fold, a pass = the row folds of one column fold), os filter (one block per column fold);
+    # the lowest / highest set of each block's cells, noted during the prefetch walk
+    if dataflow == 0 and not is_ifmap:
+        nblocks = col_fold
+    elif (dataflow == 0 and is_ifmap) or (dataflow == 1 and is_ifmap) or (dataflow == 2 and not is_ifmap):
+        nblocks = row_fold
+    else:
+        nblocks = 0
+    block_lo = np.full(max(nblocks, 1), 1 << 62, dtype=np.int64)
+    block_hi = np.full(max(nblocks, 1), -1, dtype=np.int64)
+    sets = np.empty(0, dtype=np.int32)
+    # IFMAP with repeated addresses: the set of each operand cell (pixel, window element), the copy
+    # a demand read most likely finds in the window (checked before the address's other copies)
+    cell_set = np.empty(0 if unique else max(sr, sc, t) * k if is_ifmap else 0, dtype=np.int32)
+    # one walk over the prefetch order: the set of each address (unique) or of each operand cell
+    # unique addresses (GEMM IFMAP, filters): set of address a is sets[a] (one walk, no table)
+    for phase in range(1, 2):
+        if phase == 1:
+            if unique:
+                sets = np.empty(addresses, dtype=np.int32)
+        valid = 0
+        ndiag = mrows + width - 1 if diag else mrows
+        for d in range(ndiag):
+            if diag:
+                hi = min(d, mrows - 1)
+                lo = max(0, d - width + 1)
+            else:
+                hi = width - 1     # row-major: "d" is the row, walk columns ascending
+                lo = 0
+            for step in range(hi - lo + 1):
+                if diag:
+                    row = hi - step
+                    col = d - row
+                else:
+                    row = d
+                    col = step
+                blk = row // blk_len
+                x = row - blk * blk_len
+                y = blk * width + col
+                if y >= ylim:
+                    continue
+                if y_is_row:
+                    ii = y
+                    jj = x
+                    if is_ifmap:
+                        if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                            a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                        else:
+                            a = -1
+                    else:
+                        a = np.int64(jj) * k + ii
+                else:
+                    ii = x
+                    jj = y
+                    if is_ifmap:
+                        if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                            a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+                        else:
+                            a = -1
+                    else:
+                        a = np.int64(jj) * k + ii
+                if a < 0:
+                    continue
+                set_id = valid // items_per_set
+                if unique:
+                    sets[a] = set_id
+                else:
+                    cell_set[ii * k + jj] = set_id
+                if nblocks > 0:
+                    if dataflow == 0 and not is_ifmap:
+                        bk = jj // cols
+                    elif dataflow == 1:
+                        bk = jj // rows
+                    else:
+                        bk = ii // rows
+                    if set_id < block_lo[bk]:
+                        block_lo[bk] = set_id
+                    if set_id > block_hi[bk]:
+                        block_hi[bk] = set_id
+                valid += 1
+    stats = np.zeros(4, dtype=np.int64)
+    stats[0] = valid
+    stats[1] = mrows * width
+    n_sets = valid // items_per_set + 1
+    active = min(n_sets, -(-active_words // items_per_set))
+    step_sets = min(n_sets - active, -(-prefetch_words // items_per_set))
+    cap = 1024
+    ev_line = np.empty(cap, dtype=np.int64)
+    ev_k = np.empty(cap, dtype=np.int64)
+    n_ev = 0
+    start = 0
+    kk = 0
+    first_line = -1
+    last_line = -1
+    always_hit = active >= n_sets
+    # ---- demand walk, folds in SCALE-Sim's order (for fc: for fr)
+    folds = row_fold * col_fold
+    passes = nblocks == row_fold and nblocks > 0 and not (dataflow == 0 and not is_ifmap)
+    memo_ev0 = np.full(n_sets if passes else 1, -1, dtype=np.int64)
+    memo_ev1 = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    memo_dk = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    memo_end = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    memo_last = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    memo_k0 = np.zeros(n_sets if passes else 1, dtype=np.int64)
+    pass_lines = row_fold * lines_per_fold
+    if always_hit:
+        # nothing misses: only the first and last lines with a valid read matter
+        for direction in range(2):
+            for idx in range(folds):
+                fold = idx if direction == 0 else folds - 1 - idx
+                res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
+                                 pixel_base, window_offset, r, s, rows_left, cols_left, all_valid,
+                                 fold // row_fold, fold % row_fold, geo, sets, n_sets, n_sets, 0, 0, 0,
+                                 ev_line, ev_k, 0, unique, False, cell_set)
+                if res[3] >= 0:
+                    if direction == 0:
+                        first_line = res[3]
+                    else:
+                        last_line = res[4]
+                    break
+        col_fold = 0        # skip the walk below
+    for fc in range(col_fold):
+        pass_base = fc * pass_lines
+        if passes and 0 < fc < col_fold - 1 and not always_hit and memo_ev0[start] >= 0:
+            # the same pass from the same window: replay its events
+            s0 = start
+            e0 = memo_ev0[s0]
+            e1 = memo_ev1[s0]
+            need = n_ev + (e1 - e0)
+            if need > cap:
+                while cap < need:
+                    cap *= 2
+                nl = np.empty(cap, dtype=np.int64)
+                nk = np.empty(cap, dtype=np.int64)
+                nl[:n_ev] = ev_line[:n_ev]
+                nk[:n_ev] = ev_k[:n_ev]
+                ev_line = nl
+                ev_k = nk
+            for q in range(e0, e1):
+                ev_line[n_ev] = ev_line[q] - memo_last[s0] + pass_base
+                ev_k[n_ev] = ev_k[q] - memo_k0[s0] + kk
+                n_ev += 1
+            kk += memo_dk[s0]
+            start = memo_end[s0]
+            continue
+        s0 = start
+        k0 = kk
+        e0 = n_ev
+        for fr in range(row_fold):
+            fold = fc * row_fold + fr
+            if not always_hit and nblocks > 0 and fold != 0 and fold != folds - 1:
+                b = fc if dataflow == 0 and not is_ifmap else fr
+                rlo = block_lo[b] - start
+                if rlo < 0:
+                    rlo += n_sets
+                rhi = block_hi[b] - start
+                if rhi < 0:
+                    rhi += n_sets
+                if block_hi[b] >= 0 and rlo < active and rhi < active and rlo <= rhi:
+                    continue            # every address of the fold is in the window: all hits
+            b = 0
+            if nblocks > 0:
+                b = fc if dataflow == 0 and not is_ifmap else fr
+            track = False       # block ranges are known from the prefetch walk
+            res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
+                             pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
+                             geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
+                             track, cell_set)
+            start, kk, n_ev = res[0], res[1], res[2]
+            if track:
+                block_lo[b] = res[7]
+                block_hi[b] = res[8]
+            if res[3] >= 0 and first_line < 0:
+                first_line = res[3]
+            if res[4] >= 0:
+                last_line = res[4]
+            ev_line, ev_k = res[5], res[6]
+            cap = ev_line.size
+        if passes and not always_hit and memo_ev0[s0] < 0:
+            memo_ev0[s0] = e0
+            memo_ev1[s0] = n_ev
+            memo_dk[s0] = kk - k0
+            memo_end[s0] = start
+            memo_last[s0] = pass_base
+            memo_k0[s0] = k0
+    stats[2] = first_line
+    stats[3] = last_line
+    return ev_line[:n_ev].copy(), ev_k[:n_ev].copy(), stats

@@ -12,6 +12,13 @@ closed form where every address is read once per pass (GEMMs, filters) and by a
 vectorized scan for im2col operands; DRAM writes, OFMAP stalls and the DRAM
 trace windows from an event-by-event replay of the OFMAP write buffer (one event
 per drain).
+
+With a user DRAM bandwidth (SCALE-Sim's USER mode, ``dram_model="scalesim"``, the
+default) the read buffers are SCALE-Sim's prefetching ones: a compiled walk of each
+operand's prefetch order and demand gives the lines where prefetches are issued, and
+one compiled scan over the demand lines gives the stalls, the OFMAP write buffer and
+every cycle stamp (:func:`_simulate_user`).  ``dram_model="bound"`` keeps the CALC
+traffic and bounds the stalls by the bandwidth (:func:`_user_read_stalls`).
 """
 
 from __future__ import annotations
@@ -22,12 +29,13 @@ from typing import Iterable
 import numpy as np
 
 from imaclab.errors import ConfigError
-from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, _Lines, misses_block_repeats,
-                                      misses_repeated_unique, read_timing, scan_previous_reads,
-                                      simulate_write_buffer)
+from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, UserReadBuffer, _Lines,
+                                      misses_block_repeats, misses_repeated_unique, read_timing,
+                                      scan_previous_reads, simulate_write_buffer, user_memory,
+                                      user_reads_walk)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
-from imaclab.systolic.operands import OperandLayout, conv_all_valid, ifmap_previous_reads
+from imaclab.systolic.operands import OperandLayout, conv_all_valid, ifmap_previous_reads, operand_im2col
 from imaclab.systolic.report import LayerReport
 from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
                                        total_cycles_calc)
@@ -152,6 +160,9 @@ def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
     layouts = {op: OperandLayout(geom, op) for op in ("ifmap", "filter", "ofmap")}
     starts = {op: np.concatenate(([0], np.cumsum(layouts[op].fold_elements()))) for op in ("ifmap", "filter")}
 
+    if not cfg.calc_bandwidth and cfg.dram_model == "scalesim":
+        return _simulate_user(cfg, layer, unit, geom, layouts, sram_ifmap, sram_filter, sram_ofmap, mapping, util)
+
     # OFMAP write buffer: DRAM writes and stalls (drain width = array columns in CALC,
     # the user bandwidth otherwise, as SCALE-Sim's single_layer_sim sets it up)
     ofmap_layout = layouts["ofmap"]
@@ -176,7 +187,7 @@ def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
         reads[op] = result.misses
         timings[op] = read_timing(result, swap_cycles, first_valid[op], buffer)
 
-    if not cfg.calc_bandwidth:
+    if not cfg.calc_bandwidth:     # dram_model "bound"
         stall_cycles = max(stall_cycles, _user_read_stalls(cfg, reads, lines))
     total_cycles = lines - 1 + stall_cycles
 
@@ -209,6 +220,59 @@ def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
         peak_dram_ofmap_bw=float(min(drain_width, writes.dram_writes)) if writes.dram_writes else 0.0,
         clock_hz=cfg.clock_hz, word_size_bytes=cfg.word_size_bytes,
         bandwidth_mode="CALC" if cfg.calc_bandwidth else "USER",
+    )
+
+
+def _simulate_user(cfg: SystolicConfig, layer: Layer, unit: Layer, geom, layouts, sram_ifmap: int, sram_filter: int,
+                   sram_ofmap: int, mapping: float, util: float) -> LayerReport:
+    """SCALE-Sim 2.0.2's USER mode: its prefetching read buffers, write buffer and stall rule.
+
+    Each read operand's demand stream is replayed through SCALE-Sim's USER read buffer (a
+    window of address sets over the operand's prefetch order, moved one prefetch at a time on a
+    miss; one compiled scan, :func:`imaclab.systolic.kernels.user_read_misses`); the prefetches
+    it issues complete at fixed cycles (every ``ceil(prefetch/bw) + 1`` cycles after the first),
+    so the stalls follow from one compiled scan over the demand lines that also replays the
+    OFMAP write buffer (:func:`imaclab.systolic.kernels.user_stall_scan`).
+    """
+    bw = int(cfg.dram_bandwidth_words_per_cycle)
+    instances = layer.instances
+    m, n, k = unit.gemm_dims()
+    rows, cols = cfg.array_rows, cfg.array_cols
+    lines = int(geom.lines)
+    im2col = operand_im2col(unit)
+    unique = _unique_addresses(unit)
+    reads = {op: user_reads_walk(UserReadBuffer(cfg.sram_words(op), bw), layouts[op], im2col, k, unique, unit)
+             for op in ("ifmap", "filter")}
+    ofmap_layout = layouts["ofmap"]
+    ofmap_lines = _Lines(ofmap_layout.fold_elements(), geom.lines_per_fold, ofmap_layout.line_counts,
+                         ofmap_layout.fold_kind)
+    counts = np.diff(ofmap_lines.full) if ofmap_lines.full is not None else \
+        ofmap_lines._all_counts(ofmap_lines.fold_words.size)
+    mem = user_memory(lines, reads["ifmap"], reads["filter"], counts, cfg.sram_words("ofmap"), bw)
+    sram = mem.sram_cycles
+    peak_sram = _peak_sram(layouts)
+    return LayerReport(
+        name=layer.name, kind=layer.kind, dataflow=cfg.dataflow, array_rows=rows, array_cols=cols,
+        m=m, n=n, k=k, instances=instances, macs=m * n * k * instances,
+        total_cycles=mem.total_cycles * instances, stall_cycles=mem.stall_cycles * instances,
+        mapping_efficiency=mapping, compute_utilization=util,
+        sram_ifmap_reads=sram_ifmap * instances, sram_filter_reads=sram_filter * instances,
+        sram_ofmap_writes=sram_ofmap * instances,
+        dram_ifmap_reads=reads["ifmap"].dram_reads * instances,
+        dram_filter_reads=reads["filter"].dram_reads * instances,
+        dram_ofmap_writes=mem.dram_writes * instances,
+        sram_ifmap_start_cycle=sram["ifmap"][0], sram_ifmap_stop_cycle=sram["ifmap"][1],
+        sram_filter_start_cycle=sram["filter"][0], sram_filter_stop_cycle=sram["filter"][1],
+        sram_ofmap_start_cycle=sram["ofmap"][0], sram_ofmap_stop_cycle=sram["ofmap"][1],
+        dram_ifmap_start_cycle=reads["ifmap"].start_cycle, dram_ifmap_stop_cycle=reads["ifmap"].stop_cycle,
+        dram_filter_start_cycle=reads["filter"].start_cycle, dram_filter_stop_cycle=reads["filter"].stop_cycle,
+        dram_ofmap_start_cycle=mem.write_start_cycle, dram_ofmap_stop_cycle=mem.write_stop_cycle,
+        peak_sram_ifmap_bw=peak_sram["ifmap"], peak_sram_filter_bw=peak_sram["filter"],
+        peak_sram_ofmap_bw=peak_sram["ofmap"],
+        peak_dram_ifmap_bw=float(bw), peak_dram_filter_bw=float(bw),
+        peak_dram_ofmap_bw=float(min(bw, mem.dram_writes)) if mem.dram_writes else 0.0,
+        clock_hz=cfg.clock_hz, word_size_bytes=cfg.word_size_bytes,
+        bandwidth_mode="USER",
     )
 
 
@@ -288,7 +352,7 @@ def _peak_sram(layouts: dict[str, OperandLayout]) -> dict[str, float]:
 
 
 def _user_read_stalls(cfg: SystolicConfig, reads: dict[str, int], lines: int) -> int:
-    """imaclab's bandwidth-bound stall estimate with a user DRAM bandwidth (not SCALE-Sim's USER mode).
+    """``dram_model="bound"``: imaclab's bandwidth-bound stall estimate (not SCALE-Sim's USER mode).
 
     Each operand has its own DRAM port of ``bw`` words/cycle (as in SCALE-Sim); the
     layer cannot finish before every operand's DRAM words have streamed in.

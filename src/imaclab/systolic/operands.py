@@ -246,3 +246,117 @@ def conv_all_valid(conv) -> bool:
     """True when no window of ``conv`` hangs over the IFMAP edge (every operand element is a real read)."""
     return ((conv.ofmap_height - 1) * conv.stride_height + conv.filter_height <= conv.ifmap_height
             and (conv.ofmap_width - 1) * conv.stride_width + conv.filter_width <= conv.ifmap_width)
+
+
+# ------------------------------------------------------------------ USER mode: prefetch order and full demand streams
+def operand_im2col(layer) -> Im2col:
+    """The IFMAP operand's address map of a GEMM or convolution (SCALE-Sim's lowering)."""
+    if hasattr(layer, "ifmap_height"):
+        return Im2col(layer.ifmap_height, layer.ifmap_width, layer.filter_height, layer.filter_width,
+                      layer.channels, layer.stride_height, layer.stride_width, layer.ofmap_height,
+                      layer.ofmap_width)
+    m, _, k = layer.gemm_dims()
+    return Im2col(m, k, 1, k, 1, 1, 1, m, 1)
+
+
+def _ifmap_address(im2col: Im2col, pixels: np.ndarray, window: np.ndarray) -> np.ndarray:
+    addr = im2col.pixel_base[pixels].astype(np.int64) + im2col.window_offset[window]
+    if not im2col.all_valid:
+        ok = (im2col.r[window] < im2col.rows_left[pixels]) & (im2col.s[window] < im2col.cols_left[pixels])
+        addr = np.where(ok, addr, -1)
+    return addr
+
+
+def _diagonal_cells(rows: int, cols: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, col) of a ``rows x cols`` matrix in SCALE-Sim's diagonal prefetch roll-out order."""
+    col, row = antidiagonal_order(cols, rows)
+    return row, col
+
+
+def fetch_sequence(layout: OperandLayout, im2col: Im2col, k: int) -> tuple[np.ndarray, int]:
+    """The read operand's USER-mode prefetch order (``get_prefetch_matrices``): valid addresses in
+    order and the element count of the prefetch matrix (null entries included)."""
+    df, op = layout.geom.dataflow, layout.operand
+    rows, cols, sr, sc, t = layout.rows, layout.cols, layout.sr, layout.sc, layout.t
+    if (df, op) == ("os", "ifmap"):
+        r, c = _diagonal_cells(layout.row_fold * t, rows)
+        p, e = (r // t) * rows + c, r % t
+        ok = p < sr
+        addr = _ifmap_address(im2col, p[ok], e[ok])
+        total = layout.row_fold * t * rows
+    elif (df, op) == ("os", "filter"):
+        r, c = _diagonal_cells(layout.col_fold * t, cols)
+        n, kk = (r // t) * cols + c, r % t
+        ok = n < sc
+        addr = n[ok] * k + kk[ok]
+        total = layout.col_fold * t * cols
+    elif (df, op) == ("ws", "ifmap"):
+        r, c = _diagonal_cells(layout.row_fold * t, rows)
+        j, p = (r // t) * rows + c, r % t
+        ok = j < sr
+        addr = _ifmap_address(im2col, p[ok], j[ok])
+        total = layout.row_fold * t * rows
+    elif (df, op) == ("ws", "filter"):
+        total = layout.col_fold * sr * cols
+        r, c = np.divmod(np.arange(total, dtype=np.int64), cols)
+        n, kk = (r // sr) * cols + c, r % sr
+        ok = n < sc
+        addr = n[ok] * k + kk[ok]
+    elif (df, op) == ("is", "ifmap"):
+        total = layout.col_fold * sr * cols
+        r, c = np.divmod(np.arange(total, dtype=np.int64), cols)
+        p, j = (r // sr) * cols + c, r % sr
+        ok = p < sc
+        addr = _ifmap_address(im2col, p[ok], j[ok])
+    else:   # is filter
+        r, c = _diagonal_cells(layout.row_fold * t, rows)
+        kk, n = (r // t) * rows + c, r % t
+        ok = kk < sr
+        addr = n[ok] * k + kk[ok]
+        total = layout.row_fold * t * rows
+    addr = np.asarray(addr, dtype=np.int64)
+    return addr[addr >= 0], int(total)
+
+
+def filter_pass_stream(layout: OperandLayout, k: int) -> tuple[np.ndarray, int]:
+    """Filter read addresses (``n*K + k``) of one pass in demand order and the number of passes."""
+    df = layout.geom.dataflow
+    rows, cols, t = layout.rows, layout.cols, layout.t
+    pieces = []
+    if df == "os":
+        for fc in range(layout.col_fold):
+            cu = layout.cols_used(fc)
+            u, e = antidiagonal_order(cu, t)
+            block = (fc * cols + u) * k + e
+            pieces.extend([block] * layout.row_fold)
+        return np.concatenate(pieces), 1
+    if df == "ws":
+        for fc in range(layout.col_fold):
+            cu = layout.cols_used(fc)
+            n = fc * cols + np.arange(cu, dtype=np.int64)
+            for fr in range(layout.row_fold):
+                ru = layout.rows_used(fr)
+                kk = fr * rows + np.arange(ru - 1, -1, -1, dtype=np.int64)
+                pieces.append((n[None, :] * k + kk[:, None]).ravel())
+        return np.concatenate(pieces), 1
+    for fr in range(layout.row_fold):     # is: PE row u holds window element fr*R + u, filters stream
+        ru = layout.rows_used(fr)
+        u, e = antidiagonal_order(ru, t)
+        pieces.append(e * k + fr * rows + u)
+    return np.concatenate(pieces), layout.col_fold
+
+
+def demand_stream(layout: OperandLayout, layer, im2col: Im2col | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Every valid SRAM read of a read operand in demand order and its (stall-free) demand line."""
+    _, _, k = layer.gemm_dims()
+    if layout.operand == "ifmap":
+        stream, passes = ifmap_pass_stream(layout, im2col if im2col is not None else operand_im2col(layer))
+    else:
+        stream, passes = filter_pass_stream(layout, k)
+    stream = np.asarray(stream, dtype=np.int64)
+    if passes > 1:
+        stream = np.tile(stream, passes)
+    starts = np.concatenate(([0], np.cumsum(layout.fold_elements())))
+    positions = np.flatnonzero(stream >= 0)
+    lines = layout.cycles_of_positions(positions, starts[:-1])
+    return stream[positions], np.asarray(lines, dtype=np.int64)
