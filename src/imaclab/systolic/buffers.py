@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import SupportsInt
 
 import numpy as np
 
@@ -56,7 +57,7 @@ class ReadBufferGeometry:
     active_sets: int
 
     @classmethod
-    def for_words(cls, words: int) -> "ReadBufferGeometry":
+    def for_words(cls, words: int) -> ReadBufferGeometry:
         items = max(1, words // READ_BUFFER_SETS)
         return cls(items_per_set=items, active_sets=int(ACTIVE_BUFFER_FRACTION * READ_BUFFER_SETS))
 
@@ -239,7 +240,7 @@ FULL_LINE_TABLE_LIMIT = 1 << 22
 class _Lines:
     """Cumulative OFMAP words per demand line, from per-fold closed forms."""
 
-    def __init__(self, fold_words: np.ndarray, lines_per_fold: int, fold_counts, fold_kind=None):
+    def __init__(self, fold_words: np.ndarray, lines_per_fold: SupportsInt, fold_counts, fold_kind=None):
         """``fold_counts(fold)``: words per line of a fold; ``fold_kind(fold)``: a key equal for folds
         whose line pattern is the same (default: every fold its own)."""
         self.fold_kind = fold_kind if fold_kind is not None else (lambda fold: fold)
@@ -421,6 +422,7 @@ def simulate_write_buffer(lines: _Lines, total_lines: int, buffer_words: int, dr
         cycle = end + 1
     if not drain_starts:
         return WriteBufferResult(0, 0, 0, stall_total, 0)
+    assert last_drain_cycle is not None  # set by the drains just counted
     return WriteBufferResult(dram_writes, drain_starts[0], last_drain_cycle, stall_total, len(drain_starts))
 
 

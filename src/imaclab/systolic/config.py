@@ -91,9 +91,11 @@ class SystolicConfig(ConfigModel):
     word_size_bytes: int = Field(1, ge=1, description="Bytes per data word (SCALE-Sim fixes 1)")
     clock_hz: float = Field(1e9, gt=0, description="Array clock in Hz (cycles -> seconds, words/cycle -> bytes/s)")
     ifmap_offset: int = Field(0, ge=0, description="Base word address of the IFMAP operand (SCALE-Sim IfmapOffset)")
-    filter_offset: int = Field(10_000_000, ge=0, description="Base word address of the filters (SCALE-Sim FilterOffset)")
+    filter_offset: int = Field(10_000_000, ge=0,
+                               description="Base word address of the filters (SCALE-Sim FilterOffset)")
     ofmap_offset: int = Field(20_000_000, ge=0, description="Base word address of the OFMAP (SCALE-Sim OfmapOffset)")
-    topology_csv: str | None = Field(None, description="Topology CSV named by the .cfg ([network_presets] TopologyCsvLoc)")
+    topology_csv: str | None = Field(None, description="Topology CSV named by the .cfg "
+                                                       "([network_presets] TopologyCsvLoc)")
 
     @field_validator("dataflow", mode="before")
     @classmethod
@@ -123,7 +125,7 @@ class SystolicConfig(ConfigModel):
         return sorted(p.stem for p in PRESET_DIR.glob("*.cfg"))
 
     @classmethod
-    def preset(cls, name: str) -> "SystolicConfig":
+    def preset(cls, name: str) -> SystolicConfig:
         """A shipped preset by name (see :meth:`presets`)."""
         path = PRESET_DIR / f"{name}.cfg"
         if not path.is_file():
@@ -131,7 +133,7 @@ class SystolicConfig(ConfigModel):
         return cls.from_scalesim_cfg(path)
 
     @classmethod
-    def resolve(cls, spec: str | Path) -> "SystolicConfig":
+    def resolve(cls, spec: str | Path) -> SystolicConfig:
         """A preset name, a SCALE-Sim ``.cfg`` file, or an imaclab YAML/JSON config file."""
         text = str(spec).strip()
         path = Path(text)
@@ -146,7 +148,7 @@ class SystolicConfig(ConfigModel):
 
     # SCALE-Sim .cfg ---------------------------------------------------------------------
     @classmethod
-    def from_scalesim_cfg(cls, path: str | Path) -> "SystolicConfig":
+    def from_scalesim_cfg(cls, path: str | Path) -> SystolicConfig:
         """Read a SCALE-Sim ``.cfg`` file; errors name the file, line and key."""
         path = Path(path)
         if not path.is_file():
@@ -157,8 +159,9 @@ class SystolicConfig(ConfigModel):
             parser.read_string(text, source=str(path))
         except configparser.Error as err:
             line = getattr(err, "lineno", None)
-            if line is None and getattr(err, "errors", None):
-                line = err.errors[0][0]
+            errors = getattr(err, "errors", None)  # ParsingError: [(line number, line), ...]
+            if line is None and errors:
+                line = errors[0][0]
             where = f"{path}:{line}" if line else str(path)
             raise ConfigError(f"{where}: not a valid SCALE-Sim .cfg file: {str(err).splitlines()[0]}") from None
         locate = _KeyLocator(path, text)

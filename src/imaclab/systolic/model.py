@@ -24,7 +24,7 @@ traffic and bounds the stalls by the bandwidth (:func:`_user_read_stalls`).
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -141,12 +141,14 @@ def _duration(seconds: float) -> str:
 # ------------------------------------------------------------------ one layer
 def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
     """Everything SCALE-Sim reports for ``layer`` on ``cfg`` (see :class:`LayerReport`)."""
+    unit: GemmLayer | ConvLayer
     if isinstance(layer, DepthwiseConvLayer):
         unit = layer.per_channel()
     elif isinstance(layer, (GemmLayer, ConvLayer)):
         unit = layer
     else:
-        raise ConfigError(f"cannot simulate {type(layer).__name__}: expected GemmLayer, ConvLayer or DepthwiseConvLayer")
+        raise ConfigError(f"cannot simulate {type(layer).__name__}: expected GemmLayer, ConvLayer or "
+                          "DepthwiseConvLayer")
     instances = layer.instances
     m, n, k = unit.gemm_dims()
     rows, cols = cfg.array_rows, cfg.array_cols
@@ -166,7 +168,7 @@ def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
     # OFMAP write buffer: DRAM writes and stalls (drain width = array columns in CALC,
     # the user bandwidth otherwise, as SCALE-Sim's single_layer_sim sets it up)
     ofmap_layout = layouts["ofmap"]
-    drain_width = cols if cfg.calc_bandwidth else int(cfg.dram_bandwidth_words_per_cycle)
+    drain_width = cols if cfg.calc_bandwidth else int(cfg.dram_bandwidth_words_per_cycle or cols)
     fold_words = ofmap_layout.fold_elements()
     ofmap_lines = _Lines(fold_words, geom.lines_per_fold, ofmap_layout.line_counts, ofmap_layout.fold_kind)
     writes = simulate_write_buffer(ofmap_lines, lines, cfg.sram_words("ofmap"), drain_width)
@@ -234,6 +236,7 @@ def _simulate_user(cfg: SystolicConfig, layer: Layer, unit: Layer, geom, layouts
     so the stalls follow from one compiled scan over the demand lines that also replays the
     OFMAP write buffer (:func:`imaclab.systolic.kernels.user_stall_scan`).
     """
+    assert cfg.dram_bandwidth_words_per_cycle is not None  # USER bandwidth: set by the caller's mode check
     bw = int(cfg.dram_bandwidth_words_per_cycle)
     instances = layer.instances
     m, n, k = unit.gemm_dims()
@@ -306,7 +309,7 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
         else:   # ws filter, is ifmap: every element once
             result = misses_repeated_unique(extent, 1, chunk)
         return result, 0, total - 1
-    covered = _covered_ifmap_words(unit)
+    covered = _covered_ifmap_words(unit) if isinstance(unit, ConvLayer) else None
     if covered is not None and covered < chunk:
         # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
         return ReadMisses(covered), 0, total - 1
@@ -357,6 +360,7 @@ def _user_read_stalls(cfg: SystolicConfig, reads: dict[str, int], lines: int) ->
     Each operand has its own DRAM port of ``bw`` words/cycle (as in SCALE-Sim); the
     layer cannot finish before every operand's DRAM words have streamed in.
     """
+    assert cfg.dram_bandwidth_words_per_cycle is not None  # USER bandwidth: set by the caller's mode check
     bw = int(cfg.dram_bandwidth_words_per_cycle)
     need = max(-(-words // bw) for words in reads.values())
     return max(0, need - lines)

@@ -13,7 +13,8 @@ import contextlib
 import io
 import tempfile
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from imaclab.errors import SimulationError
 from imaclab.systolic.config import SystolicConfig
@@ -74,7 +75,7 @@ def run_scalesim(cfg: SystolicConfig, layers: Iterable[Layer], workdir: str | Pa
                            input_type_gemm=gemm)
             sim.run_scale(top_path=str(workdir / "out"))
         run_dir = workdir / "out" / "scalesim_run"
-        rows = [{} for _ in range(len(read_scalesim_csv(run_dir / "COMPUTE_REPORT.csv")))]
+        rows: list[dict[str, Any]] = [{} for _ in range(len(read_scalesim_csv(run_dir / "COMPUTE_REPORT.csv")))]
         for name in ("COMPUTE_REPORT.csv", "BANDWIDTH_REPORT.csv", "DETAILED_ACCESS_REPORT.csv"):
             for row, values in zip(rows, read_scalesim_csv(run_dir / name)):
                 for column, value in values.items():
