@@ -92,7 +92,12 @@ class TpuResult(Result):
         return summarize(self.reports)
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"config": self.config.to_dict(), "topology": str(self.topology),
+        cfg = self.config
+        data: dict[str, Any] = {"config": cfg.to_dict(), "topology": str(self.topology),
+                                "dram": {"bandwidth_words_per_cycle": None if cfg.calc_bandwidth
+                                         else cfg.dram_bandwidth_words_per_cycle,
+                                         "mode": "CALC" if cfg.calc_bandwidth else "USER",
+                                         "stall_model": None if cfg.calc_bandwidth else cfg.dram_model},
                                 "gemm_format": self.gemm, "totals": self.totals,
                                 "energy": {**energy_totals(self.energies or []),
                                            "parameters": self.job.energy.to_dict()},
@@ -109,7 +114,9 @@ class TpuResult(Result):
 
     def tables(self) -> list[Table]:
         cfg = self.config
-        bandwidth = "CALC" if cfg.calc_bandwidth else f"{cfg.dram_bandwidth_words_per_cycle} words/cycle"
+        bandwidth = ("CALC" if cfg.calc_bandwidth else
+                     f"{cfg.dram_bandwidth_words_per_cycle} words/cycle, "
+                     + ("SCALE-Sim USER stall model" if cfg.dram_model == "scalesim" else "bound stall model"))
         columns = ("layer", "M", "N", "K", "cycles", "stalls", "util %", "map eff %", "DRAM rd words",
                    "DRAM wr words")
         rows = [(r.name, str(r.m), str(r.n), str(r.k), f"{r.total_cycles:,}", f"{r.stall_cycles:,}",
