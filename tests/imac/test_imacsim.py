@@ -136,10 +136,11 @@ def test_npz_keeps_the_convention(trained, tmp_path):
     assert build_circuit(_config("auto"), load_mlp(save_npz(model, tmp_path / "p.npz"))).convention == "imaclab"
 
 
-def test_transistor_neuron_under_imacsim_is_one_line():
+def test_transistor_neuron_under_imacsim_runs_imacsim_behavioral_neuron_with_a_notice():
     model = MLPModel(weights=(np.ones((4, 2)),), biases=(np.ones(2),), weight_kind="binary")
-    with pytest.raises(ConfigError, match="--neuron behavioral"):
-        build_circuit(ImacConfig().with_overrides({"circuit.convention": "imacsim"}), model)
+    circuit = build_circuit(ImacConfig().with_overrides({"circuit.convention": "imacsim"}), model)
+    assert circuit.neuron.kind == "behavioral" and circuit.neuron_curve.meta.get("rails") == "unipolar"
+    assert "behavioral form" in circuit.meta["convention_note"]
 
 
 # ------------------------------------------------------------------------------ IMAC-Sim's files
