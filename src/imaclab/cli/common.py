@@ -80,3 +80,17 @@ def publish(result: Any, out_dir: Any, html: bool = True, width: int | None = No
 
         result.files["page"] = write_index(out_dir)
     render(result, width)
+
+
+def json_option() -> Any:
+    return typer.Option(False, "--json", help="print one JSON list")
+
+
+def show_listing(listing: Any, as_json: bool, width: int | None = None) -> None:
+    """A listing command's output: its rows as one JSON list, or its tables sized to fit."""
+    if as_json:
+        import json
+
+        print(json.dumps(listing.rows, indent=2))
+        return
+    render(listing, width or fit_width(listing))

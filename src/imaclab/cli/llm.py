@@ -7,7 +7,7 @@ from typing import cast
 
 import typer
 
-from imaclab.cli.common import config_option, fit_width, html_option, publish, render, set_option
+from imaclab.cli.common import config_option, html_option, json_option, publish, set_option, show_listing
 
 llm_app = typer.Typer(help="LLM workloads, costs and Amdahl's law for 1-bit quantization.", no_args_is_help=True)
 
@@ -25,17 +25,11 @@ def _numbers(text: str, kind: type) -> list:
 
 
 @llm_app.command("models")
-def llm_models(as_json: bool = typer.Option(False, "--json", help="print one JSON list")):
+def llm_models(as_json: bool = json_option()):
     """List the model catalog (shapes and parameter counts)."""
     from imaclab.llm.api import catalog_listing
 
-    listing = catalog_listing()
-    if as_json:
-        import json
-
-        print(json.dumps(listing.rows, indent=2))
-        return
-    render(listing, fit_width(listing))
+    show_listing(catalog_listing(), as_json)
 
 
 @llm_app.command("workload")
@@ -157,14 +151,8 @@ def llm_study(
 
 
 @llm_app.command("published")
-def llm_published(as_json: bool = typer.Option(False, "--json", help="print one JSON list")):
+def llm_published(as_json: bool = json_option()):
     """Published 1-bit LLM measurements (BitNet b1.58, bitnet.cpp) beside this model's predictions."""
     from imaclab.llm.published import published_table
 
-    result = published_table()
-    if as_json:
-        import json
-
-        print(json.dumps(result.rows, indent=2))
-        return
-    render(result, fit_width(result))
+    show_listing(published_table(), as_json)

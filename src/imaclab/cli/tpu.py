@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imaclab.cli.common import html_option, publish, render, set_option
+from imaclab.cli.common import html_option, json_option, publish, set_option, show_listing
 
 tpu_app = typer.Typer(help="Systolic-array (TPU) performance model.", no_args_is_help=True)
 
@@ -61,14 +61,8 @@ def tpu_simulate(
 
 
 @tpu_app.command("presets")
-def tpu_presets(as_json: bool = typer.Option(False, "--json", help="print one JSON list")):
+def tpu_presets(as_json: bool = json_option()):
     """List the shipped systolic-array presets."""
     from imaclab.systolic.api import preset_listing
 
-    listing = preset_listing()
-    if as_json:
-        import json
-
-        print(json.dumps(listing.rows, indent=2))
-        return
-    render(listing, width=120)
+    show_listing(preset_listing(), as_json, width=120)

@@ -535,23 +535,16 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                 if y_is_row:
                     ii = y
                     jj = x
-                    if is_ifmap:
-                        if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
-                            a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
-                        else:
-                            a = -1
-                    else:
-                        a = np.int64(jj) * k + ii
                 else:
                     ii = x
                     jj = y
-                    if is_ifmap:
-                        if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
-                            a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
-                        else:
-                            a = -1
+                if is_ifmap:
+                    if all_valid or (r[jj] < rows_left[ii] and s[jj] < cols_left[ii]):
+                        a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
                     else:
-                        a = np.int64(jj) * k + ii
+                        a = -1
+                else:
+                    a = np.int64(jj) * k + ii
                 if a < 0:
                     continue
                 set_id = valid // items_per_set
