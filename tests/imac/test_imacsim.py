@@ -9,7 +9,7 @@ import pytest
 
 from imaclab.circuit import MLPModel, build_circuit
 from imaclab.cli import main
-from imaclab.errors import ConfigError, InputError
+from imaclab.errors import InputError
 from imaclab.imac import ImacConfig, evaluate, load_mlp
 from imaclab.imac.model_io import load_imacsim_test_data
 
