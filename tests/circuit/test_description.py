@@ -101,3 +101,29 @@ def test_model_validation_errors():
         MLPModel(weights=(np.array([[np.nan]]),), biases=(np.zeros(1),))
     with pytest.raises(InputError, match="expects"):
         MLPModel(weights=(np.zeros((3, 2)), np.zeros((4, 1))), biases=(np.zeros(2), np.zeros(1)))
+
+
+def test_join_auto_follows_the_convention(model_6_5_3, small_config):
+    """``circuit.amplifier.join: auto`` (the default): sum under imaclab -- the very circuit of an
+    explicit ``sum`` -- and IMAC-Sim's averaged partitions under imacsim; an explicit join wins."""
+    from imaclab.circuit.netlist import write_netlist
+
+    assert small_config().circuit.amplifier.join == "auto"
+    auto = build_circuit(small_config(), model_6_5_3)
+    explicit = build_circuit(small_config(**{"circuit.amplifier.join": "sum"}), model_6_5_3)
+    assert auto.convention == "imaclab" and auto.join == explicit.join == "sum"
+    assert auto.counts() == explicit.counts() and auto.counts()["tie_resistors"] == 0
+    v = np.random.default_rng(4).choice([-0.8, 0.8], size=(3, 6))
+    assert np.array_equal(auto.ideal_forward(v), explicit.ideal_forward(v))
+    assert write_netlist(auto, v).text == write_netlist(explicit, v).text
+    imacsim = build_circuit(small_config(**{"circuit.convention": "imacsim"}), model_6_5_3)
+    average = build_circuit(small_config(**{"circuit.convention": "imacsim", "circuit.amplifier.join": "average"}),
+                            model_6_5_3)
+    assert imacsim.join == "average" and imacsim.to_dict()["join"] == "average"
+    assert imacsim.counts() == average.counts()
+    n_h = [len(lay.row_partitions) for lay in imacsim.layers]
+    assert imacsim.counts()["tie_resistors"] == sum(h * lay.fan_out for h, lay in zip(n_h, imacsim.layers)) > 0
+    assert write_netlist(imacsim, v).text == write_netlist(average, v).text
+    summed = build_circuit(small_config(**{"circuit.convention": "imacsim", "circuit.amplifier.join": "sum"}),
+                           model_6_5_3)
+    assert summed.join == "sum" and summed.counts()["tie_resistors"] == 0

@@ -91,3 +91,18 @@ def test_imacsim_netlist_elements():
     assert n("Hap") == expected["amplifiers"]
     assert n("Rtie") == expected["tie_resistors"]
     assert n("Bn") == expected["neurons"]
+
+
+def test_imacsim_counts_without_naming_the_join():
+    """``circuit.amplifier.join: auto`` (the default) brings IMAC-Sim's averaged partitions with
+    the convention: the same elements as ``join: average``, no option needed."""
+    sizes = [70, 40, 10]
+    cfg = ImacConfig().with_overrides({"circuit.convention": "auto", "neuron.kind": "behavioral"})
+    assert cfg.circuit.amplifier.join == "auto"
+    circuit = build_circuit(cfg, _model(sizes))
+    assert circuit.join == "average"
+    expected = imacsim_counts(sizes, XBAR)
+    assert {k: circuit.counts()[k] for k in expected} == expected
+    v = circuit.encode(np.full((1, 70), 1.0))
+    assert write_netlist(circuit, v, analysis="dc").text == \
+        write_netlist(build_circuit(_imacsim_config(), _model(sizes)), v, analysis="dc").text

@@ -226,3 +226,26 @@ def test_imacsim_files_error_paths(tmp_path, capsys):
     (bad_labels / "test_labels.csv").unlink()
     with pytest.raises(InputError, match="test_labels.csv: not found"):
         load_imacsim_test_data(bad_labels)
+
+
+def test_imacsim_folder_gets_averaged_partitions_without_join(trained, tmp_path):
+    """``circuit.amplifier.join: auto`` (the default) on an IMAC-Sim folder: IMAC-Sim's averaged
+    partitions (tie resistors), classified exactly as with an explicit ``join: average`` in the
+    fast solver and in ngspice."""
+    from dataclasses import replace
+
+    model, (x, y) = trained
+    folder_model = replace(load_mlp(_write_imacsim_folder(tmp_path / "data", model, x, y)), gains=GAINS)
+    auto_cfg = _config("auto", **{"circuit.amplifier.join": "auto"})
+    assert ImacConfig().circuit.amplifier.join == "auto"
+    circuit = build_circuit(auto_cfg, folder_model)
+    explicit = build_circuit(_config("auto"), folder_model)
+    assert circuit.convention == "imacsim" and circuit.join == "average"
+    assert circuit.counts() == explicit.counts() and circuit.counts()["tie_resistors"] > 0
+    for backend in ("fast", "spice"):
+        over = {"simulation.backend": backend}
+        auto = evaluate(config=auto_cfg.with_overrides(over), model=folder_model, dataset=(x, y), progress=False)
+        avg = evaluate(config=_config("auto", **over), model=folder_model, dataset=(x, y), progress=False)
+        assert auto.ok.all() and np.array_equal(auto.predicted, avg.predicted)
+        assert np.array_equal(auto.outputs, avg.outputs)
+        assert np.array_equal(auto.software_predicted, avg.software_predicted)

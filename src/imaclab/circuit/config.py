@@ -48,9 +48,10 @@ class AmplifierConfig(ConfigModel):
                                                     "ground, ohms; 0 = ideal virtual ground")
     output_clamp_v: float | None = Field(None, gt=0, description="clip outputs to +-this, volts "
                                                                  "(None = unclamped ideal amplifier)")
-    join: Literal["sum", "average"] = Field("sum", description=(
+    join: Literal["auto", "sum", "average"] = Field("auto", description=(
         "sum: the partial line currents of one output meet at one amplifier; average: one amplifier "
-        "per horizontal partition, outputs averaged through tie resistors (IMAC-Sim)"))
+        "per horizontal partition, outputs averaged through tie resistors (IMAC-Sim); auto: the "
+        "circuit convention's join, sum under imaclab, average under imacsim"))
     tie_resistance_ohm: float = Field(IMAC_SIM_TIE_OHM, gt=0, le=MAX_RESISTANCE_OHM,
                                       description="tie resistors of join=average, ohms")
     static_power_w: float = Field(0.0, ge=0, description="static power added per amplifier, watts "

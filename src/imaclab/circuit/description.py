@@ -43,7 +43,9 @@ Each :class:`Amplifier` has a positive and a negative input node.  ``join='sum'`
 amplifier per output; the line ends of all its horizontal partitions (all tiles of that
 column) land on its input nodes, so their currents add.  ``join='average'``: one amplifier
 per (output, horizontal partition), its output through ``tie_resistance_ohm`` to the shared
-node ``l{l}_u{j}``, so the node carries the average of the partition outputs.
+node ``l{l}_u{j}``, so the node carries the average of the partition outputs.  The config's
+``join: auto`` (the default) is resolved here, once, to the convention's join (:func:`resolve_join`:
+``sum`` under imaclab, ``average`` under imacsim); :attr:`NetworkCircuit.join` is the resolved one.
 
 Model of one amplifier, with ``I+`` / ``I-`` the currents flowing from the lines into its
 input nodes::
@@ -244,7 +246,7 @@ class NetworkCircuit:
     sampling_period_s: float
     rise_time_s: float
     driver_resistance_ohm: float
-    join: str
+    join: str                                    # resolved: 'sum' or 'average' (never 'auto')
     loading: str
     buffer_output_resistance_ohm: float
     neuron: NeuronConfig
@@ -415,6 +417,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         curve = _imacsim_curve(neu, neuron_curve)
     else:
         curve = neuron_curve if neuron_curve is not None else load_neuron_curve(neu, ngspice=ngspice)
+    join = resolve_join(circ.amplifier.join, convention)
     rows, cols = circ.crossbar.rows, circ.crossbar.columns
     par = segment_parasitics(circ.parasitics)
     g_mid = mid_conductance_s(dev.r_low_ohm, dev.r_high_ohm)
@@ -463,7 +466,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         out_neurons = convention == "imacsim"  # IMAC-Sim: a neuron after the output layer too
         amps = []
         for j in range(fan_out):
-            if amp.join == "sum":
+            if join == "sum":
                 out_node = f"l{li}_u{j}" if (hidden or out_neurons) else f"out{j}"
                 amps.append(Amplifier(layer=li, column=j, partition=None, pos_node=f"l{li}_a{j}_p",
                                       neg_node=f"l{li}_a{j}_n", out_node=out_node,
@@ -504,7 +507,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                           bias_v=bias_voltage(supply),
                           input_mode=inp.mode, input_threshold=inp.threshold,
                           sampling_period_s=inp.sampling_period_s, rise_time_s=inp.rise_time_s,
-                          driver_resistance_ohm=inp.driver_resistance_ohm, join=amp.join,
+                          driver_resistance_ohm=inp.driver_resistance_ohm, join=join,
                           loading=circ.loading.mode,
                           buffer_output_resistance_ohm=(circ.loading.buffer_output_resistance_ohm
                                                         if circ.loading.mode == "buffer" else 0.0),
@@ -544,6 +547,21 @@ def resolve_convention(requested: str, model: MLPModel) -> tuple[str, str]:
         return trained, (f"{where} {what}: using IMAC-Sim's circuit convention ({trained}); "
                          "--convention imaclab (circuit.convention) overrides")
     return "imaclab", ""
+
+
+#: The partition join each convention brings (``circuit.amplifier.join: auto``): IMAC-Sim averages
+#: its horizontal partitions (``mapLayer.py``: an ``XDIFFw`` per partition, ``Rconn`` ties).
+CONVENTION_JOIN = {"imaclab": "sum", "imacsim": "average"}
+
+
+def resolve_join(requested: str, convention: str) -> str:
+    """The partition join of ``circuit.amplifier.join``: ``auto`` -> the convention's
+    (:data:`CONVENTION_JOIN`: ``sum`` under imaclab, ``average`` under imacsim), else as given."""
+    if requested in ("sum", "average"):
+        return requested
+    if requested != "auto":
+        raise ConfigError(f"unknown amplifier join '{requested}': use auto, sum or average")
+    return CONVENTION_JOIN[convention]
 
 
 def _imacsim_curve(neu: NeuronConfig, given: NeuronCurve | None) -> NeuronCurve:

@@ -107,7 +107,9 @@ def imac_run(
     per_netlist: int | None = typer.Option(None, "--per-netlist", help="samples per netlist"),
     latency_samples: int | None = typer.Option(None, "--latency-samples",
                                                   help="with --analysis dc: transient of the first N samples"),
-    join: str | None = typer.Option(None, "--join", help="sum | average (IMAC-Sim)"),
+    join: str | None = typer.Option(None, "--join",
+                                    help="auto | sum | average (auto: average under the imacsim "
+                                         "convention, else sum)"),
     loading: str | None = typer.Option(None, "--loading", help="direct | ideal_buffer | buffer"),
     model_lib: Path | None = _OPTS["model_lib"](),
     nmos: str | None = _OPTS["nmos"](),
