@@ -125,14 +125,13 @@ def test_amdahl_case_with_measured_tiles(tmp_path, monkeypatch):
     assert "tokens_per_j_hybrid_pim" not in without and without["f_energy"] == pytest.approx(f)
 
 
-def test_hybrid_pim_speedup_from_the_measured_tile(tmp_path, monkeypatch):
+def test_hybrid_pim_speedup_from_the_measured_tile(tile_cache):
     """crossbar.operation_latency_s = None: the Amdahl column speedup_hybrid_pim takes the measured tile's
     latency (not ISAAC's 100 ns), and then equals the tile design's own speedup."""
     from imaclab.imac.tiles import TileSpec, characterize_tile
     from imaclab.llm.api import AmdahlCaseJob, run
     from imaclab.llm.improve import ISAAC_READ_LATENCY_S, PimCrossbarConfig, hybrid_pim_improvement
 
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     items = ["pim_tiles=true", "tile.size=16", "crossbar.rows=16", "crossbar.cols=16"]
     fixed = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(items)).metrics()
     measured = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(
