@@ -6,6 +6,7 @@ import math
 import pytest
 
 from imaclab.cli import main
+from imaclab.errors import ConfigError
 from imaclab.imac.tiles import TileCosts
 from imaclab.llm.architecture import CATEGORIES, LlmSpec
 from imaclab.llm.costs import systolic_cost
@@ -122,3 +123,36 @@ def test_amdahl_case_with_measured_tiles(tmp_path, monkeypatch):
     assert metrics["tokens_per_j_tpu"] == pytest.approx(1 / metrics["energy_j_tpu"])   # decode, batch 1
     without = run(AmdahlCaseJob(model="opt-125m", context=128)).metrics()
     assert "tokens_per_j_hybrid_pim" not in without and without["f_energy"] == pytest.approx(f)
+
+
+def test_hybrid_pim_speedup_from_the_measured_tile(tile_cache):
+    """crossbar.operation_latency_s = None: the Amdahl column speedup_hybrid_pim takes the measured tile's
+    latency (not ISAAC's 100 ns), and then equals the tile design's own speedup."""
+    from imaclab.imac.tiles import TileSpec, characterize_tile
+    from imaclab.llm.api import AmdahlCaseJob, run
+    from imaclab.llm.improve import ISAAC_READ_LATENCY_S, PimCrossbarConfig, hybrid_pim_improvement
+
+    items = ["pim_tiles=true", "tile.size=16", "crossbar.rows=16", "crossbar.cols=16"]
+    fixed = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(items)).metrics()
+    measured = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(
+        [*items, "crossbar.operation_latency_s=null"])).metrics()
+    tile = characterize_tile(TileSpec(size=16, device="ternary", input_driver="binary", output="adc", adc_bits=8))
+    assert fixed["crossbar_latency_s_hybrid_pim"] == ISAAC_READ_LATENCY_S
+    assert measured["crossbar_latency_s_hybrid_pim"] == tile.latency_s < ISAAC_READ_LATENCY_S
+    assert measured["speedup_hybrid_pim"] > fixed["speedup_hybrid_pim"]
+    # same tile, same operations (A8 bit-serial), unlimited crossbars: the two hybrid models agree
+    assert measured["speedup_hybrid_pim"] == pytest.approx(measured["speedup_hybrid_pim_tile"], rel=1e-9)
+    # the library call: None resolves through the tile of tile_spec(); a given latency is kept
+    crossbar = PimCrossbarConfig(rows=16, cols=16, operation_latency_s=None)
+    assert crossbar.tile_spec().label == "16x16-ternary-bin-adc8"
+    assert crossbar.measured().operation_latency_s == tile.latency_s
+    assert PimCrossbarConfig().measured().operation_latency_s == ISAAC_READ_LATENCY_S
+    work = build_workload(TINY, WorkloadConfig(phase="decode", context_tokens=8))
+    a = hybrid_pim_improvement(work, ARRAY, crossbar, clock_hz=1e9)
+    b = hybrid_pim_improvement(work, ARRAY, crossbar.measured(), clock_hz=1e9)
+    assert a.speedup == b.speedup and a.extra["operation_latency_s"] == tile.latency_s
+    with pytest.raises(ConfigError, match="square"):
+        PimCrossbarConfig(rows=16, cols=32, operation_latency_s=None).measured()
+    with pytest.raises(ConfigError, match="whole bits"):
+        PimCrossbarConfig(input_bits_per_operation=1.5, operation_latency_s=None).measured()
+    assert PimCrossbarConfig(input_bits_per_operation=4).tile_spec().label == "128x128-ternary-dac4-adc8"

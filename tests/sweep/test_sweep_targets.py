@@ -35,6 +35,7 @@ def tpu_spec(topology, axes, **base) -> SweepSpec:
 
 
 def test_tpu_simulate_rows_equal_the_systolic_model(tmp_path, topology):
+    from imaclab.systolic import TpuJob, run
     from imaclab.systolic.config import SystolicConfig
     from imaclab.systolic.model import simulate_topology
     from imaclab.systolic.report import summarize
@@ -50,8 +51,17 @@ def test_tpu_simulate_rows_equal_the_systolic_model(tmp_path, topology):
         cfg = SystolicConfig.preset("edge-32x32").with_overrides(
             {k.removeprefix("systolic."): v for k, v in row["overrides"].items()})
         direct = summarize(simulate_topology(cfg, layers))
-        assert row["metrics"] == pytest.approx({k: v for k, v in direct.items()}), index
         metrics = row["metrics"]
+        assert {k: metrics[k] for k in direct} == pytest.approx(direct), index
+        # the rest of the row is the energy totals, equal to the room's own run of that job
+        energy = {k: v for k, v in metrics.items() if k not in direct}
+        assert energy and all(k.startswith("energy_") and k.endswith("_j") for k in energy), index
+        own = run(TpuJob(systolic=cfg, topology=str(topology))).to_dict()["energy"]
+        assert energy == pytest.approx({k: own[k] for k in energy}), index
+        assert set(energy) == {k for k in own if k != "parameters"}, index
+        assert energy["energy_j"] > 0
+        assert energy["energy_j"] == pytest.approx(sum(energy[f"energy_{p}_j"]
+                                                       for p in ("mac", "sram", "dram", "leakage"))), index
         assert metrics["macs"] == TOPOLOGY_MACS
         pes = row["overrides"]["systolic.array_rows"] * row["overrides"]["systolic.array_cols"]
         assert metrics["overall_utilization"] == pytest.approx(TOPOLOGY_MACS / (metrics["total_cycles"] * pes))

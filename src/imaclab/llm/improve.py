@@ -115,8 +115,10 @@ class PimCrossbarConfig(ConfigModel):
 
     rows: int = Field(default=ISAAC_CROSSBAR_SIZE, gt=0, description="crossbar rows (inputs)")
     cols: int = Field(default=ISAAC_CROSSBAR_SIZE, gt=0, description="crossbar columns (outputs)")
-    operation_latency_s: float = Field(default=ISAAC_READ_LATENCY_S, gt=0, description=(
-        "seconds per crossbar operation (one input vector slice in, all columns read out)"))
+    operation_latency_s: float | None = Field(default=ISAAC_READ_LATENCY_S, gt=0, description=(
+        "seconds per crossbar operation (one input vector slice in, all columns read out); default ISAAC's "
+        "100 ns read. None = measured: the latency (DAC + settling + ADC) of the rows x rows crossbar tile "
+        "characterized by the circuit room (imaclab.imac.tiles; needs rows = cols)"))
     input_bits_per_operation: float = Field(default=1, gt=0, description=(
         "activation bits applied per operation (1 = bit-serial DAC, as ISAAC)"))
     activation_bits: float = Field(default=8, gt=0, description="activation bits (A8 for BitNet)")
@@ -134,6 +136,32 @@ class PimCrossbarConfig(ConfigModel):
         """Crossbars holding a k x n weight matrix."""
         return math.ceil(k / self.rows) * math.ceil(n * self.columns_per_weight / self.cols)
 
+    def tile_spec(self, base: Any = None) -> Any:
+        """The circuit-room tile (:class:`imaclab.imac.tiles.TileSpec`) whose measured latency stands for
+        one operation: ``rows x rows``, driven by binary (bit-serial) drivers when
+        ``input_bits_per_operation`` is 1, else by DACs of that many bits; device kind, output converters,
+        parasitics and seed from ``base`` (default: the TileSpec defaults, ternary devices, 8-bit ADCs)."""
+        from imaclab.imac.tiles import TileSpec
+
+        if self.rows != self.cols:
+            raise ConfigError(f"crossbar {self.rows}x{self.cols}: a measured tile is square; set rows = cols or "
+                              "give operation_latency_s")
+        bits = self.input_bits_per_operation
+        if bits != int(bits):
+            raise ConfigError(f"input_bits_per_operation {bits:g}: a measured tile's drivers take whole bits; "
+                              "give operation_latency_s")
+        drivers = {"input_driver": "binary"} if bits == 1 else {"input_driver": "dac", "dac_bits": int(bits)}
+        return (base or TileSpec()).with_overrides({"size": self.rows, **drivers})
+
+    def measured(self, base: Any = None) -> PimCrossbarConfig:
+        """This config with ``operation_latency_s`` filled in from the measured tile (:meth:`tile_spec`,
+        characterized once and cached) when it is None; unchanged otherwise."""
+        if self.operation_latency_s is not None:
+            return self
+        from imaclab.imac.tiles import characterize_tile
+
+        return self.with_overrides({"operation_latency_s": characterize_tile(self.tile_spec(base)).latency_s})
+
 
 def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories: Iterable[str]
                      ) -> tuple[dict[str, float], dict[str, float], int]:
@@ -144,6 +172,8 @@ def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories
     operations of ``operation_latency_s``, times ``ceil(tiles / crossbars_available)``.
     """
     cats = set(categories)
+    crossbar = crossbar.measured()
+    latency = float(crossbar.operation_latency_s or 0.0)
     per_layer = dict.fromkeys(CATEGORIES, 0.0)
     outside = dict.fromkeys(CATEGORIES, 0.0)
     required = 0
@@ -153,7 +183,7 @@ def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories
         tiles = crossbar.tiles(op.k, op.n)
         required += tiles * op.repeat * workload.occurrences(op)
         rounds = math.ceil(tiles / crossbar.crossbars_available) if crossbar.crossbars_available else 1
-        seconds = op.m * crossbar.operations_per_vector * crossbar.operation_latency_s * rounds * op.repeat
+        seconds = op.m * crossbar.operations_per_vector * latency * rounds * op.repeat
         (per_layer if op.per_layer else outside)[op.category] += seconds
     return per_layer, outside, required
 
@@ -172,6 +202,7 @@ def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: P
         raise ConfigError("only projection and head GEMMs can sit on crossbars (attention operands change "
                           "every token; vector work is digital)")
     base = (baseline or systolic_cost(workload, systolic_config, vector_unit)).in_seconds(clock_hz)
+    crossbar = crossbar.measured()
     xbar_layer, xbar_outside, required = crossbar_seconds(workload, crossbar, improved)
     per_layer = {c: (xbar_layer[c] if c in improved else base.per_layer[c]) for c in CATEGORIES}
     outside = {c: (xbar_outside[c] if c in improved else base.outside_layers[c]) for c in CATEGORIES}
@@ -180,4 +211,5 @@ def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: P
     result = amdahl(base, improved=improved, improved_cost=after, tokens_per_pass=workload.config.tokens_per_pass,
                     note=(f"{crossbar.rows}x{crossbar.cols} crossbars, {crossbar.operation_latency_s:.3g} s per "
                           f"operation, {crossbar.operations_per_vector} operations per input vector"))
-    return replace(result, cost_kind="hybrid_pim", extra={"crossbars_required": required, "weights_fit": fits})
+    return replace(result, cost_kind="hybrid_pim", extra={"crossbars_required": required, "weights_fit": fits,
+                                                          "operation_latency_s": crossbar.operation_latency_s})

@@ -70,7 +70,10 @@ class StudyConfig(ConfigModel):
         "roofline device for memory/roofline costs; None pairs edge->edge-npu, cloud->tpu-v4"))
     clock_hz: float | None = Field(default=None, gt=0, description=(
         "clock for cycles -> seconds, Hz; None = the systolic config's clock_hz"))
-    crossbar: PimCrossbarConfig = Field(default_factory=PimCrossbarConfig, description="hybrid PIM crossbars")
+    crossbar: PimCrossbarConfig = Field(default_factory=PimCrossbarConfig, description=(
+        "hybrid PIM crossbars (speedup_hybrid_pim): ISAAC's 100 ns per operation by default; "
+        "crossbar.operation_latency_s=null takes it from the measured rows x rows tile (device kind and "
+        "output converters of `tile`)"))
     vector_unit: VectorUnitConfig = Field(default_factory=VectorUnitConfig, description=(
         "vector unit for norms/softmax/activations (default: one lane per array column)"))
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(
@@ -235,6 +238,7 @@ class _Plan:
     systolic_improved: tuple[str, ...]   # 'other' runs on the vector unit, not the PEs
     hybrid_improved: tuple[str, ...]     # only weight-stationary GEMMs fit on crossbars
     tile: Any = None                     # TileCosts of the hybrid-pim tiles (pim_tiles)
+    crossbar: Any = None                 # the PimCrossbarConfig with its operation latency resolved
 
 
 @dataclass(frozen=True)
@@ -271,8 +275,10 @@ def run_study(*, config: StudyConfig | None = None) -> StudyResult:
         from imaclab.imac.tiles import characterize_tile
 
         tile = characterize_tile(cfg.tile)
+    # a measured operation latency (crossbar.operation_latency_s = None) is characterized once, here
+    crossbar = cfg.crossbar.measured(cfg.tile) if hybrid_improved else cfg.crossbar
     plan = _Plan(cfg, baseline, quantized, improved, tuple(c for c in improved if c != "other"), hybrid_improved,
-                 tile)
+                 tile, crossbar)
     workloads: list[Workload] = []
     skipped: list[dict[str, Any]] = []
     for spec in specs:
@@ -350,11 +356,12 @@ def _case_row(plan: _Plan, hw: _Hardware, workload: Workload, instance_cycles: n
         row["s_bit_serial"] = serial.factor
         row["speedup_bit_serial"] = serial.speedup
     if plan.hybrid_improved:
-        hybrid = hybrid_pim_improvement(workload, hw.systolic, cfg.crossbar, clock_hz=hw.clock_hz,
+        hybrid = hybrid_pim_improvement(workload, hw.systolic, plan.crossbar, clock_hz=hw.clock_hz,
                                         improved=plan.hybrid_improved, vector_unit=cfg.vector_unit, baseline=cost)
         row["s_hybrid_pim"] = hybrid.factor
         row["speedup_hybrid_pim"] = hybrid.speedup
         row["tokens_per_s_hybrid_pim"] = hybrid.tokens_per_s_after
+        row["crossbar_latency_s_hybrid_pim"] = plan.crossbar.operation_latency_s
     _energy_columns(row, plan, hw, workload, cost)
     before_bytes = bytes_by_category(workload, plan.baseline)
     for category in CATEGORIES:

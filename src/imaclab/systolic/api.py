@@ -108,9 +108,11 @@ class TpuResult(Result):
         return data
 
     def metrics(self) -> dict[str, Any]:
-        """The totals: cycles, stalls, MACs, utilization, latency, SRAM and DRAM traffic (energy: ``to_dict()
-        ["energy"]``, kept out so a sweep's columns stay as they were)."""
-        return flat_scalars(self.totals)
+        """The totals: cycles, stalls, MACs, utilization, latency, SRAM and DRAM traffic
+        (:func:`imaclab.systolic.summarize`'s keys, unchanged), and the energy totals in joules:
+        ``energy_j`` and ``energy_<part>_j`` for MAC, SRAM (and its ifmap/filter/ofmap shares), DRAM and
+        leakage (:func:`imaclab.systolic.energy.energy_totals`), so a sweep over ``tpu`` sees energy."""
+        return {**flat_scalars(self.totals), **energy_totals(self.energies or [])}
 
     def tables(self) -> list[Table]:
         cfg = self.config
