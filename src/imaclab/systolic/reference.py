@@ -44,14 +44,6 @@ ADDITIVE = {"total_cycles", "stall_cycles", "sram_ifmap_reads", "sram_filter_rea
             "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes"}
 
 
-def scalesim_available() -> bool:
-    try:
-        import scalesim.scale_sim  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def run_scalesim(cfg: SystolicConfig, layers: Iterable[Layer], workdir: str | Path | None = None,
                  gemm: bool | None = None) -> list[dict[str, Any]]:
     """SCALE-Sim's reports for ``layers`` on ``cfg``: one dict (LayerReport field names) per layer."""
