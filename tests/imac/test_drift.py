@@ -148,3 +148,35 @@ def test_time_sweep_wants_the_fast_backend(model_path):
     assert job.simulation.backend == "spice"
     with pytest.raises(ConfigError, match="fast backend"):
         run(job)
+
+
+# ------------------------------------------------------------------------------ a CNN's IMAC head over time
+def test_data_from_a_training_run_drives_its_imac_head(tmp_path):
+    """``data`` naming a training run folder: its test split through the run's digital part, i.e.
+    exactly what the exported IMAC head (imac.npz) receives; a time sweep then scores that head."""
+    from imaclab.data import load_dataset
+    from imaclab.nn import TrainJob
+    from imaclab.nn import run as train
+    from imaclab.nn.export import imac_inputs
+    from imaclab.nn.training import load_run
+
+    run_dir = tmp_path / "run"
+    train(TrainJob(model="vgg-small", data="digits", width=0.125, epochs=2, batch_size=32, lr=0.01, threads=1,
+                   seed=0, policy="tpu-imac"), out_dir=run_dir)
+    head = {"model": str(run_dir / "imac.npz"), "data": str(run_dir), "neuron.kind": "behavioral",
+            "inputs.mode": "analog", "simulation.backend": "fast", "simulation.samples": 60,
+            "simulation.fast.latency": False}
+    data = ImacJob().with_overrides(head).load_data()
+    test = load_dataset("digits", split="test")
+    expected = imac_inputs(load_run(run_dir).model, test.x)
+    assert data.x.shape == (len(test.y), 32) and np.array_equal(data.y, test.y)
+    np.testing.assert_allclose(data.x, expected, atol=1e-6)
+    assert data.x.min() >= 0.0 and data.x.max() <= 1.0
+
+    res = run(DriftJob().with_overrides({**head, "at": [1.0, 86400.0], "trials": 1, "lines": ["ideal"]}))
+    sw = res.records[0]["software_accuracy"]
+    assert sw > 0.5  # the head classifies the conv features (chance: 10 %)
+    assert [r["accuracy"] for r in res.records] == pytest.approx([sw, sw], abs=0.1)
+
+    with pytest.raises(ConfigError, match="crop/resize"):
+        ImacJob().with_overrides({**head, "crop": 4}).load_data()

@@ -94,8 +94,10 @@ class _NetworkJob(ImacConfig):
                                                 "examples/train_digits_mlp.py), .pt state_dict or a folder of "
                                                 "W1.csv/B1.csv (IMAC-Sim); relative paths from the working directory")
     data: str = Field("digits", description="test data set: digits | fashion-mnist | mnist | cifar10 "
-                                            "(imaclab.data.DATASETS), or IMAC-Sim's test data (a folder "
-                                            "with test_data.csv and test_labels.csv, or its test_data.csv)")
+                                            "(imaclab.data.DATASETS), IMAC-Sim's test data (a folder "
+                                            "with test_data.csv and test_labels.csv, or its test_data.csv), or "
+                                            "an imaclab train run folder (its test split through the run's "
+                                            "digital part: the inputs its IMAC head, imac.npz, receives)")
     data_root: str | None = Field(None, description="folder of the data set files (mnist, cifar10)")
     crop: int | None = Field(None, ge=1, description="centre crop to crop x crop pixels (20 -> 400 inputs)")
     resize: int | None = Field(None, ge=1, description="resize images to resize x resize pixels")
@@ -114,6 +116,10 @@ class _NetworkJob(ImacConfig):
         return _cached_model(str(path.resolve()), path.stat().st_mtime_ns)
 
     def load_data(self) -> Any:
+        checkpoint = Path(self.data) / "checkpoint.pt"
+        if checkpoint.is_file():  # an imaclab train run folder: the inputs its IMAC head receives
+            return _run_head_inputs(str(Path(self.data).resolve()), checkpoint.stat().st_mtime_ns, self.data_root,
+                                    self.crop, self.resize)
         return _cached_test_split(self.data, self.data_root, self.crop, self.resize)
 
 
@@ -138,6 +144,28 @@ def _cached_test_split(name: str, root: str | None, crop: int | None, resize: in
         x, y = load_imacsim_test_data(name)
         return Dataset(x=x.astype(np.float32), y=y, name=name, num_classes=int(y.max()) + 1 if y.size else 0)
     return load_dataset(name, split="test", root=root, crop=crop, resize=resize, flatten=True)
+
+
+@functools.lru_cache(maxsize=2)
+def _run_head_inputs(run_dir: str, mtime_ns: int, root: str | None, crop: int | None, resize: int | None) -> Any:
+    """The test split of the data set a training run learned, as the [0, 1] inputs its IMAC head
+    receives (:func:`imaclab.nn.export.imac_inputs`: the digital layers, scaled and on the DAC grid;
+    keyed by the checkpoint's modification time, so a retrained run is read again)."""
+    from imaclab.data.datasets import Dataset, load_dataset
+    from imaclab.nn.export import imac_inputs
+    from imaclab.nn.training import load_run
+
+    if crop or resize:
+        raise ConfigError(f"data {run_dir}: crop/resize do not apply to a training run (it keeps its own)")
+    trained = load_run(run_dir)
+    cfg = trained.config
+    test = load_dataset(cfg.data, split="test", root=root or cfg.data_root, crop=cfg.crop, resize=cfg.resize)
+    try:
+        x = imac_inputs(trained.model, test.x)
+    except ValueError as exc:
+        raise ConfigError(f"data {run_dir}: {exc} (train it with an IMAC policy, e.g. -p tpu-imac)") from None
+    return Dataset(x=x.astype(np.float32), y=test.y, name=f"{cfg.data} via {run_dir}",
+                   num_classes=trained.num_classes)
 
 
 class ImacJob(_NetworkJob):
