@@ -314,6 +314,19 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
 
 
 @numba.njit(cache=True, nogil=True)
+def _grown(ev_line, ev_k, n_ev, need):
+    """The two event arrays with room for ``need`` entries (capacity doubled), the first ``n_ev`` kept."""
+    cap = ev_line.size
+    while cap < need:
+        cap *= 2
+    nl = np.empty(cap, dtype=np.int64)
+    nk = np.empty(cap, dtype=np.int64)
+    nl[:n_ev] = ev_line[:n_ev]
+    nk[:n_ev] = ev_k[:n_ev]
+    return nl, nk
+
+
+@numba.njit(cache=True, nogil=True)
 def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
                geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set):
@@ -343,7 +356,6 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
         else:
             used, u_base, u_is_row, offset = ru, fr * rows, True, rows
     ncyc = used + t - 1 if skewed else ru
-    cap = ev_line.size
     first_line = -1
     last_line = -1
     lo_set = n_sets
@@ -449,14 +461,8 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                 kk += 1
                 missed = True
         if missed:
-            if n_ev == cap:
-                cap *= 2
-                nl = np.empty(cap, dtype=np.int64)
-                nk = np.empty(cap, dtype=np.int64)
-                nl[:n_ev] = ev_line[:n_ev]
-                nk[:n_ev] = ev_k[:n_ev]
-                ev_line = nl
-                ev_k = nk
+            if n_ev == ev_line.size:
+                ev_line, ev_k = _grown(ev_line, ev_k, n_ev, n_ev + 1)
             ev_line[n_ev] = line
             ev_k[n_ev] = kk
             n_ev += 1
@@ -613,15 +619,8 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
             e0 = memo_ev0[s0]
             e1 = memo_ev1[s0]
             need = n_ev + (e1 - e0)
-            if need > cap:
-                while cap < need:
-                    cap *= 2
-                nl = np.empty(cap, dtype=np.int64)
-                nk = np.empty(cap, dtype=np.int64)
-                nl[:n_ev] = ev_line[:n_ev]
-                nk[:n_ev] = ev_k[:n_ev]
-                ev_line = nl
-                ev_k = nk
+            if need > ev_line.size:
+                ev_line, ev_k = _grown(ev_line, ev_k, n_ev, need)
             for q in range(e0, e1):
                 ev_line[n_ev] = ev_line[q] - memo_last[s0] + pass_base
                 ev_k[n_ev] = ev_k[q] - memo_k0[s0] + kk
@@ -661,7 +660,6 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
             if res[4] >= 0:
                 last_line = res[4]
             ev_line, ev_k = res[5], res[6]
-            cap = ev_line.size
         if passes and not always_hit and memo_ev0[s0] < 0:
             memo_ev0[s0] = e0
             memo_ev1[s0] = n_ev
