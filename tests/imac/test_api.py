@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from imaclab.circuit import MLPModel
 from imaclab.cli import main
 from imaclab.errors import ConfigError, InputError, OutputError
 from imaclab.imac import (
@@ -42,18 +41,6 @@ SWEEP_KEYS = ("accuracy", "software_accuracy", "software_accuracy_unloaded", "ag
 FAST = {"neuron.kind": "behavioral", "circuit.crossbar.rows": 16, "circuit.crossbar.columns": 8,
         "simulation.backend": "fast", "simulation.samples": 30}
 CLI_FAST = ["--neuron", "behavioral", "--crossbar", "16x8", "--backend", "fast", "--samples", "30"]
-
-
-def _model(sizes=(64, 12, 10), seed=0):
-    rng = np.random.default_rng(seed)
-    ws = [np.where(rng.random((a, b)) < 0.5, -1.0, 1.0) for a, b in zip(sizes[:-1], sizes[1:])]
-    bs = [np.where(rng.random(b) < 0.5, -1.0, 1.0) for b in sizes[1:]]
-    return MLPModel(weights=tuple(ws), biases=tuple(bs), weight_kind="binary", gains=(8.0, 5.0), source="rand")
-
-
-@pytest.fixture
-def model_path(tmp_path):
-    return save_npz(_model(), tmp_path / "m.npz")
 
 
 def _one_line_error(capsys, code):
@@ -295,8 +282,8 @@ def test_cli_neuron_behavioral_prints_the_curve(tmp_path, capsys):
 
 
 # ------------------------------------------------------------------------------ bad model files
-def test_bad_model_files_are_one_line(tmp_path, capsys):
-    good = save_npz(_model(), tmp_path / "good.npz").read_bytes()
+def test_bad_model_files_are_one_line(tmp_path, capsys, random_mlp):
+    good = save_npz(random_mlp(), tmp_path / "good.npz").read_bytes()
     (tmp_path / "trunc.npz").write_bytes(good[: len(good) // 2])
     (tmp_path / "empty.npz").write_bytes(b"")
     np.savez(tmp_path / "nan.npz", W1=np.full((64, 10), np.nan), B1=np.zeros(10))

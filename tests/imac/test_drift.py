@@ -7,27 +7,14 @@ import csv
 import numpy as np
 import pytest
 
-from imaclab.circuit import MLPModel
 from imaclab.cli import main
 from imaclab.errors import ConfigError
-from imaclab.imac import DriftJob, DriftResult, ImacJob, evaluate, run, save_npz
+from imaclab.imac import DriftJob, DriftResult, ImacJob, evaluate, run
 from imaclab.imac.drift import parse_time, parse_times, time_label
 from imaclab.solver.adc import adc_codes, adc_read, calibrated_full_scale, dac_levels
 
 FAST = {"neuron.kind": "behavioral", "circuit.crossbar.rows": 16, "circuit.crossbar.columns": 8,
         "simulation.backend": "fast", "simulation.samples": 30, "simulation.fast.latency": False}
-
-
-def _model(sizes=(64, 12, 10), seed=0):
-    rng = np.random.default_rng(seed)
-    ws = [np.where(rng.random((a, b)) < 0.5, -1.0, 1.0) for a, b in zip(sizes[:-1], sizes[1:])]
-    bs = [np.where(rng.random(b) < 0.5, -1.0, 1.0) for b in sizes[1:]]
-    return MLPModel(weights=tuple(ws), biases=tuple(bs), weight_kind="binary", gains=(8.0, 5.0), source="rand")
-
-
-@pytest.fixture
-def model_path(tmp_path):
-    return save_npz(_model(), tmp_path / "m.npz")
 
 
 # ------------------------------------------------------------------------------ converters
@@ -129,7 +116,7 @@ def test_cli_time_sweep_and_device(model_path, tmp_path, capsys):
         assert err and len(err.splitlines()) == 1
 
 
-def test_evaluate_reads_the_aged_devices(model_path):
+def test_evaluate_reads_the_aged_devices(model_path, random_mlp):
     """Retention flips at 1000 tau: every MTJ device flipped, so every weight's sign inverted."""
     job = ImacJob(model=str(model_path)).with_overrides(FAST)
     mtj = job.with_overrides({"devices.r_low_ohm": 5e3, "devices.r_high_ohm": 10e3,
@@ -138,7 +125,7 @@ def test_evaluate_reads_the_aged_devices(model_path):
     old = run(mtj.with_overrides({"devices.time_s": 1e3}))
     assert not np.array_equal(fresh.outputs, old.outputs)
     from imaclab.devices.neuron import load_neuron_curve
-    res = evaluate(config=mtj.with_overrides({"devices.time_s": 1e3}), model=_model(),
+    res = evaluate(config=mtj.with_overrides({"devices.time_s": 1e3}), model=random_mlp(),
                    dataset=job.load_data(), progress=False, neuron_curve=load_neuron_curve(job.neuron))
     assert np.array_equal(res.outputs, old.outputs)
 
