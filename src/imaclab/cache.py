@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -32,6 +31,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from imaclab.errors import InputError, OutputError
+from imaclab.progress import progress_line
 
 T = TypeVar("T")
 
@@ -43,11 +43,6 @@ def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/imaclab/neuron`` (``~/.cache/imaclab/neuron``)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "imaclab" / "neuron"
-
-
-def progress(message: str) -> None:
-    """One progress or notice line on stderr (flushed: visible without a terminal, in logs)."""
-    print(f"imaclab: {message}", file=sys.stderr, flush=True)
 
 
 @contextlib.contextmanager
@@ -68,7 +63,7 @@ def _key_lock(cache_dir: Path, key: str, kind: str) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            progress(f"waiting for another process characterizing the {kind} ({cache_dir / key}.npz)")
+            progress_line(f"waiting for another process characterizing the {kind} ({cache_dir / key}.npz)")
             waited = time.monotonic()
             while True:
                 try:
@@ -77,7 +72,7 @@ def _key_lock(cache_dir: Path, key: str, kind: str) -> Iterator[None]:
                 except BlockingIOError:
                     time.sleep(0.1)
                     if time.monotonic() - waited > _WAIT_NOTICE_S:
-                        progress(f"still waiting for the {kind} characterization of another process")
+                        progress_line(f"still waiting for the {kind} characterization of another process")
                         waited = time.monotonic()
         yield
     finally:
@@ -92,7 +87,7 @@ def _try_load(path: Path, load: Callable[[Path], T], kind: str, notice: bool = T
         return True, load(path)
     except InputError as err:
         if notice:
-            progress(f"the cached {kind} {path} is unreadable ({short_error(err)}); characterizing it again")
+            progress_line(f"the cached {kind} {path} is unreadable ({short_error(err)}); characterizing it again")
         return False, None
 
 
@@ -130,9 +125,9 @@ def cached(kind: str, key: str, compute: Callable[[Path], T], load: Callable[[Pa
         except OSError as err:
             raise OutputError(f"{folder}: cannot create a work folder ({err.strerror})") from None
         start = time.perf_counter()
-        progress(f"characterizing the {kind} (once; cached in {folder}) ...")
+        progress_line(f"characterizing the {kind} (once; cached in {folder}) ...")
         value = compute(workdir)  # on failure the work folder stays for the netlists and logs
         save(value, path)
         shutil.rmtree(workdir, ignore_errors=True)
-        progress(f"{kind} characterized in {time.perf_counter() - start:.1f} s")
+        progress_line(f"{kind} characterized in {time.perf_counter() - start:.1f} s")
         return value

@@ -97,7 +97,11 @@ def test_cli_time_sweep_and_device(model_path, tmp_path, capsys):
     args = ["imac", "run", "--model", str(model_path), "--neuron", "behavioral", "--crossbar", "16x8",
             "--backend", "fast", "--samples", "20", "--no-html"]
     assert main(args + ["--device", "rram", "--at", "1s,1d", "--trials", "2", "-o", str(tmp_path / "a")]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
+    # progress in a log or a pipe: one plain line per evaluation (2 trials x 2 times), no carriage returns
+    steps = [line for line in captured.err.splitlines() if line.startswith("imaclab: time sweep ")]
+    assert [line.split()[3] for line in steps] == ["1/4:", "2/4:", "3/4:", "4/4:"] and "\r" not in captured.err
     assert "accuracy vs time" in out and "rram" in out
     assert main(args + ["--device", "pcm", "--time", "1d", "--drift-compensation", "--adc-bits", "6",
                         "-o", str(tmp_path / "b")]) == 0

@@ -38,11 +38,12 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, field_validator
 
-from imaclab.cache import cached, progress, short_error
+from imaclab.cache import cached, short_error
 from imaclab.config import ConfigModel
 from imaclab.devices.memristor import MAX_RESISTANCE_OHM
 from imaclab.devices.transistors import TransistorModelConfig
 from imaclab.errors import InputError, SimulationError
+from imaclab.progress import progress_line
 
 #: Version of the characterization netlist; bump to invalidate cached curves.
 _CHARACTERIZATION_VERSION = 2
@@ -289,7 +290,7 @@ def characterize_transistor_neuron(config: NeuronConfig, workdir: str | Path, *,
     netlist = workdir / "neuron_dc.sp"
     netlist.write_text(characterization_netlist(config, load_ohm))
     points = int(round(2 * config.sweep_v / config.sweep_step_v)) + 1
-    progress(f"ngspice DC sweep of the transistor neuron ({points} points, {netlist})")
+    progress_line(f"ngspice DC sweep of the transistor neuron ({points} points, {netlist})")
     run = run_ngspice(netlist, workdir / "neuron_dc.raw", ngspice=ngspice, timeout_s=600,
                       timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)

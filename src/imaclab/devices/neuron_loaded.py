@@ -39,12 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-from imaclab.cache import cached, progress, short_error
+from imaclab.cache import cached, short_error
 from imaclab.devices import kernels
 from imaclab.devices.neuron import NeuronConfig, characterization_key, neuron_subcircuit_lines, require_finite
 from imaclab.errors import InputError, SimulationError
 from imaclab.files import write_npz
 from imaclab.grid import UniformGrid, flat_patches, patch_slopes, patch_value
+from imaclab.progress import progress_line
 
 #: Version of the loaded characterization netlist; bump to invalidate cached tables.
 _LOADED_VERSION = 1
@@ -207,7 +208,8 @@ def characterize_loaded_neuron(config: NeuronConfig, workdir: str | Path, *, cur
     span = pin_range_v if pin_range_v is not None else config.sweep_v
     netlist.write_text(loaded_characterization_netlist(config, current_range_a, current_points, pin_step_v, span))
     n_pin = int(round(2 * span / pin_step_v)) + 1
-    progress(f"ngspice 2-D DC sweep of the loaded neuron ({n_pin} pin x {current_points} current points, {netlist})")
+    progress_line(f"ngspice 2-D DC sweep of the loaded neuron ({n_pin} pin x {current_points} current points, "
+                  f"{netlist})")
     run = run_ngspice(netlist, workdir / "neuron_loaded.raw", ngspice=ngspice, timeout_s=1800,
                       timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     plot = next((p for p in run.plots if "dc" in p.plotname.lower()), None)
@@ -558,7 +560,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     inv_path = workdir / "neuron_inverter.sp"
     paths = _device_paths(config)
     inv_path.write_text(_inverter_netlist(config, step, with_charges=True))
-    progress(f"neuron dynamics 1/3: ngspice DC sweep of the inverter's currents and charges ({inv_path})")
+    progress_line(f"neuron dynamics 1/3: ngspice DC sweep of the inverter's currents and charges ({inv_path})")
     try:
         run = run_ngspice(inv_path, workdir / "neuron_inverter.raw", ngspice=ngspice, timeout_s=1800,
                           timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
@@ -586,7 +588,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     out_v = np.linspace(-out_half, -out_half + (n_o - 1) * step, n_o)
     step_path = workdir / "neuron_steps.sp"
     step_path.write_text(_step_netlist(config))
-    progress(f"neuron dynamics 2/3: ngspice step responses of the neuron ({len(_fit_cases())} cases, {step_path})")
+    progress_line(f"neuron dynamics 2/3: ngspice step responses of the neuron ({len(_fit_cases())} cases, {step_path})")
     tran = run_ngspice(step_path, workdir / "neuron_steps.raw", ngspice=ngspice, timeout_s=1800,
                        timeout_hint=CHARACTERIZATION_TIMEOUT_HINT)
     tp = tran.plots[-1]
@@ -617,7 +619,7 @@ def characterize_neuron_dynamics(config: NeuronConfig, workdir: str | Path, *,
     else:  # constant capacitances only
         x0, lower = np.array([0.0, 0.0, 1.0, 0.1, 0.3]), np.array([0.0, 0.0, 0.0, 0.0, 0.0])
     upper = np.array([5.0, 5.0, 50.0, 50.0, 50.0]) if has_charges else np.array([1e-9, 1e-9, 50.0, 50.0, 50.0])
-    progress("neuron dynamics 3/3: fitting the two-node model's capacitances to the step responses")
+    progress_line("neuron dynamics 3/3: fitting the two-node model's capacitances to the step responses")
     fit = least_squares(residual, x0, bounds=(lower, upper), diff_step=1e-3)
     rms = float(np.sqrt(np.mean(fit.fun ** 2)))
     if rms > _FIT_MAX_RMS_V:

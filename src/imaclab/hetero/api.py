@@ -19,7 +19,6 @@ terminal).
 from __future__ import annotations
 
 import functools
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +42,7 @@ from imaclab.hetero.evaluate import (
     resolve_runs,
     test_set,
 )
+from imaclab.progress import progress_line
 from imaclab.result import Result, Scalar, Table, flat_scalars
 
 #: The zoo models ``hetero compare`` reads by default (the six networks of docs/tpu-imac.md).
@@ -92,9 +92,8 @@ def _settings(job: HeteroConfig) -> dict[str, Any]:
 
 
 def _stage(progress: bool, message: str) -> None:
-    """One plain progress line on stderr (readable in a log as on a terminal)."""
     if progress:
-        print(f"hetero: {message}", file=sys.stderr, flush=True)
+        progress_line(f"hetero: {message}")
 
 
 # ------------------------------------------------------------------------------------- results

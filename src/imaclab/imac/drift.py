@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 
 from imaclab.errors import ConfigError
 from imaclab.imac.api import ImacJob, _prepare, run
+from imaclab.progress import progress_line
 from imaclab.result import Result, Scalar, Table
 
 #: Unit suffixes of ``--at`` and their seconds.
@@ -218,14 +219,8 @@ def run_drift(job: DriftJob, *, progress: bool = False) -> DriftResult:
                         warnings.append(w)
                 done += 1
                 if progress:
-                    import sys
-
-                    print(f"\r  {done}/{total}: {label} t={time_label(float(t))} trial {k}: "
-                          f"{100 * res.accuracy:.2f} %   ", end="", file=sys.stderr, flush=True)
-    if progress and total:
-        import sys
-
-        print(file=sys.stderr)
+                    progress_line(f"time sweep {done}/{total}: {label} t={time_label(float(t))} trial {k}: "
+                                  f"{100 * res.accuracy:.2f} %")
     return DriftResult(job=job, records=records, wall_s=_time.perf_counter() - start, warnings=warnings)
 
 

@@ -32,7 +32,7 @@ from typing import Literal
 import numpy as np
 from pydantic import Field
 
-from imaclab.cache import progress as progress_line
+from imaclab.progress import progress_line
 from imaclab.circuit.description import NetworkCircuit
 from imaclab.circuit.measures import CircuitMeasures
 from imaclab.circuit.netlist import Netlist, write_netlist
