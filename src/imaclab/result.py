@@ -36,13 +36,17 @@ class Table:
     show_header: bool = True
 
 
-def flat_scalars(data: Mapping[str, Any], prefix: str = "") -> dict[str, Scalar]:
-    """The scalar entries of a nested mapping, keys joined with dots; lists and arrays are left out."""
+def flat_scalars(data: Mapping[str, Any], prefix: str = "", *, strict: bool = False) -> dict[str, Scalar]:
+    """The scalar entries of a nested mapping, keys joined with dots, numpy scalars as Python ones.
+
+    Lists, arrays and other values are left out, or with ``strict`` refused (a sweep metric must
+    be one number, string, bool or None): :class:`~imaclab.errors.ConfigError` naming the key.
+    """
     out: dict[str, Scalar] = {}
     for key, value in data.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            out.update(flat_scalars(value, f"{name}."))
+            out.update(flat_scalars(value, f"{name}.", strict=strict))
             continue
         if hasattr(value, "item") and getattr(value, "shape", None) == ():
             value = value.item()  # a numpy scalar
@@ -52,6 +56,11 @@ def flat_scalars(data: Mapping[str, Any], prefix: str = "") -> dict[str, Scalar]
             out[name] = int(value)
         elif isinstance(value, numbers.Real):
             out[name] = float(value)
+        elif strict:
+            from imaclab.errors import ConfigError
+
+            raise ConfigError(f"metric '{name}' is a {type(value).__name__}; a metric must be a number, "
+                              f"a string, a bool or None")
     return out
 
 

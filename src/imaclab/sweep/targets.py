@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
-import numbers
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from typing import Any
 
 from imaclab.config import ConfigModel
 from imaclab.errors import ConfigError, ImaclabError, unknown_name
+from imaclab.result import flat_scalars
 
 Metrics = dict[str, float | int | str | bool | None]
 
@@ -194,24 +194,4 @@ def flatten_metrics(result: Any) -> Metrics:
         result = dataclasses.asdict(result)
     if not isinstance(result, Mapping):
         raise ConfigError(f"a target must return a mapping of metrics, got {type(result).__name__}")
-    flat: Metrics = {}
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, Mapping):
-            for key, inner in value.items():
-                walk(f"{prefix}.{key}" if prefix else str(key), inner)
-            return
-        if hasattr(value, "item") and getattr(value, "shape", None) == ():
-            value = value.item()  # numpy scalar
-        if value is None or isinstance(value, (bool, str)):
-            flat[prefix] = value
-        elif isinstance(value, numbers.Integral):
-            flat[prefix] = int(value)
-        elif isinstance(value, numbers.Real):
-            flat[prefix] = float(value)
-        else:
-            raise ConfigError(f"metric '{prefix}' is a {type(value).__name__}; a metric must be a number, "
-                              f"a string, a bool or None")
-
-    walk("", result)
-    return flat
+    return flat_scalars(result, strict=True)
