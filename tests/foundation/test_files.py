@@ -149,3 +149,25 @@ def test_cli_errors_are_one_line_exit_2(capsys, tmp_path):
     code = main(["imac", "run", "--model", str(tmp_path / "missing.npz"), "--set", "circuit.crossbar.rows=[1"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("imaclab: error:")
+
+
+class _Devices(ConfigModel):
+    r_low_ohm: float = 5e3
+    retention_tau_s: float | None = None
+
+
+class _Job(ConfigModel):
+    name: str = "x"
+    devices: _Devices = _Devices()
+
+
+def test_build_job_order_and_none(tmp_path):
+    """The CLI's one job builder: -c file, then a preset (None resets), then given options (None = not given), --set."""
+    from imaclab.cli.common import build_job
+
+    path = _Job(name="file", devices=_Devices(retention_tau_s=7.0)).save(tmp_path / "job.yaml")
+    job = build_job(_Job, path, {"name": None, "devices.r_low_ohm": 4e3}, ["name=set"],
+                    preset={"devices.retention_tau_s": None, "devices.r_low_ohm": 1e3})
+    assert job == _Job(name="set", devices=_Devices(r_low_ohm=4e3, retention_tau_s=None))
+    assert build_job(_Job, None, {"name": tmp_path}, None).name == str(tmp_path)
+    assert build_job(_Job, None, {}, None, default=_Job(name="d")).name == "d"

@@ -11,6 +11,23 @@ CONFIG_OPTION_HELP = "config YAML/JSON to start from (a run's config.yaml replay
 SET_OPTION_HELP = "override any config field, dotted.path=value (YAML value; repeatable)"
 
 
+def build_job(job_class: Any, config: Any, options: dict[str, Any], set_items: list[str] | None, *,
+              preset: dict[str, Any] | None = None, default: Any = None) -> Any:
+    """The one way every command makes its job: the ``-c`` file (or ``default``, else the job's
+    defaults), then ``preset`` (dotted fields applied as given, None included: a device preset
+    resets what it does not use), then the options given on the command line (None = not
+    given; paths as text), then ``--set``."""
+    from pathlib import Path
+
+    if config is not None:
+        job = job_class.load(config)
+    else:
+        job = default if default is not None else job_class()
+    given = {key: str(value) if isinstance(value, Path) else value for key, value in options.items()
+             if value is not None}
+    return job.with_overrides({**(preset or {}), **given}).with_set(set_items)
+
+
 def console(width: int | None = None) -> Any:
     from rich.console import Console
 

@@ -7,21 +7,12 @@ from typing import Any, cast
 
 import typer
 
-from imaclab.cli.common import config_option, html_option, publish, set_option
-from imaclab.config import ConfigModel
+from imaclab.cli.common import build_job, config_option, html_option, publish, set_option
 
 hetero_app = typer.Typer(help="TPU-IMAC heterogeneous accelerator vs a TPU-only baseline.", no_args_is_help=True)
 
 _SET_EXAMPLE = "energy.dram_j_per_byte=2e-11, tpu_overrides.dataflow=ws, handoff.dac.bits=4"
 _WIDTH = 150
-
-
-def _job(job_class: type[ConfigModel], config: Path | None, options: dict[str, Any], settings: list[str] | None):
-    """The job: ``config`` (or the defaults), then the options given on the command line, then ``--set``."""
-    job = job_class.load(config) if config is not None else job_class()
-    given = {key: (str(value) if isinstance(value, Path) else value) for key, value in options.items()
-             if value is not None}
-    return job.with_overrides(given).with_set(settings)
 
 
 def _settings_options(tpu, samples, backend, pipeline) -> dict[str, Any]:
@@ -48,7 +39,7 @@ def hetero_evaluate(
     """Cost a trained network on TPU only and on TPU-IMAC: per-layer table, summary, plots."""
     from imaclab.hetero import HeteroJob, run
 
-    job = _job(HeteroJob, config, {"checkpoint": checkpoint, "tpu_checkpoint": tpu_checkpoint, "model": model,
+    job = build_job(HeteroJob, config, {"checkpoint": checkpoint, "tpu_checkpoint": tpu_checkpoint, "model": model,
                                    "data": data, "data_root": data_root,
                                    **_settings_options(tpu, samples, backend, pipeline)}, settings)
     publish(run(job, out_dir=out, progress=True), out, html, _WIDTH)
@@ -78,7 +69,7 @@ def hetero_compare(
     from imaclab.errors import ImaclabError
     from imaclab.hetero import CompareResult, HeteroCompareJob, run
 
-    job = _job(HeteroCompareJob, config, {"models": models, "runs_dir": runs, "data": data, "data_root": data_root,
+    job = build_job(HeteroCompareJob, config, {"models": models, "runs_dir": runs, "data": data, "data_root": data_root,
                                           **_settings_options(tpu, samples, backend, pipeline)}, settings)
     result = cast(CompareResult, run(job, out_dir=out, progress=True))
     publish(result, out, html, _WIDTH)

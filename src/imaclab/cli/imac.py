@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from imaclab.cli.common import config_option, html_option, publish, render, set_option
+from imaclab.cli.common import build_job, config_option, html_option, publish, render, set_option
 
 imac_app = typer.Typer(help="IMAC circuits: map an MLP to crossbars, simulate, evaluate.", no_args_is_help=True)
 
@@ -76,10 +76,7 @@ def _job(cls: Any, config: Path | None, set_items: list[str] | None, *, circuit:
         overrides["devices.drift_compensation"] = circuit["drift_compensation"]
     overrides.update(model_card_overrides(circuit.get("model_lib"), circuit.get("nmos"), circuit.get("pmos"),
                                           circuit.get("lib_section")))
-    overrides.update({key: str(value) if isinstance(value, Path) else value
-                      for key, value in fields.items() if value is not None})
-    job = cls.load(config) if config else cls()
-    return job.with_overrides(overrides).with_set(set_items)
+    return build_job(cls, config, fields, set_items, preset=overrides)
 
 
 def _cards(model_lib: Path | None, nmos: str | None, pmos: str | None, lib_section: str | None) -> dict:

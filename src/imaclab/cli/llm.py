@@ -7,7 +7,7 @@ from typing import cast
 
 import typer
 
-from imaclab.cli.common import config_option, html_option, json_option, publish, set_option, show_listing
+from imaclab.cli.common import build_job, config_option, html_option, json_option, publish, set_option, show_listing
 
 llm_app = typer.Typer(help="LLM workloads, costs and Amdahl's law for 1-bit quantization.", no_args_is_help=True)
 
@@ -63,12 +63,11 @@ def llm_workload(
     """Cycles, bytes and MACs by category of one forward pass on a systolic array."""
     from imaclab.llm.api import LlmWorkloadJob, WorkloadResult, run
 
-    job = LlmWorkloadJob.load(config) if config else LlmWorkloadJob()
     options = {"model": model, "phase": phase, "context": context, "batch": batch, "hardware": hardware,
                "array": array, "dataflow": dataflow, "precision": precision, "attention_mask": mask,
                "clock_hz": clock_hz, "vector_lanes": vector_lanes, "design": design,
                "allow_beyond_max_context": True if allow_beyond else None}
-    job = job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(set_items)
+    job = build_job(LlmWorkloadJob, config, options, set_items)
     result = cast(WorkloadResult, run(job, out_dir=out, progress=not as_json))  # singledispatch: its type
     if as_json:
         print(result.to_json())
@@ -79,8 +78,8 @@ def llm_workload(
 def _amdahl_job(config: Path | None, base: dict, options: dict, set_items: list[str] | None):
     from imaclab.llm.api import AmdahlJob
 
-    job = AmdahlJob.load(config) if config else AmdahlJob.from_dict(base, source="llm amdahl defaults")
-    return job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(set_items)
+    return build_job(AmdahlJob, config, options, set_items,
+                     default=AmdahlJob.from_dict(base, source="llm amdahl defaults"))
 
 
 @llm_app.command("amdahl")

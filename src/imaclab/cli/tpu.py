@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from imaclab.cli.common import html_option, json_option, publish, set_option, show_listing
+from imaclab.cli.common import build_job, html_option, json_option, publish, set_option, show_listing
 
 tpu_app = typer.Typer(help="Systolic-array (TPU) performance model.", no_args_is_help=True)
 
@@ -46,17 +46,17 @@ def tpu_simulate(
     from imaclab.systolic.api import TpuJob, run
     from imaclab.systolic.config import SystolicConfig
 
-    if config is not None and _is_job_file(config):
-        job = TpuJob.load(config)
-    else:
+    job_file = config if config is not None and _is_job_file(config) else None
+    default = None
+    if job_file is None:
         if topology is None:
             raise ConfigError("give the topology with -t/--topology (a SCALE-Sim CSV or a shipped topology name)")
         # resolve the array here so that its file's error is reported as it is
         systolic = SystolicConfig.resolve(config) if config is not None else SystolicConfig()
-        job = TpuJob.from_dict({"systolic": systolic.to_dict(), "topology": topology,
-                                "gemm": bool(gemm)}, source="tpu simulate options")
-    overrides = {"topology": topology, "gemm": gemm, "dataflow": dataflow}
-    job = job.with_overrides({k: v for k, v in overrides.items() if v is not None}).with_set(set_items)
+        default = TpuJob.from_dict({"systolic": systolic.to_dict(), "topology": topology,
+                                    "gemm": bool(gemm)}, source="tpu simulate options")
+    job = build_job(TpuJob, job_file, {"topology": topology, "gemm": gemm, "dataflow": dataflow}, set_items,
+                    default=default)
     publish(run(job, out_dir=outdir, progress=True), outdir, html, width=120)
 
 

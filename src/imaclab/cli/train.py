@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from imaclab.cli.common import CONFIG_OPTION_HELP, fit_width, html_option, publish, render, set_option
+from imaclab.cli.common import CONFIG_OPTION_HELP, build_job, fit_width, html_option, publish, render, set_option
 
 train_app = typer.Typer(help="Hardware-aware mixed-precision training.", no_args_is_help=True)
 
@@ -56,16 +57,16 @@ def _train_command(
                "data_root": data_root, "crop": crop, "resize": resize, "noise.train": noise_train,
                "noise.eval_trials": noise_trials, "train_samples": train_samples, "test_samples": test_samples,
                "threads": threads}
+    preset: dict[str, Any] = {}
     if device is not None:
         from imaclab.devices.presets import device_overrides
 
-        options.update(device_overrides(device, prefix="policy.imac.devices."))
+        preset = device_overrides(device, prefix="policy.imac.devices.")
     if time is not None:
         from imaclab.imac.drift import parse_time
 
         options["policy.imac.devices.time_s"] = parse_time(time)
-    job = TrainJob.load(config) if config is not None else TrainJob()
-    job = job.with_overrides({k: v for k, v in options.items() if v is not None}).with_set(sets)
+    job = build_job(TrainJob, config, options, sets, preset=preset)
     publish(run(job, out_dir=out, progress=True, resume=resume), out, html)
 
 
