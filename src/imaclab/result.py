@@ -113,6 +113,14 @@ class Result:
         self.files.update(files)
         return files
 
+    def write_run(self, out_dir: str | Path | None) -> dict[str, Path]:
+        """The run folder, when ``out_dir`` is given: :meth:`save`, then :meth:`plot`; nothing otherwise."""
+        if out_dir is None:
+            return {}
+        files = self.save(out_dir)
+        files.update(self.plot(out_dir))
+        return files
+
     def plot(self, out_dir: str | Path) -> dict[str, Path]:
         """Draw the result's plots into ``out_dir`` (drawn by ``imaclab.report``); none by default."""
         return {}

@@ -401,8 +401,7 @@ def _run_evaluate(job: HeteroJob, *, out_dir: str | Path | None = None, progress
                           wall_s=time.perf_counter() - start)
     if out is not None:
         _stage(progress, f"{name}: writing {out}")
-        result.save(out)
-        result.plot(out)
+        result.write_run(out)
     return result
 
 
@@ -450,7 +449,5 @@ def _run_compare(job: HeteroCompareJob, *, out_dir: str | Path | None = None, pr
             result.rows.append({"model": key, "tpu": job.tpu_label, "status": "failed", "error": str(err)})
         if out is not None:
             result.files.update(result.write_files(out))
-    if out is not None:
-        result.save(out)
-        result.plot(out)
+    result.write_run(out)
     return result

@@ -342,12 +342,6 @@ def _prepare(out_dir: str | Path | None, out_file: str | Path | None) -> None:
         check_writable_file(out_file)
 
 
-def _finish(result: Result, out_dir: str | Path | None) -> None:
-    if out_dir is not None:
-        result.save(out_dir)
-        result.plot(out_dir)
-
-
 @functools.singledispatch
 def run(job: Any, *, out_dir: str | Path | None = None, progress: bool = False,
         out_file: str | Path | None = None) -> Result:
@@ -389,7 +383,7 @@ def _run_validate(job: ValidateJob, *, out_dir: str | Path | None = None, progre
     result.wall_s = time.perf_counter() - start
     if out_file is not None:
         result.files["report"] = result.write_report(out_file)
-    _finish(result, out_dir)
+    result.write_run(out_dir)
     return result
 
 
@@ -424,7 +418,7 @@ def _run_netlist(job: NetlistJob, *, out_dir: str | Path | None = None, progress
                            convention_note=circuit.meta.get("convention_note", ""))
     if out_file is not None:
         result.write(out_file)
-    _finish(result, out_dir)
+    result.write_run(out_dir)
     return result
 
 
@@ -439,5 +433,5 @@ def _run_neuron(job: NeuronJob, *, out_dir: str | Path | None = None, progress: 
     result = NeuronCurveResult(job=job, curve=curve)
     if out_file is not None:
         result.write(out_file)
-    _finish(result, out_dir)
+    result.write_run(out_dir)
     return result

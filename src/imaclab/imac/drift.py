@@ -234,7 +234,5 @@ def _run_drift_job(job: DriftJob, *, out_dir: str | Path | None = None, progress
     job.check_backend()
     _prepare(out_dir, None)
     result = run_drift(job, progress=progress)
-    if out_dir is not None:
-        result.save(out_dir)
-        result.plot(out_dir)
+    result.write_run(out_dir)
     return result

@@ -272,9 +272,7 @@ def _run_workload(job: LlmWorkloadJob, *, out_dir: str | Path | None = None,
         gemms=workload.gemm_table(), design=design.design, tokens_per_j=design.tokens_per_j,
         energy_j=design.energy_j, energy_j_by_category=design.energy_j_by_category,
         seconds_by_category=design.seconds_by_category, design_detail=design.detail)
-    if out_dir is not None:
-        result.save(out_dir)
-        result.plot(out_dir)
+    result.write_run(out_dir)
     return result
 
 
@@ -308,8 +306,7 @@ def _run_study(job: StudyConfig, *, out_dir: str | Path | None = None, progress:
         check_writable_dir(out_dir)
     result = run_study(config=job)
     if out_dir is not None:
-        result.save(out_dir)
-        result.plot(out_dir)
+        result.write_run(out_dir)
         result.total_s = time.perf_counter() - started
     return result
 
@@ -326,9 +323,7 @@ def _run_case(job: AmdahlCaseJob, *, out_dir: str | Path | None = None, progress
         reason = result.skipped[0]["reason"] if result.skipped else "no case"
         raise ConfigError(f"llm.amdahl: {job.model} {job.phase} L={job.context} was not run: {reason}")
     result.job = job
-    if out_dir is not None:
-        result.save(out_dir)
-        result.plot(out_dir)
+    result.write_run(out_dir)
     return result
 
 

@@ -205,9 +205,7 @@ def run(job: TpuJob, *, out_dir: str | Path | None = None, progress: bool = Fals
                 partial.write_files(Path(out_dir))
             raise
     result = TpuResult(job=job, config=cfg, topology=path, gemm=gemm, reports=reports)
-    if out_dir is not None:
-        result.save(out_dir)
-        result.plot(out_dir)
+    result.write_run(out_dir)
     return result
 
 
