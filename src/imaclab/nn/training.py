@@ -60,9 +60,6 @@ BASELINE_DIR = "baseline"
 _RESUME_FREE_FIELDS = ("epochs", "threads", "baseline")
 
 
-#: The job's former name (the sweep adapter, hetero tests and benchmarks use it).
-TrainConfig = TrainJob
-
 
 # ------------------------------------------------------------------------------ data and model
 @dataclass(frozen=True)
