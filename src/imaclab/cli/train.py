@@ -42,6 +42,10 @@ def _train_command(
     train_samples: int | None = typer.Option(None, "--train-samples", help="train on a seeded subset"),
     test_samples: int | None = typer.Option(None, "--test-samples", help="evaluate on the first N test samples"),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+    circuit: bool | None = typer.Option(None, "--circuit/--no-circuit",
+                                        help="circuit-in-the-loop: train through the IMAC circuit (fast solver)"),
+    refresh_steps: int | None = typer.Option(None, "--refresh-steps", help="--circuit: re-program the circuit "
+                                                                            "every N steps"),
     sets: list[str] | None = set_option("policy.imac.input_mode=binary"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="resume a checkpoint in the run folder"),
 ):
@@ -56,7 +60,7 @@ def _train_command(
                "batch_size": batch_size, "optimizer": optimizer, "seed": seed, "width": width, "hidden": hidden,
                "data_root": data_root, "crop": crop, "resize": resize, "noise.train": noise_train,
                "noise.eval_trials": noise_trials, "train_samples": train_samples, "test_samples": test_samples,
-               "threads": threads}
+               "threads": threads, "circuit_loop.enabled": circuit, "circuit_loop.refresh_steps": refresh_steps}
     preset: dict[str, Any] = {}
     if device is not None:
         from imaclab.devices.presets import device_overrides
@@ -97,3 +101,38 @@ def train_show(run: Path = typer.Argument(..., help="a run folder written by ima
     from imaclab.nn.api import load_result
 
     render(load_result(run))
+
+
+#: Fine-tuning starts at this fraction of the trained run's learning rate unless --lr is given.
+FINETUNE_LR_FRACTION = 0.1
+
+
+@train_app.command("finetune")
+def train_finetune(
+    checkpoint: Path = typer.Option(..., "--checkpoint", help="the trained run folder to start from"),
+    out: Path = typer.Option(..., "--out", "-o", help="run folder of the fine-tuned model"),
+    circuit: bool = typer.Option(False, "--circuit/--no-circuit",
+                                 help="fine-tune through the IMAC circuit (circuit-in-the-loop)"),
+    epochs: int = typer.Option(2, "--epochs", "-e", help="fine-tuning epochs"),
+    lr: float | None = typer.Option(None, "--lr", help=f"peak learning rate (default: {FINETUNE_LR_FRACTION:g} x "
+                                                          "the run's)"),
+    refresh_steps: int | None = typer.Option(None, "--refresh-steps", help="--circuit: re-program the circuit "
+                                                                            "every N steps"),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+    html: bool = html_option(),
+    sets: list[str] | None = set_option("policy.imac.circuit.crossbar.rows=64"),
+):
+    """Fine-tune a trained run (e.g. `--circuit` on the crossbars it will run on) into a new run folder."""
+    from imaclab.errors import InputError
+    from imaclab.nn.api import CONFIG_FILE, TrainJob, run
+
+    source = checkpoint / CONFIG_FILE
+    if not source.is_file():
+        raise InputError(f"{checkpoint}: not a training run folder (no {CONFIG_FILE}); give --checkpoint the "
+                         "folder imaclab train -o wrote")
+    base = TrainJob.load(source)
+    options = {"init_from": str(checkpoint), "circuit_loop.enabled": circuit, "epochs": epochs,
+               "lr": lr if lr is not None else base.lr * FINETUNE_LR_FRACTION, "baseline": False,
+               "circuit_loop.refresh_steps": refresh_steps, "threads": threads}
+    job = build_job(TrainJob, None, options, sets, default=base)
+    publish(run(job, out_dir=out, progress=True), out, html)

@@ -32,14 +32,14 @@ from imaclab.nn.policy import POLICIES, PrecisionPolicy, get_policy
 from imaclab.nn.zoo import MODELS, canonical_model_name
 from imaclab.result import Result, Scalar, Table, flat_scalars
 
-__all__ = ["Catalogue", "NoiseConfig", "TrainJob", "TrainResult", "load_result", "model_zoo", "policy_presets",
+__all__ = ["Catalogue", "CircuitLoopConfig", "NoiseConfig", "TrainJob", "TrainResult", "load_result", "model_zoo", "policy_presets",
            "resume_command", "run"]
 
 CONFIG_FILE, CHECKPOINT_FILE, REPORT_FILE, CURVE_FILE = "config.yaml", "checkpoint.pt", "report.json", "accuracy.png"
 
 #: Report entries that are metrics of the trained network (the rest describes the run).
 METRIC_KEYS = ("test_accuracy", "best_test_accuracy", "epochs_completed", "parameters", "seconds_per_epoch",
-               "train_seconds_this_call", "accuracy_drop_points")
+               "train_seconds_this_call", "accuracy_drop_points", "circuit_test_accuracy", "ideal_test_accuracy")
 
 
 # ------------------------------------------------------------------------------ the job
@@ -51,6 +51,20 @@ class NoiseConfig(ConfigModel):
                                            "policy.imac.devices)")
     eval_trials: int = Field(0, ge=0, description="at the end, evaluate this many seeded device draws and "
                                                   "report their mean/min accuracy (0 = ideal devices only)")
+
+
+class CircuitLoopConfig(ConfigModel):
+    """Circuit-in-the-loop training (:mod:`imaclab.nn.circuit_loop`): the IMAC layers' forward pass is
+    the circuit of ``policy.imac`` (crossbars, parasitics, join, loading, neurons) as the fast solver
+    solves it."""
+
+    enabled: bool = Field(False, description="train and evaluate through the circuit (fast solver) instead of "
+                                             "the ideal crossbar model")
+    refresh_steps: int = Field(50, ge=1, description="rebuild and reduce the circuit of the current weights "
+                                                     "every this many optimizer steps (always before an "
+                                                     "evaluation); in between, cells changed since the last "
+                                                     "programming enter as ideal cells")
+    batch_size: int | None = Field(None, ge=1, description="samples the solver takes at once (None: its default)")
 
 
 class TrainJob(ConfigModel):
@@ -92,6 +106,10 @@ class TrainJob(ConfigModel):
     threads: int | None = Field(None, ge=1, description="torch CPU threads (None = torch's default)")
     baseline: bool = Field(False, description="also train the FP32 twin (same config, policy fp32) in "
                                               "DIR/baseline and report the accuracy gap")
+    circuit_loop: CircuitLoopConfig = Field(default_factory=CircuitLoopConfig,
+                                            description="circuit-in-the-loop training (imaclab train --circuit)")
+    init_from: str | None = Field(None, description="start from the trained weights of this run folder "
+                                                    "(fine-tuning: imaclab train finetune --checkpoint RUN)")
 
     @field_validator("hidden", mode="before")
     @classmethod

@@ -29,7 +29,7 @@ the layer's (G+, G-) pairs; the perturbed effective weight is ``(G+ - G-) / dG``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal, cast
+from typing import TYPE_CHECKING, Literal, cast
 
 import numpy as np
 import torch
@@ -45,6 +45,9 @@ from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
 from imaclab.errors import ConfigError
 from imaclab.nn.layers import CurveActivation
 from imaclab.nn.quantizers import STE_CLIP, QuantSpec
+
+if TYPE_CHECKING:
+    from imaclab.nn.circuit_loop import CircuitLoop
 
 INPUT_DAC_BITS = 8
 """Resolution of the [0, 1] values handed from the TPU part to the IMAC input drivers."""
@@ -71,6 +74,15 @@ class IMACSpec(ConfigModel):
                                      "and the full scale to 1; full-range maps [0, full scale] onto [0, 1]")
     neuron_cache_dir: str | None = Field(None, description="cache folder of characterized transistor "
                                                            "neuron curves (None = ~/.cache/imaclab/neuron)")
+
+    def network_config(self, gains: list[float] | None = None):
+        """The circuit room's NetworkConfig of this spec (interim: default circuit settings)."""
+        from imaclab.circuit.config import NetworkConfig
+        from imaclab.devices.inputs import InputConfig
+
+        net = NetworkConfig(devices=self.devices, neuron=self.neuron,
+                            inputs=InputConfig(mode=self.input_mode, threshold=self.input_threshold))
+        return net.with_overrides({"circuit.amplifier.gains": list(gains)}) if gains else net
 
 
 def neuron_signal_scale(curve: NeuronCurve) -> float:
@@ -381,6 +393,7 @@ class IMACHead(nn.Module):
         if len(weights) != len(dims) - 1:
             raise ConfigError(f"IMAC head: {len(dims) - 1} layers but {len(weights)} weight specs")
         self.spec = spec
+        self.circuit_loop: CircuitLoop | None = None   # circuit-in-the-loop training (imaclab.nn.circuit_loop)
         self.dims = [int(d) for d in dims]
         curve = curve if curve is not None else load_neuron_curve(spec.neuron, spec.neuron_cache_dir)
         self.curve_source = curve.source
@@ -411,7 +424,10 @@ class IMACHead(nn.Module):
         return head
 
     def column_signals(self, x01: torch.Tensor) -> torch.Tensor:
-        """Output-layer column voltages ``u`` (volts) for inputs in [0, 1] (the circuit's readout)."""
+        """Output-layer column voltages ``u`` (volts) for inputs in [0, 1] (the circuit's readout);
+        the circuit's own, solved, when a :class:`~imaclab.nn.circuit_loop.CircuitLoop` is attached."""
+        if self.circuit_loop is not None:
+            return self.circuit_loop.forward(x01)
         v = self.drivers(x01)
         for layer in self.layers:
             v = layer(v)

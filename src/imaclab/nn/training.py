@@ -275,6 +275,29 @@ def train_step(model: ZooModel, optimizer: torch.optim.Optimizer, x: torch.Tenso
     return loss.item(), int((logits.detach().argmax(1) == y).sum())
 
 
+def _load_trained_weights(model: torch.nn.Module, run_dir: str | Path) -> None:
+    """Fine-tuning: the weights of the run in ``run_dir`` (same model and policy) into ``model``."""
+    path = Path(run_dir) / CHECKPOINT_FILE
+    ckpt = load_checkpoint(path)
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0]
+        raise ConfigError(f"{path}: its model does not match this job's ({first}); fine-tune a run with the "
+                          "same model, width and policy") from None
+
+
+def _circuit_loop(config: TrainJob, head: IMACHead | None):
+    """The attached :class:`~imaclab.nn.circuit_loop.CircuitLoop` when the job trains through the circuit."""
+    if not config.circuit_loop.enabled:
+        return None
+    if head is None:
+        raise ConfigError("circuit-in-the-loop training needs IMAC layers: use a tpu-imac policy")
+    from imaclab.nn.circuit_loop import CircuitLoop
+
+    return CircuitLoop(head, head.spec.network_config(), config.circuit_loop).attach()
+
+
 # ------------------------------------------------------------------------------ the training loop
 def train(config: TrainJob, out_dir: str | Path, *, resume: bool = True,
           observer: TrainObserver | None = None, _label: str = "train") -> TrainResult:
@@ -309,9 +332,12 @@ def train(config: TrainJob, out_dir: str | Path, *, resume: bool = True,
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             _set_rng_state(ckpt["rng"])
+        elif config.init_from is not None:
+            _load_trained_weights(model, config.init_from)
         (out / SUMMARY_FILE).unlink(missing_ok=True)  # the folder holds an unfinished run until save()
         config.save(out / CONFIG_FILE)
         head = imac_head(model)
+        loop = _circuit_loop(config, head)
         train_noise = config.noise.train and head is not None
         if config.noise.train and head is None:
             raise ConfigError("noise.train needs IMAC layers: use a tpu-imac policy or turn noise-aware training off")
@@ -368,6 +394,13 @@ def train(config: TrainJob, out_dir: str | Path, *, resume: bool = True,
             raise
         if head is not None:
             head.set_noise(False)
+        circuit_accuracy = ideal_accuracy = None
+        if loop is not None:
+            # the epochs' test accuracy is the circuit's; report the ideal crossbar model's beside it
+            circuit_accuracy = history[-1]["test_accuracy"] if history else None
+            loop.detach()
+            ideal_accuracy = evaluate(model, data.test, config.eval_batch_size)["accuracy"]
+            loop.attach()
         from imaclab.nn.export import export_run
 
         exports = export_run(model, out, config=config, assigned=assigned, data=data)
@@ -382,6 +415,11 @@ def train(config: TrainJob, out_dir: str | Path, *, resume: bool = True,
         report = _report(out, config, data, model, assigned, history, status="complete",
                          train_seconds=time.perf_counter() - t_start, exports=exports, noisy=noisy,
                          baseline=baseline)
+        if loop is not None:
+            report.update(circuit_test_accuracy=circuit_accuracy, ideal_test_accuracy=ideal_accuracy,
+                          circuit_loop={"programmings": loop.programmings,
+                                        "programming_seconds": loop.programming_seconds,
+                                        "circuit": loop.programmed.circuit.to_dict() if loop.programmed else None})
         result = TrainResult(job=config, run_dir=out, report=report, model=model)
         result.save(out)
         result.plot(out)

@@ -218,6 +218,27 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
                         meta={"backend": f"fast/{be.name}:{be.device}", "prepare_s": plan.prepare_s})
 
 
+def network_outputs(plan: SolverPlan, input_volts: np.ndarray,
+                    options: SolverOptions | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The DC outputs and hidden neuron outputs of ``plan`` for ``input_volts`` [samples, fan_in]:
+    :func:`simulate`'s forward pass without its checks, power balance and latency.
+
+    For callers that solve the same plan many times with maps they patch themselves (the training
+    room's circuit-in-the-loop forward: :mod:`imaclab.nn.circuit_loop`); a transistor neuron table
+    is widened as in :func:`simulate` when an input leaves its range.
+    """
+    options = options or SolverOptions(latency=False)
+    be = get_backend(options.array_backend, options.device)
+    v_in = np.atleast_2d(np.asarray(input_volts, dtype=np.float64))
+    with _blas_threads(be, options):
+        while True:
+            outputs, _, hidden, pin_peak = _run_batches(be, plan, v_in, options)
+            table = plan.neuron
+            if not isinstance(table, LoadedNeuronTable) or pin_peak <= table.pin_range_v:
+                return outputs, hidden
+            plan.neuron = _load_neuron(plan.circuit, plan.layers, options, pin_peak)
+
+
 #: Relative round-off a passive part's power may show below zero (of the batch's largest).
 _BALANCE_TOLERANCE = 1e-9
 

@@ -1,0 +1,122 @@
+"""Circuit-in-the-loop training (imaclab.nn.circuit_loop): the forward pass is the fast solver's circuit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from imaclab.nn.api import CircuitLoopConfig
+from imaclab.nn.circuit_loop import CircuitLoop
+from imaclab.nn.imac_layers import IMACHead, IMACSpec
+from imaclab.nn.quantizers import QuantSpec
+from imaclab.solver.forward import SolverOptions, simulate
+
+
+def _head(dims=(20, 12, 4), seed=0, kind="binary") -> IMACHead:
+    torch.manual_seed(seed)
+    spec = IMACSpec()  # behavioral neuron, analog inputs
+    weights = [QuantSpec(kind=kind, bits=8, scale="none", per_channel=False)] * (len(dims) - 1)
+    head = IMACHead(list(dims), weights, spec, unit_inputs=True)
+    head.eval()
+    return head
+
+
+def _network(head: IMACHead, **overrides):
+    base = {"circuit.crossbar.rows": 8, "circuit.crossbar.columns": 8}
+    return head.spec.network_config().with_overrides({**base, **overrides})
+
+
+def _inputs(n=16, d=20, seed=1) -> torch.Tensor:
+    return torch.from_numpy(np.random.default_rng(seed).random((n, d))).float()
+
+
+@pytest.mark.parametrize("join", ["sum", "average"])
+def test_forward_is_the_fast_solver(join):
+    """Partitioned layers (21 rows on 8x8 crossbars), wire parasitics on: the head's output through the
+    loop equals imaclab.solver.simulate on the programmed circuit."""
+    head = _head()
+    loop = CircuitLoop(head, _network(head, **{"circuit.amplifier.join": join})).attach()
+    x = _inputs()
+    with torch.no_grad():
+        u = head.column_signals(x).double().numpy()
+    circuit = loop.programmed.circuit
+    assert circuit.layers[0].tiles and len(circuit.layers[0].row_partitions) == 3
+    exact = simulate(circuit, circuit.encode(x.double().numpy()), options=SolverOptions(latency=False)).outputs
+    np.testing.assert_allclose(u, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    # and the circuit is not the ideal model (the parasitics matter at this size)
+    loop.detach()
+    with torch.no_grad():
+        ideal = head.column_signals(x).double().numpy()
+    assert np.abs(ideal - exact).max() > 1e-3 * np.abs(exact).max()
+
+
+def _flip(head: IMACHead, fraction: float, seed: int = 3) -> None:
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for layer in head.layers:
+            flip = torch.rand(layer.weight.shape, generator=gen) < fraction
+            layer.weight[flip] = -layer.weight[flip]
+
+
+def test_changed_cells_enter_as_ideal_cells():
+    """Without wire resistance an ideal cell is exact: the patched maps of flipped weights equal a fresh
+    programming.  With parasitics the patch is closer to the fresh programming than the stale maps."""
+    x = _inputs()
+    for parasitics, exact_patch in ((False, True), (True, False)):
+        head = _head(seed=2)
+        net = _network(head, **{"circuit.parasitics.resistance": parasitics,
+                                "circuit.parasitics.capacitance": parasitics})
+        loop = CircuitLoop(head, net, CircuitLoopConfig(enabled=True, refresh_steps=10 ** 6)).attach()
+        loop.program()
+        stale_plan = loop.programmed.plan
+        _flip(head, 0.2)
+        v = head.drivers(x).detach().double().numpy()
+        from imaclab.solver.forward import network_outputs
+
+        patched, _ = network_outputs(loop.current_plan(), v)
+        stale, _ = network_outputs(stale_plan, v)
+        loop.program()
+        fresh, _ = network_outputs(loop.programmed.plan, v)
+        scale = np.abs(fresh).max()
+        assert np.abs(stale - fresh).max() > 1e-2 * scale          # the flips changed the outputs
+        if exact_patch:
+            np.testing.assert_allclose(patched, fresh, atol=1e-9 * scale)
+        else:
+            assert np.abs(patched - fresh).max() < 0.2 * np.abs(stale - fresh).max()
+
+
+def test_gradients_reach_weights_gains_and_inputs():
+    head = _head()
+    head.train()
+    loop = CircuitLoop(head, _network(head)).attach()
+    x = _inputs().requires_grad_(True)
+    out = head(x)
+    loss = torch.nn.functional.cross_entropy(out, torch.arange(out.shape[0]) % out.shape[1])
+    loss.backward()
+    assert loop.programmings == 1
+    for layer in head.layers:
+        assert layer.weight.grad is not None and torch.isfinite(layer.weight.grad).all()
+        assert layer.weight.grad.abs().sum() > 0
+    assert head.layers[0].log_amplifier_gain.grad is not None and head.layers[0].log_amplifier_gain.grad != 0
+    assert x.grad is not None and x.grad.abs().sum() > 0
+
+
+def test_refresh_and_evaluation_programming():
+    """Training re-programs every refresh_steps forward passes; evaluation re-programs whenever the
+    weights changed, so an evaluated accuracy is always the exact circuit's."""
+    head = _head()
+    loop = CircuitLoop(head, _network(head), CircuitLoopConfig(enabled=True, refresh_steps=3)).attach()
+    x = _inputs()
+    head.train()
+    for _ in range(7):
+        head(x)
+    assert loop.programmings == 3          # steps 1 (first), 4, 7
+    head.eval()
+    with torch.no_grad():
+        head(x)
+    assert loop.programmings == 3          # unchanged weights: no new programming
+    _flip(head, 0.1)
+    with torch.no_grad():
+        head(x)
+    assert loop.programmings == 4 and not loop.changed_since_programming()
