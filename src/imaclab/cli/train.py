@@ -7,7 +7,17 @@ from typing import Any
 
 import typer
 
-from imaclab.cli.common import CONFIG_OPTION_HELP, build_job, fit_width, html_option, publish, render, set_option
+from imaclab.cli.common import (
+    CIRCUIT_OPTIONS,
+    CONFIG_OPTION_HELP,
+    build_job,
+    circuit_overrides,
+    fit_width,
+    html_option,
+    publish,
+    render,
+    set_option,
+)
 
 train_app = typer.Typer(help="Hardware-aware mixed-precision training.", no_args_is_help=True)
 
@@ -42,7 +52,14 @@ def _train_command(
     train_samples: int | None = typer.Option(None, "--train-samples", help="train on a seeded subset"),
     test_samples: int | None = typer.Option(None, "--test-samples", help="evaluate on the first N test samples"),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
-    sets: list[str] | None = set_option("policy.imac.input_mode=binary"),
+    crossbar: str | None = CIRCUIT_OPTIONS["crossbar"](),
+    parasitics: str | None = CIRCUIT_OPTIONS["parasitics"](),
+    neuron: str | None = CIRCUIT_OPTIONS["neuron"](),
+    join: str | None = CIRCUIT_OPTIONS["join"](),
+    loading: str | None = CIRCUIT_OPTIONS["loading"](),
+    r_low: str | None = CIRCUIT_OPTIONS["r_low"](),
+    r_high: str | None = CIRCUIT_OPTIONS["r_high"](),
+    sets: list[str] | None = set_option("policy.imac.inputs.mode=binary"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="resume a checkpoint in the run folder"),
 ):
     """Train a model with a mixed-precision policy (`imaclab train run ...` or `imaclab train --model ...`)."""
@@ -66,6 +83,9 @@ def _train_command(
         from imaclab.imac.drift import parse_time
 
         options["policy.imac.devices.time_s"] = parse_time(time)
+    # the circuit the IMAC layers train for: the options of imaclab imac run, same meaning and defaults
+    options.update(circuit_overrides("policy.imac.", crossbar=crossbar, parasitics=parasitics, neuron=neuron,
+                                     join=join, loading=loading, r_low=r_low, r_high=r_high))
     job = build_job(TrainJob, config, options, sets, preset=preset)
     publish(run(job, out_dir=out, progress=True, resume=resume), out, html)
 
