@@ -45,7 +45,8 @@ def test_spec_is_the_circuit_rooms_config_with_its_defaults():
 
 def test_old_flat_keys_still_load(tmp_path):
     spec = IMACSpec.from_dict({"input_mode": "binary", "input_threshold": 0.25, "amplifier_gain": 2.0,
-                               "neuron_cache_dir": str(tmp_path), "neuron": {"kind": "behavioral"}})
+                               "learn_amplifier_gain": False, "neuron_cache_dir": str(tmp_path),
+                               "neuron": {"kind": "behavioral"}})
     assert (spec.inputs.mode, spec.inputs.threshold, spec.initial_amplifier_gain) == ("binary", 0.25, 2.0)
     assert spec.neuron_cache_dir == str(tmp_path) and spec.initial_gain(1) == 2.0
     # a run folder's config.yaml written by an earlier version
@@ -55,7 +56,12 @@ def test_old_flat_keys_still_load(tmp_path):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
     job = TrainJob.load(tmp_path / "config.yaml")
     imac = job.precision_policy.imac
-    assert (imac.inputs.mode, imac.inputs.threshold, imac.initial_amplifier_gain) == ("analog", 0.4, 1.0)
+    # a learned gain's old start value is dropped (the first batch replaced it)
+    assert (imac.inputs.mode, imac.inputs.threshold, imac.initial_amplifier_gain) == ("analog", 0.4, None)
+    # so an old tpu-imac run folder is the same job as tpu-imac now (it resumes)
+    old["policy"]["imac"]["input_threshold"] = 0.5
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old))
+    assert TrainJob.load(tmp_path / "config.yaml").precision_policy.imac == TrainJob().precision_policy.imac
     # and the old dotted paths of --set
     assert TrainJob().with_set(["policy.imac.input_threshold=0.3"]).precision_policy.imac.inputs.threshold == 0.3
 

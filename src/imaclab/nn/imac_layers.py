@@ -67,7 +67,8 @@ class IMACSpec(NetworkConfig):
     encoding, the neuron-curve cache).  :meth:`network_config` is the circuit it exports.
 
     The keys of the earlier flat spec (``input_mode``, ``input_threshold``, ``amplifier_gain``)
-    still load: they move to ``inputs.mode``, ``inputs.threshold``, ``initial_amplifier_gain``.
+    still load: they move to ``inputs.mode``, ``inputs.threshold``, ``initial_amplifier_gain``
+    (the last only for fixed gains: a learned gain's start value was replaced by the first batch).
     """
 
     learn_amplifier_gain: bool = Field(True, description="train A per layer (exported with the weights, as "
@@ -95,7 +96,10 @@ class IMACSpec(NetworkConfig):
                 continue
             value = data.pop(old)
             if section is None:
-                data.setdefault(key, value)
+                # with learned gains the old value was only a start that the first batch replaced:
+                # dropped, so an old run folder compares equal to (and resumes as) the same job now
+                if not data.get("learn_amplifier_gain", True):
+                    data.setdefault(key, value)
                 continue
             node = data.get(section)
             node = node.model_dump() if isinstance(node, ConfigModel) else dict(node or {})
