@@ -54,7 +54,7 @@ def _job(cls: Any, config: Path | None, set_items: list[str] | None, *, circuit:
     """``cls`` from ``config`` (or its defaults), the given options (None = not given), then ``--set``."""
     from imaclab.imac.api import model_card_overrides
 
-    overrides: dict[str, Any] = circuit_overrides(**{k: circuit.get(k) for k in CIRCUIT_OPTIONS})
+    overrides: dict[str, Any] = circuit_overrides("", **{k: circuit.get(k) for k in CIRCUIT_OPTIONS})
     if circuit.get("device") is not None and "," in str(circuit["device"]) and "lines" not in cls.model_fields:
         from imaclab.errors import ConfigError
 
