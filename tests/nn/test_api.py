@@ -183,7 +183,8 @@ def test_zoo_and_policies_are_results():
     (table,) = zoo.tables()
     assert table.columns == ("name", "architecture") and [row[0] for row in table.rows] == list(MODELS)
     (table,) = policies.tables()
-    assert table.columns == ("policy", "conv", "fc", "imac circuit") and [row[0] for row in table.rows] == list(POLICIES)
+    assert table.columns == ("policy", "conv", "fc", "imac circuit")
+    assert [row[0] for row in table.rows] == list(POLICIES)
     rows = {row[0]: row for row in table.rows}
     # the tpu-imac presets set analog inputs and the behavioral neuron; the rest is the circuit's default
     assert rows["tpu-imac"][3] == "behavioral neuron, analog inputs, 32x32 crossbars" and rows["fp32"][3] == "-"

@@ -172,3 +172,11 @@ def test_train_refuses_a_bad_crossbar_in_one_line(tmp_path, capsys):
     assert main(["train", "-m", "mlp-64-8-10", "-d", "digits", "--crossbar", "0x4", "-o", str(tmp_path / "r")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "0x4" in err[0] and "Traceback" not in err[0]
+
+
+def test_the_netlist_of_a_trained_model_uses_its_crossbars(trained_run, tmp_path):
+    from imaclab.imac import NetlistJob, run
+
+    result = run(NetlistJob(model=str(trained_run / "imac.npz"), data="digits"), out_file=tmp_path / "x.sp")
+    # 16x16 tiles as trained: 65 rows -> 5 partitions, 17 rows -> 2 (32x32 tiles would give 3 and 1)
+    assert result.crossbars_per_layer == [5, 2]
