@@ -31,7 +31,7 @@ import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -135,31 +135,6 @@ class _NetworkJob(ImacConfig):
     :meth:`with_overrides`, so the command line's options and ``--set`` count).
     """
 
-    user_set: list[str] = Field(default_factory=list, description=(
-        "circuit fields (dotted: devices.*, circuit.*, neuron.*, inputs.*) given explicitly; they win over "
-        "the settings a trained model brings (imac.npz's network_config), the others come from it"))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _record_given(cls, data: Any) -> Any:
-        if not isinstance(data, dict) or "user_set" in data:
-            return data
-        given = [p for section in NETWORK_SECTIONS if section in data
-                 for p in (leaf_paths(data[section], section) if isinstance(data[section], dict) else [section])]
-        return {**data, "user_set": given} if given else data
-
-    def with_overrides(self, overrides: dict[str, Any]) -> Any:
-        """Dotted overrides, recording the circuit fields among them in ``user_set``."""
-        given = [k for k in overrides if k.split(".")[0] in NETWORK_SECTIONS]
-        if given:
-            overrides = {**overrides, "user_set": sorted(set(self.user_set) | set(given))}
-        return super().with_overrides(overrides)
-
-    def for_model(self, model: Any) -> Any:
-        """This job with the circuit settings ``model`` was trained for where the user set none
-        (:func:`trained_config`); itself for a model without them."""
-        return trained_config(self, model, self.user_set)
-
     model: str | None = Field(None, description="trained MLP: .npz (imaclab.nn export, "
                                                 "examples/train_digits_mlp.py), .pt state_dict or a folder of "
                                                 "W1.csv/B1.csv (IMAC-Sim); relative paths from the working directory")
@@ -171,6 +146,9 @@ class _NetworkJob(ImacConfig):
     data_root: str | None = Field(None, description="folder of the data set files (mnist, cifar10)")
     crop: int | None = Field(None, ge=1, description="centre crop to crop x crop pixels (20 -> 400 inputs)")
     resize: int | None = Field(None, ge=1, description="resize images to resize x resize pixels")
+    user_set: list[str] = Field(default_factory=list, description=(
+        "circuit fields (dotted: devices.*, circuit.*, neuron.*, inputs.*) given explicitly; they win over "
+        "the settings a trained model brings (imac.npz's network_config), the others come from it"))
 
     @field_validator("model", "data_root", mode="before")
     @classmethod
@@ -191,6 +169,27 @@ class _NetworkJob(ImacConfig):
             return _run_head_inputs(str(Path(self.data).resolve()), checkpoint.stat().st_mtime_ns, self.data_root,
                                     self.crop, self.resize)
         return _cached_test_split(self.data, self.data_root, self.crop, self.resize)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _record_given(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "user_set" in data:
+            return data
+        given = [p for section in NETWORK_SECTIONS if section in data
+                 for p in (leaf_paths(data[section], section) if isinstance(data[section], dict) else [section])]
+        return {**data, "user_set": given} if given else data
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Self:
+        """Dotted overrides, recording the circuit fields among them in ``user_set``."""
+        given = [k for k in overrides if k.split(".")[0] in NETWORK_SECTIONS]
+        if given:
+            overrides = {**overrides, "user_set": sorted(set(self.user_set) | set(given))}
+        return super().with_overrides(overrides)
+
+    def for_model(self, model: Any) -> Self:
+        """This job with the circuit settings ``model`` was trained for where the user set none
+        (:func:`trained_config`); itself for a model without them."""
+        return trained_config(self, model, self.user_set)
 
 
 # A sweep worker evaluates many points of one network on one data set: read each once per

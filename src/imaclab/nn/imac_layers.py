@@ -17,7 +17,13 @@ One IMAC layer computes, in volts (:mod:`imaclab.devices.column`)::
   :func:`imaclab.devices.inputs.bias_voltage`.
 * ``f``: :class:`~imaclab.nn.layers.CurveActivation` of the curve returned by
   :func:`imaclab.devices.neuron.load_neuron_curve` -- the characterized table, not a
-  re-typed formula.
+  re-typed formula -- under the layer's real load, by the circuit's own rule
+  (:func:`imaclab.circuit.description.hidden_layer_curves`: a directly driven transistor
+  neuron sees the next layer's rows), so ``IMACHead.layer_curves`` equals the circuit's
+  ``NetworkCircuit.layer_curves``.
+* :class:`IMACSpec` is the circuit room's :class:`~imaclab.circuit.config.NetworkConfig`
+  (same classes, same defaults) plus the training-only fields; ``network_config(gains)``
+  is the circuit the model is exported for.
 * The output layer has no neuron: the prediction is ``argmax u``; training uses
   ``logit_scale * u`` (a learned temperature, which does not change the argmax).
 
