@@ -108,7 +108,8 @@ def train_policies():
     """List the precision-policy presets."""
     from imaclab.nn.api import policy_presets
 
-    render(policy_presets())
+    presets = policy_presets()
+    render(presets, fit_width(presets))  # the imac circuit column in full
 
 
 @train_app.command("show")
