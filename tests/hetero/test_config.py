@@ -55,3 +55,25 @@ def test_trained_model_fields_replace_the_circuit_settings():
     # the user's circuit settings stay
     assert config.circuit.crossbar.rows == 16 and config.devices.variation_sigma_pct == 5.0
     assert any("r_low_ohm" in n for n in notes)
+
+
+def test_a_model_with_its_circuit_brings_every_field_the_user_left_at_its_default():
+    from imaclab.circuit.config import NetworkConfig
+    from imaclab.imac.model_io import trained_settings_notice
+
+    trained = NetworkConfig().with_overrides({"circuit.crossbar.rows": 16, "circuit.amplifier.join": "average",
+                                              "neuron.kind": "behavioral", "inputs.mode": "analog",
+                                              "devices.r_low_ohm": 4e3})
+    mlp = MLPModel(weights=(np.ones((3, 2)),), biases=(np.zeros(2),), weight_kind="binary", gains=(2.0,),
+                   meta={"network_config": trained.to_dict(), "r_low_ohm": 4e3})
+    base = HeteroConfig().imac.with_overrides({"circuit.crossbar.rows": 8, "devices.variation_sigma_pct": 5.0})
+    config, notes = imac_config_for_model(base, mlp)
+    assert notes == []  # the evaluation's notice names the overrides (below)
+    # trained: join, neuron, inputs, resistances; the user's (away from the defaults): rows, variation
+    assert (config.circuit.amplifier.join, config.neuron.kind, config.inputs.mode) == ("average", "behavioral",
+                                                                                        "analog")
+    assert config.devices.r_low_ohm == 4e3 and config.circuit.crossbar.columns == 32
+    assert config.circuit.crossbar.rows == 8 and config.devices.variation_sigma_pct == 5.0
+    notice = trained_settings_notice(config, mlp)
+    assert notice is not None and "circuit.crossbar.rows=8 (trained: 16)" in notice
+    assert "devices.variation_sigma_pct=5.0 (trained: 0.0)" in notice and "join" not in notice

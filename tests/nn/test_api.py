@@ -77,7 +77,7 @@ def test_job_yaml_round_trip_and_overrides(tmp_path):
     assert TrainJob.load(resolved.save(tmp_path / "resolved.yaml")) == resolved
     # a dotted path into a preset expands it first (the sweep's and --set's policy.* fields)
     binary = TrainJob().with_set(["policy.imac.input_mode=binary", "epochs=3", "hidden=16"])
-    assert binary.precision_policy.imac.input_mode == "binary" and binary.epochs == 3 and binary.hidden == [16]
+    assert binary.precision_policy.imac.inputs.mode == "binary" and binary.epochs == 3 and binary.hidden == [16]
     assert TrainJob().with_overrides({"policy": "tpu-int8"}).policy == "tpu-int8"
     with pytest.raises(ConfigError, match="hidden"):
         TrainJob.from_dict({"hidden": "16,abc"})
@@ -183,5 +183,9 @@ def test_zoo_and_policies_are_results():
     (table,) = zoo.tables()
     assert table.columns == ("name", "architecture") and [row[0] for row in table.rows] == list(MODELS)
     (table,) = policies.tables()
-    assert table.columns == ("policy", "conv", "fc") and [row[0] for row in table.rows] == list(POLICIES)
+    assert table.columns == ("policy", "conv", "fc", "imac circuit")
+    assert [row[0] for row in table.rows] == list(POLICIES)
+    rows = {row[0]: row for row in table.rows}
+    # the tpu-imac presets set analog inputs and the behavioral neuron; the rest is the circuit's default
+    assert rows["tpu-imac"][3] == "behavioral neuron, analog inputs, 32x32 crossbars" and rows["fp32"][3] == "-"
     assert json.loads(json.dumps(policies.to_dict()))["rows"][0]["policy"] == list(POLICIES)[0]

@@ -88,7 +88,7 @@ def test_config_round_trip(tmp_path):
     assert TrainJob.load(resolved.save(tmp_path / "c.json")) == resolved
     assert TrainJob.load(config.save(tmp_path / "named.yaml")) == config
     changed = TrainJob.load(tmp_path / "c.yaml").with_overrides({"epochs": 7, "policy.imac.input_mode": "binary"})
-    assert changed.epochs == 7 and changed.precision_policy.imac.input_mode == "binary"
+    assert changed.epochs == 7 and changed.precision_policy.imac.inputs.mode == "binary"
     with pytest.raises(ConfigError, match="no field 'nope'"):
         TrainJob().with_overrides({"noise.nope": 1})
 

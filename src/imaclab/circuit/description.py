@@ -90,6 +90,7 @@ unloaded), and the class is the output neuron with the largest voltage.  ``auto`
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, cast
 
@@ -382,6 +383,25 @@ def crossbars_per_layer(layer_sizes: list[int], rows: int = 32, columns: int = 3
     return out
 
 
+def hidden_layer_curves(curve: NeuronCurve, fan_outs: Sequence[int], *, neuron_kind: str, loading: str,
+                        convention: str, r_low_ohm: float, r_high_ohm: float) -> tuple[NeuronCurve, ...]:
+    """The effective neuron curve of each hidden layer of a network whose layers have ``fan_outs``
+    outputs (the last layer has no neuron): a directly driven transistor neuron (imaclab
+    convention) drives the next layer's rows, :func:`~imaclab.devices.neuron.loaded_curve` under
+    :func:`~imaclab.devices.neuron.row_load_ohm` of that layer's fan-out; otherwise ``curve``.
+
+    The one rule, used by :func:`build_circuit` and by training (``imaclab.nn.IMACHead``), so a
+    trained layer sees the curve the circuit gives it.
+    """
+    out = []
+    for nxt_fan_out in list(fan_outs)[1:]:
+        if neuron_kind == "transistor" and loading == "direct" and convention == "imaclab":
+            out.append(loaded_curve(curve, row_load_ohm(int(nxt_fan_out), r_low_ohm, r_high_ohm)))
+        else:
+            out.append(curve)
+    return tuple(out)
+
+
 def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: NeuronCurve | None = None,
                   weight_kind: str | None = None, ngspice: str | None = None) -> NetworkCircuit:
     """Map ``model`` onto crossbars as configured; the one factory of :class:`NetworkCircuit`.
@@ -495,14 +515,9 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                                    row_partitions=row_parts, col_partitions=col_parts, tiles=tuple(tiles),
                                    amplifiers=tuple(amps), neurons=tuple(neurons), hidden=hidden,
                                    bias_node=f"l{li}_bias", bias_source=f"vb{li}"))
-    layer_curves = []
-    for lay in layers[:-1]:
-        nxt = layers[lay.index + 1]
-        if neu.kind == "transistor" and circ.loading.mode == "direct" and convention == "imaclab":
-            load = row_load_ohm(nxt.fan_out, dev.r_low_ohm, dev.r_high_ohm)
-            layer_curves.append(loaded_curve(curve, load))
-        else:
-            layer_curves.append(curve)
+    layer_curves = hidden_layer_curves(curve, [lay.fan_out for lay in layers], neuron_kind=neu.kind,
+                                       loading=circ.loading.mode, convention=convention,
+                                       r_low_ohm=dev.r_low_ohm, r_high_ohm=dev.r_high_ohm)
     return NetworkCircuit(layers=tuple(layers), supply_v=supply, layer_curves=tuple(layer_curves), ngspice_path=ngspice,
                           bias_v=bias_voltage(supply),
                           input_mode=inp.mode, input_threshold=inp.threshold,

@@ -28,6 +28,42 @@ def build_job(job_class: Any, config: Any, options: dict[str, Any], set_items: l
     return job.with_overrides({**(preset or {}), **given}).with_set(set_items)
 
 
+#: The circuit options of ``imaclab imac`` and ``imaclab train`` (one definition: the same meaning and
+#: defaults in both; :func:`circuit_overrides` turns them into the config's fields).
+CIRCUIT_OPTIONS = dict(
+    crossbar=lambda: typer.Option(None, "--crossbar", help="crossbar size ROWSxCOLUMNS (default 32x32)"),
+    r_low=lambda: typer.Option(None, "--r-low", help="low resistance, e.g. 5k (default 5k)"),
+    r_high=lambda: typer.Option(None, "--r-high", help="high resistance, e.g. 15k (default 15k)"),
+    parasitics=lambda: typer.Option(None, "--parasitics", help="on | off | r | c (default on)"),
+    neuron=lambda: typer.Option(None, "--neuron", help="transistor | behavioral (default transistor; the tpu-imac "
+                                                       "policies and the models they train: behavioral)"),
+    join=lambda: typer.Option(None, "--join", help="auto | sum | average (auto: average under the imacsim "
+                                                   "convention, else sum)"),
+    loading=lambda: typer.Option(None, "--loading", help="direct | ideal_buffer | buffer (default direct)"),
+)
+
+
+def circuit_overrides(prefix: str = "", **given: Any) -> dict[str, Any]:
+    """The :data:`CIRCUIT_OPTIONS` given (None = not given) as dotted overrides of a config's
+    circuit fields, each path under ``prefix`` (``"policy.imac."`` for training)."""
+    from imaclab.imac.api import parse_crossbar, parse_parasitics, parse_resistance
+
+    out: dict[str, Any] = {}
+    if given.get("crossbar") is not None:
+        out.update(parse_crossbar(given["crossbar"]))
+    if given.get("r_low") is not None:
+        out["devices.r_low_ohm"] = parse_resistance(given["r_low"])
+    if given.get("r_high") is not None:
+        out["devices.r_high_ohm"] = parse_resistance(given["r_high"])
+    if given.get("parasitics") is not None:
+        out.update(parse_parasitics(given["parasitics"]))
+    for name, path in (("neuron", "neuron.kind"), ("join", "circuit.amplifier.join"),
+                       ("loading", "circuit.loading.mode")):
+        if given.get(name) is not None:
+            out[path] = given[name]
+    return {prefix + key: value for key, value in out.items()}
+
+
 def console(width: int | None = None) -> Any:
     from rich.console import Console
 

@@ -12,18 +12,23 @@ from typing import Any
 
 import typer
 
-from imaclab.cli.common import build_job, config_option, html_option, publish, render, set_option
+from imaclab.cli.common import (
+    CIRCUIT_OPTIONS,
+    build_job,
+    circuit_overrides,
+    config_option,
+    html_option,
+    publish,
+    render,
+    set_option,
+)
 
 imac_app = typer.Typer(help="IMAC circuits: map an MLP to crossbars, simulate, evaluate.", no_args_is_help=True)
 
 _MODEL_HELP = "model: .npz, .pt state_dict, or folder of W1.csv/B1.csv (default: the config's model)"
 _DATA_HELP = "digits | fashion-mnist | mnist | cifar10 (default digits)"
 _OPTS = dict(
-    crossbar=lambda: typer.Option(None, "--crossbar", help="crossbar size ROWSxCOLUMNS (default 32x32)"),
-    r_low=lambda: typer.Option(None, "--r-low", help="low resistance, e.g. 5k"),
-    r_high=lambda: typer.Option(None, "--r-high", help="high resistance, e.g. 15k"),
-    parasitics=lambda: typer.Option(None, "--parasitics", help="on | off | r | c"),
-    neuron=lambda: typer.Option(None, "--neuron", help="transistor | behavioral"),
+    **CIRCUIT_OPTIONS,  # --crossbar --r-low --r-high --parasitics --neuron --join --loading (shared with train)
     model_lib=lambda: typer.Option(None, "--model-lib", help="transistor model card file"),
     nmos=lambda: typer.Option(None, "--nmos", help="NMOS model name in --model-lib"),
     pmos=lambda: typer.Option(None, "--pmos", help="PMOS model name in --model-lib"),
@@ -47,19 +52,9 @@ _OPTS = dict(
 def _job(cls: Any, config: Path | None, set_items: list[str] | None, *, circuit: dict[str, Any],
          fields: dict[str, Any]) -> Any:
     """``cls`` from ``config`` (or its defaults), the given options (None = not given), then ``--set``."""
-    from imaclab.imac.api import model_card_overrides, parse_crossbar, parse_parasitics, parse_resistance
+    from imaclab.imac.api import model_card_overrides
 
-    overrides: dict[str, Any] = {}
-    if circuit.get("crossbar") is not None:
-        overrides.update(parse_crossbar(circuit["crossbar"]))
-    if circuit.get("r_low") is not None:
-        overrides["devices.r_low_ohm"] = parse_resistance(circuit["r_low"])
-    if circuit.get("r_high") is not None:
-        overrides["devices.r_high_ohm"] = parse_resistance(circuit["r_high"])
-    if circuit.get("parasitics") is not None:
-        overrides.update(parse_parasitics(circuit["parasitics"]))
-    if circuit.get("neuron") is not None:
-        overrides["neuron.kind"] = circuit["neuron"]
+    overrides: dict[str, Any] = circuit_overrides("", **{k: circuit.get(k) for k in CIRCUIT_OPTIONS})
     if circuit.get("device") is not None and "," in str(circuit["device"]) and "lines" not in cls.model_fields:
         from imaclab.errors import ConfigError
 
@@ -104,10 +99,8 @@ def imac_run(
     per_netlist: int | None = typer.Option(None, "--per-netlist", help="samples per netlist"),
     latency_samples: int | None = typer.Option(None, "--latency-samples",
                                                   help="with --analysis dc: transient of the first N samples"),
-    join: str | None = typer.Option(None, "--join",
-                                    help="auto | sum | average (auto: average under the imacsim "
-                                         "convention, else sum)"),
-    loading: str | None = typer.Option(None, "--loading", help="direct | ideal_buffer | buffer"),
+    join: str | None = _OPTS["join"](),
+    loading: str | None = _OPTS["loading"](),
     model_lib: Path | None = _OPTS["model_lib"](),
     nmos: str | None = _OPTS["nmos"](),
     pmos: str | None = _OPTS["pmos"](),
@@ -135,7 +128,8 @@ def imac_run(
     sweep = at is not None or trials is not None
     cls = DriftJob if sweep or (config is not None and _is_drift_config(config)) else ImacJob
     job = _job(cls, config, set_, circuit=dict(crossbar=crossbar, r_low=r_low, r_high=r_high,
-                                               parasitics=parasitics, neuron=neuron, device=device, time=time,
+                                               parasitics=parasitics, neuron=neuron, join=join, loading=loading,
+                                               device=device, time=time,
                                                drift_compensation=drift_compensation,
                                                **_cards(model_lib, nmos, pmos, lib_section)),
                fields={"model": model, "data": data, "data_root": data_root, "crop": crop, "resize": resize,
@@ -143,8 +137,7 @@ def imac_run(
                        "simulation.backend": backend or ("fast" if sweep and config is None else None),
                        "simulation.spice.analysis": analysis,
                        "simulation.spice.workers": workers, "simulation.spice.samples_per_netlist": per_netlist,
-                       "simulation.spice.latency_samples": latency_samples, "circuit.amplifier.join": join,
-                       "circuit.loading.mode": loading, "circuit.convention": convention,
+                       "simulation.spice.latency_samples": latency_samples, "circuit.convention": convention,
                        "converters.adc_bits": adc_bits,
                        "converters.adc_range": _adc_range(adc_range), "converters.dac_bits": dac_bits,
                        **({"at": at, "trials": trials,

@@ -7,7 +7,17 @@ from typing import Any
 
 import typer
 
-from imaclab.cli.common import CONFIG_OPTION_HELP, build_job, fit_width, html_option, publish, render, set_option
+from imaclab.cli.common import (
+    CIRCUIT_OPTIONS,
+    CONFIG_OPTION_HELP,
+    build_job,
+    circuit_overrides,
+    fit_width,
+    html_option,
+    publish,
+    render,
+    set_option,
+)
 
 train_app = typer.Typer(help="Hardware-aware mixed-precision training.", no_args_is_help=True)
 
@@ -42,11 +52,18 @@ def _train_command(
     train_samples: int | None = typer.Option(None, "--train-samples", help="train on a seeded subset"),
     test_samples: int | None = typer.Option(None, "--test-samples", help="evaluate on the first N test samples"),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+    crossbar: str | None = CIRCUIT_OPTIONS["crossbar"](),
+    parasitics: str | None = CIRCUIT_OPTIONS["parasitics"](),
+    neuron: str | None = CIRCUIT_OPTIONS["neuron"](),
+    join: str | None = CIRCUIT_OPTIONS["join"](),
+    loading: str | None = CIRCUIT_OPTIONS["loading"](),
+    r_low: str | None = CIRCUIT_OPTIONS["r_low"](),
+    r_high: str | None = CIRCUIT_OPTIONS["r_high"](),
     circuit: bool | None = typer.Option(None, "--circuit/--no-circuit",
                                         help="circuit-in-the-loop: train through the IMAC circuit (fast solver)"),
     refresh_steps: int | None = typer.Option(None, "--refresh-steps", help="--circuit: re-program the circuit "
                                                                             "every N steps"),
-    sets: list[str] | None = set_option("policy.imac.input_mode=binary"),
+    sets: list[str] | None = set_option("policy.imac.inputs.mode=binary"),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="resume a checkpoint in the run folder"),
 ):
     """Train a model with a mixed-precision policy (`imaclab train run ...` or `imaclab train --model ...`)."""
@@ -70,6 +87,9 @@ def _train_command(
         from imaclab.imac.drift import parse_time
 
         options["policy.imac.devices.time_s"] = parse_time(time)
+    # the circuit the IMAC layers train for: the options of imaclab imac run, same meaning and defaults
+    options.update(circuit_overrides("policy.imac.", crossbar=crossbar, parasitics=parasitics, neuron=neuron,
+                                     join=join, loading=loading, r_low=r_low, r_high=r_high))
     job = build_job(TrainJob, config, options, sets, preset=preset)
     publish(run(job, out_dir=out, progress=True, resume=resume), out, html)
 
@@ -92,7 +112,8 @@ def train_policies():
     """List the precision-policy presets."""
     from imaclab.nn.api import policy_presets
 
-    render(policy_presets())
+    presets = policy_presets()
+    render(presets, fit_width(presets))  # the imac circuit column in full
 
 
 @train_app.command("show")
@@ -119,8 +140,15 @@ def train_finetune(
     refresh_steps: int | None = typer.Option(None, "--refresh-steps", help="--circuit: re-program the circuit "
                                                                             "every N steps"),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+    crossbar: str | None = CIRCUIT_OPTIONS["crossbar"](),
+    parasitics: str | None = CIRCUIT_OPTIONS["parasitics"](),
+    neuron: str | None = CIRCUIT_OPTIONS["neuron"](),
+    join: str | None = CIRCUIT_OPTIONS["join"](),
+    loading: str | None = CIRCUIT_OPTIONS["loading"](),
+    r_low: str | None = CIRCUIT_OPTIONS["r_low"](),
+    r_high: str | None = CIRCUIT_OPTIONS["r_high"](),
     html: bool = html_option(),
-    sets: list[str] | None = set_option("policy.imac.circuit.crossbar.rows=64"),
+    sets: list[str] | None = set_option("policy.imac.circuit.parasitics.metal_width_m=20e-9"),
 ):
     """Fine-tune a trained run (e.g. `--circuit` on the crossbars it will run on) into a new run folder."""
     from imaclab.errors import InputError
@@ -134,5 +162,8 @@ def train_finetune(
     options = {"init_from": str(checkpoint), "circuit_loop.enabled": circuit, "epochs": epochs,
                "lr": lr if lr is not None else base.lr * FINETUNE_LR_FRACTION, "baseline": False,
                "circuit_loop.refresh_steps": refresh_steps, "threads": threads}
+    # the circuit to fine-tune for (default: the one the run trained for); a neuron change retrains its curve
+    options.update(circuit_overrides("policy.imac.", crossbar=crossbar, parasitics=parasitics, neuron=neuron,
+                                     join=join, loading=loading, r_low=r_low, r_high=r_high))
     job = build_job(TrainJob, None, options, sets, default=base)
     publish(run(job, out_dir=out, progress=True), out, html)

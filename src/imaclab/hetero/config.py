@@ -13,7 +13,9 @@ The tree (all SI units; energies in joules, times in seconds):
   Kull et al. ISSCC 2013).
 * ``imac`` -- the IMAC circuit (:class:`imaclab.imac.ImacConfig`: crossbar size, parasitics,
   devices with variation, neuron).  The trained model's own device resistances, supply,
-  neuron and input mode replace the corresponding fields (:func:`imac_config_for_model`).
+  neuron and input mode replace the corresponding fields (:func:`imac_config_for_model`; a model
+  exported with its whole circuit, ``network_config``, brings every circuit field the user's
+  ``imac.*`` settings leave at their defaults).
 * ``accuracy`` -- how many test samples both designs are scored on, and the solver backend.
 * ``pipeline`` -- whether the TPU part and the IMAC part overlap across images.
 """
@@ -205,11 +207,21 @@ class HeteroConfig(ConfigModel):
 
 
 def imac_config_for_model(base: ImacConfig, mlp) -> tuple[ImacConfig, list[str]]:
-    """``base`` with the trained model's device resistances, supply, neuron and input mode.
+    """``base`` evaluating the trained model ``mlp`` with the circuit it was trained for.
 
-    Returns the config and one line per field that was replaced (reported, so a user who set
-    e.g. ``imac.devices.r_low_ohm`` sees that the trained weights fixed it).
+    A model that carries its circuit (``imac.npz``'s ``network_config``, written by ``imaclab
+    train``): every circuit field comes from it except those ``base`` sets away from their
+    defaults (the user's ``imac.*`` settings), :func:`imaclab.imac.api.trained_config`; the IMAC
+    evaluation names those in one notice line, so no notes here.  An older export: the trained
+    model's device resistances, supply, neuron and input mode replace ``base``'s, one note per
+    field that was replaced (so a user who set e.g. ``imac.devices.r_low_ohm`` sees that the
+    trained weights fixed it).
     """
+    from imaclab.imac.api import trained_config
+    from imaclab.imac.model_io import trained_settings
+
+    if trained_settings(mlp) is not None:
+        return trained_config(base, mlp), []
     meta = getattr(mlp, "meta", None) or {}
     updates: dict[str, Any] = {}
     notes = []

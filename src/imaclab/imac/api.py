@@ -26,11 +26,12 @@ a bad string with the same one-line :class:`~imaclab.errors.ConfigError`.
 
 from __future__ import annotations
 
+import copy
 import functools
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -40,7 +41,7 @@ from imaclab.devices.neuron import NeuronConfig, NeuronCurve
 from imaclab.errors import ConfigError, InputError
 from imaclab.imac.config import ImacConfig
 from imaclab.imac.evaluate import ImacResult, evaluate
-from imaclab.imac.model_io import load_mlp
+from imaclab.imac.model_io import MISSING, NETWORK_SECTIONS, get_path, leaf_paths, load_mlp, trained_settings
 from imaclab.imac.validate import ValidateResult, validate
 from imaclab.result import Result, Table
 
@@ -86,9 +87,53 @@ def model_card_overrides(model_lib: str | Path | None = None, nmos: str | None =
             "neuron.models.nmos": nmos, "neuron.models.pmos": pmos, "neuron.models.lib_section": lib_section}
 
 
+# ------------------------------------------------------------------------------ trained settings
+def _put(data: dict, path: str, value: Any) -> None:
+    keys = path.split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = copy.deepcopy(value)
+
+
+def trained_config(config: Any, model: Any, user_set: Any = None) -> Any:
+    """``config`` evaluating ``model`` with the circuit settings it was trained for.
+
+    Every field of ``devices``, ``circuit``, ``neuron`` and ``inputs`` comes from the model's
+    ``network_config`` except those the user set: ``user_set``, dotted paths (a path covers
+    what lies under it), or, when None, every field whose value differs from its default.
+    A model without ``network_config`` leaves ``config`` as it is.  The evaluation names the
+    fields that then differ from the trained ones in one notice line
+    (:func:`imaclab.imac.model_io.trained_settings_notice`).
+    """
+    trained = trained_settings(model)
+    if trained is None:
+        return config
+    data = config.to_dict()
+    if user_set is None:
+        defaults = type(config)().to_dict()
+        user_set = [p for section in NETWORK_SECTIONS for p in leaf_paths(data.get(section), section)
+                    if get_path(data, p) != get_path(defaults, p)]
+    merged = copy.deepcopy(data)
+    for section in NETWORK_SECTIONS:
+        if section in trained:
+            merged[section] = copy.deepcopy(trained[section])
+    for path in user_set:
+        if path.split(".")[0] in NETWORK_SECTIONS and (value := get_path(data, path)) is not MISSING:
+            _put(merged, path, value)
+    return type(config).from_dict(merged, source=f"{getattr(model, 'source', 'the model')}: the settings it was "
+                                                 "trained for (network_config)")
+
+
 # ------------------------------------------------------------------------------ jobs
 class _NetworkJob(ImacConfig):
-    """An ImacConfig plus the trained network and the test data that drive it."""
+    """An ImacConfig plus the trained network and the test data that drive it.
+
+    A model exported by ``imaclab train`` carries the circuit it was trained for; :meth:`for_model`
+    evaluates it with those settings except the ones the user set (``user_set``: recorded from
+    the data the job is made from -- a config file, keyword arguments -- and from every
+    :meth:`with_overrides`, so the command line's options and ``--set`` count).
+    """
 
     model: str | None = Field(None, description="trained MLP: .npz (imaclab.nn export, "
                                                 "examples/train_digits_mlp.py), .pt state_dict or a folder of "
@@ -101,6 +146,9 @@ class _NetworkJob(ImacConfig):
     data_root: str | None = Field(None, description="folder of the data set files (mnist, cifar10)")
     crop: int | None = Field(None, ge=1, description="centre crop to crop x crop pixels (20 -> 400 inputs)")
     resize: int | None = Field(None, ge=1, description="resize images to resize x resize pixels")
+    user_set: list[str] = Field(default_factory=list, description=(
+        "circuit fields (dotted: devices.*, circuit.*, neuron.*, inputs.*) given explicitly; they win over "
+        "the settings a trained model brings (imac.npz's network_config), the others come from it"))
 
     @field_validator("model", "data_root", mode="before")
     @classmethod
@@ -121,6 +169,27 @@ class _NetworkJob(ImacConfig):
             return _run_head_inputs(str(Path(self.data).resolve()), checkpoint.stat().st_mtime_ns, self.data_root,
                                     self.crop, self.resize)
         return _cached_test_split(self.data, self.data_root, self.crop, self.resize)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _record_given(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "user_set" in data:
+            return data
+        given = [p for section in NETWORK_SECTIONS if section in data
+                 for p in (leaf_paths(data[section], section) if isinstance(data[section], dict) else [section])]
+        return {**data, "user_set": given} if given else data
+
+    def with_overrides(self, overrides: dict[str, Any]) -> Self:
+        """Dotted overrides, recording the circuit fields among them in ``user_set``."""
+        given = [k for k in overrides if k.split(".")[0] in NETWORK_SECTIONS]
+        if given:
+            overrides = {**overrides, "user_set": sorted(set(self.user_set) | set(given))}
+        return super().with_overrides(overrides)
+
+    def for_model(self, model: Any) -> Self:
+        """This job with the circuit settings ``model`` was trained for where the user set none
+        (:func:`trained_config`); itself for a model without them."""
+        return trained_config(self, model, self.user_set)
 
 
 # A sweep worker evaluates many points of one network on one data set: read each once per
@@ -199,7 +268,7 @@ class NetlistJob(_NetworkJob):
 #: ``simulation.neuron_cache_dir``), so ``imac neuron -c`` accepts the config of a run.
 _IMAC_ONLY = ("devices", "circuit", "inputs", "area", "simulation", "model", "data", "data_root", "crop", "resize",
               "samples", "latency_samples", "tran_step_s", "analysis", "dialect", "converters", "at", "trials",
-              "lines")
+              "lines", "user_set")
 
 
 class NeuronJob(ConfigModel):
@@ -365,8 +434,9 @@ def _run_imac(job: ImacJob, *, out_dir: str | Path | None = None, progress: bool
     if out_file is not None:
         raise ConfigError("an imac run writes a folder (samples.csv, summary.json, ...): give out_dir, not out_file")
     _prepare(out_dir, None)
-    result = evaluate(config=job, model=job.load_model(), dataset=job.load_data(), out_dir=out_dir,
-                      progress=progress)
+    model = job.load_model()
+    job = job.for_model(model)
+    result = evaluate(config=job, model=model, dataset=job.load_data(), out_dir=out_dir, progress=progress)
     if out_dir is not None:
         result.plot(out_dir)
     return result
@@ -378,7 +448,9 @@ def _run_validate(job: ValidateJob, *, out_dir: str | Path | None = None, progre
     """Both backends on the same samples; ``out_file``: the report as one JSON file."""
     _prepare(out_dir, out_file)
     start = time.perf_counter()
-    result = validate(config=job, model=job.load_model(), dataset=job.load_data(), samples=job.samples,
+    model = job.load_model()
+    job = job.for_model(model)
+    result = validate(config=job, model=model, dataset=job.load_data(), samples=job.samples,
                       latency_samples=job.latency_samples, tran_step_s=job.tran_step_s, progress=progress)
     result.wall_s = time.perf_counter() - start
     if out_file is not None:
@@ -397,6 +469,7 @@ def _run_netlist(job: NetlistJob, *, out_dir: str | Path | None = None, progress
 
     _prepare(out_dir, out_file)
     mlp = job.load_model()
+    job = job.for_model(mlp)
     dataset = job.load_data().head(job.samples)
     if resolve_convention(job.circuit.convention, mlp)[0] == "imacsim":
         curve = None  # IMAC-Sim's behavioral neuron, built with the circuit

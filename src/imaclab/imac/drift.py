@@ -198,6 +198,7 @@ def run_drift(job: DriftJob, *, progress: bool = False) -> DriftResult:
     job.check_backend()
     start = _time.perf_counter()
     model, data = job.load_model(), job.load_data()
+    job = job.for_model(model)  # the circuit settings the model was trained for, where the user set none
     curve = load_neuron_curve(job.neuron, job.simulation.neuron_cache_dir,
                               ngspice=job.simulation.spice.ngspice_path)
     records: list[dict[str, Any]] = []

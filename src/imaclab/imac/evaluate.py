@@ -334,7 +334,14 @@ def convention_warnings(config: ImacConfig, model: MLPModel, circuit: NetworkCir
 
 
 def _consistency_warnings(config: ImacConfig, model: MLPModel) -> list[str]:
-    """Differences between what the model was trained for and the circuit it runs on."""
+    """Differences between what the model was trained for and the circuit it runs on: for a model
+    that carries its circuit settings (``network_config``), the one line naming the fields set
+    otherwise; for an older export, the fields it records."""
+    from imaclab.imac.model_io import trained_settings, trained_settings_notice
+
+    if trained_settings(model) is not None:
+        notice = trained_settings_notice(config, model)
+        return [notice] if notice else []
     meta = model.meta or {}
     out = []
     checks = (("vdd_v", config.neuron.vdd_v), ("r_low_ohm", config.devices.r_low_ohm),

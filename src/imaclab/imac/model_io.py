@@ -5,7 +5,9 @@
 (binary | ternary | multilevel | real), ``levels``, ``amplifier_gains`` (the amplifier voltage
 gains A per layer) or ``gains`` (ideal column gains, converted to A with the file's
 ``r_low_ohm``/``r_high_ohm``) or ``gain1..gainn`` (A), ``scales``/``scale1..scalen`` (weight
-scale per layer), and training metadata (``input_mode``, ``vdd_v``, ``neuron_v_in``/``neuron_v_out``...).
+scale per layer), and training metadata (``input_mode``, ``vdd_v``, ``neuron_v_in``/``neuron_v_out``...,
+and ``network_config``: the JSON of the whole circuit the model was trained for, read into
+``meta['network_config']``; :meth:`imaclab.imac.api.ImacJob.for_model` evaluates with it).
 
 ``.pt``/``.pth``: a ``state_dict`` of a sequential MLP (``torch.nn.Linear`` layers in order;
 ``weight`` is outputs x inputs and is transposed here), optionally under a ``state_dict`` key.
@@ -21,9 +23,11 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from imaclab.circuit.config import NetworkConfig
 from imaclab.circuit.mlp import WEIGHT_KINDS, MLPModel
 from imaclab.devices.column import delta_conductance_s, mid_conductance_s
 from imaclab.errors import InputError
@@ -48,6 +52,69 @@ def load_mlp(path: str | Path) -> MLPModel:
     if suffix == ".csv":
         return _load_csv_folder(path.parent)
     raise InputError(f"{path}: unknown model format '{suffix}': use .npz, .pt/.pth or a folder of W1.csv/B1.csv")
+
+
+#: The sections of a config that describe the circuit (NetworkConfig's fields: devices, circuit,
+#: neuron, inputs), which a model exported by ``imaclab train`` brings along (``network_config``).
+NETWORK_SECTIONS = tuple(NetworkConfig.model_fields)
+
+
+def leaf_paths(data: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the leaves of a nested mapping (a list is a leaf)."""
+    if not isinstance(data, dict):
+        return [prefix] if prefix else []
+    out: list[str] = []
+    for key, value in data.items():
+        out += leaf_paths(value, f"{prefix}.{key}" if prefix else str(key))
+    return out
+
+
+def get_path(data: dict, path: str) -> Any:
+    """The value at dotted ``path`` of a nested mapping, or :data:`MISSING`."""
+    node: Any = data
+    for key in path.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return MISSING
+        node = node[key]
+    return node
+
+
+#: What :func:`get_path` returns for a path that is not there.
+MISSING = object()
+
+
+def trained_settings(model: Any) -> dict[str, Any] | None:
+    """The circuit settings (NetworkConfig as a mapping) ``model`` was trained for, or None
+    (a model without them: an older ``imac.npz``, a ``.pt`` state_dict, a CSV folder)."""
+    trained = (getattr(model, "meta", None) or {}).get("network_config")
+    return trained if isinstance(trained, dict) else None
+
+
+def trained_settings_notice(config: Any, model: Any) -> str | None:
+    """One line naming each circuit field of ``config`` that differs from the settings ``model``
+    was trained for (``network_config``), with both values; None when none does (or the model
+    carries no settings).  The amplifier gains are left out when the model brings its own
+    (they are what the circuit uses)."""
+    trained = trained_settings(model)
+    if trained is None:
+        return None
+    used = config.to_dict()
+    skip = {"circuit.amplifier.gains"} if getattr(model, "gains", None) is not None else set()
+    differ = []
+    for path in leaf_paths({k: trained[k] for k in NETWORK_SECTIONS if k in trained}):
+        if path in skip:
+            continue
+        have = get_path(used, path)
+        if have is not MISSING and have != get_path(trained, path):
+            differ.append(f"{path}={_short(have)} (trained: {_short(get_path(trained, path))})")
+    if not differ:
+        return None
+    return f"evaluated with settings other than the model was trained for, as set: {'; '.join(differ)}"
+
+
+def _short(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def save_npz(model: MLPModel, path: str | Path) -> Path:
@@ -117,7 +184,7 @@ def _read_npz(path: Path) -> MLPModel:
             if k in keys:
                 v = z[k]
                 meta[k] = str(v) if v.dtype.kind in "US" else float(v)
-        for k in ("neuron_config", "device_config"):
+        for k in ("neuron_config", "device_config", "network_config"):
             if k in keys:
                 try:
                     meta[k] = json.loads(str(z[k]))

@@ -133,8 +133,18 @@ class TrainJob(ConfigModel):
         return value
 
     def with_overrides(self, overrides: dict[str, Any]) -> TrainJob:
-        """Dotted overrides; a path into ``policy`` (``policy.imac.input_mode``) first expands a preset name."""
+        """Dotted overrides; a path into ``policy`` (``policy.imac.inputs.mode``) first expands a preset name.
+
+        The flat keys of earlier versions (``policy.imac.input_mode``, ``.input_threshold``,
+        ``.amplifier_gain``) are read as their new paths (:data:`~imaclab.nn.imac_layers.LEGACY_SPEC_KEYS`).
+        """
+        from imaclab.nn.imac_layers import LEGACY_SPEC_KEYS
+
         overrides = dict(overrides)
+        for old, (section, key) in LEGACY_SPEC_KEYS.items():
+            if f"policy.imac.{old}" in overrides:
+                new_key = "policy.imac." + ".".join(filter(None, (section, key)))
+                overrides.setdefault(new_key, overrides.pop(f"policy.imac.{old}"))
         job = self
         if "policy" in overrides:
             job = ConfigModel.with_overrides(job, {"policy": overrides.pop("policy")})
@@ -329,6 +339,8 @@ def policy_presets() -> Catalogue:
     rows = []
     for name in POLICIES:
         p = get_policy(name)
+        imac = (f"{p.imac.neuron.kind} neuron, {p.imac.inputs.mode} inputs, {p.imac.circuit.crossbar.rows}x"
+                f"{p.imac.circuit.crossbar.columns} crossbars" if p.uses_imac else "-")
         rows.append({"policy": name, "conv": f"{p.conv.target} ({p.conv.weight.kind})",
-                     "fc": f"{p.fc.target} ({p.fc.weight.kind})"})
+                     "fc": f"{p.fc.target} ({p.fc.weight.kind})", "imac circuit": imac})
     return Catalogue("precision policies (imaclab.nn.policy)", rows)

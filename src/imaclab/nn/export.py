@@ -18,8 +18,13 @@ key                    meaning
 ``input_threshold``    binary-mode threshold on [0, 1] data
 ``vdd_v``, ``v_bias_v``  neuron supply and bias-row voltage, volts
 ``r_low_ohm``, ``r_high_ohm``  the device resistances the gains were computed with
-``neuron_v_in``, ``neuron_v_out``  the exact neuron table used in training (f(u), volts)
+``neuron_v_in``, ``neuron_v_out``  the first hidden layer's neuron table used in training (f(u), volts)
 ``neuron_config``, ``device_config``  JSON of the NeuronConfig / DeviceConfig used
+``network_config``     JSON of the whole circuit it was trained for: the
+                       :class:`~imaclab.circuit.config.NetworkConfig` of
+                       :meth:`IMACSpec.network_config <imaclab.nn.imac_layers.IMACSpec.network_config>`
+                       (devices, crossbar, parasitics, amplifier gains and join, loading, neuron,
+                       inputs); ``imaclab imac run`` and ``imaclab hetero evaluate`` start from it
 ``dims``               layer sizes [inputs, hidden..., outputs]
 =====================  =====================================================================
 
@@ -81,14 +86,15 @@ def imac_arrays(head: IMACHead) -> dict[str, Any]:
         "levels": np.int64(first.levels),
         "amplifier_gains": np.array([layer.amplifier_gain_value for layer in head.layers]),
         "gains": np.array([layer.column_gain for layer in head.layers]),
-        "input_mode": np.array(spec.input_mode),
-        "input_threshold": np.float64(spec.input_threshold),
+        "input_mode": np.array(spec.inputs.mode),
+        "input_threshold": np.float64(spec.inputs.threshold),
         "vdd_v": np.float64(spec.neuron.vdd_v),
         "v_bias_v": np.float64(first.v_bias),
         "r_low_ohm": np.float64(spec.devices.r_low_ohm),
         "r_high_ohm": np.float64(spec.devices.r_high_ohm),
         "neuron_config": np.array(spec.neuron.to_json(indent=None)),
         "device_config": np.array(spec.devices.to_json(indent=None)),
+        "network_config": np.array(head.network_config().to_json(indent=None)),
         "dims": np.array(head.dims, dtype=np.int64),
     })
     if curve is not None:
@@ -220,7 +226,7 @@ def export_layers(model: ZooModel, path: str | Path, *, extra: dict | None = Non
         "layers": table,
     }
     if head is not None:
-        doc["imac"] = {"file": IMAC_FILE, "dims": head.dims, "input_mode": head.spec.input_mode,
+        doc["imac"] = {"file": IMAC_FILE, "dims": head.dims, "input_mode": head.spec.inputs.mode,
                        "inputs": "pixels in [0, 1]" if head.unit_inputs else "TPU features -> codes (feature_code)"}
         if isinstance(head.to_unit, UnitRange):
             doc["imac"]["feature_full_scale"] = float(head.to_unit.full_scale)

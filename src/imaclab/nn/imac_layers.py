@@ -17,7 +17,13 @@ One IMAC layer computes, in volts (:mod:`imaclab.devices.column`)::
   :func:`imaclab.devices.inputs.bias_voltage`.
 * ``f``: :class:`~imaclab.nn.layers.CurveActivation` of the curve returned by
   :func:`imaclab.devices.neuron.load_neuron_curve` -- the characterized table, not a
-  re-typed formula.
+  re-typed formula -- under the layer's real load, by the circuit's own rule
+  (:func:`imaclab.circuit.description.hidden_layer_curves`: a directly driven transistor
+  neuron sees the next layer's rows), so ``IMACHead.layer_curves`` equals the circuit's
+  ``NetworkCircuit.layer_curves``.
+* :class:`IMACSpec` is the circuit room's :class:`~imaclab.circuit.config.NetworkConfig`
+  (same classes, same defaults) plus the training-only fields; ``network_config(gains)``
+  is the circuit the model is exported for.
 * The output layer has no neuron: the prediction is ``argmax u``; training uses
   ``logit_scale * u`` (a learned temperature, which does not change the argmax).
 
@@ -29,19 +35,21 @@ the layer's (G+, G-) pairs; the perturbed effective weight is ``(G+ - G-) / dG``
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 from torch import nn
 
+from imaclab.circuit.config import NetworkConfig
+from imaclab.circuit.description import hidden_layer_curves
 from imaclab.config import ConfigModel
-from imaclab.devices.column import delta_conductance_s, ideal_column_gain
-from imaclab.devices.inputs import DEFAULT_BINARY_THRESHOLD, bias_voltage, encode_inputs
 from imaclab.devices.aging import age, is_static
-from imaclab.devices.memristor import DeviceConfig, WeightKind, apply_nonidealities, map_conductances
-from imaclab.devices.neuron import NeuronConfig, NeuronCurve, load_neuron_curve
+from imaclab.devices.column import delta_conductance_s, ideal_column_gain
+from imaclab.devices.inputs import bias_voltage, encode_inputs
+from imaclab.devices.memristor import WeightKind, apply_nonidealities, map_conductances
+from imaclab.devices.neuron import NeuronCurve, load_neuron_curve
 from imaclab.errors import ConfigError
 from imaclab.nn.layers import CurveActivation
 from imaclab.nn.quantizers import STE_CLIP, QuantSpec
@@ -55,19 +63,29 @@ GAIN_BOUNDS = (1e-3, 1e4)
 """Trained amplifier gains are kept in this range (an amplifier with gain 1e-3..1e4 V/V)."""
 
 
-class IMACSpec(ConfigModel):
-    """The IMAC circuit as training sees it: devices, neuron, input drivers, amplifier gain."""
+#: Keys of the flat spec of earlier versions (run folders on disk hold them) -> their place now.
+LEGACY_SPEC_KEYS = {"input_mode": ("inputs", "mode"), "input_threshold": ("inputs", "threshold"),
+                    "amplifier_gain": (None, "initial_amplifier_gain")}
 
-    neuron: NeuronConfig = Field(default_factory=lambda: NeuronConfig(kind="behavioral"),
-                                 description="the analog neuron whose characterized curve is the activation")
-    devices: DeviceConfig = Field(default_factory=DeviceConfig,
-                                  description="memristor levels, weight mapping, variation and faults")
-    input_mode: Literal["binary", "analog"] = Field(
-        "analog", description="first-layer input drivers: analog (linear onto [-VDD, VDD]) or binary (+-VDD)")
-    input_threshold: float = Field(DEFAULT_BINARY_THRESHOLD, gt=0, lt=1,
-                                   description="binary input mode: data >= threshold drive +VDD")
-    amplifier_gain: float = Field(1.0, gt=0, description="initial (or fixed) amplifier voltage gain A, V/V")
-    learn_amplifier_gain: bool = Field(True, description="train A per layer (exported with the weights)")
+
+class IMACSpec(NetworkConfig):
+    """The IMAC circuit a model trains for: the circuit room's own
+    :class:`~imaclab.circuit.config.NetworkConfig` (``devices``, ``circuit`` -- crossbar, parasitics,
+    amplifier gains and join, loading --, ``neuron``, ``inputs``) with the same classes and
+    defaults, plus what only training has (the amplifier-gain learning, the CNN feature
+    encoding, the neuron-curve cache).  :meth:`network_config` is the circuit it exports.
+
+    The keys of the earlier flat spec (``input_mode``, ``input_threshold``, ``amplifier_gain``)
+    still load: they move to ``inputs.mode``, ``inputs.threshold``, ``initial_amplifier_gain``
+    (the last only for fixed gains: a learned gain's start value was replaced by the first batch).
+    """
+
+    learn_amplifier_gain: bool = Field(True, description="train A per layer (exported with the weights, as "
+                                                         "circuit.amplifier.gains)")
+    initial_amplifier_gain: float | None = Field(
+        None, gt=0, description="learned gains: the start value before the first batch sets it (data-dependent); "
+                                "fixed gains (learn_amplifier_gain false): the gain A, V/V; None = the layer's "
+                                "circuit.amplifier.gains")
     feature_encoding: Literal["zero-centered", "full-range"] = Field(
         "zero-centered", description="how a CNN's non-negative features become [0, 1] input codes: "
                                      "zero-centered maps feature 0 to code 0.5 (0 V on the line, no current) "
@@ -75,14 +93,43 @@ class IMACSpec(ConfigModel):
     neuron_cache_dir: str | None = Field(None, description="cache folder of characterized transistor "
                                                            "neuron curves (None = ~/.cache/imaclab/neuron)")
 
-    def network_config(self, gains: list[float] | None = None):
-        """The circuit room's NetworkConfig of this spec (interim: default circuit settings)."""
-        from imaclab.circuit.config import NetworkConfig
-        from imaclab.devices.inputs import InputConfig
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_keys(cls, data: Any) -> Any:
+        """Move the flat spec's keys (``input_mode`` ...) to their place in the circuit's configs."""
+        if not isinstance(data, dict) or not any(k in data for k in LEGACY_SPEC_KEYS):
+            return data
+        data = dict(data)
+        for old, (section, key) in LEGACY_SPEC_KEYS.items():
+            if old not in data:
+                continue
+            value = data.pop(old)
+            if section is None:
+                # with learned gains the old value was only a start that the first batch replaced:
+                # dropped, so an old run folder compares equal to (and resumes as) the same job now
+                if not data.get("learn_amplifier_gain", True):
+                    data.setdefault(key, value)
+                continue
+            node = data.get(section)
+            node = node.model_dump() if isinstance(node, ConfigModel) else dict(node or {})
+            node.setdefault(key, value)
+            data[section] = node
+        return data
 
-        net = NetworkConfig(devices=self.devices, neuron=self.neuron,
-                            inputs=InputConfig(mode=self.input_mode, threshold=self.input_threshold))
-        return net.with_overrides({"circuit.amplifier.gains": list(gains)}) if gains else net
+    def initial_gain(self, layer: int) -> float:
+        """The amplifier gain layer ``layer`` starts from (or keeps, when not learned), V/V."""
+        return self.initial_amplifier_gain if self.initial_amplifier_gain is not None \
+            else self.circuit.amplifier.gain(layer)
+
+    def network_config(self, gains: Sequence[float] | None = None) -> NetworkConfig:
+        """The circuit of this spec as the circuit room reads it; ``gains``: the trained per-layer
+        amplifier gains (V/V), written to ``circuit.amplifier.gains``."""
+        data = self.to_dict()
+        config = NetworkConfig.from_dict({key: data[key] for key in NetworkConfig.model_fields},
+                                         source="IMACSpec.network_config")
+        if gains is not None:
+            config = config.with_overrides({"circuit.amplifier.gains": [float(g) for g in gains]})
+        return config
 
 
 def neuron_signal_scale(curve: NeuronCurve) -> float:
@@ -167,7 +214,7 @@ class IMACLinear(nn.Module):
         # latent weights in [-1, 1] (BinaryConnect clip); stored [out, in] like nn.Linear
         self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features))
         self.bias = nn.Parameter(torch.zeros(self.out_features))
-        self.log_amplifier_gain = nn.Parameter(torch.tensor(float(np.log(spec.amplifier_gain))),
+        self.log_amplifier_gain = nn.Parameter(torch.tensor(float(np.log(spec.initial_gain(layer_index)))),
                                                requires_grad=spec.learn_amplifier_gain)
         self.neuron = curve
         self.unit_gain = ideal_column_gain(self.in_features, spec.devices.r_low_ohm, spec.devices.r_high_ohm, 1.0)
@@ -296,9 +343,9 @@ class InputDrivers(nn.Module):
     def __init__(self, spec: IMACSpec):
         super().__init__()
         vdd = spec.neuron.vdd_v
-        self.mode = spec.input_mode
-        self.threshold = spec.input_threshold
-        probe = encode_inputs(np.array([0.0, 1.0]), mode=spec.input_mode, vdd_v=vdd, threshold=spec.input_threshold)
+        self.mode = spec.inputs.mode
+        self.threshold = spec.inputs.threshold
+        probe = encode_inputs(np.array([0.0, 1.0]), mode=self.mode, vdd_v=vdd, threshold=self.threshold)
         self.v_low, self.v_high = float(probe[0]), float(probe[1])
         if self.mode == "analog":
             mid = float(encode_inputs(np.array([0.5]), mode="analog", vdd_v=vdd)[0])
@@ -385,25 +432,39 @@ class UnitRange(nn.Module):
 
 
 class IMACHead(nn.Module):
-    """A chain of IMAC layers: [0, 1] inputs -> drivers -> crossbars + neurons -> output column signals."""
+    """A chain of IMAC layers: [0, 1] inputs -> drivers -> crossbars + neurons -> output column signals.
+
+    Hidden layer ``i`` applies ``layer_curves[i]``: the neuron curve under the load of layer
+    ``i + 1``'s rows, by the circuit's own rule
+    (:func:`imaclab.circuit.description.hidden_layer_curves`; the device curve itself for a
+    behavioral neuron or a buffered output).
+    """
 
     def __init__(self, dims: Sequence[int], weights: Sequence[QuantSpec], spec: IMACSpec, *, unit_inputs: bool,
                  curve: NeuronCurve | None = None):
         super().__init__()
         if len(weights) != len(dims) - 1:
             raise ConfigError(f"IMAC head: {len(dims) - 1} layers but {len(weights)} weight specs")
+        if spec.circuit.convention == "imacsim":
+            raise ConfigError("training models the imaclab circuit convention: set policy.imac.circuit.convention "
+                              "to auto or imaclab (evaluate IMAC-Sim networks with imaclab imac run)")
         self.spec = spec
         self.circuit_loop: CircuitLoop | None = None   # circuit-in-the-loop training (imaclab.nn.circuit_loop)
         self.dims = [int(d) for d in dims]
         curve = curve if curve is not None else load_neuron_curve(spec.neuron, spec.neuron_cache_dir)
         self.curve_source = curve.source
+        #: the effective neuron curve of each hidden layer (the circuit's NetworkCircuit.layer_curves)
+        self.layer_curves = hidden_layer_curves(curve, self.dims[1:], neuron_kind=spec.neuron.kind,
+                                                loading=spec.circuit.loading.mode, convention="imaclab",
+                                                r_low_ohm=spec.devices.r_low_ohm, r_high_ohm=spec.devices.r_high_ohm)
         self.to_unit = nn.Identity() if unit_inputs else UnitRange(encoding=spec.feature_encoding)
         self.unit_inputs = unit_inputs
         self.drivers = InputDrivers(spec)
         n = len(weights)
         # an nn.ModuleList (torch's is not generic): typed as the sequence of IMACLinear it holds
         self.layers = cast("Sequence[IMACLinear]", nn.ModuleList(
-            IMACLinear(a, b, weight=w, spec=spec, curve=CurveActivation.from_curve(curve) if i < n - 1 else None,
+            IMACLinear(a, b, weight=w, spec=spec,
+                       curve=CurveActivation.from_curve(self.layer_curves[i]) if i < n - 1 else None,
                        layer_index=i)
             for i, (a, b, w) in enumerate(zip(self.dims[:-1], self.dims[1:], weights))))
         # the output layer's gain only sets the softmax temperature: keep it fixed
@@ -413,6 +474,10 @@ class IMACHead(nn.Module):
             layer.target_signal_v = target
         # logits = u / target start with unit spread (the output gain is initialized to the same target)
         self.log_logit_scale = nn.Parameter(torch.tensor(float(np.log(1.0 / target))))
+
+    def network_config(self) -> NetworkConfig:
+        """The circuit this head was trained for, with its trained amplifier gains."""
+        return self.spec.network_config([layer.amplifier_gain_value for layer in self.layers])
 
     @classmethod
     def from_linears(cls, linears: Sequence[nn.Linear], weights: Sequence[QuantSpec], spec: IMACSpec, *,

@@ -15,6 +15,15 @@ preset                 convolutions                    fully connected layers
 ``tpu-imac-4level``    TPU, 8-bit                      IMAC, 3-bit symmetric (7 levels)
 =====================  ==============================  ===================================
 
+``imac`` is the circuit the IMAC layers train for (:class:`~imaclab.nn.imac_layers.IMACSpec`:
+the circuit room's :class:`~imaclab.circuit.config.NetworkConfig` and its defaults).  The three
+``tpu-imac`` presets set two of its fields explicitly (:data:`IMAC_PRESET`): ``inputs.mode:
+analog`` (the TPU part hands over multi-bit values; an MLP's pixels drive the lines linearly)
+and ``neuron.kind: behavioral`` (the ideal-inverter sigmoid, no ngspice characterization
+needed); everything else is the circuit's default (32x32 crossbars, parasitics on, join auto,
+direct loading, 5k/15k devices).  A policy file sets others, e.g. ``imac: {neuron: {kind:
+transistor}}``, or the command line: ``imaclab train --neuron transistor --crossbar 16x16``.
+
 IMAC layers must form the tail of the classifier (the crossbar chain feeds its neuron
 outputs to the next crossbar; nothing digital follows it).
 
@@ -76,7 +85,8 @@ class PrecisionPolicy(ConfigModel):
                                description="rule for every fully connected layer of the classifier")
     layers: dict[str, LayerPrecision] = Field(default_factory=dict,
                                               description="overrides by module name (wildcards allowed)")
-    imac: IMACSpec = Field(default_factory=IMACSpec, description="IMAC circuit model used by imac layers")
+    imac: IMACSpec = Field(default_factory=IMACSpec, description="the IMAC circuit the imac layers train for: the "
+                                                                 "circuit room's devices, circuit, neuron, inputs")
 
     def for_layer(self, name: str, kind: Literal["conv", "fc"]) -> LayerPrecision:
         """The precision of module ``name`` (an override if one matches, else the type rule)."""
@@ -92,13 +102,21 @@ class PrecisionPolicy(ConfigModel):
         return self.fc.target == "imac" or any(p.target == "imac" for p in self.layers.values())
 
 
+#: The circuit fields the tpu-imac presets set (the rest are the circuit room's defaults).
+IMAC_PRESET = {"inputs": {"mode": "analog"}, "neuron": {"kind": "behavioral"}}
+
+
+def _imac_spec() -> IMACSpec:
+    return IMACSpec.from_dict(IMAC_PRESET, source="tpu-imac preset")
+
+
 POLICY_PRESETS: dict[str, dict] = {
     "fp32": dict(conv=LayerPrecision(target="fp32", weight=QuantSpec(kind="fp32"), act_bits=None),
                  fc=LayerPrecision(target="fp32", weight=QuantSpec(kind="fp32"), act_bits=None)),
     "tpu-int8": dict(conv=_tpu(), fc=_tpu()),
-    "tpu-imac": dict(conv=_tpu(), fc=_imac("binary")),
-    "tpu-imac-ternary": dict(conv=_tpu(), fc=_imac("ternary")),
-    "tpu-imac-4level": dict(conv=_tpu(), fc=_imac("uniform", bits=3)),
+    "tpu-imac": dict(conv=_tpu(), fc=_imac("binary"), imac=_imac_spec()),
+    "tpu-imac-ternary": dict(conv=_tpu(), fc=_imac("ternary"), imac=_imac_spec()),
+    "tpu-imac-4level": dict(conv=_tpu(), fc=_imac("uniform", bits=3), imac=_imac_spec()),
 }
 POLICIES = list(POLICY_PRESETS)
 
@@ -109,7 +127,7 @@ def get_policy(name_or_path: str | Path | PrecisionPolicy) -> PrecisionPolicy:
         return name_or_path
     text = str(name_or_path)
     if text in POLICY_PRESETS:
-        return PrecisionPolicy(name=text, **POLICY_PRESETS[text])
+        return PrecisionPolicy(name=text, **{k: v.model_copy(deep=True) for k, v in POLICY_PRESETS[text].items()})
     path = Path(text)
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
         return load_policy_file(path)
