@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"network {report['model']} ({args.weight_kind}, policy {report['policy']}), {report['epochs_completed']} "
           f"epochs at {spe:.2f} s each: test accuracy {100 * (result.test_accuracy or 0.0):.2f} % "
           f"({report['data']['num_samples']} test images); wrote {out}")
-    if args.run_dir:
-        print(f"run folder: {run_dir}")
+    print(f"run folder: {run_dir}" if args.run_dir else "the temporary run folder is removed (--run-dir DIR keeps it)")
     return 0
 
 
