@@ -219,6 +219,13 @@ class TrainResult(Result):
     def tables(self) -> list[Table]:
         r = self.report
         rows = [("test accuracy", _pct(r.get("test_accuracy")))]
+        if r.get("circuit_test_accuracy") is not None:
+            loop = r.get("circuit_loop", {})
+            crossbar = (loop.get("circuit") or {}).get("crossbar", "?")
+            rows[0] = (f"test accuracy, circuit ({crossbar} crossbars, fast solver)", _pct(r["circuit_test_accuracy"]))
+            rows.append(("same weights, ideal crossbar model", _pct(r.get("ideal_test_accuracy"))))
+            rows.append(("circuit programmings", f"{loop.get('programmings', 0)} "
+                                                 f"({loop.get('programming_seconds', 0.0):.1f} s)"))
         if r.get("baseline"):
             rows.append(("FP32 baseline", _pct(r["baseline"]["test_accuracy"])))
             if r.get("accuracy_drop_points") is not None:
