@@ -154,3 +154,33 @@ def test_finetuning_through_the_circuit_wins_back_accuracy(tmp_path):
     assert plain_circuit < 0.85
     assert scores["--circuit"] > scores["--no-circuit"] + 0.05, (plain_circuit, scores)
     assert scores["--circuit"] > plain_circuit + 0.05
+
+
+def test_crossbar_size_study_example(tmp_path):
+    """examples/crossbar_size_study.py at a tiny size: one point, its CSV row and plot."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pandas as pd
+
+    from imaclab.nn.api import TrainJob, run
+
+    base = tmp_path / "plain"
+    run(TrainJob(model="mlp-64-32-10", data="digits", epochs=4, batch_size=32, lr=0.03, threads=1, seed=0),
+        out_dir=base)
+    script = Path(__file__).resolve().parents[2] / "examples" / "crossbar_size_study.py"
+    out = tmp_path / "study"
+    proc = subprocess.run([sys.executable, str(script), "--checkpoint", str(base), "-o", str(out), "--sizes", "128",
+                           "--widths", "27e-9", "--epochs", "1", "--train-samples", "400", "--test-samples", "200",
+                           "--refresh-steps", "4"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    table = pd.read_csv(out / "study.csv")
+    assert list(table["crossbar"]) == [128]
+    row = table.iloc[0]
+    assert 0 < row["plain_circuit_accuracy"] < row["ideal_accuracy"]      # the wires cost accuracy at 128x128
+    assert row["circuit_loop_accuracy"] > row["plain_circuit_accuracy"]
+    assert (out / "crossbar_size_study.png").stat().st_size > 10_000
+    bad = subprocess.run([sys.executable, str(script), "--checkpoint", str(tmp_path / "none"), "-o", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
