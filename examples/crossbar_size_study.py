@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
                                                             for k, v in circuit.items()})
                 loop = CircuitLoop(head, net).attach()
                 plain = evaluate(trained.model, data.test)["accuracy"]
+                first = loop.map_distortion()[0]       # the widest layer: where the IR drop is worst
                 loop.detach()
                 job = base.with_overrides({**circuit, "init_from": str(args.checkpoint), "epochs": args.epochs,
                                            "lr": args.lr if args.lr is not None else 0.25 * base.lr,
@@ -65,12 +66,15 @@ def main(argv: list[str] | None = None) -> int:
                                            "threads": args.threads})
                 tuned = run(job, out_dir=out / f"x{size}_w{width * 1e9:.0f}nm")
                 row = {"crossbar": size, "wire_width_m": width, "ideal_accuracy": ideal,
-                       "plain_circuit_accuracy": plain,
+                       "plain_circuit_accuracy": plain, "layer1_attenuation": first["attenuation"],
+                       "layer1_distortion": first["distortion"],
                        "circuit_loop_accuracy": tuned.report["circuit_test_accuracy"],
                        "circuit_loop_ideal_accuracy": tuned.report["ideal_test_accuracy"]}
                 rows.append(row)
                 print(f"{size}x{size}, wire {width * 1e9:.0f} nm: plain {100 * plain:.2f} %, circuit-in-the-loop "
-                      f"{100 * row['circuit_loop_accuracy']:.2f} % (ideal model {100 * ideal:.2f} %)", flush=True)
+                      f"{100 * row['circuit_loop_accuracy']:.2f} % (ideal model {100 * ideal:.2f} %); layer 1 map: "
+                      f"attenuation {first['attenuation']:.3f}, distortion {100 * first['distortion']:.1f} %",
+                      flush=True)
         import pandas as pd
 
         write_csv(out / "study.csv", pd.DataFrame(rows))

@@ -184,3 +184,16 @@ def test_crossbar_size_study_example(tmp_path):
     bad = subprocess.run([sys.executable, str(script), "--checkpoint", str(tmp_path / "none"), "-o", str(out)],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1
+
+
+def test_map_distortion_grows_with_the_crossbar():
+    """Ideal wires: attenuation 1, distortion 0 (round-off); with wires a larger tile distorts more."""
+    head = _head(dims=(60, 12, 4))
+    ideal = CircuitLoop(head, _network(head, **{"circuit.parasitics.resistance": False,
+                                                 "circuit.parasitics.capacitance": False})).map_distortion()
+    assert abs(ideal[0]["attenuation"] - 1) < 1e-9 and ideal[0]["distortion"] < 1e-9
+    small = CircuitLoop(head, _network(head)).map_distortion()[0]
+    large = CircuitLoop(head, _network(head, **{"circuit.crossbar.rows": 64, "circuit.crossbar.columns": 64}))
+    big = large.map_distortion()[0]
+    assert 0 < big["attenuation"] < small["attenuation"] < 1
+    assert big["distortion"] > small["distortion"] > 0

@@ -206,6 +206,25 @@ class CircuitLoop:
         return any(g != g0 for g, g0 in zip(gains, prog.gains)) or any(
             not np.array_equal(w, w0) for w, w0 in zip(weights, prog.weights))
 
+    def map_distortion(self) -> list[dict[str, float]]:
+        """Per layer, how far the programmed circuit's map is from the ideal crossbar's.
+
+        ``M`` is the exact joined map per unit amplifier gain (:meth:`unit_map`), ``M_0`` the ideal
+        one, ``g (W; v_bias b)``.  ``attenuation`` = the best single scale ``a`` (``<M, M_0> / <M_0, M_0>``,
+        what one amplifier gain can undo); ``distortion`` = ``|M - a M_0| / |a M_0|`` (Frobenius):
+        the position-dependent part of the IR drop, a weight error no gain can undo and binary
+        weights cannot represent -- the signal margin the crossbar size costs.
+        """
+        prog = self.programmed if self.programmed is not None else self.program()
+        out = []
+        for li, (lay, lm) in enumerate(zip(prog.circuit.layers, prog.plan.layers)):
+            exact = self.unit_map(lm, prog.circuit.bias_v) / prog.gains[li]
+            ideal = lay.column_gain / lay.gain * np.vstack([lay.weights, prog.circuit.bias_v * lay.bias[None, :]])
+            scale = float((exact * ideal).sum() / (ideal * ideal).sum())
+            error = float(np.linalg.norm(exact - scale * ideal) / np.linalg.norm(scale * ideal))
+            out.append({"layer": li, "rows": lay.fan_in + 1, "attenuation": scale, "distortion": error})
+        return out
+
     # ---- forward -------------------------------------------------------------------------------
     @staticmethod
     def unit_map(lm: LayerMap, bias_v: float) -> np.ndarray:
