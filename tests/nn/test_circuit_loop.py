@@ -197,3 +197,16 @@ def test_map_distortion_grows_with_the_crossbar():
     big = large.map_distortion()[0]
     assert 0 < big["attenuation"] < small["attenuation"] < 1
     assert big["distortion"] > small["distortion"] > 0
+
+
+def test_torch_backend_gives_the_numpy_answers():
+    """The solver's torch backend (a CUDA GPU when present, the CPU here) solves the same circuit."""
+    x = _inputs()
+    outs = []
+    for backend in ("numpy", "torch"):
+        head = _head()
+        config = CircuitLoopConfig(enabled=True, array_backend=backend, device="auto")
+        CircuitLoop(head, _network(head, **{"circuit.amplifier.join": "average"}), config).attach()
+        with torch.no_grad():
+            outs.append(head.column_signals(x).double().numpy())
+    np.testing.assert_allclose(outs[1], outs[0], rtol=0, atol=1e-6 * np.abs(outs[0]).max())

@@ -65,6 +65,10 @@ class CircuitLoopConfig(ConfigModel):
                                                      "evaluation); in between, cells changed since the last "
                                                      "programming enter as ideal cells")
     batch_size: int | None = Field(None, ge=1, description="samples the solver takes at once (None: its default)")
+    array_backend: Literal["numpy", "torch"] = Field("numpy", description="the solver's arrays: numpy (CPU), or "
+                                                                          "torch (a CUDA GPU when present)")
+    device: str = Field("auto", description="torch backend's device: auto (cuda if available, else cpu), cpu, "
+                                            "cuda, cuda:N")
 
 
 class TrainJob(ConfigModel):

@@ -92,7 +92,8 @@ class CircuitLoop:
         self.network = network
         self.config = config or CircuitLoopConfig(enabled=True)
         self.options = SolverOptions(latency=False, batch_size=self.config.batch_size,
-                                     neuron_cache_dir=getattr(network, "neuron_cache_dir", None))
+                                     array_backend=self.config.array_backend, device=self.config.device,
+                                     neuron_cache_dir=getattr(head.spec, "neuron_cache_dir", None))
         self.programmed: _Programmed | None = None
         self.steps_since_programming = 0
         self.programmings = 0
