@@ -42,7 +42,8 @@ def test_run_returns_the_result_of_the_run_folder(tmp_path):
     for key in ("test_accuracy", "best_test_accuracy", "epochs_completed", "parameters", "seconds_per_epoch",
                 "train_seconds_this_call", "device_noise.trials", "device_noise.mean_accuracy"):
         assert key in metrics, key
-    assert set(METRIC_KEYS) - set(metrics) == {"accuracy_drop_points"}  # only with a baseline
+    # only with a baseline / with circuit-in-the-loop training
+    assert set(METRIC_KEYS) - set(metrics) == {"accuracy_drop_points", "circuit_test_accuracy", "ideal_test_accuracy"}
     assert metrics["device_noise.mean_accuracy"] == report["device_noise_eval"]["mean_accuracy"]
     (table,) = result.tables()
     rows = dict(table.rows)
