@@ -210,3 +210,24 @@ def test_torch_backend_gives_the_numpy_answers():
         with torch.no_grad():
             outs.append(head.column_signals(x).double().numpy())
     np.testing.assert_allclose(outs[1], outs[0], rtol=0, atol=1e-6 * np.abs(outs[0]).max())
+
+
+def test_train_from_scratch_through_the_circuit(tmp_path, capsys):
+    """imaclab train --circuit: gains initialized from the first batch, then the circuit; the report
+    holds the circuit's and the ideal model's accuracy, and the printed table says which is which."""
+    from imaclab.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "-m", "mlp-64-32-10", "-d", "digits", "-e", "2", "--lr", "0.03", "--batch-size", "32",
+                 "--train-samples", "400", "--threads", "1", "--circuit", "--refresh-steps", "5",
+                 "--crossbar", "16x16", "-o", str(out), "--no-html"]) == 0
+    printed = capsys.readouterr().out
+    assert "circuit (16x16 crossbars, fast solver)" in printed and "ideal crossbar model" in printed
+    import json
+
+    report = json.loads((out / "report.json").read_text())
+    assert report["circuit_test_accuracy"] == report["test_accuracy"] > 0.5
+    assert 0.5 < report["ideal_test_accuracy"] <= 1
+    assert report["circuit_loop"]["programmings"] >= 2 * (400 // 32) // 5
+    assert report["circuit_loop"]["circuit"]["crossbar"] == "16x16"
+    assert main(["train", "finetune", "--checkpoint", str(tmp_path / "missing"), "-o", str(tmp_path / "x")]) == 2
