@@ -55,7 +55,7 @@ from imaclab.circuit.description import NetworkCircuit, build_circuit
 from imaclab.circuit.mlp import MLPModel
 from imaclab.errors import ConfigError
 from imaclab.nn.api import CircuitLoopConfig
-from imaclab.solver.forward import SolverOptions, SolverPlan, network_outputs, prepare
+from imaclab.solver.forward import SolverOptions, SolverPlan, network_outputs, prepare, with_layer_maps
 from imaclab.solver.reduction import LayerMap
 
 __all__ = ["CircuitLoop", "CircuitLoopConfig", "network_config_of"]
@@ -177,14 +177,17 @@ class CircuitLoop:
             if mask is not None:                                          # amplifiers by output, then partition
                 delta = (delta[:, None, :] * mask[None, :, :]).reshape(-1, delta.shape[1])
             amp = amp + delta
-            # what the rows' drivers see: G+ + G- of every cell in the row (changes only at ternary zeros)
-            from imaclab.devices.memristor import map_conductances
+            if self.kind != "binary":
+                # what the rows' drivers see: G+ + G- of every cell in the row, which a binary flip keeps
+                # (the pair swaps) and a ternary zero changes
+                from imaclab.devices.memristor import map_conductances
 
-            gp_now, gn_now = map_conductances(w_now, self.network.devices, self.kind)       # type: ignore[arg-type]
-            gp_old, gn_old = map_conductances(prog.weights[li], self.network.devices, self.kind)  # type: ignore[arg-type]
-            row_change = (gp_now + gn_now - gp_old - gn_old).sum(axis=1)
-            if row_change.any():
-                src = src + np.diag(row_change)
+                devices = self.network.devices
+                gp_now, gn_now = map_conductances(w_now, devices, self.kind)             # type: ignore[arg-type]
+                gp_old, gn_old = map_conductances(prog.weights[li], devices, self.kind)  # type: ignore[arg-type]
+                row_change = (gp_now + gn_now - gp_old - gn_old).sum(axis=1)
+                if row_change.any():
+                    src = src + np.diag(row_change)
         return dataclasses.replace(lm, amp_current=amp, source_admittance=src,
                                    transimpedance_ohm=lm.transimpedance_ohm * ratio)
 
@@ -197,7 +200,7 @@ class CircuitLoop:
                        for li, (lm, w, a) in enumerate(zip(prog.plan.layers, weights, gains)))
         if all(new is old for new, old in zip(layers, prog.plan.layers)):
             return prog.plan
-        return SolverPlan(circuit=prog.circuit, layers=layers, neuron=prog.plan.neuron, prepare_s=0.0)
+        return with_layer_maps(prog.plan, layers)
 
     def changed_since_programming(self) -> bool:
         prog = self.programmed

@@ -221,6 +221,32 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
                         meta={"backend": f"fast/{be.name}:{be.device}", "prepare_s": plan.prepare_s})
 
 
+def with_layer_maps(plan: SolverPlan, layers: tuple[LayerMap, ...]) -> SolverPlan:
+    """``plan`` with the layer maps ``layers`` (same circuit and neuron), reusing the backend
+    matrices of every layer whose source admittance is unchanged (a patched amplifier map costs
+    two small arrays, not the blocked source products).  For callers that patch maps between
+    reductions (:mod:`imaclab.nn.circuit_loop`)."""
+    new = SolverPlan(circuit=plan.circuit, layers=layers, neuron=plan.neuron, prepare_s=0.0,
+                     dynamics=plan.dynamics)
+    vb = plan.circuit.bias_v
+    for key, (mats, tneuron, neuron) in plan.device_cache.items():
+        if neuron is not plan.neuron:
+            continue
+        be = get_backend(key[0], key[1])
+        fresh = _device_matrices  # (a layer whose source admittance changed gets all its matrices anew)
+        patched = []
+        for li, (old_map, lm, m) in enumerate(zip(plan.layers, layers, mats)):
+            if lm is old_map:
+                patched.append(m)
+            elif lm.source_admittance is old_map.source_admittance:
+                amp_t, amp_bias = lm.amplifier_gain(vb)
+                patched.append({**m, "amp_t": be.asarray(amp_t), "amp_bias": be.asarray(amp_bias)})
+            else:
+                patched.append(fresh(be, new)[li])
+        new.device_cache = {key: (patched, tneuron, neuron)}
+    return new
+
+
 def network_outputs(plan: SolverPlan, input_volts: np.ndarray,
                     options: SolverOptions | None = None) -> tuple[np.ndarray, list[np.ndarray]]:
     """The DC outputs and hidden neuron outputs of ``plan`` for ``input_volts`` [samples, fan_in]:
@@ -278,9 +304,16 @@ def _blas_threads(be, options: SolverOptions):
     numpy whatever the backend)."""
     if options.blas_threads is None:
         return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        from threadpoolctl import ThreadpoolController
 
-    return threadpool_limits(limits=options.blas_threads, user_api="blas")
+        # finding the loaded BLAS libraries costs ~15 ms: once per process, not per solve
+        _THREADPOOLS = ThreadpoolController()
+    return _THREADPOOLS.limit(limits=options.blas_threads, user_api="blas")
+
+
+_THREADPOOLS = None
 
 
 def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions):
