@@ -45,7 +45,8 @@ def main() -> None:
                 info = result.report["circuit_loop"]
                 extra = f", {info['programmings']} programmings ({info['programming_seconds']:.1f} s)"
             print(f"{name:>20}: epoch {epoch_s:.1f} s wall (whole run {times[name][1]:.1f} s wall, "
-                  f"{times[name][2]:.1f} s CPU){extra}; test accuracy {100 * result.test_accuracy:.2f} %")
+                  f"{times[name][2]:.1f} s CPU){extra}; test accuracy {100 * result.test_accuracy:.2f} % "
+                  f"({'the circuit, fast solver' if loop else 'the ideal crossbar model'})")
         plain, loop_t = times["plain"], times["circuit-in-the-loop"]
         print(f"circuit-in-the-loop / plain epoch: {loop_t[0] / plain[0]:.2f}x wall "
               f"({loop_t[2] / plain[2]:.2f}x CPU over the whole runs; target <= 3x)")
