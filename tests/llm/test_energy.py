@@ -156,3 +156,42 @@ def test_hybrid_pim_speedup_from_the_measured_tile(tile_cache):
     with pytest.raises(ConfigError, match="whole bits"):
         PimCrossbarConfig(input_bits_per_operation=1.5, operation_latency_s=None).measured()
     assert PimCrossbarConfig(input_bits_per_operation=4).tile_spec().label == "128x128-ternary-dac4-adc8"
+
+
+def test_one_crossbar_schedule_for_both_paths():
+    """The Amdahl column (crossbar_seconds on a PimCrossbarConfig) and the energy design (crossbar_gemm_costs on a
+    tile) share one schedule: the same crossbar geometry gives the same seconds and crossbar counts, with and
+    without a crossbar budget, in decode and prefill."""
+    from imaclab.llm.crossbar import crossbar_gemm_schedule
+    from imaclab.llm.energy import crossbar_gemm_costs
+    from imaclab.llm.improve import PimCrossbarConfig, crossbar_seconds
+
+    # TILE holds 4 x 4 signed weights, takes 8 activation bits per product, 1 ns; w1.58a8 with the head's
+    # activations at 8 bits too (PimCrossbarConfig has one activation width for every category)
+    prec = PrecisionConfig.parse("w1.58a8").with_overrides({"head_activation_bits": 8})
+    for phase, context in (("decode", 8), ("prefill", 16)):
+        work = build_workload(TINY, WorkloadConfig(phase=phase, context_tokens=context))
+        for budget in (None, 3):
+            crossbar = PimCrossbarConfig(rows=4, cols=4, columns_per_weight=1, operation_latency_s=1e-9,
+                                         input_bits_per_operation=8, activation_bits=8, crossbars_available=budget)
+            per_layer, outside, required = crossbar_seconds(work, crossbar, ("projection", "head"))
+            seconds, joules, tiles = crossbar_gemm_costs(work, TILE, prec, SystolicEnergy(), ("projection", "head"),
+                                                         budget)
+            assert tiles == required
+            for cat in CATEGORIES:
+                assert seconds[cat] == pytest.approx(per_layer[cat] * TINY.num_layers + outside[cat], rel=1e-12)
+            # by hand: decode, no budget: 7 projection GEMMs per layer x 2 layers, 1 row, 1 product of 1 ns;
+            # the head (lm_head 8 -> 32) 1 GEMM outside the layers
+            if phase == "decode" and budget is None:
+                assert seconds["projection"] == pytest.approx(14e-9) and seconds["head"] == pytest.approx(1e-9)
+                assert tiles == 80 + 2 * 8
+            # prefill: 16 rows one after the other; with 3 crossbars a GEMM of 4 or 8 tiles takes 2 or 3 rounds
+            if phase == "prefill" and budget == 3:
+                rounds = 4 * 2 + 3 * 3      # q, k, v, o: 4 tiles; gate, up, down: 8 tiles
+                assert seconds["projection"] == pytest.approx(2 * 16 * rounds * 1e-9)
+                assert seconds["head"] == pytest.approx(1 * math.ceil(16 / 3) * 1e-9)   # last token only
+    # a differential-pair crossbar halves the outputs per crossbar: twice the crossbars, same seconds
+    schedule = crossbar_gemm_schedule(work, ("projection",), rows=4, cols=8, columns_per_weight=2, latency_s=1e-9,
+                                      input_bits_per_operation=8, activation_bits=lambda _c: 8)
+    assert schedule.crossbars_required == crossbar_seconds(work, crossbar.with_overrides(
+        {"crossbars_available": None}), ("projection",))[2]

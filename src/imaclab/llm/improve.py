@@ -33,6 +33,7 @@ from imaclab.llm.costs import (
     memory_cost,
     systolic_cost,
 )
+from imaclab.llm.crossbar import crossbar_gemm_schedule, crossbars_for, operations_per_row
 from imaclab.llm.precision import PrecisionConfig
 from imaclab.llm.workload import Workload
 
@@ -130,11 +131,13 @@ class PimCrossbarConfig(ConfigModel):
 
     @property
     def operations_per_vector(self) -> int:
-        return math.ceil(self.activation_bits / self.input_bits_per_operation - 1e-9)
+        return operations_per_row(self.activation_bits, self.input_bits_per_operation)
 
     def tiles(self, k: int, n: int) -> int:
         """Crossbars holding a k x n weight matrix."""
-        return math.ceil(k / self.rows) * math.ceil(n * self.columns_per_weight / self.cols)
+        k_parts, n_parts = crossbars_for(k, n, rows=self.rows, cols=self.cols,
+                                         columns_per_weight=self.columns_per_weight)
+        return k_parts * n_parts
 
     def tile_spec(self, base: Any = None) -> Any:
         """The circuit-room tile (:class:`imaclab.imac.tiles.TileSpec`) whose measured latency stands for
@@ -167,25 +170,18 @@ def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories
                      ) -> tuple[dict[str, float], dict[str, float], int]:
     """Seconds of the GEMMs in ``categories`` on crossbars (per layer, outside), and crossbars needed.
 
-    A GEMM's tiles all work in parallel on one input row; its ``m`` rows and their
+    The schedule of :func:`imaclab.llm.crossbar.crossbar_gemm_schedule` (the one the energy design
+    uses): a GEMM's tiles all work in parallel on one input row; its ``m`` rows and their
     activation-bit slices go through one after the other: ``m * ceil(a_bits / bits_per_op)``
     operations of ``operation_latency_s``, times ``ceil(tiles / crossbars_available)``.
     """
-    cats = set(categories)
     crossbar = crossbar.measured()
-    latency = float(crossbar.operation_latency_s or 0.0)
-    per_layer = dict.fromkeys(CATEGORIES, 0.0)
-    outside = dict.fromkeys(CATEGORIES, 0.0)
-    required = 0
-    for op in workload.gemms:
-        if op.category not in cats:
-            continue
-        tiles = crossbar.tiles(op.k, op.n)
-        required += tiles * op.repeat * workload.occurrences(op)
-        rounds = math.ceil(tiles / crossbar.crossbars_available) if crossbar.crossbars_available else 1
-        seconds = op.m * crossbar.operations_per_vector * latency * rounds * op.repeat
-        (per_layer if op.per_layer else outside)[op.category] += seconds
-    return per_layer, outside, required
+    schedule = crossbar_gemm_schedule(
+        workload, categories, rows=crossbar.rows, cols=crossbar.cols,
+        columns_per_weight=crossbar.columns_per_weight, latency_s=float(crossbar.operation_latency_s or 0.0),
+        input_bits_per_operation=crossbar.input_bits_per_operation,
+        activation_bits=lambda _category: crossbar.activation_bits, crossbars_available=crossbar.crossbars_available)
+    return schedule.seconds_per_layer, schedule.seconds_outside, schedule.crossbars_required
 
 
 def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: PimCrossbarConfig, *,
