@@ -376,6 +376,9 @@ def _run_evaluate(job: HeteroJob, *, out_dir: str | Path | None = None, progress
     _stage(progress, f"{name}: costing the TPU-IMAC design")
     if job.imac_costs == "tiles":  # the circuit run above scored the accuracy; the costs come from the tile
         measurements = imac_tile_costs(job, tpu_imac_map)
+        if measurements:
+            warnings.append(f"IMAC layer costs from the crossbar tile {job.imac_tile.label} (imac_costs: tiles), "
+                            f"not from this network's circuit run: {measurements[0].source}")
     else:
         measurements = imac.measurements if imac else None
     designs["tpu-imac"] = cost_design(tpu_imac_map, systolic_cfg=systolic_cfg, config=job,
