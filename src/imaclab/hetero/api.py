@@ -374,6 +374,7 @@ def _run_evaluate(job: HeteroJob, *, out_dir: str | Path | None = None, progress
         warnings.append(f"accuracy not scored (accuracy.enabled: false); IMAC measured on {n} images")
     input_mode = str(imac.config.inputs.mode) if imac is not None else "analog"
     _stage(progress, f"{name}: costing the TPU-IMAC design")
+    measurements: list | None
     if job.imac_costs == "tiles":  # the circuit run above scored the accuracy; the costs come from the tile
         measurements = imac_tile_costs(job, tpu_imac_map)
         if measurements:

@@ -38,7 +38,8 @@ from imaclab.llm.precision import PrecisionConfig
 from imaclab.llm.workload import Workload
 
 # ISAAC (Shafiee et al., ISCA 2016): 128x128 memristor crossbars read in 100 ns with 1-bit
-# inputs applied bit-serially; the defaults of PimCrossbarConfig follow it.
+# inputs applied bit-serially; PimCrossbarConfig's geometry follows it, its operation latency is the
+# measured tile's unless operation_latency_s = ISAAC_READ_LATENCY_S is given.
 ISAAC_CROSSBAR_SIZE = 128
 ISAAC_READ_LATENCY_S = 100e-9
 
@@ -114,12 +115,17 @@ def compute_improvement(workload: Workload, systolic_config: Any, improvement: C
 class PimCrossbarConfig(ConfigModel):
     """Analog crossbars that hold the improved GEMMs' weights (the hybrid PIM design)."""
 
-    rows: int = Field(default=ISAAC_CROSSBAR_SIZE, gt=0, description="crossbar rows (inputs)")
-    cols: int = Field(default=ISAAC_CROSSBAR_SIZE, gt=0, description="crossbar columns (outputs)")
-    operation_latency_s: float | None = Field(default=ISAAC_READ_LATENCY_S, gt=0, description=(
-        "seconds per crossbar operation (one input vector slice in, all columns read out); default ISAAC's "
-        "100 ns read. None = measured: the latency (DAC + settling + ADC) of the rows x rows crossbar tile "
-        "characterized by the circuit room (imaclab.imac.tiles; needs rows = cols)"))
+    rows: int | None = Field(default=None, gt=0, description=(
+        "crossbar rows (inputs); None = cols if set, else the measured tile's size (the study's tile.size, "
+        "default 128 as ISAAC)"))
+    cols: int | None = Field(default=None, gt=0, description=(
+        "crossbar columns (outputs); None = rows if set, else the measured tile's size (the study's tile.size, "
+        "default 128)"))
+    operation_latency_s: float | None = Field(default=None, gt=0, description=(
+        "seconds per crossbar operation (one input vector slice in, all columns read out); None (the default) = "
+        "measured: the latency (DAC + settling + ADC) of the rows x rows crossbar tile characterized by the "
+        "circuit room (imaclab.imac.tiles; needs rows = cols; characterized once per machine, then cached). "
+        "1e-7 = ISAAC's 100 ns read (Shafiee et al. ISCA 2016), the published whole-design figure"))
     input_bits_per_operation: float = Field(default=1, gt=0, description=(
         "activation bits applied per operation (1 = bit-serial DAC, as ISAAC)"))
     activation_bits: float = Field(default=8, gt=0, description="activation bits (A8 for BitNet)")
@@ -133,10 +139,16 @@ class PimCrossbarConfig(ConfigModel):
     def operations_per_vector(self) -> int:
         return operations_per_row(self.activation_bits, self.input_bits_per_operation)
 
+    def size(self, base: Any = None) -> tuple[int, int]:
+        """``(rows, cols)``: as set (one of them set: a square crossbar of that size), else the size of the
+        tile ``base`` (default ISAAC's 128)."""
+        default = int(base.size) if base is not None else ISAAC_CROSSBAR_SIZE
+        return (self.rows or self.cols or default), (self.cols or self.rows or default)
+
     def tiles(self, k: int, n: int) -> int:
         """Crossbars holding a k x n weight matrix."""
-        k_parts, n_parts = crossbars_for(k, n, rows=self.rows, cols=self.cols,
-                                         columns_per_weight=self.columns_per_weight)
+        rows, cols = self.size()
+        k_parts, n_parts = crossbars_for(k, n, rows=rows, cols=cols, columns_per_weight=self.columns_per_weight)
         return k_parts * n_parts
 
     def tile_spec(self, base: Any = None) -> Any:
@@ -146,24 +158,29 @@ class PimCrossbarConfig(ConfigModel):
         parasitics and seed from ``base`` (default: the TileSpec defaults, ternary devices, 8-bit ADCs)."""
         from imaclab.imac.tiles import TileSpec
 
-        if self.rows != self.cols:
-            raise ConfigError(f"crossbar {self.rows}x{self.cols}: a measured tile is square; set rows = cols or "
+        rows, cols = self.size(base)
+        if rows != cols:
+            raise ConfigError(f"crossbar {rows}x{cols}: a measured tile is square; set rows = cols or "
                               "give operation_latency_s")
         bits = self.input_bits_per_operation
         if bits != int(bits):
             raise ConfigError(f"input_bits_per_operation {bits:g}: a measured tile's drivers take whole bits; "
                               "give operation_latency_s")
         drivers = {"input_driver": "binary"} if bits == 1 else {"input_driver": "dac", "dac_bits": int(bits)}
-        return (base or TileSpec()).with_overrides({"size": self.rows, **drivers})
+        return (base or TileSpec()).with_overrides({"size": rows, **drivers})
 
     def measured(self, base: Any = None) -> PimCrossbarConfig:
-        """This config with ``operation_latency_s`` filled in from the measured tile (:meth:`tile_spec`,
-        characterized once and cached) when it is None; unchanged otherwise."""
-        if self.operation_latency_s is not None:
-            return self
+        """This config resolved: ``rows``/``cols`` from :meth:`size` when None, and ``operation_latency_s``
+        from the measured tile (:meth:`tile_spec`, characterized once and cached) when None."""
+        rows, cols = self.size(base)
+        resolved = self if (self.rows, self.cols) == (rows, cols) else self.with_overrides({"rows": rows,
+                                                                                           "cols": cols})
+        if resolved.operation_latency_s is not None:
+            return resolved
         from imaclab.imac.tiles import characterize_tile
 
-        return self.with_overrides({"operation_latency_s": characterize_tile(self.tile_spec(base)).latency_s})
+        latency = characterize_tile(resolved.tile_spec(base)).latency_s
+        return resolved.with_overrides({"operation_latency_s": latency})
 
 
 def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories: Iterable[str]
@@ -176,8 +193,9 @@ def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories
     operations of ``operation_latency_s``, times ``ceil(tiles / crossbars_available)``.
     """
     crossbar = crossbar.measured()
+    rows, cols = crossbar.size()
     schedule = crossbar_gemm_schedule(
-        workload, categories, rows=crossbar.rows, cols=crossbar.cols,
+        workload, categories, rows=rows, cols=cols,
         columns_per_weight=crossbar.columns_per_weight, latency_s=float(crossbar.operation_latency_s or 0.0),
         input_bits_per_operation=crossbar.input_bits_per_operation,
         activation_bits=lambda _category: crossbar.activation_bits, crossbars_available=crossbar.crossbars_available)

@@ -71,9 +71,9 @@ class StudyConfig(ConfigModel):
     clock_hz: float | None = Field(default=None, gt=0, description=(
         "clock for cycles -> seconds, Hz; None = the systolic config's clock_hz"))
     crossbar: PimCrossbarConfig = Field(default_factory=PimCrossbarConfig, description=(
-        "hybrid PIM crossbars (speedup_hybrid_pim): ISAAC's 100 ns per operation by default; "
-        "crossbar.operation_latency_s=null takes it from the measured rows x rows tile (device kind and "
-        "output converters of `tile`)"))
+        "hybrid PIM crossbars (speedup_hybrid_pim): the operation latency of the measured rows x rows tile by "
+        "default (device kind and output converters of `tile`, drivers of input_bits_per_operation; "
+        "characterized once, cached); crossbar.operation_latency_s=1e-7 gives ISAAC's published 100 ns"))
     vector_unit: VectorUnitConfig = Field(default_factory=VectorUnitConfig, description=(
         "vector unit for norms/softmax/activations (default: one lane per array column)"))
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(
