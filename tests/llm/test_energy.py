@@ -145,6 +145,10 @@ def test_hybrid_pim_speedup_from_the_measured_tile(tile_cache):
     assert measured["speedup_hybrid_pim"] > fixed["speedup_hybrid_pim"]
     # same tile, same operations (A8 bit-serial), unlimited crossbars: the two hybrid models agree
     assert measured["speedup_hybrid_pim"] == pytest.approx(measured["speedup_hybrid_pim_tile"], rel=1e-9)
+    # also with the head on crossbars: both take its 16-bit activations from the quantized precision
+    both = run(AmdahlCaseJob(model="opt-125m", context=128, improved=["projection", "head"]).with_set(
+        items)).metrics()
+    assert both["speedup_hybrid_pim"] == pytest.approx(both["speedup_hybrid_pim_tile"], rel=1e-9)
     # the library call: None resolves through the tile of tile_spec(); a given latency is kept
     assert PimCrossbarConfig().operation_latency_s is None
     assert PimCrossbarConfig().tile_spec().label == "128x128-ternary-bin-adc8"
@@ -174,30 +178,33 @@ def test_one_crossbar_schedule_for_both_paths():
     from imaclab.llm.energy import crossbar_gemm_costs
     from imaclab.llm.improve import PimCrossbarConfig, crossbar_seconds
 
-    # TILE holds 4 x 4 signed weights, takes 8 activation bits per product, 1 ns; w1.58a8 with the head's
-    # activations at 8 bits too (PimCrossbarConfig has one activation width for every category)
-    prec = PrecisionConfig.parse("w1.58a8").with_overrides({"head_activation_bits": 8})
+    # TILE holds 4 x 4 signed weights, takes 8 activation bits per product, 1 ns; w1.58a8: projection
+    # activations 8 bits (1 product per row), the head's 16 (2 products per row) on both paths
+    prec = PrecisionConfig.parse("w1.58a8")
     for phase, context in (("decode", 8), ("prefill", 16)):
         work = build_workload(TINY, WorkloadConfig(phase=phase, context_tokens=context))
         for budget in (None, 3):
             crossbar = PimCrossbarConfig(rows=4, cols=4, columns_per_weight=1, operation_latency_s=1e-9,
-                                         input_bits_per_operation=8, activation_bits=8, crossbars_available=budget)
-            per_layer, outside, required = crossbar_seconds(work, crossbar, ("projection", "head"))
+                                         input_bits_per_operation=8, crossbars_available=budget)
+            per_layer, outside, required = crossbar_seconds(work, crossbar, ("projection", "head"), prec)
             seconds, joules, tiles = crossbar_gemm_costs(work, TILE, prec, SystolicEnergy(), ("projection", "head"),
                                                          budget)
             assert tiles == required
             for cat in CATEGORIES:
                 assert seconds[cat] == pytest.approx(per_layer[cat] * TINY.num_layers + outside[cat], rel=1e-12)
             # by hand: decode, no budget: 7 projection GEMMs per layer x 2 layers, 1 row, 1 product of 1 ns;
-            # the head (lm_head 8 -> 32) 1 GEMM outside the layers
+            # the head (lm_head 8 -> 32) 1 GEMM outside the layers, 2 products (16-bit activations)
             if phase == "decode" and budget is None:
-                assert seconds["projection"] == pytest.approx(14e-9) and seconds["head"] == pytest.approx(1e-9)
+                assert seconds["projection"] == pytest.approx(14e-9) and seconds["head"] == pytest.approx(2e-9)
                 assert tiles == 80 + 2 * 8
+                # a crossbar with its own activation width overrides the precision's (here: 8-bit head)
+                fixed = crossbar_seconds(work, crossbar.with_overrides({"activation_bits": 8}), ("head",), prec)
+                assert fixed[1]["head"] == pytest.approx(1e-9)
             # prefill: 16 rows one after the other; with 3 crossbars a GEMM of 4 or 8 tiles takes 2 or 3 rounds
             if phase == "prefill" and budget == 3:
                 rounds = 4 * 2 + 3 * 3      # q, k, v, o: 4 tiles; gate, up, down: 8 tiles
                 assert seconds["projection"] == pytest.approx(2 * 16 * rounds * 1e-9)
-                assert seconds["head"] == pytest.approx(1 * math.ceil(16 / 3) * 1e-9)   # last token only
+                assert seconds["head"] == pytest.approx(2 * math.ceil(16 / 3) * 1e-9)   # last token only
     # a differential-pair crossbar halves the outputs per crossbar: twice the crossbars, same seconds
     schedule = crossbar_gemm_schedule(work, ("projection",), rows=4, cols=8, columns_per_weight=2, latency_s=1e-9,
                                       input_bits_per_operation=8, activation_bits=lambda _c: 8)

@@ -42,6 +42,8 @@ from imaclab.llm.workload import Workload
 # measured tile's unless operation_latency_s = ISAAC_READ_LATENCY_S is given.
 ISAAC_CROSSBAR_SIZE = 128
 ISAAC_READ_LATENCY_S = 100e-9
+#: Activation bits of a crossbar GEMM when neither the crossbar nor a precision says (A8, as BitNet).
+DEFAULT_ACTIVATION_BITS = 8
 
 
 def memory_improvement(workload: Workload, *, baseline: PrecisionConfig, quantized: PrecisionConfig,
@@ -128,7 +130,10 @@ class PimCrossbarConfig(ConfigModel):
         "1e-7 = ISAAC's 100 ns read (Shafiee et al. ISCA 2016), the published whole-design figure"))
     input_bits_per_operation: float = Field(default=1, gt=0, description=(
         "activation bits applied per operation (1 = bit-serial DAC, as ISAAC)"))
-    activation_bits: float = Field(default=8, gt=0, description="activation bits (A8 for BitNet)")
+    activation_bits: float | None = Field(default=None, gt=0, description=(
+        "activation bits of every crossbar GEMM; None = the precision's activation bits of each GEMM's "
+        "category (the study's quantized_precision: 8 for w1.58a8 projections, 16 for the head), or "
+        "DEFAULT_ACTIVATION_BITS (8, A8 as BitNet) when no precision is given"))
     columns_per_weight: int = Field(default=2, gt=0, description=(
         "columns per weight: 2 = differential pair for signed/ternary weights"))
     crossbars_available: int | None = Field(default=None, gt=0, description=(
@@ -137,7 +142,18 @@ class PimCrossbarConfig(ConfigModel):
 
     @property
     def operations_per_vector(self) -> int:
-        return operations_per_row(self.activation_bits, self.input_bits_per_operation)
+        """Operations per input row at ``activation_bits`` (or the 8-bit default)."""
+        return operations_per_row(self.activation_bits or DEFAULT_ACTIVATION_BITS, self.input_bits_per_operation)
+
+    def activation_bits_of(self, precision: PrecisionConfig | None = None):
+        """``category -> activation bits`` of the crossbar GEMMs: ``activation_bits`` when set, else the
+        precision's (``precision.activation_bits``), else 8 bits."""
+        if self.activation_bits is not None:
+            fixed = float(self.activation_bits)
+            return lambda _category: fixed
+        if precision is not None:
+            return precision.activation_bits
+        return lambda _category: float(DEFAULT_ACTIVATION_BITS)
 
     def size(self, base: Any = None) -> tuple[int, int]:
         """``(rows, cols)``: as set (one of them set: a square crossbar of that size), else the size of the
@@ -183,14 +199,15 @@ class PimCrossbarConfig(ConfigModel):
         return resolved.with_overrides({"operation_latency_s": latency})
 
 
-def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories: Iterable[str]
-                     ) -> tuple[dict[str, float], dict[str, float], int]:
+def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories: Iterable[str],
+                     precision: PrecisionConfig | None = None) -> tuple[dict[str, float], dict[str, float], int]:
     """Seconds of the GEMMs in ``categories`` on crossbars (per layer, outside), and crossbars needed.
 
     The schedule of :func:`imaclab.llm.crossbar.crossbar_gemm_schedule` (the one the energy design
     uses): a GEMM's tiles all work in parallel on one input row; its ``m`` rows and their
     activation-bit slices go through one after the other: ``m * ceil(a_bits / bits_per_op)``
-    operations of ``operation_latency_s``, times ``ceil(tiles / crossbars_available)``.
+    operations of ``operation_latency_s``, times ``ceil(tiles / crossbars_available)``; activation
+    bits from :meth:`PimCrossbarConfig.activation_bits_of` (``precision``'s when not set).
     """
     crossbar = crossbar.measured()
     rows, cols = crossbar.size()
@@ -198,18 +215,21 @@ def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories
         workload, categories, rows=rows, cols=cols,
         columns_per_weight=crossbar.columns_per_weight, latency_s=float(crossbar.operation_latency_s or 0.0),
         input_bits_per_operation=crossbar.input_bits_per_operation,
-        activation_bits=lambda _category: crossbar.activation_bits, crossbars_available=crossbar.crossbars_available)
+        activation_bits=crossbar.activation_bits_of(precision), crossbars_available=crossbar.crossbars_available)
     return schedule.seconds_per_layer, schedule.seconds_outside, schedule.crossbars_required
 
 
 def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: PimCrossbarConfig, *,
                            clock_hz: float, improved: Iterable[str] = DEFAULT_IMPROVED,
                            vector_unit: VectorUnitConfig | None = None,
-                           baseline: CostBreakdown | None = None) -> AmdahlResult:
+                           baseline: CostBreakdown | None = None,
+                           precision: PrecisionConfig | None = None) -> AmdahlResult:
     """Projections (and optionally the head) on analog crossbars, the rest on the systolic array.
 
     Baseline: the whole pass on the systolic array at ``clock_hz``.  Attention cannot move:
     its operands (K, V) change every token, so they cannot be programmed into crossbars.
+    ``precision`` (the quantized model's) gives the crossbar GEMMs' activation bits unless
+    ``crossbar.activation_bits`` is set.
     """
     improved = tuple(check_categories(improved))
     if "attention" in improved or "other" in improved:
@@ -217,13 +237,13 @@ def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: P
                           "every token; vector work is digital)")
     base = (baseline or systolic_cost(workload, systolic_config, vector_unit)).in_seconds(clock_hz)
     crossbar = crossbar.measured()
-    xbar_layer, xbar_outside, required = crossbar_seconds(workload, crossbar, improved)
+    xbar_layer, xbar_outside, required = crossbar_seconds(workload, crossbar, improved, precision)
     per_layer = {c: (xbar_layer[c] if c in improved else base.per_layer[c]) for c in CATEGORIES}
     outside = {c: (xbar_outside[c] if c in improved else base.outside_layers[c]) for c in CATEGORIES}
     after = CostBreakdown("hybrid_pim", "s", base.num_layers, per_layer, outside)
     fits = crossbar.crossbars_available is None or crossbar.crossbars_available >= required
     result = amdahl(base, improved=improved, improved_cost=after, tokens_per_pass=workload.config.tokens_per_pass,
                     note=(f"{crossbar.rows}x{crossbar.cols} crossbars, {crossbar.operation_latency_s:.3g} s per "
-                          f"operation, {crossbar.operations_per_vector} operations per input vector"))
+                          f"operation, {crossbar.input_bits_per_operation:g} activation bit(s) per operation"))
     return replace(result, cost_kind="hybrid_pim", extra={"crossbars_required": required, "weights_fit": fits,
                                                           "operation_latency_s": crossbar.operation_latency_s})

@@ -357,7 +357,8 @@ def _case_row(plan: _Plan, hw: _Hardware, workload: Workload, instance_cycles: n
         row["speedup_bit_serial"] = serial.speedup
     if plan.hybrid_improved:
         hybrid = hybrid_pim_improvement(workload, hw.systolic, plan.crossbar, clock_hz=hw.clock_hz,
-                                        improved=plan.hybrid_improved, vector_unit=cfg.vector_unit, baseline=cost)
+                                        improved=plan.hybrid_improved, vector_unit=cfg.vector_unit, baseline=cost,
+                                        precision=plan.quantized)
         row["s_hybrid_pim"] = hybrid.factor
         row["speedup_hybrid_pim"] = hybrid.speedup
         row["tokens_per_s_hybrid_pim"] = hybrid.tokens_per_s_after
