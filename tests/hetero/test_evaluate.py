@@ -263,3 +263,21 @@ def test_compare_result_metrics(runs):
     assert (m["models"], m["models_ok"], m["models_failed"]) == (2, 1, 1)
     assert m["vgg-small.speedup"] == pytest.approx(res.results["vgg-small"].summary()["speedup"])
     assert m["resnet18.status"] == "failed"
+
+
+def test_trained_run_costed_on_a_tile(runs, tmp_path, monkeypatch):
+    """imac_costs: tiles: the circuit run still measures the IMAC part, but the costs of its layers come from
+    the characterized tile (32-32-10 head on 8x8 tiles: ceil(33/8) x ceil(32/8) = 20 and ceil(33/8) x 2 = 10)."""
+    from imaclab.imac import tiles
+
+    monkeypatch.setattr(tiles, "default_tile_cache_dir", lambda: tmp_path)
+    res = run(job(runs, None, ["accuracy.enabled=false", "accuracy.latency_samples=2", "imac_costs=tiles",
+                               "imac_tile.size=8", "imac_tile.samples=3"]))
+    tile = tiles.characterize_tile(tiles.TileSpec(size=8, samples=3), cache_dir=tmp_path)
+    imac = [c for c in res.comparison.designs["tpu-imac"].layers if c.unit == "imac"]
+    assert [c.imac_crossbars for c in imac] == [20, 10]
+    for cost in imac:
+        assert cost.energy_imac_j == pytest.approx(cost.imac_crossbars * tile.analog_j, rel=1e-12)
+        assert cost.latency_s == pytest.approx(tile.settling_s, rel=1e-12)
+    assert any("imac_costs: tiles" in w for w in res.warnings)
+    assert res.imac is not None and res.imac.latency_s > 0   # the network's own run is still measured

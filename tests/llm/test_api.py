@@ -3,6 +3,8 @@ trip, unique model names in a study, and the CLI's one-line errors."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import subprocess
@@ -14,6 +16,7 @@ import pytest
 import imaclab.llm
 from imaclab.cli import main
 from imaclab.errors import ConfigError
+from imaclab.imac.tiles import TileSpec, characterize_tile
 from imaclab.llm import (AmdahlCaseJob, AmdahlJob, LlmWorkloadJob, StudyConfig, StudyResult, WorkloadResult,
                          resolve_models, run, run_study)
 from imaclab.llm.study import factor_column
@@ -62,7 +65,7 @@ def test_set_reaches_every_workload_field(capsys):
 
 def test_study_job_equals_the_study_and_writes_the_amdahl_files(tmp_path):
     job = AmdahlJob(models=["opt-125m", "opt-350m"], contexts=[128, 512], hardware=["edge"], phases=["decode"],
-                    factors=[2, 8], heatmaps=["systolic", "memory"])
+                    factors=[2, 8], heatmaps=["systolic", "memory"], tile={"size": 16})
     result = run(job, out_dir=tmp_path)
     assert isinstance(result, StudyResult)
     direct = run_study(config=StudyConfig.from_dict({k: v for k, v in job.to_dict().items() if k != "heatmaps"}))
@@ -76,10 +79,10 @@ def test_study_job_equals_the_study_and_writes_the_amdahl_files(tmp_path):
 
 
 def test_one_case_metrics_are_the_sweep_adapters():
-    case = AmdahlCaseJob(model="llama-2-7b", phase="prefill", context=256, s=16)
+    case = AmdahlCaseJob(model="llama-2-7b", phase="prefill", context=256, s=16, tile={"size": 16})
     metrics = run(case).metrics()
     row = run_study(config=StudyConfig(models=["llama-2-7b"], contexts=[256], hardware=["edge"],
-                                       phases=["prefill"], factors=[16])).rows[0]
+                                       phases=["prefill"], factors=[16], tile={"size": 16})).rows[0]
     assert metrics["f"] == row["f_systolic"] and metrics["ceiling"] == row["ceiling_systolic"]
     assert metrics["speedup"] == row[factor_column(16)]
     assert metrics["speedup"] == pytest.approx(1 / ((1 - metrics["f"]) + metrics["f"] / 16), rel=1e-12)
@@ -87,7 +90,7 @@ def test_one_case_metrics_are_the_sweep_adapters():
     # an AmdahlJob with one case gives the same metrics
     assert run(case.study()).metrics() == metrics
     with pytest.raises(ConfigError, match="was not run: context above max context"):
-        run(AmdahlCaseJob(model="gpt2-medium", context=4096))
+        run(AmdahlCaseJob(model="gpt2-medium", context=4096, tile={"size": 16}))
 
 
 @pytest.mark.parametrize("job", [
@@ -108,7 +111,8 @@ def test_models_from_folders_of_the_same_name_get_unique_names(tmp_path):
     assert [s.num_layers for s in specs] == [2, 4]
     named = resolve_models([f"small={a}", f"big={b.parent}", "opt-125m"])
     assert [s.name for s in named] == ["small", "big", "opt-125m"]
-    study = run(AmdahlJob(models=[str(a), str(b)], contexts=[128], hardware=["edge"], phases=["decode"]))
+    study = run(AmdahlJob(models=[str(a), str(b)], contexts=[128], hardware=["edge"], phases=["decode"],
+                          tile={"size": 16}))
     assert {r["model"] for r in study.rows} == {"a/llama", "b/llama"}
     for duplicate in ([f"x={a}", f"x={b}"], ["opt-125m", "OPT-125M"], [str(a), str(a)]):
         with pytest.raises(ConfigError, match="appears .* in the study") as err:
@@ -121,7 +125,7 @@ def test_cli_amdahl_takes_named_models_and_refuses_duplicates(tmp_path, capsys):
     b = hf_folder(tmp_path, "b", "llama")
     out = tmp_path / "out"
     assert main(["llm", "amdahl", "--models", f"{a},{b}", "--contexts", "128", "--hardware", "edge",
-                 "--s", "4", "-o", str(out)]) == 0
+                 "--s", "4", "--set", "tile.size=16", "-o", str(out)]) == 0
     capsys.readouterr()
     assert (out / "f_heatmap_systolic.png").is_file()
     assert main(["llm", "amdahl", "--models", f"m={a},m={b}", "--contexts", "128", "--hardware", "edge",
@@ -159,9 +163,13 @@ def test_cli_config_and_set_reach_the_study(tmp_path, capsys):
     job = AmdahlJob(models=["opt-125m"], contexts=[128], hardware=["edge"], phases=["decode"], factors=[4])
     path = job.save(tmp_path / "job.yaml")
     out = tmp_path / "out"
-    assert main(["llm", "study", "-c", str(path), "--set", "crossbar.rows=64", "-o", str(out)]) == 0
+    assert main(["llm", "study", "-c", str(path), "--set", "crossbar.rows=16", "-o", str(out)]) == 0
     assert "1 cases" in capsys.readouterr().out
-    assert AmdahlJob.load(out / "config.yaml").crossbar.rows == 64
+    assert AmdahlJob.load(out / "config.yaml").crossbar.rows == 16
+    # one size given: a square crossbar, its latency from the 16x16 tile
+    row = next(csv.DictReader(io.StringIO((out / "amdahl.csv").read_text())))
+    assert float(row["crossbar_latency_s_hybrid_pim"]) == pytest.approx(characterize_tile(
+        TileSpec(size=16, input_driver="binary")).latency_s, rel=1e-6)
 
 
 def test_example_runs(tmp_path):
@@ -169,7 +177,7 @@ def test_example_runs(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "examples" / "llm_api.py"), str(tmp_path)], env=env,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    f = run(AmdahlCaseJob(model="opt-1.3b", phase="decode", context=512, s=8)).metrics()["f"]
+    f = run(AmdahlCaseJob(model="opt-1.3b", phase="decode", context=512, s=8, tile={"size": 16})).metrics()["f"]
     assert f"case: f={f:.4f}" in done.stdout
     assert (tmp_path / "amdahl.csv").is_file() and "study: 4 cases" in done.stdout
 

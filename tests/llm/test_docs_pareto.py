@@ -23,3 +23,14 @@ def test_pareto_png_is_in_the_docs_and_its_command_draws_it(tmp_path, tile_cache
     assert main([*args, "--set", "tile.size=16"]) == 0
     assert "hybrid-pim on measured tiles vs tpu: tokens/J x" in capsys.readouterr().out
     assert (tmp_path / "out" / "energy_vs_speed.png").stat().st_size > 10_000
+
+
+def test_pareto_front_by_hand():
+    from imaclab.report.llm_plots import pareto_front
+
+    # (tokens/s, tokens/J): (1, 5) and (3, 4) and (6, 1) are on the front; (2, 3) loses to (3, 4), (3, 2) too
+    points = [(2.0, 3.0), (6.0, 1.0), (1.0, 5.0), (3.0, 4.0), (3.0, 2.0)]
+    assert pareto_front(points) == [(1.0, 5.0), (3.0, 4.0), (6.0, 1.0)]
+    assert pareto_front([]) == [] and pareto_front([(1.0, 1.0)]) == [(1.0, 1.0)]
+    # one model's hybrid-pim point that beats its tpu point in both leaves the tpu point off the front
+    assert pareto_front([(10.0, 2.0), (200.0, 8.0)]) == [(200.0, 8.0)]

@@ -116,37 +116,48 @@ def test_amdahl_case_with_measured_tiles(tmp_path, monkeypatch):
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     metrics = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(["pim_tiles=true", "tile.size=16"])).metrics()
+    assert list((tmp_path / "imaclab" / "tiles").glob("tile-*.npz")) == list(
+        (tmp_path / "imaclab" / "tiles").glob("tile-16x16-ternary-bin-adc8-*.npz"))   # one tile for both columns
     assert metrics["energy_gain_hybrid_pim"] == pytest.approx(metrics["energy_j_tpu"] / metrics["energy_j_hybrid_pim"])
     f, s = metrics["f_energy"], metrics["s_energy_hybrid_pim"]
     assert metrics["energy_gain_hybrid_pim"] == pytest.approx(1 / ((1 - f) + f / s))
     assert metrics["ceiling_energy"] == pytest.approx(1 / (1 - f))
     assert metrics["tokens_per_j_tpu"] == pytest.approx(1 / metrics["energy_j_tpu"])   # decode, batch 1
-    without = run(AmdahlCaseJob(model="opt-125m", context=128)).metrics()
+    without = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(["tile.size=16"])).metrics()
     assert "tokens_per_j_hybrid_pim" not in without and without["f_energy"] == pytest.approx(f)
 
 
 def test_hybrid_pim_speedup_from_the_measured_tile(tile_cache):
-    """crossbar.operation_latency_s = None: the Amdahl column speedup_hybrid_pim takes the measured tile's
-    latency (not ISAAC's 100 ns), and then equals the tile design's own speedup."""
+    """By default (crossbar.operation_latency_s = None) the Amdahl column speedup_hybrid_pim takes the measured
+    tile's latency, and then equals the tile design's own speedup; ISAAC's 100 ns is an option."""
     from imaclab.imac.tiles import TileSpec, characterize_tile
     from imaclab.llm.api import AmdahlCaseJob, run
     from imaclab.llm.improve import ISAAC_READ_LATENCY_S, PimCrossbarConfig, hybrid_pim_improvement
 
-    items = ["pim_tiles=true", "tile.size=16", "crossbar.rows=16", "crossbar.cols=16"]
-    fixed = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(items)).metrics()
-    measured = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(
-        [*items, "crossbar.operation_latency_s=null"])).metrics()
+    # the crossbar takes the tile's size: tile.size=16 alone makes both hybrid columns use the 16x16 tile
+    items = ["pim_tiles=true", "tile.size=16"]
+    measured = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(items)).metrics()
+    fixed = run(AmdahlCaseJob(model="opt-125m", context=128).with_set(
+        [*items, "crossbar.operation_latency_s=1e-7"])).metrics()
     tile = characterize_tile(TileSpec(size=16, device="ternary", input_driver="binary", output="adc", adc_bits=8))
     assert fixed["crossbar_latency_s_hybrid_pim"] == ISAAC_READ_LATENCY_S
     assert measured["crossbar_latency_s_hybrid_pim"] == tile.latency_s < ISAAC_READ_LATENCY_S
     assert measured["speedup_hybrid_pim"] > fixed["speedup_hybrid_pim"]
     # same tile, same operations (A8 bit-serial), unlimited crossbars: the two hybrid models agree
     assert measured["speedup_hybrid_pim"] == pytest.approx(measured["speedup_hybrid_pim_tile"], rel=1e-9)
+    # also with the head on crossbars: both take its 16-bit activations from the quantized precision
+    both = run(AmdahlCaseJob(model="opt-125m", context=128, improved=["projection", "head"]).with_set(
+        items)).metrics()
+    assert both["speedup_hybrid_pim"] == pytest.approx(both["speedup_hybrid_pim_tile"], rel=1e-9)
     # the library call: None resolves through the tile of tile_spec(); a given latency is kept
-    crossbar = PimCrossbarConfig(rows=16, cols=16, operation_latency_s=None)
+    assert PimCrossbarConfig().operation_latency_s is None
+    assert PimCrossbarConfig().tile_spec().label == "128x128-ternary-bin-adc8"
+    crossbar = PimCrossbarConfig(rows=16, cols=16)
     assert crossbar.tile_spec().label == "16x16-ternary-bin-adc8"
     assert crossbar.measured().operation_latency_s == tile.latency_s
-    assert PimCrossbarConfig().measured().operation_latency_s == ISAAC_READ_LATENCY_S
+    assert PimCrossbarConfig().measured(TileSpec(size=16)).size() == (16, 16)
+    isaac = PimCrossbarConfig(operation_latency_s=ISAAC_READ_LATENCY_S).measured()
+    assert isaac.operation_latency_s == ISAAC_READ_LATENCY_S and isaac.size() == (128, 128)
     work = build_workload(TINY, WorkloadConfig(phase="decode", context_tokens=8))
     a = hybrid_pim_improvement(work, ARRAY, crossbar, clock_hz=1e9)
     b = hybrid_pim_improvement(work, ARRAY, crossbar.measured(), clock_hz=1e9)
@@ -156,3 +167,46 @@ def test_hybrid_pim_speedup_from_the_measured_tile(tile_cache):
     with pytest.raises(ConfigError, match="whole bits"):
         PimCrossbarConfig(input_bits_per_operation=1.5, operation_latency_s=None).measured()
     assert PimCrossbarConfig(input_bits_per_operation=4).tile_spec().label == "128x128-ternary-dac4-adc8"
+    assert PimCrossbarConfig(input_bits_per_operation=4).tile_spec(TileSpec(size=32)).label == "32x32-ternary-dac4-adc8"
+
+
+def test_one_crossbar_schedule_for_both_paths():
+    """The Amdahl column (crossbar_seconds on a PimCrossbarConfig) and the energy design (crossbar_gemm_costs on a
+    tile) share one schedule: the same crossbar geometry gives the same seconds and crossbar counts, with and
+    without a crossbar budget, in decode and prefill."""
+    from imaclab.llm.crossbar import crossbar_gemm_schedule
+    from imaclab.llm.energy import crossbar_gemm_costs
+    from imaclab.llm.improve import PimCrossbarConfig, crossbar_seconds
+
+    # TILE holds 4 x 4 signed weights, takes 8 activation bits per product, 1 ns; w1.58a8: projection
+    # activations 8 bits (1 product per row), the head's 16 (2 products per row) on both paths
+    prec = PrecisionConfig.parse("w1.58a8")
+    for phase, context in (("decode", 8), ("prefill", 16)):
+        work = build_workload(TINY, WorkloadConfig(phase=phase, context_tokens=context))
+        for budget in (None, 3):
+            crossbar = PimCrossbarConfig(rows=4, cols=4, columns_per_weight=1, operation_latency_s=1e-9,
+                                         input_bits_per_operation=8, crossbars_available=budget)
+            per_layer, outside, required = crossbar_seconds(work, crossbar, ("projection", "head"), prec)
+            seconds, joules, tiles = crossbar_gemm_costs(work, TILE, prec, SystolicEnergy(), ("projection", "head"),
+                                                         budget)
+            assert tiles == required
+            for cat in CATEGORIES:
+                assert seconds[cat] == pytest.approx(per_layer[cat] * TINY.num_layers + outside[cat], rel=1e-12)
+            # by hand: decode, no budget: 7 projection GEMMs per layer x 2 layers, 1 row, 1 product of 1 ns;
+            # the head (lm_head 8 -> 32) 1 GEMM outside the layers, 2 products (16-bit activations)
+            if phase == "decode" and budget is None:
+                assert seconds["projection"] == pytest.approx(14e-9) and seconds["head"] == pytest.approx(2e-9)
+                assert tiles == 80 + 2 * 8
+                # a crossbar with its own activation width overrides the precision's (here: 8-bit head)
+                fixed = crossbar_seconds(work, crossbar.with_overrides({"activation_bits": 8}), ("head",), prec)
+                assert fixed[1]["head"] == pytest.approx(1e-9)
+            # prefill: 16 rows one after the other; with 3 crossbars a GEMM of 4 or 8 tiles takes 2 or 3 rounds
+            if phase == "prefill" and budget == 3:
+                rounds = 4 * 2 + 3 * 3      # q, k, v, o: 4 tiles; gate, up, down: 8 tiles
+                assert seconds["projection"] == pytest.approx(2 * 16 * rounds * 1e-9)
+                assert seconds["head"] == pytest.approx(2 * math.ceil(16 / 3) * 1e-9)   # last token only
+    # a differential-pair crossbar halves the outputs per crossbar: twice the crossbars, same seconds
+    schedule = crossbar_gemm_schedule(work, ("projection",), rows=4, cols=8, columns_per_weight=2, latency_s=1e-9,
+                                      input_bits_per_operation=8, activation_bits=lambda _c: 8)
+    assert schedule.crossbars_required == crossbar_seconds(work, crossbar.with_overrides(
+        {"crossbars_available": None}), ("projection",))[2]

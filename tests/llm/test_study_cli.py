@@ -18,7 +18,7 @@ from imaclab.report.llm_plots import write_study_report
 @pytest.fixture(scope="module")
 def small_study():
     cfg = StudyConfig(models=["gpt2-medium", "llama-2-70b"], contexts=[128, 2048], hardware=["edge", "cloud"],
-                      factors=[2, 10])
+                      factors=[2, 10], tile={"size": 16})
     return run_study(config=cfg)
 
 
@@ -43,7 +43,7 @@ def test_study_rows_match_direct_costs(small_study):
 
 def test_study_general_form_columns():
     cfg = StudyConfig(models=["opt-125m"], contexts=[512], hardware=["edge"], phases=["prefill"], factors=[4],
-                      attention_factor=2.0)
+                      attention_factor=2.0, tile={"size": 16})
     row = run_study(config=cfg).rows[0]
     shares = {c: row[f"cycles_{c}"] / row["cycles_total"] for c in ("projection", "attention", "head", "other")}
     expected = 1 / (shares["head"] + shares["other"] + shares["projection"] / 4 + shares["attention"] / 2)
@@ -105,7 +105,7 @@ def test_cli_workload_json(capsys):
 def test_cli_amdahl_writes_outputs(tmp_path, capsys):
     out = tmp_path / "amdahl"
     code = main(["llm", "amdahl", "--models", "opt-350m,bitnet-b1.58-2b-4t", "--contexts", "128,512",
-                 "--hardware", "edge", "--phase", "both", "--s", "2,4", "-o", str(out)])
+                 "--hardware", "edge", "--phase", "both", "--s", "2,4", "--set", "tile.size=16", "-o", str(out)])
     assert code == 0
     assert (out / "amdahl.csv").is_file()
     for name in ("f_heatmap_systolic.png", "speedup_curves.png", "cost_by_category.png"):

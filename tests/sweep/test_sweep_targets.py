@@ -149,7 +149,8 @@ def test_train_rows_equal_direct_training(tmp_path):
 def test_llm_amdahl_rows_follow_amdahls_law_and_equal_the_study(tmp_path):
     from imaclab.llm.study import StudyConfig, run_study
 
-    spec = SweepSpec.from_dict({"target": "llm.amdahl", "base": {"model": "llama-2-7b", "hardware": "edge"},
+    spec = SweepSpec.from_dict({"target": "llm.amdahl", "base": {"model": "llama-2-7b", "hardware": "edge",
+                                                                     "tile": {"size": 16}},
                                 "axes": [{"field": "phase", "values": ["decode", "prefill"]},
                                          {"field": "context", "values": [256, 1024]},
                                          {"field": "s", "values": [2, 16]}]})
@@ -162,7 +163,7 @@ def test_llm_amdahl_rows_follow_amdahls_law_and_equal_the_study(tmp_path):
         assert m["ceiling"] == pytest.approx(1 / (1 - m["f"]), rel=1e-12)
         assert 1 < m["speedup"] < m["ceiling"]
     study = run_study(config=StudyConfig(models=["llama-2-7b"], contexts=[256, 1024], hardware=["edge"],
-                                         phases=["decode", "prefill"], factors=[2, 16]))
+                                         phases=["decode", "prefill"], factors=[2, 16], tile={"size": 16}))
     f_study = {(r["phase"], r["context"]): r["f_systolic"] for r in study.rows}
     f_sweep = {(r["config"]["phase"], r["config"]["context"]): r["metrics"]["f"] for r in rows.values()}
     assert f_sweep == pytest.approx(f_study)

@@ -36,6 +36,7 @@ from imaclab.hetero.evaluate import (
     cost_design,
     csv_text,
     digital_accuracy,
+    imac_tile_costs,
     layer_rows,
     measure_run_imac,
     policy_named,
@@ -373,9 +374,16 @@ def _run_evaluate(job: HeteroJob, *, out_dir: str | Path | None = None, progress
         warnings.append(f"accuracy not scored (accuracy.enabled: false); IMAC measured on {n} images")
     input_mode = str(imac.config.inputs.mode) if imac is not None else "analog"
     _stage(progress, f"{name}: costing the TPU-IMAC design")
+    measurements: list | None
+    if job.imac_costs == "tiles":  # the circuit run above scored the accuracy; the costs come from the tile
+        measurements = imac_tile_costs(job, tpu_imac_map)
+        if measurements:
+            warnings.append(f"IMAC layer costs from the crossbar tile {job.imac_tile.label} (imac_costs: tiles), "
+                            f"not from this network's circuit run: {measurements[0].source}")
+    else:
+        measurements = imac.measurements if imac else None
     designs["tpu-imac"] = cost_design(tpu_imac_map, systolic_cfg=systolic_cfg, config=job,
-                                      imac=imac.measurements if imac else None, input_mode=input_mode,
-                                      reports=reports)
+                                      imac=measurements, input_mode=input_mode, reports=reports)
     comparison = DesignComparison(name, layers, mappings, designs, systolic_cfg)
     if tpu_dir is not None:
         tpu_run = load_run(tpu_dir)

@@ -16,6 +16,9 @@ The tree (all SI units; energies in joules, times in seconds):
   neuron and input mode replace the corresponding fields (:func:`imac_config_for_model`; a model
   exported with its whole circuit, ``network_config``, brings every circuit field the user's
   ``imac.*`` settings leave at their defaults).
+* ``imac_costs`` / ``imac_tile`` -- where the IMAC layers' latency and energy come from: the
+  trained network's own circuit measurement (``measured``, the default) or the circuit room's
+  characterized crossbar tile (``tiles``, :func:`imaclab.hetero.costs.tile_measurements`).
 * ``accuracy`` -- how many test samples both designs are scored on, and the solver backend.
 * ``pipeline`` -- whether the TPU part and the IMAC part overlap across images.
 """
@@ -30,6 +33,7 @@ from pydantic import Field
 
 from imaclab.config import ConfigModel
 from imaclab.imac.config import ImacConfig, SimulationConfig
+from imaclab.imac.tiles import TileSpec
 
 # ---------------------------------------------------------------------------------------- sources
 # The digital energies (Horowitz ISSCC 2014, Han et al. ISCA 2016) live in the systolic room,
@@ -165,6 +169,16 @@ class HeteroConfig(ConfigModel):
         "which layers TPU-IMAC runs on crossbars: auto = the model's IMAC layers (or, for a model without "
         "IMAC layers, every linear layer after the last convolution), all-fc = every linear layer, none, "
         "or a list of layer names"))
+    imac_costs: Literal["measured", "tiles"] = Field("measured", description=(
+        "IMAC layer latency and energy: measured = the trained network's own circuit run (its weights, layer "
+        "sizes, partitions, device variation and neuron; the more exact, the default); tiles = the circuit "
+        "room's characterized crossbar tile imac_tile (ceil((fan_in+1)/size) x ceil(fan_out/size) tiles per "
+        "layer x the tile's settling time and analog energy per product; no per-model circuit run needed for "
+        "the costs)"))
+    imac_tile: TileSpec = Field(default_factory=lambda: TileSpec(size=32), description=(
+        "the crossbar tile for imac_costs=tiles (imaclab.imac.tiles; characterized once and cached): default "
+        "32x32 (the IMAC room's crossbar size), ternary devices, 8-bit DAC drivers; set device to the "
+        "model's weight kind and input_driver=binary for a binary-input model"))
     pipeline: bool = Field(True, description=(
         "TPU-IMAC: the TPU part of image i+1 overlaps the IMAC part of image i (throughput = 1 / slowest "
         "stage); the TPU-only design has one stage"))

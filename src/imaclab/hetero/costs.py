@@ -16,6 +16,10 @@ Vector unit (pooling, residual adds) -- :func:`vector_layer_cost`
 IMAC layers -- :func:`imac_layer_cost`
     latency = the layer's measured settling time; energy = measured power * latency; weights
     held in the crossbars as device levels (``imac_weight_bits``), none in the digital memory.
+    The measurement is the trained network's own circuit run (``imac_costs: measured``) or, with
+    ``imac_costs: tiles``, the circuit room's characterized tile (:func:`tile_measurements`):
+    ``ceil((fan_in + 1) / size) * ceil(fan_out / size)`` tiles per layer, each input row one
+    product of the tile's settling time (the tiles work in parallel) and analog energy.
 Hand-offs -- :func:`handoff_cost`
     to IMAC: the activations are read from the output SRAM (``values`` bytes at
     ``buffer_read_bytes_per_cycle``), then converted by the input DACs or comparators; to
@@ -213,14 +217,51 @@ class ImacLayerMeasurement:
     crossbars: int
     devices: int
     source: str = ""
+    #: Energy per image, J, when known directly (tile costs); None = ``power_w * latency_s``.
+    energy_j: float | None = None
+
+    @property
+    def energy(self) -> float:
+        """Energy per image, J."""
+        return self.energy_j if self.energy_j is not None else self.power_w * self.latency_s
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "energy_j": self.energy}
 
 
 def imac_devices(fan_in: int, fan_out: int) -> int:
     """Devices of a layer: a differential pair per weight, bias row included."""
     return DEVICES_PER_WEIGHT * (fan_in + 1) * fan_out
+
+
+def tile_measurements(layers: list[MappedLayer], tile: Any) -> list[ImacLayerMeasurement]:
+    """Per-layer IMAC costs from a characterized crossbar tile (:class:`imaclab.imac.tiles.TileCosts`).
+
+    A fully connected layer ``fan_in -> fan_out`` takes ``ceil((fan_in + 1) / size) *
+    ceil(fan_out / size)`` tiles (:func:`imaclab.circuit.description.partition_counts`, the bias row
+    included, as the circuit room partitions it).  Each of its input rows (one per image for the
+    classifier layers) is one product: the tiles work in parallel, so latency = rows x the tile's
+    settling time, and energy = rows x tiles x the tile's analog energy per product (crossbar,
+    amplifiers, neurons).  The converters are not taken from the tile: the hand-offs count them
+    (:func:`handoff_cost`), as they do for the measured costs.
+    """
+    from imaclab.circuit.description import partition_counts
+
+    out = []
+    for mapped in layers:
+        layer = mapped.layer
+        fan_in, fan_out = layer.in_channels, layer.out_channels
+        across, down = partition_counts(fan_in, fan_out, tile.size, tile.size)
+        tiles = across * down
+        rows = max(1, layer.macs // max(1, fan_in * fan_out))
+        latency = rows * tile.settling_s
+        energy = rows * tiles * tile.analog_j
+        out.append(ImacLayerMeasurement(
+            name=layer.name, latency_s=latency, power_w=energy / latency if latency > 0 else 0.0, crossbars=tiles,
+            devices=imac_devices(fan_in, fan_out), energy_j=energy,
+            source=f"tile {tile.label} ({tile.backend}): {across} x {down} tiles, {rows} product(s) of "
+                   f"{tile.settling_s:.3g} s and {tile.analog_j:.3g} J per tile"))
+    return out
 
 
 def imac_layer_cost(mapped: MappedLayer, measurement: ImacLayerMeasurement, clock_hz: float) -> LayerCost:
@@ -229,7 +270,7 @@ def imac_layer_cost(mapped: MappedLayer, measurement: ImacLayerMeasurement, cloc
     bits = mapped.weight_bits or 1
     return LayerCost(name=layer.name, kind=layer.kind, unit="imac", stage="imac", macs=layer.macs,
                      tpu_cycles=0.0, latency_s=measurement.latency_s,
-                     energy_imac_j=measurement.power_w * measurement.latency_s,
+                     energy_imac_j=measurement.energy,
                      imac_weight_bits=float((layer.params + layer.bias) * bits), imac_devices=measurement.devices,
                      imac_crossbars=measurement.crossbars)
 

@@ -32,6 +32,7 @@ from imaclab.hetero.costs import (
     handoff_cost,
     imac_layer_cost,
     simulate_systolic,
+    tile_measurements,
     tpu_layer_cost,
     vector_layer_cost,
 )
@@ -121,20 +122,38 @@ class DesignComparison:
                 "systolic": self.systolic.to_dict() if self.systolic is not None else None}
 
 
+def imac_tile_costs(config: HeteroConfig, mapping: DesignMapping, tile: Any = None
+                    ) -> list[ImacLayerMeasurement]:
+    """The IMAC layers of ``mapping`` costed on the tile ``tile`` (default: ``config.imac_tile``,
+    characterized once and cached by :func:`imaclab.imac.tiles.characterize_tile`)."""
+    layers = mapping.on("imac")
+    if not layers:
+        return []
+    if tile is None:
+        from imaclab.imac.tiles import characterize_tile
+
+        tile = characterize_tile(config.imac_tile)
+    return tile_measurements(layers, tile)
+
+
 def cost_designs(*, model, config: HeteroConfig | None = None, sample=None, input_shape=None,
                  imac: list[ImacLayerMeasurement] | None = None, input_mode: str = "analog",
-                 name: str | None = None) -> DesignComparison:
+                 name: str | None = None, tile: Any = None) -> DesignComparison:
     """Trace ``model`` and cost it as TPU-only and as TPU-IMAC (costs only).
 
     ``imac`` gives the measurements of the layers TPU-IMAC puts on crossbars (from
     :func:`~imaclab.hetero.imac_part.measure_imac`); without them the model must not map any
-    layer to IMAC (``imac_layers: none``).
+    layer to IMAC (``imac_layers: none``), unless ``config.imac_costs`` is ``tiles``: then the
+    IMAC layers are costed on the tile (``tile``, a :class:`~imaclab.imac.tiles.TileCosts`, or
+    ``config.imac_tile`` characterized and cached) and ``imac`` is not used.
     """
     config = config or HeteroConfig()
     layers = extract_layers(model, sample, input_shape=input_shape)
     systolic_cfg = config.systolic()
     mappings = {"tpu-only": map_design(layers, "tpu-only"),
                 "tpu-imac": map_design(layers, "tpu-imac", imac_layers=config.imac_layers)}
+    if config.imac_costs == "tiles":
+        imac = imac_tile_costs(config, mappings["tpu-imac"], tile)
     reports: dict = {}
     designs = {d: cost_design(m, systolic_cfg=systolic_cfg, config=config, imac=imac, input_mode=input_mode,
                               reports=reports) for d, m in mappings.items()}

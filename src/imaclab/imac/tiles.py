@@ -124,6 +124,12 @@ class TileCosts:
         return self.dac_s + self.settling_s + self.adc_s
 
     @property
+    def analog_j(self) -> float:
+        """Energy of one product in the analog parts (crossbar, amplifiers, neurons): the product without its
+        converters, for a design that counts the conversions where data cross into or out of the crossbars."""
+        return self.crossbar_j + self.amplifiers_j + self.neurons_j
+
+    @property
     def energy_j(self) -> float:
         """Energy of one product, all parts."""
         return sum(getattr(self, f"{p}_j") for p in TILE_ENERGY_PARTS)
@@ -137,7 +143,8 @@ class TileCosts:
         return self.energy_j / (self.inputs * self.outputs)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "latency_s": self.latency_s, "energy_j": self.energy_j, "area_um2": self.area_um2,
+        return {**asdict(self), "latency_s": self.latency_s, "energy_j": self.energy_j, "analog_j": self.analog_j,
+                "area_um2": self.area_um2,
                 "energy_per_mac_j": self.energy_per_mac_j}
 
 

@@ -36,6 +36,7 @@ from typing import Any
 from imaclab.errors import ConfigError
 from imaclab.llm.architecture import CATEGORIES
 from imaclab.llm.costs import CostBreakdown, VectorUnitConfig, roofline_cost, systolic_cost
+from imaclab.llm.crossbar import crossbar_gemm_schedule
 from imaclab.llm.precision import BITS_PER_BYTE, PrecisionConfig, bytes_by_category, gemm_bytes
 from imaclab.llm.workload import GemmOp, VectorOp, Workload
 
@@ -151,25 +152,18 @@ def tpu_design(workload: Workload, systolic: Any, *, clock_hz: float, precision:
 def crossbar_gemm_costs(workload: Workload, tile: Any, precision: PrecisionConfig, energy: Any, categories,
                         crossbars_available: int | None = None) -> tuple[dict[str, float], dict[str, float], int]:
     """``(seconds by category, joules by category, tiles required)`` of the GEMMs in ``categories`` on
-    crossbar tiles ``tile`` (:class:`imaclab.imac.tiles.TileCosts`)."""
-    cats = set(categories)
-    seconds = dict.fromkeys(CATEGORIES, 0.0)
-    joules = dict.fromkeys(CATEGORIES, 0.0)
-    required = 0
-    for op in workload.gemms:
-        if op.category not in cats:
-            continue
-        occ = workload.occurrences(op)
-        k_tiles, n_tiles = math.ceil(op.k / tile.inputs), math.ceil(op.n / tile.outputs)
-        tiles = k_tiles * n_tiles
-        required += tiles * op.repeat * occ
-        ops = math.ceil(precision.activation_bits(op.category) / tile.input_bits - 1e-9)
-        rounds = math.ceil(tiles / crossbars_available) if crossbars_available else 1
-        seconds[op.category] += op.m * ops * tile.latency_s * rounds * op.repeat * occ
-        products = op.m * ops * tiles * op.repeat * occ
-        adds = op.m * op.n * max(k_tiles * ops - 1, 0) * op.repeat * occ
-        joules[op.category] += products * tile.energy_j + adds * energy.accumulate_j
-    return seconds, joules, required
+    crossbar tiles ``tile`` (:class:`imaclab.imac.tiles.TileCosts`): the schedule of
+    :func:`imaclab.llm.crossbar.crossbar_gemm_schedule` (the one the Amdahl column uses) on
+    ``tile.inputs x tile.outputs`` signed weights per tile, ``tile.input_bits`` per product, the
+    activation bits of ``precision``; joules = products x ``tile.energy_j`` + partial sums x
+    ``energy.accumulate_j``."""
+    schedule = crossbar_gemm_schedule(workload, categories, rows=tile.inputs, cols=tile.outputs,
+                                      latency_s=tile.latency_s, input_bits_per_operation=tile.input_bits,
+                                      activation_bits=precision.activation_bits,
+                                      crossbars_available=crossbars_available)
+    joules = {c: schedule.products[c] * tile.energy_j + schedule.partial_sums[c] * energy.accumulate_j
+              for c in CATEGORIES}
+    return schedule.seconds(), joules, schedule.crossbars_required
 
 
 def hybrid_pim_design(workload: Workload, systolic: Any, tile: Any, *, clock_hz: float, precision: PrecisionConfig,

@@ -33,13 +33,17 @@ from imaclab.llm.costs import (
     memory_cost,
     systolic_cost,
 )
+from imaclab.llm.crossbar import crossbar_gemm_schedule, crossbars_for, operations_per_row
 from imaclab.llm.precision import PrecisionConfig
 from imaclab.llm.workload import Workload
 
 # ISAAC (Shafiee et al., ISCA 2016): 128x128 memristor crossbars read in 100 ns with 1-bit
-# inputs applied bit-serially; the defaults of PimCrossbarConfig follow it.
+# inputs applied bit-serially; PimCrossbarConfig's geometry follows it, its operation latency is the
+# measured tile's unless operation_latency_s = ISAAC_READ_LATENCY_S is given.
 ISAAC_CROSSBAR_SIZE = 128
 ISAAC_READ_LATENCY_S = 100e-9
+#: Activation bits of a crossbar GEMM when neither the crossbar nor a precision says (A8, as BitNet).
+DEFAULT_ACTIVATION_BITS = 8
 
 
 def memory_improvement(workload: Workload, *, baseline: PrecisionConfig, quantized: PrecisionConfig,
@@ -113,15 +117,23 @@ def compute_improvement(workload: Workload, systolic_config: Any, improvement: C
 class PimCrossbarConfig(ConfigModel):
     """Analog crossbars that hold the improved GEMMs' weights (the hybrid PIM design)."""
 
-    rows: int = Field(default=ISAAC_CROSSBAR_SIZE, gt=0, description="crossbar rows (inputs)")
-    cols: int = Field(default=ISAAC_CROSSBAR_SIZE, gt=0, description="crossbar columns (outputs)")
-    operation_latency_s: float | None = Field(default=ISAAC_READ_LATENCY_S, gt=0, description=(
-        "seconds per crossbar operation (one input vector slice in, all columns read out); default ISAAC's "
-        "100 ns read. None = measured: the latency (DAC + settling + ADC) of the rows x rows crossbar tile "
-        "characterized by the circuit room (imaclab.imac.tiles; needs rows = cols)"))
+    rows: int | None = Field(default=None, gt=0, description=(
+        "crossbar rows (inputs); None = cols if set, else the measured tile's size (the study's tile.size, "
+        "default 128 as ISAAC)"))
+    cols: int | None = Field(default=None, gt=0, description=(
+        "crossbar columns (outputs); None = rows if set, else the measured tile's size (the study's tile.size, "
+        "default 128)"))
+    operation_latency_s: float | None = Field(default=None, gt=0, description=(
+        "seconds per crossbar operation (one input vector slice in, all columns read out); None (the default) = "
+        "measured: the latency (DAC + settling + ADC) of the rows x rows crossbar tile characterized by the "
+        "circuit room (imaclab.imac.tiles; needs rows = cols; characterized once per machine, then cached). "
+        "1e-7 = ISAAC's 100 ns read (Shafiee et al. ISCA 2016), the published whole-design figure"))
     input_bits_per_operation: float = Field(default=1, gt=0, description=(
         "activation bits applied per operation (1 = bit-serial DAC, as ISAAC)"))
-    activation_bits: float = Field(default=8, gt=0, description="activation bits (A8 for BitNet)")
+    activation_bits: float | None = Field(default=None, gt=0, description=(
+        "activation bits of every crossbar GEMM; None = the precision's activation bits of each GEMM's "
+        "category (the study's quantized_precision: 8 for w1.58a8 projections, 16 for the head), or "
+        "DEFAULT_ACTIVATION_BITS (8, A8 as BitNet) when no precision is given"))
     columns_per_weight: int = Field(default=2, gt=0, description=(
         "columns per weight: 2 = differential pair for signed/ternary weights"))
     crossbars_available: int | None = Field(default=None, gt=0, description=(
@@ -130,11 +142,30 @@ class PimCrossbarConfig(ConfigModel):
 
     @property
     def operations_per_vector(self) -> int:
-        return math.ceil(self.activation_bits / self.input_bits_per_operation - 1e-9)
+        """Operations per input row at ``activation_bits`` (or the 8-bit default)."""
+        return operations_per_row(self.activation_bits or DEFAULT_ACTIVATION_BITS, self.input_bits_per_operation)
+
+    def activation_bits_of(self, precision: PrecisionConfig | None = None):
+        """``category -> activation bits`` of the crossbar GEMMs: ``activation_bits`` when set, else the
+        precision's (``precision.activation_bits``), else 8 bits."""
+        if self.activation_bits is not None:
+            fixed = float(self.activation_bits)
+            return lambda _category: fixed
+        if precision is not None:
+            return precision.activation_bits
+        return lambda _category: float(DEFAULT_ACTIVATION_BITS)
+
+    def size(self, base: Any = None) -> tuple[int, int]:
+        """``(rows, cols)``: as set (one of them set: a square crossbar of that size), else the size of the
+        tile ``base`` (default ISAAC's 128)."""
+        default = int(base.size) if base is not None else ISAAC_CROSSBAR_SIZE
+        return (self.rows or self.cols or default), (self.cols or self.rows or default)
 
     def tiles(self, k: int, n: int) -> int:
         """Crossbars holding a k x n weight matrix."""
-        return math.ceil(k / self.rows) * math.ceil(n * self.columns_per_weight / self.cols)
+        rows, cols = self.size()
+        k_parts, n_parts = crossbars_for(k, n, rows=rows, cols=cols, columns_per_weight=self.columns_per_weight)
+        return k_parts * n_parts
 
     def tile_spec(self, base: Any = None) -> Any:
         """The circuit-room tile (:class:`imaclab.imac.tiles.TileSpec`) whose measured latency stands for
@@ -143,59 +174,62 @@ class PimCrossbarConfig(ConfigModel):
         parasitics and seed from ``base`` (default: the TileSpec defaults, ternary devices, 8-bit ADCs)."""
         from imaclab.imac.tiles import TileSpec
 
-        if self.rows != self.cols:
-            raise ConfigError(f"crossbar {self.rows}x{self.cols}: a measured tile is square; set rows = cols or "
+        rows, cols = self.size(base)
+        if rows != cols:
+            raise ConfigError(f"crossbar {rows}x{cols}: a measured tile is square; set rows = cols or "
                               "give operation_latency_s")
         bits = self.input_bits_per_operation
         if bits != int(bits):
             raise ConfigError(f"input_bits_per_operation {bits:g}: a measured tile's drivers take whole bits; "
                               "give operation_latency_s")
         drivers = {"input_driver": "binary"} if bits == 1 else {"input_driver": "dac", "dac_bits": int(bits)}
-        return (base or TileSpec()).with_overrides({"size": self.rows, **drivers})
+        return (base or TileSpec()).with_overrides({"size": rows, **drivers})
 
     def measured(self, base: Any = None) -> PimCrossbarConfig:
-        """This config with ``operation_latency_s`` filled in from the measured tile (:meth:`tile_spec`,
-        characterized once and cached) when it is None; unchanged otherwise."""
-        if self.operation_latency_s is not None:
-            return self
+        """This config resolved: ``rows``/``cols`` from :meth:`size` when None, and ``operation_latency_s``
+        from the measured tile (:meth:`tile_spec`, characterized once and cached) when None."""
+        rows, cols = self.size(base)
+        resolved = self if (self.rows, self.cols) == (rows, cols) else self.with_overrides({"rows": rows,
+                                                                                           "cols": cols})
+        if resolved.operation_latency_s is not None:
+            return resolved
         from imaclab.imac.tiles import characterize_tile
 
-        return self.with_overrides({"operation_latency_s": characterize_tile(self.tile_spec(base)).latency_s})
+        latency = characterize_tile(resolved.tile_spec(base)).latency_s
+        return resolved.with_overrides({"operation_latency_s": latency})
 
 
-def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories: Iterable[str]
-                     ) -> tuple[dict[str, float], dict[str, float], int]:
+def crossbar_seconds(workload: Workload, crossbar: PimCrossbarConfig, categories: Iterable[str],
+                     precision: PrecisionConfig | None = None) -> tuple[dict[str, float], dict[str, float], int]:
     """Seconds of the GEMMs in ``categories`` on crossbars (per layer, outside), and crossbars needed.
 
-    A GEMM's tiles all work in parallel on one input row; its ``m`` rows and their
+    The schedule of :func:`imaclab.llm.crossbar.crossbar_gemm_schedule` (the one the energy design
+    uses): a GEMM's tiles all work in parallel on one input row; its ``m`` rows and their
     activation-bit slices go through one after the other: ``m * ceil(a_bits / bits_per_op)``
-    operations of ``operation_latency_s``, times ``ceil(tiles / crossbars_available)``.
+    operations of ``operation_latency_s``, times ``ceil(tiles / crossbars_available)``; activation
+    bits from :meth:`PimCrossbarConfig.activation_bits_of` (``precision``'s when not set).
     """
-    cats = set(categories)
     crossbar = crossbar.measured()
-    latency = float(crossbar.operation_latency_s or 0.0)
-    per_layer = dict.fromkeys(CATEGORIES, 0.0)
-    outside = dict.fromkeys(CATEGORIES, 0.0)
-    required = 0
-    for op in workload.gemms:
-        if op.category not in cats:
-            continue
-        tiles = crossbar.tiles(op.k, op.n)
-        required += tiles * op.repeat * workload.occurrences(op)
-        rounds = math.ceil(tiles / crossbar.crossbars_available) if crossbar.crossbars_available else 1
-        seconds = op.m * crossbar.operations_per_vector * latency * rounds * op.repeat
-        (per_layer if op.per_layer else outside)[op.category] += seconds
-    return per_layer, outside, required
+    rows, cols = crossbar.size()
+    schedule = crossbar_gemm_schedule(
+        workload, categories, rows=rows, cols=cols,
+        columns_per_weight=crossbar.columns_per_weight, latency_s=float(crossbar.operation_latency_s or 0.0),
+        input_bits_per_operation=crossbar.input_bits_per_operation,
+        activation_bits=crossbar.activation_bits_of(precision), crossbars_available=crossbar.crossbars_available)
+    return schedule.seconds_per_layer, schedule.seconds_outside, schedule.crossbars_required
 
 
 def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: PimCrossbarConfig, *,
                            clock_hz: float, improved: Iterable[str] = DEFAULT_IMPROVED,
                            vector_unit: VectorUnitConfig | None = None,
-                           baseline: CostBreakdown | None = None) -> AmdahlResult:
+                           baseline: CostBreakdown | None = None,
+                           precision: PrecisionConfig | None = None) -> AmdahlResult:
     """Projections (and optionally the head) on analog crossbars, the rest on the systolic array.
 
     Baseline: the whole pass on the systolic array at ``clock_hz``.  Attention cannot move:
     its operands (K, V) change every token, so they cannot be programmed into crossbars.
+    ``precision`` (the quantized model's) gives the crossbar GEMMs' activation bits unless
+    ``crossbar.activation_bits`` is set.
     """
     improved = tuple(check_categories(improved))
     if "attention" in improved or "other" in improved:
@@ -203,13 +237,13 @@ def hybrid_pim_improvement(workload: Workload, systolic_config: Any, crossbar: P
                           "every token; vector work is digital)")
     base = (baseline or systolic_cost(workload, systolic_config, vector_unit)).in_seconds(clock_hz)
     crossbar = crossbar.measured()
-    xbar_layer, xbar_outside, required = crossbar_seconds(workload, crossbar, improved)
+    xbar_layer, xbar_outside, required = crossbar_seconds(workload, crossbar, improved, precision)
     per_layer = {c: (xbar_layer[c] if c in improved else base.per_layer[c]) for c in CATEGORIES}
     outside = {c: (xbar_outside[c] if c in improved else base.outside_layers[c]) for c in CATEGORIES}
     after = CostBreakdown("hybrid_pim", "s", base.num_layers, per_layer, outside)
     fits = crossbar.crossbars_available is None or crossbar.crossbars_available >= required
     result = amdahl(base, improved=improved, improved_cost=after, tokens_per_pass=workload.config.tokens_per_pass,
                     note=(f"{crossbar.rows}x{crossbar.cols} crossbars, {crossbar.operation_latency_s:.3g} s per "
-                          f"operation, {crossbar.operations_per_vector} operations per input vector"))
+                          f"operation, {crossbar.input_bits_per_operation:g} activation bit(s) per operation"))
     return replace(result, cost_kind="hybrid_pim", extra={"crossbars_required": required, "weights_fit": fits,
                                                           "operation_latency_s": crossbar.operation_latency_s})

@@ -71,9 +71,9 @@ class StudyConfig(ConfigModel):
     clock_hz: float | None = Field(default=None, gt=0, description=(
         "clock for cycles -> seconds, Hz; None = the systolic config's clock_hz"))
     crossbar: PimCrossbarConfig = Field(default_factory=PimCrossbarConfig, description=(
-        "hybrid PIM crossbars (speedup_hybrid_pim): ISAAC's 100 ns per operation by default; "
-        "crossbar.operation_latency_s=null takes it from the measured rows x rows tile (device kind and "
-        "output converters of `tile`)"))
+        "hybrid PIM crossbars (speedup_hybrid_pim): the operation latency of the measured rows x rows tile by "
+        "default (device kind and output converters of `tile`, drivers of input_bits_per_operation; "
+        "characterized once, cached); crossbar.operation_latency_s=1e-7 gives ISAAC's published 100 ns"))
     vector_unit: VectorUnitConfig = Field(default_factory=VectorUnitConfig, description=(
         "vector unit for norms/softmax/activations (default: one lane per array column)"))
     workload: WorkloadConfig = Field(default_factory=WorkloadConfig, description=(
@@ -357,7 +357,8 @@ def _case_row(plan: _Plan, hw: _Hardware, workload: Workload, instance_cycles: n
         row["speedup_bit_serial"] = serial.speedup
     if plan.hybrid_improved:
         hybrid = hybrid_pim_improvement(workload, hw.systolic, plan.crossbar, clock_hz=hw.clock_hz,
-                                        improved=plan.hybrid_improved, vector_unit=cfg.vector_unit, baseline=cost)
+                                        improved=plan.hybrid_improved, vector_unit=cfg.vector_unit, baseline=cost,
+                                        precision=plan.quantized)
         row["s_hybrid_pim"] = hybrid.factor
         row["speedup_hybrid_pim"] = hybrid.speedup
         row["tokens_per_s_hybrid_pim"] = hybrid.tokens_per_s_after

@@ -184,36 +184,50 @@ ENERGY_DESIGNS = (("tpu", "tokens_per_s_systolic", "tokens_per_j_tpu", "o"),
                   ("hybrid-pim", "tokens_per_s_hybrid_pim_tile", "tokens_per_j_hybrid_pim", "^"))
 
 
+def pareto_front(points) -> list[tuple[float, float]]:
+    """The points of ``points`` (x, y) that no other point beats in both (higher x and higher y are
+    better), sorted by x: a point is on the front when every point with a larger x has a smaller y."""
+    front: list[tuple[float, float]] = []
+    best = -np.inf
+    for x, y in sorted(points, key=lambda p: (-p[0], -p[1])):
+        if y > best:
+            front.append((x, y))
+            best = y
+    return sorted(front)
+
+
 def plot_energy_vs_speed(result: StudyResult, path: Path) -> Path:
     """tokens/J against tokens/s, one point per case: marker = design, colour = model; one panel per
-    (phase, hardware); the Pareto front of each panel drawn as a step line."""
+    (phase, hardware).  Per model and design a thin line joins its contexts; per model a step line in its
+    colour is its Pareto front over both designs (where the front runs through the hybrid-pim markers,
+    hybrid-pim dominates that model's tpu points)."""
     plt = _pyplot()
     panels = _panels(result)
     models = _model_order(result)
     colors = plt.get_cmap("tab20")
+    styles = {"tpu": ":", "hybrid-pim": "-"}
     ncols = len({hw for _, hw in panels}) or 1
     nrows = max(1, len(panels) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(5.2 * ncols + 2.2, 4.0 * nrows), squeeze=False)
     for ax, (phase, hw) in zip(axes.flat, panels):
         rows = [r for r in result.rows if r["phase"] == phase and r["hardware"] == hw]
-        points = []
-        for _label, xs, ys, marker in ENERGY_DESIGNS:
-            for i, model in enumerate(models):
-                sel = [r for r in rows if r["model"] == model and r.get(xs) and r.get(ys)]
+        for i, model in enumerate(models):
+            color = colors(i % 20)
+            points = []
+            for label, xs, ys, marker in ENERGY_DESIGNS:
+                sel = sorted((r for r in rows if r["model"] == model and r.get(xs) and r.get(ys)),
+                             key=lambda r: r["context"])
                 if not sel:
                     continue
                 x = [r[xs] for r in sel]
                 y = [r[ys] for r in sel]
                 points += list(zip(x, y))
-                ax.scatter(x, y, marker=marker, s=18, color=colors(i % 20))
-        if points:
-            front, best = [], -np.inf
-            for x, y in sorted(points, key=lambda p: -p[0]):
-                if y > best:
-                    front.append((x, y))
-                    best = y
-            front.sort()
-            ax.step([p[0] for p in front], [p[1] for p in front], where="post", color="k", lw=0.8, alpha=0.6)
+                ax.scatter(x, y, marker=marker, s=18, color=color)
+                ax.plot(x, y, ls=styles.get(label, "-"), lw=0.5, color=color, alpha=0.5)
+            front = pareto_front(points)
+            if len(front) > 1:
+                ax.step([p[0] for p in front], [p[1] for p in front], where="post", color=color, lw=1.2,
+                        alpha=0.9)
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("tokens/s")
@@ -223,8 +237,9 @@ def plot_energy_vs_speed(result: StudyResult, path: Path) -> Path:
     from matplotlib.lines import Line2D
 
     handles = [Line2D([], [], ls="", marker="s", color=colors(i % 20), label=m) for i, m in enumerate(models)]
-    handles += [Line2D([], [], ls="", marker=marker, color="k", label=label)
+    handles += [Line2D([], [], ls=styles.get(label, "-"), marker=marker, color="k", lw=0.6, label=label)
                 for label, _, _, marker in ENERGY_DESIGNS]
+    handles.append(Line2D([], [], ls="-", color="0.3", lw=1.2, label="Pareto front (per model)"))
     fig.legend(handles=handles, loc="center right", fontsize=6, ncol=1 if len(handles) <= 24 else 2)
     fig.tight_layout(rect=(0, 0, 1 - 2.2 / (5.2 * ncols + 2.2), 1))
     write_with(path, lambda tmp: fig.savefig(tmp, dpi=DPI, format="png"))
