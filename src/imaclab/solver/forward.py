@@ -261,7 +261,7 @@ def _blas_threads(be, options: SolverOptions):
 
 def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions):
     n = v_in.shape[0]
-    outputs = np.zeros((n, plan.circuit.n_outputs))
+    outputs = np.zeros((n, plan.circuit.n_readout))
     power = {k: np.zeros(n) for k in POWER_COMPONENTS}
     hidden = [np.zeros((n, lm.fan_out)) for lm in plan.layers if lm.hidden]
     # the backend's copies of the matrices and neuron tables (~25 ms to build for the 400-120-84-10
@@ -318,10 +318,11 @@ def _device_matrices(be, plan: SolverPlan) -> list[dict]:
 
 def join_amplifiers(be, lm: LayerMap, amp):
     """The neuron input nodes [..., fan_out] of unclamped amplifier outputs [..., n_amp], volts:
-    clamped to the amplifiers' swing, and the partitions of an output averaged (join='average')."""
+    clamped to the amplifiers' swing, and the partitions of an output averaged (join='average');
+    a digitally read layer's readout channels [..., n_amp] as they are (summed after the ADCs)."""
     if lm.clamp_v is not None:
         amp = be.clip(amp, -lm.clamp_v, lm.clamp_v)
-    if lm.partitions == 1:
+    if lm.partitions == 1 or lm.digital_readout:
         return amp
     parts = amp.reshape(*amp.shape[:-1], lm.fan_out, lm.partitions)
     return parts.mean(axis=-1) if be.name == "numpy" else parts.mean(dim=-1)
