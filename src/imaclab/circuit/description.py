@@ -97,6 +97,17 @@ digital sum ``sum_k place_k v_k`` over its channels (:meth:`NetworkCircuit.combi
 ``Amplifier.place`` = ``c_s``).  With ideal devices and no ADC it equals the unsliced output
 exactly (the map is linear), unless a clamp clips a channel.
 
+Read noise per sample (``devices.read_noise_draw: sample``)
+----------------------------------------------------------
+The cells hold the conductances at ``devices.time_s`` without a read-noise draw, and
+``LayerCircuit.read_noise_var`` the variance each cell pair adds per read to its line pair's
+current per volt^2 of its row, ``sigma+^2 G+^2 + sigma-^2 G-^2`` (a read of a device is
+``G (1 + sigma N(0, 1))``, :func:`~imaclab.devices.aging.age_for_sampled_reads`).  The fast
+solver draws it per sample: a sum of independent Gaussians, the amplifier output gets
+``R_f sqrt(sum_i v_i^2 var_i) N(0, 1)`` (exact with ideal wires and drivers; with wire
+resistance the cells' sensitivities differ by the wire drops, a second-order effect).
+ngspice reads fixed resistors, so its netlists refuse such a circuit.
+
 Conventions (``circuit.convention``)
 ------------------------------------
 ``imaclab`` is everything above.  ``imacsim`` is IMAC-Sim's signal chain (its ``mapLayer.py``,
@@ -242,6 +253,9 @@ class LayerCircuit:
     slices: int = 1                          # physical columns per output (bit slicing)
     column_weights: np.ndarray | None = None  # [fan_in + 1, fan_out * slices] slice weights (sliced)
     digital_readout: bool = False            # amplifiers read one by one, outputs summed digitally
+    #: per-sample read noise: [fan_in + 1, n_columns] variance of each cell pair's contribution to its
+    #: line pair's current I+ - I- per volt^2 of row voltage, S^2 (sigma+^2 G+^2 + sigma-^2 G-^2)
+    read_noise_var: np.ndarray | None = None
 
     @property
     def n_rows(self) -> int:
@@ -553,7 +567,15 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         rng = layer_rng(dev, li)
         g_pos = apply_nonidealities(g_pos, dev, rng)
         g_neg = apply_nonidealities(g_neg, dev, rng)
-        g_pos, g_neg = age_pair(g_pos, g_neg, dev, rng)  # drift, read noise, ... at devices.time_s
+        read_var = None
+        if dev.read_noise_draw == "sample" and dev.read_noise != "none":
+            from imaclab.devices.aging import age_for_sampled_reads
+
+            # drift, relaxation, ... at devices.time_s; the read noise is the solver's, per sample
+            g_pos, g_neg, s_pos, s_neg = age_for_sampled_reads(g_pos, g_neg, dev, rng)
+            read_var = (s_pos * g_pos) ** 2 + (s_neg * g_neg) ** 2
+        else:
+            g_pos, g_neg = age_pair(g_pos, g_neg, dev, rng)  # drift, read noise, ... at devices.time_s
         n_cols = fan_out * layer_slices  # physical columns (see "Digital readout")
         n_h, n_v = partition_counts(fan_in, n_cols, rows, cols)
         row_parts = tuple(imacsim_row_partitions(n_rows, n_h, rows) if convention == "imacsim"
@@ -606,7 +628,8 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                                    row_partitions=row_parts, col_partitions=col_parts, tiles=tuple(tiles),
                                    amplifiers=tuple(amps), neurons=tuple(neurons), hidden=hidden,
                                    bias_node=f"l{li}_bias", bias_source=f"vb{li}", slices=layer_slices,
-                                   column_weights=column_weights, digital_readout=readout))
+                                   column_weights=column_weights, digital_readout=readout,
+                                   read_noise_var=read_var))
     layer_curves = []
     for lay in layers[:-1]:
         nxt = layers[lay.index + 1]
@@ -626,7 +649,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                           neuron=neu, neuron_curve=curve, parasitics=par,
                           cell_area_m2=circ.parasitics.cell_area_m2, crossbar_rows=rows, crossbar_columns=cols,
                           amplifier_static_power_w=amp.static_power_w, model=model,
-                          meta={"weight_kind": kind, "convention": convention,
+                          meta={"weight_kind": kind, "convention": convention, "seed": dev.seed,
                                 **({"convention_note": convention_note} if convention_note else {})},
                           convention=convention)
 

@@ -16,6 +16,12 @@ latency, with the measures the SPICE runner (:mod:`imaclab.spice.runner`) define
 Per layer: source voltages ``s`` -> amplifier currents ``s A^T`` (exact map from
 :mod:`imaclab.solver.reduction`) -> ideal amplifiers -> neurons (behavioral: ideal source;
 transistor: Newton with the next layer's source admittance as load) -> next layer.
+
+Read noise per sample (``devices.read_noise_draw: sample``, :attr:`LayerCircuit.read_noise_var`):
+each amplifier output gets ``sqrt(v^2 @ V_amp) z`` with ``V_amp = R_f^2 read_noise_var`` over the
+amplifier's rows and ``z ~ N(0, 1)`` drawn per sample and amplifier, from the generator
+``[devices.seed, READ_NOISE_STREAM, layer]`` in sample order (the same draws whatever the batch
+size or thread count).  The latency is estimated on the noiseless solution.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from typing import Literal, cast
 import numpy as np
 from pydantic import Field
 
-from imaclab.circuit.description import NetworkCircuit
+from imaclab.circuit.description import LayerCircuit, NetworkCircuit
 from imaclab.circuit.measures import CircuitMeasures
 from imaclab.config import ConfigModel
 from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable, NeuronDynamics
@@ -49,6 +55,8 @@ _OUTPUT_BOUND_PER_VDD = 1.25
 #: thread and 10 % on two, 8192 is 1.5-2x slower; a GPU wants large batches).
 _CPU_BATCH = 512
 _GPU_BATCH = 8192
+#: Stream tag of the per-sample read-noise generator (apart from the devices' per-layer streams).
+READ_NOISE_STREAM = 104729
 
 
 class SolverOptions(ConfigModel):
@@ -198,9 +206,10 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
         plan = prepare(circuit, options)
     be = get_backend(options.array_backend, options.device)
     n = v_in.shape[0]
+    noise = read_noise_draws(circuit, plan.layers, n)
     with _blas_threads(be, options):
         while True:
-            outputs, power, hidden, pin_peak = _run_batches(be, plan, v_in, options)
+            outputs, power, hidden, pin_peak = _run_batches(be, plan, v_in, options, noise)
             table = plan.neuron
             if not isinstance(table, LoadedNeuronTable) or pin_peak <= table.pin_range_v:
                 break
@@ -212,7 +221,11 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
         if options.latency and circuit.convention != "imacsim":  # (no transient model of IMAC-Sim's chain yet)
             from imaclab.solver.latency import estimate_latency
 
-            latency = estimate_latency(plan, v_in, outputs, hidden, options)
+            # the transient model is noiseless: it settles to the noiseless solution
+            quiet_out, quiet_hidden = outputs, hidden
+            if noise:
+                quiet_out, _, quiet_hidden, _ = _run_batches(be, plan, v_in, options)
+            latency = estimate_latency(plan, v_in, quiet_out, quiet_hidden, options)
     return SolverResult(outputs=outputs, power_w=power, latency_s=latency, ok=np.ones(n, dtype=bool),
                         hidden=hidden, wall_s=time.perf_counter() - start,
                         meta={"backend": f"fast/{be.name}:{be.device}", "prepare_s": plan.prepare_s})
@@ -259,7 +272,26 @@ def _blas_threads(be, options: SolverOptions):
     return threadpool_limits(limits=options.blas_threads, user_api="blas")
 
 
-def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions):
+def read_noise_draws(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], n: int) -> dict[int, np.ndarray]:
+    """Per layer with per-sample read noise: ``z`` [n, amplifiers], standard normal (see the
+    module docstring)."""
+    seed = int(circuit.meta.get("seed", 0))
+    return {li: np.random.default_rng([seed, READ_NOISE_STREAM, li]).standard_normal((n, lm.amplifiers))
+            for li, (lay, lm) in enumerate(zip(circuit.layers, layers)) if lay.read_noise_var is not None}
+
+
+def read_noise_variance(lay: LayerCircuit, lm: LayerMap) -> np.ndarray:
+    """[fan_in + 1, amplifiers]: variance of each amplifier's output per volt^2 of each row (the
+    bias row last), V^2/V^2: ``R_f^2 read_noise_var`` of the amplifier's column over its rows."""
+    var = np.zeros((lay.n_rows, len(lay.amplifiers)))
+    for k, a in enumerate(lay.amplifiers):
+        rows = lay.row_partitions[a.partition] if a.partition is not None else np.arange(lay.n_rows)
+        var[rows, k] = lay.read_noise_var[rows, a.column] * a.transimpedance_ohm ** 2
+    return var
+
+
+def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions,
+                 noise: dict[int, np.ndarray] | None = None):
     n = v_in.shape[0]
     outputs = np.zeros((n, plan.circuit.n_readout))
     power = {k: np.zeros(n) for k in POWER_COMPONENTS}
@@ -277,7 +309,8 @@ def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions)
 
     def run(lo: int) -> float:
         hi = min(n, lo + batch)
-        out, pw, hid, peak = _forward(be, plan, mats, tneuron, be.asarray(v_in[lo:hi]), options)
+        z = {li: be.asarray(draws[lo:hi]) for li, draws in (noise or {}).items()}
+        out, pw, hid, peak = _forward(be, plan, mats, tneuron, be.asarray(v_in[lo:hi]), options, z)
         outputs[lo:hi] = be.to_numpy(out)
         for k in POWER_COMPONENTS:
             power[k][lo:hi] = be.to_numpy(pw[k])
@@ -305,7 +338,12 @@ def _device_matrices(be, plan: SolverPlan) -> list[dict]:
     vb = plan.circuit.bias_v
     for li, lm in enumerate(plan.layers):
         amp_t, amp_bias = lm.amplifier_gain(vb)
+        lay = plan.circuit.layers[li]
+        noise_var = read_noise_variance(lay, lm) if lay.read_noise_var is not None else None
         mats.append({"amp_t": be.asarray(amp_t),                                  # rows -> unclamped amp outputs
+                     # per-sample read noise: rows' v^2 -> variance of the amp outputs (and the bias row's)
+                     "noise_t": be.asarray(noise_var[:lm.fan_in]) if noise_var is not None else None,
+                     "noise_bias": be.asarray(vb * vb * noise_var[lm.fan_in]) if noise_var is not None else None,
                      "amp_bias": be.asarray(amp_bias),                            # what the bias row adds
                      "y_src": BlockProduct(be, lm.source_admittance),             # sources -> source currents
                      "y_bias": be.asarray(lm.source_admittance[lm.fan_in]),       # sources -> bias source current
@@ -329,7 +367,7 @@ def join_amplifiers(be, lm: LayerMap, amp):
 
 
 def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron | None, v_in,
-             options: SolverOptions):
+             options: SolverOptions, noise: dict | None = None):
     """One batch through the network.  A layer's sources are its rows, at voltages ``v``
     [B, fan_in] (the inputs, then the neuron outputs), and the bias row at ``vb``, kept apart
     (never concatenated: each copy of a batch costs as much as a small product)."""
@@ -366,6 +404,8 @@ def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron |
         pw["crossbars"] = pw["crossbars"] + vb * bias_i
         amp = v @ m["amp_t"]
         amp += m["amp_bias"]
+        if noise and li in noise:  # this sample's read of the cells: a Gaussian per amplifier
+            amp = amp + ((v * v) @ m["noise_t"] + m["noise_bias"]) ** 0.5 * noise[li]
         node = join_amplifiers(be, lm, amp)
         if not lm.hidden:
             if isinstance(neuron, ImacSimNeuron):  # IMAC-Sim's output neurons (unloaded, ideal)
