@@ -283,10 +283,12 @@ def read_noise_draws(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], n: i
 def read_noise_variance(lay: LayerCircuit, lm: LayerMap) -> np.ndarray:
     """[fan_in + 1, amplifiers]: variance of each amplifier's output per volt^2 of each row (the
     bias row last), V^2/V^2: ``R_f^2 read_noise_var`` of the amplifier's column over its rows."""
+    cells = lay.read_noise_var
+    assert cells is not None  # called for layers with per-sample read noise
     var = np.zeros((lay.n_rows, len(lay.amplifiers)))
     for k, a in enumerate(lay.amplifiers):
         rows = lay.row_partitions[a.partition] if a.partition is not None else np.arange(lay.n_rows)
-        var[rows, k] = lay.read_noise_var[rows, a.column] * a.transimpedance_ohm ** 2
+        var[rows, k] = cells[rows, a.column] * a.transimpedance_ohm ** 2
     return var
 
 
