@@ -31,7 +31,9 @@ def _closed_form_variance(circuit, v_row):
     t = lay.tiles[0]
     rows = np.append(v_row, circuit.bias_v)
     rf = np.array([a.transimpedance_ohm for a in lay.amplifiers])
-    return rf ** 2 * (rows ** 2 @ lay.read_noise_var[t.rows][:, t.cols])
+    sig_p, sig_n = lay.read_sigma
+    cells = (sig_p * t.g_pos) ** 2 + (sig_n * t.g_neg) ** 2  # one tile: [rows, columns]
+    return rf ** 2 * (rows ** 2 @ cells)
 
 
 @pytest.mark.parametrize("noise", [{"devices.read_noise": "relative", "devices.read_noise_pct": 5.0},
@@ -48,7 +50,8 @@ def test_per_sample_variance_is_the_closed_form(noise):
         dev = cfg.devices
         sig_p = pcm_read_sigma(t.g_pos, dev.g_low_s, 3600.0, dev.drift_t0_s, dev.read_time_s)
         sig_n = pcm_read_sigma(t.g_neg, dev.g_low_s, 3600.0, dev.drift_t0_s, dev.read_time_s)
-    np.testing.assert_allclose(lay.read_noise_var, (sig_p * t.g_pos) ** 2 + (sig_n * t.g_neg) ** 2, rtol=1e-12)
+    np.testing.assert_allclose(lay.read_sigma[0], sig_p, rtol=1e-12)
+    np.testing.assert_allclose(lay.read_sigma[1], sig_n, rtol=1e-12)
     n = 20000
     x = np.tile(np.random.default_rng(1).random((1, 6)), (n, 1))
     v = circuit.encode(x)
@@ -117,3 +120,25 @@ def test_sampled_reads_keep_the_other_draws_and_ngspice_refuses_them():
                                                                       "devices.read_noise_draw": "sample"}), _model())
     with pytest.raises(ConfigError, match="read_noise_draw"):
         write_netlist(circuit, circuit.encode(np.zeros((1, 6))))
+
+
+def test_resistive_wires_lower_the_read_noise_as_the_device_level_model_does():
+    """Low-resistance devices (200/600 ohm) on 16x8 tiles with the default 14 nm wires: the wire
+    drops shrink the signal and each cell's share of the column current.  The per-sample model's
+    first-order sensitivities through the wires give the variance over 200 seeds of the
+    device-level model (one draw per evaluation, solved through the whole circuit), while the
+    ideal-wire closed form overestimates it several times."""
+    rng = np.random.default_rng(0)
+    model = MLPModel(weights=(-1.0 + 2.0 * rng.integers(0, 8, (15, 8)) / 7,),
+                     biases=(-1.0 + 2.0 * rng.integers(0, 8, 8) / 7,), weight_kind="multilevel", gains=(4.0,))
+    base = {"neuron.kind": "behavioral", "devices.weight_kind": "multilevel", "devices.levels": 8,
+            "devices.read_noise": "relative", "devices.read_noise_pct": 10.0, "devices.r_low_ohm": 200.0,
+            "devices.r_high_ohm": 600.0, "circuit.crossbar.rows": 16, "circuit.crossbar.columns": 8}
+    sampled = build_circuit(ImacConfig().with_overrides(base | {"devices.read_noise_draw": "sample"}), model)
+    v = sampled.encode(np.repeat(rng.random((1, 15)), 5000, axis=0))
+    per_sample = simulate(sampled, v, options=SolverOptions(latency=False)).outputs.var(axis=0, ddof=1)
+    per_eval = np.var([simulate(build_circuit(ImacConfig().with_overrides(base | {"devices.seed": s}), model),
+                                v[:1], options=SolverOptions(latency=False)).outputs[0] for s in range(200)],
+                      axis=0, ddof=1)
+    np.testing.assert_allclose(per_sample, per_eval, rtol=0.3)  # standard error of a variance over 200: 10 %
+    assert np.all(_closed_form_variance(sampled, v[0]) > 5 * per_eval)

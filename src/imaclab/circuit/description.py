@@ -100,12 +100,11 @@ exactly (the map is linear), unless a clamp clips a channel.
 Read noise per sample (``devices.read_noise_draw: sample``)
 ----------------------------------------------------------
 The cells hold the conductances at ``devices.time_s`` without a read-noise draw, and
-``LayerCircuit.read_noise_var`` the variance each cell pair adds per read to its line pair's
-current per volt^2 of its row, ``sigma+^2 G+^2 + sigma-^2 G-^2`` (a read of a device is
+``LayerCircuit.read_sigma`` the relative sigma of one read of each device (a read is
 ``G (1 + sigma N(0, 1))``, :func:`~imaclab.devices.aging.age_for_sampled_reads`).  The fast
-solver draws it per sample: a sum of independent Gaussians, the amplifier output gets
-``R_f sqrt(sum_i v_i^2 var_i) N(0, 1)`` (exact with ideal wires and drivers; with wire
-resistance the cells' sensitivities differ by the wire drops, a second-order effect).
+solver draws the read per sample, as the Gaussian it adds to each amplifier output
+(:mod:`imaclab.solver.read_noise`: the cells' first-order sensitivities through the tile's
+wires; with ideal wires ``R_f^2 sum_i v_i^2 (sigma+^2 G+^2 + sigma-^2 G-^2)``).
 ngspice reads fixed resistors, so its netlists refuse such a circuit.
 
 Conventions (``circuit.convention``)
@@ -253,9 +252,8 @@ class LayerCircuit:
     slices: int = 1                          # physical columns per output (bit slicing)
     column_weights: np.ndarray | None = None  # [fan_in + 1, fan_out * slices] slice weights (sliced)
     digital_readout: bool = False            # amplifiers read one by one, outputs summed digitally
-    #: per-sample read noise: [fan_in + 1, n_columns] variance of each cell pair's contribution to its
-    #: line pair's current I+ - I- per volt^2 of row voltage, S^2 (sigma+^2 G+^2 + sigma-^2 G-^2)
-    read_noise_var: np.ndarray | None = None
+    #: per-sample read noise: relative sigma of one read of each device (G+, G-), [fan_in + 1, n_columns] each
+    read_sigma: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_rows(self) -> int:
@@ -467,6 +465,9 @@ class NetworkCircuit:
                 "column_gains": [lay.column_gain for lay in self.layers],
                 "weight_scales": [lay.weight_scale for lay in self.layers],
                 "convention": self.convention,
+                "readout": ({"channels": self.n_readout, "weight_slices": self.layers[-1].slices,
+                             "adc_per_partition": self.layers[-1].amplifiers[0].partition is not None}
+                            if self.digital_readout else None),
                 "parasitics": self.parasitics.to_dict(), "neuron": self.neuron_curve.to_dict(),
                 "counts": self.counts()}
 
@@ -567,13 +568,13 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         rng = layer_rng(dev, li)
         g_pos = apply_nonidealities(g_pos, dev, rng)
         g_neg = apply_nonidealities(g_neg, dev, rng)
-        read_var = None
+        read_sigma = None
         if dev.read_noise_draw == "sample" and dev.read_noise != "none":
             from imaclab.devices.aging import age_for_sampled_reads
 
             # drift, relaxation, ... at devices.time_s; the read noise is the solver's, per sample
             g_pos, g_neg, s_pos, s_neg = age_for_sampled_reads(g_pos, g_neg, dev, rng)
-            read_var = (s_pos * g_pos) ** 2 + (s_neg * g_neg) ** 2
+            read_sigma = (s_pos, s_neg)
         else:
             g_pos, g_neg = age_pair(g_pos, g_neg, dev, rng)  # drift, read noise, ... at devices.time_s
         n_cols = fan_out * layer_slices  # physical columns (see "Digital readout")
@@ -629,7 +630,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                                    amplifiers=tuple(amps), neurons=tuple(neurons), hidden=hidden,
                                    bias_node=f"l{li}_bias", bias_source=f"vb{li}", slices=layer_slices,
                                    column_weights=column_weights, digital_readout=readout,
-                                   read_noise_var=read_var))
+                                   read_sigma=read_sigma))
     layer_curves = []
     for lay in layers[:-1]:
         nxt = layers[lay.index + 1]

@@ -89,7 +89,7 @@ def write_netlist(circuit: NetworkCircuit, samples_v: np.ndarray, *, analysis: A
         raise ConfigError(f"unknown netlist dialect '{dialect}': use ngspice or hspice")
     if analysis not in ("dc", "tran"):
         raise ConfigError(f"unknown analysis '{analysis}': use dc or tran")
-    if any(lay.read_noise_var is not None for lay in circuit.layers):
+    if any(lay.read_sigma is not None for lay in circuit.layers):
         raise ConfigError("read noise drawn per sample (devices.read_noise_draw sample) is a model of the fast "
                           "backend; a netlist reads fixed resistors: use --backend fast, or "
                           "devices.read_noise_draw evaluation (one draw per evaluation)")

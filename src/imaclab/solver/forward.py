@@ -17,9 +17,9 @@ Per layer: source voltages ``s`` -> amplifier currents ``s A^T`` (exact map from
 :mod:`imaclab.solver.reduction`) -> ideal amplifiers -> neurons (behavioral: ideal source;
 transistor: Newton with the next layer's source admittance as load) -> next layer.
 
-Read noise per sample (``devices.read_noise_draw: sample``, :attr:`LayerCircuit.read_noise_var`):
-each amplifier output gets ``sqrt(v^2 @ V_amp) z`` with ``V_amp = R_f^2 read_noise_var`` over the
-amplifier's rows and ``z ~ N(0, 1)`` drawn per sample and amplifier, from the generator
+Read noise per sample (``devices.read_noise_draw: sample``, :attr:`LayerCircuit.read_sigma`):
+each amplifier output gets ``sqrt(v^2 @ V_amp) z`` with ``V_amp`` from
+:mod:`imaclab.solver.read_noise` and ``z ~ N(0, 1)`` drawn per sample and amplifier, from the generator
 ``[devices.seed, READ_NOISE_STREAM, layer]`` in sample order (the same draws whatever the batch
 size or thread count).  The latency is estimated on the noiseless solution.
 """
@@ -34,7 +34,7 @@ from typing import Literal, cast
 import numpy as np
 from pydantic import Field
 
-from imaclab.circuit.description import LayerCircuit, NetworkCircuit
+from imaclab.circuit.description import NetworkCircuit
 from imaclab.circuit.measures import CircuitMeasures
 from imaclab.config import ConfigModel
 from imaclab.devices.neuron_loaded import DEFAULT_CURRENT_POINTS, DEFAULT_PIN_STEP_V, LoadedNeuronTable, NeuronDynamics
@@ -43,6 +43,7 @@ from imaclab.solver import kernels
 from imaclab.solver.backend import cpu_threads, get_backend, map_batches
 from imaclab.solver.blocks import BlockProduct
 from imaclab.solver.neurons import BehavioralNeuron, NeuronLoad, NewtonSettings, TransistorNeuron, solve_loaded
+from imaclab.solver.read_noise import layer_read_variance
 from imaclab.solver.reduction import LayerMap, reduce_network
 
 #: Power components, in the SPICE runner's order (imaclab.spice.runner.POWER_COMPONENTS).
@@ -277,19 +278,7 @@ def read_noise_draws(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], n: i
     module docstring)."""
     seed = int(circuit.meta.get("seed", 0))
     return {li: np.random.default_rng([seed, READ_NOISE_STREAM, li]).standard_normal((n, lm.amplifiers))
-            for li, (lay, lm) in enumerate(zip(circuit.layers, layers)) if lay.read_noise_var is not None}
-
-
-def read_noise_variance(lay: LayerCircuit, lm: LayerMap) -> np.ndarray:
-    """[fan_in + 1, amplifiers]: variance of each amplifier's output per volt^2 of each row (the
-    bias row last), V^2/V^2: ``R_f^2 read_noise_var`` of the amplifier's column over its rows."""
-    cells = lay.read_noise_var
-    assert cells is not None  # called for layers with per-sample read noise
-    var = np.zeros((lay.n_rows, len(lay.amplifiers)))
-    for k, a in enumerate(lay.amplifiers):
-        rows = lay.row_partitions[a.partition] if a.partition is not None else np.arange(lay.n_rows)
-        var[rows, k] = cells[rows, a.column] * a.transimpedance_ohm ** 2
-    return var
+            for li, (lay, lm) in enumerate(zip(circuit.layers, layers)) if lay.read_sigma is not None}
 
 
 def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions,
@@ -341,7 +330,7 @@ def _device_matrices(be, plan: SolverPlan) -> list[dict]:
     for li, lm in enumerate(plan.layers):
         amp_t, amp_bias = lm.amplifier_gain(vb)
         lay = plan.circuit.layers[li]
-        noise_var = read_noise_variance(lay, lm) if lay.read_noise_var is not None else None
+        noise_var = layer_read_variance(lay) if lay.read_sigma is not None else None
         mats.append({"amp_t": be.asarray(amp_t),                                  # rows -> unclamped amp outputs
                      # per-sample read noise: rows' v^2 -> variance of the amp outputs (and the bias row's)
                      "noise_t": be.asarray(noise_var[:lm.fan_in]) if noise_var is not None else None,
