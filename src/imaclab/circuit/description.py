@@ -635,7 +635,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
     for lay in layers[:-1]:
         nxt = layers[lay.index + 1]
         if neu.kind == "transistor" and circ.loading.mode == "direct" and convention == "imaclab":
-            load = row_load_ohm(nxt.fan_out, dev.r_low_ohm, dev.r_high_ohm)
+            load = row_load_ohm(nxt.n_columns, dev.r_low_ohm, dev.r_high_ohm)  # (slices: S cells per output)
             layer_curves.append(loaded_curve(curve, load))
         else:
             layer_curves.append(curve)
