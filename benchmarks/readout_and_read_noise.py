@@ -1,8 +1,8 @@
 """What the digital readout and per-sample read noise cost the fast solver, measured in one run.
 
-The 400-120-84-10 network (random binary weights; multilevel 16-level weights for the sliced
-case), behavioral neurons, IMAC-Sim's 32x32 crossbars with parasitics, numpy backend, no latency
-estimate; each case solves the same samples (best of ``REPEATS``) and is printed as a ratio to the
+The 400-120-84-10 network (random 16-level weights), behavioral neurons, IMAC-Sim's 32x32
+crossbars with parasitics, numpy backend, no latency estimate; each case solves the same
+samples (best of ``REPEATS``, the cases interleaved) and is printed as a ratio to the
 plain circuit:
 
 * ``slices 2`` / ``slices 4`` -- the output layer as 2 (4) slices per weight (``converters.weight_slices``);
@@ -24,7 +24,7 @@ from imaclab.imac import ImacConfig
 from imaclab.solver import SolverOptions, prepare, simulate
 
 SIZES = (400, 120, 84, 10)
-REPEATS = 3
+REPEATS = 7
 
 
 def _model(levels: int) -> MLPModel:
@@ -44,20 +44,18 @@ def main() -> None:
     model = _model(16)
     x = np.random.default_rng(1).random((n, SIZES[0]))
     options = SolverOptions(latency=False)
-    times = {}
-    for name, over in cases.items():
-        circuit = build_circuit(ImacConfig().with_overrides(base | over), model)
-        plan = prepare(circuit, options)
-        v = circuit.encode(x)
-        best = float("inf")
-        for _ in range(REPEATS):
+    circuits = {name: build_circuit(ImacConfig().with_overrides(base | over), model) for name, over in cases.items()}
+    plans = {name: prepare(c, options) for name, c in circuits.items()}
+    best = dict.fromkeys(cases, float("inf"))
+    for _ in range(REPEATS):  # interleaved, so that a change of machine load hits every case alike
+        for name, circuit in circuits.items():
+            v = circuit.encode(x)
             t0 = time.perf_counter()
-            simulate(circuit, v, options=options, plan=plan)
-            best = min(best, time.perf_counter() - t0)
-        times[name] = best
+            simulate(circuit, v, options=options, plan=plans[name])
+            best[name] = min(best[name], time.perf_counter() - t0)
+    for name, circuit in circuits.items():
         print(f"{name:24s} crossbars {sum(circuit.crossbars_per_layer):3d}  channels {circuit.n_readout:3d}  "
-              f"{best / n * 1e6:8.2f} us/sample  x{best / times['plain']:.2f}")
-
+              f"{best[name] / n * 1e6:8.2f} us/sample  x{best[name] / best['plain']:.2f}")
 
 if __name__ == "__main__":
     main()
