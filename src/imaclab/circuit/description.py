@@ -75,6 +75,38 @@ driving node to ``row_driver_node`` (so the power delivered into each crossbar i
 Outputs of the network are the last layer's amplifier output nodes ``out{j}`` (or, with
 ``'average'``, the tie nodes ``l{L}_u{j}``): :meth:`NetworkCircuit.output_nodes`.
 
+Digital readout of the output layer (``converters.weight_slices`` / ``converters.adc_per_partition``)
+------------------------------------------------------------------------------------------------
+Where ADCs read the last layer (the only layer an ADC reads: hidden layers feed analog
+neurons), its columns may be organised as CrossSim/ISAAC/NeuroSim do:
+
+* **bit slicing** (``weight_slices = S > 1``, multilevel weights of ``L = B^S`` levels): weight
+  level ``k = sum_s k_s B^s`` (``k_s`` in ``0..B-1``) is held by ``S`` device pairs, slice ``s``
+  storing the ``B``-level weight ``w_s = -1 + 2 k_s/(B-1)``; then exactly
+  ``w = sum_s c_s w_s`` with place values ``c_s = B^s (B-1)/(L-1)`` (``sum c_s = 1``).  The
+  layer is built as a wider layer: logical output ``j`` owns the physical columns
+  ``p = j S + s`` (``Tile.cols`` and ``Amplifier.column`` count physical columns; they are
+  partitioned over crossbars like any column, so slicing takes ``S`` times the columns).
+* **partial sums** (``adc_per_partition``): one amplifier per (column, horizontal partition),
+  each reading only its partition's line currents, with no tie: the partial sums are read apart.
+
+Each such amplifier (``transimpedance_ohm = A / (N G_mid)``, the layer's own) is one readout
+*channel*: its output node ``out{j}[_s{s}][_h{h}]`` is an output node of the network
+(:meth:`NetworkCircuit.output_nodes`), each digitized by its own ADC, and output ``j`` is the
+digital sum ``sum_k place_k v_k`` over its channels (:meth:`NetworkCircuit.combine_readout`;
+``Amplifier.place`` = ``c_s``).  With ideal devices and no ADC it equals the unsliced output
+exactly (the map is linear), unless a clamp clips a channel.
+
+Read noise per sample (``devices.read_noise_draw: sample``)
+----------------------------------------------------------
+The cells hold the conductances at ``devices.time_s`` without a read-noise draw, and
+``LayerCircuit.read_sigma`` the relative sigma of one read of each device (a read is
+``G (1 + sigma N(0, 1))``, :func:`~imaclab.devices.aging.age_for_sampled_reads`).  The fast
+solver draws the read per sample, as the Gaussian it adds to each amplifier output
+(:mod:`imaclab.solver.read_noise`: the cells' first-order sensitivities through the tile's
+wires; with ideal wires ``R_f^2 sum_i v_i^2 (sigma+^2 G+^2 + sigma-^2 G-^2)``).
+ngspice reads fixed resistors, so its netlists refuse such a circuit.
+
 Conventions (``circuit.convention``)
 ------------------------------------
 ``imaclab`` is everything above.  ``imacsim`` is IMAC-Sim's signal chain (its ``mapLayer.py``,
@@ -132,7 +164,7 @@ class Tile:
     h: int
     v: int
     rows: np.ndarray        # int [n_r]: layer row index of each local row (== fan_in: bias row)
-    cols: np.ndarray        # int [n_c]: layer output index of each local column
+    cols: np.ndarray        # int [n_c]: layer column of each local column (physical: j slices + s)
     g_pos: np.ndarray       # [n_r, n_c] S, cell to the positive line
     g_neg: np.ndarray       # [n_r, n_c] S, cell to the negative line
     r_in_seg: np.ndarray    # [n_r, n_c] ohm, input-line segment ending at cell (r, c)
@@ -174,6 +206,8 @@ class Amplifier:
     clamp_v: float | None
     tie_node: str | None = None       # join='average': the shared node the output ties to
     tie_resistance_ohm: float | None = None
+    output: int | None = None         # digital readout: the logical output this channel adds to
+    place: float = 1.0                # digital readout: the channel's place value in that output
 
     @property
     def name(self) -> str:
@@ -216,10 +250,42 @@ class LayerCircuit:
     hidden: bool
     bias_node: str
     bias_source: str
+    slices: int = 1                          # physical columns per output (bit slicing)
+    column_weights: np.ndarray | None = None  # [fan_in + 1, fan_out * slices] slice weights (sliced)
+    digital_readout: bool = False            # amplifiers read one by one, outputs summed digitally
+    #: per-sample read noise: relative sigma of one read of each device (G+, G-), [fan_in + 1, n_columns] each
+    read_sigma: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def n_rows(self) -> int:
         return self.fan_in + 1
+
+    @property
+    def n_columns(self) -> int:
+        """Physical columns (line pairs): ``fan_out * slices``."""
+        return self.fan_out * self.slices
+
+    def physical_weights(self) -> np.ndarray:
+        """Normalized weights of the physical columns [fan_in + 1, n_columns], bias row last."""
+        if self.column_weights is not None:
+            return self.column_weights
+        return np.vstack([self.weights, self.bias[None, :]])
+
+    def output_ports(self) -> list[str]:
+        """The layer's output nodes: the joined signal nodes, or the readout channels."""
+        if self.digital_readout:
+            return [a.out_node for a in self.amplifiers]
+        return [self.signal_node(j) for j in range(self.fan_out)]
+
+    def readout_matrix(self) -> np.ndarray:
+        """[channels, fan_out]: the place value of each readout channel in each output (identity
+        without a digital readout)."""
+        if not self.digital_readout:
+            return np.eye(self.fan_out)
+        m = np.zeros((len(self.amplifiers), self.fan_out))
+        for k, a in enumerate(self.amplifiers):
+            m[k, a.column if a.output is None else a.output] = a.place
+        return m
 
     @property
     def crossbars(self) -> int:
@@ -294,10 +360,48 @@ class NetworkCircuit:
         return f"l{layer}_r{row}"
 
     def output_nodes(self) -> list[str]:
+        """The nodes the backends report: the last layer's outputs, or its readout channels."""
         last = self.layers[-1]
         if last.neurons:  # imacsim: the output neurons' outputs
             return [n.out_node for n in last.neurons]
-        return [last.signal_node(j) for j in range(last.fan_out)]
+        return last.output_ports()
+
+    @property
+    def digital_readout(self) -> bool:
+        """True when the backends report readout channels (see the module docstring)."""
+        return self.layers[-1].digital_readout
+
+    @property
+    def n_readout(self) -> int:
+        """Columns of what the backends report: ``n_outputs``, or the readout channels."""
+        return len(self.layers[-1].amplifiers) if self.digital_readout else self.n_outputs
+
+    def combine_readout(self, channels: np.ndarray) -> np.ndarray:
+        """The network outputs [n, n_outputs] from what the backends report [n, n_readout]: the
+        digital shift-and-add of the readout channels (unchanged without a digital readout)."""
+        channels = np.asarray(channels, dtype=np.float64)
+        if not self.digital_readout:
+            return channels
+        return channels @ self.layers[-1].readout_matrix()
+
+    def ideal_readout(self, v_in: np.ndarray) -> np.ndarray:
+        """The software reference of what the backends report [n, n_readout]: each readout
+        channel's ideal (parasitic-free, nominal) output, clamped (the network outputs without a
+        digital readout)."""
+        if not self.digital_readout:
+            return np.asarray(self.ideal_forward(v_in))
+        _, hidden = self.ideal_forward(v_in, return_hidden=True)
+        last = self.layers[-1]
+        v = hidden[-1] if hidden else np.atleast_2d(np.asarray(v_in, dtype=np.float64))
+        v_rows = np.hstack([v, np.full((v.shape[0], 1), self.bias_v)])
+        w = last.physical_weights()
+        out = np.empty((v.shape[0], len(last.amplifiers)))
+        for k, a in enumerate(last.amplifiers):
+            rows = last.row_partitions[a.partition] if a.partition is not None else np.arange(last.n_rows)
+            out[:, k] = last.column_gain * (v_rows[:, rows] @ w[rows, a.column])
+        if last.amplifiers[0].clamp_v is not None:
+            out = np.clip(out, -last.amplifiers[0].clamp_v, last.amplifiers[0].clamp_v)
+        return out
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Input-line voltages for data in [0, 1] (shape [..., n_inputs])."""
@@ -362,6 +466,9 @@ class NetworkCircuit:
                 "column_gains": [lay.column_gain for lay in self.layers],
                 "weight_scales": [lay.weight_scale for lay in self.layers],
                 "convention": self.convention,
+                "readout": ({"channels": self.n_readout, "weight_slices": self.layers[-1].slices,
+                             "adc_per_partition": self.layers[-1].amplifiers[0].partition is not None}
+                            if self.digital_readout else None),
                 "parasitics": self.parasitics.to_dict(), "neuron": self.neuron_curve.to_dict(),
                 "counts": self.counts()}
 
@@ -445,6 +552,10 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
     supply = neu.vdd_v
     layers = []
     n_layers = model.n_layers
+    slices, per_partition = readout_settings(config)
+    if (slices > 1 or per_partition) and convention != "imaclab":
+        raise ConfigError("a digital readout (converters.weight_slices > 1 or converters.adc_per_partition) needs "
+                          "circuit.convention imaclab: under imacsim an analog neuron follows the output layer")
     for li, (w_raw, b_raw) in enumerate(zip(model.weights, model.biases)):
         fan_in, fan_out = w_raw.shape
         hidden = li < n_layers - 1
@@ -462,15 +573,35 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         col_gain = ideal_column_gain(fan_in, dev.r_low_ohm, dev.r_high_ohm, gain)
         # the full (fan_in + 1) x fan_out conductance matrices, bias as the last row
         w_full = np.vstack([wq, bq[None, :]])
-        g_pos, g_neg = map_conductances(w_full, dev, kind)
+        readout = not hidden and (slices > 1 or per_partition)
+        layer_slices = slices if readout else 1
+        places = np.ones(1)
+        column_weights = None
+        if layer_slices > 1:
+            if join != "sum" and not per_partition:
+                raise ConfigError("bit slicing reads every slice column by its own ADC: use circuit.amplifier.join "
+                                  "sum, or converters.adc_per_partition true (a partial sum per crossbar)")
+            column_weights, places = slice_weights(w_full, kind, levels, layer_slices)
+            g_pos, g_neg = map_conductances(column_weights, dev, "multilevel")
+        else:
+            g_pos, g_neg = map_conductances(w_full, dev, kind)
         rng = layer_rng(dev, li)
         g_pos = apply_nonidealities(g_pos, dev, rng)
         g_neg = apply_nonidealities(g_neg, dev, rng)
-        g_pos, g_neg = age_pair(g_pos, g_neg, dev, rng)  # drift, read noise, ... at devices.time_s
-        n_h, n_v = partition_counts(fan_in, fan_out, rows, cols)
+        read_sigma = None
+        if dev.read_noise_draw == "sample" and dev.read_noise != "none":
+            from imaclab.devices.aging import age_for_sampled_reads
+
+            # drift, relaxation, ... at devices.time_s; the read noise is the solver's, per sample
+            g_pos, g_neg, s_pos, s_neg = age_for_sampled_reads(g_pos, g_neg, dev, rng)
+            read_sigma = (s_pos, s_neg)
+        else:
+            g_pos, g_neg = age_pair(g_pos, g_neg, dev, rng)  # drift, read noise, ... at devices.time_s
+        n_cols = fan_out * layer_slices  # physical columns (see "Digital readout")
+        n_h, n_v = partition_counts(fan_in, n_cols, rows, cols)
         row_parts = tuple(imacsim_row_partitions(n_rows, n_h, rows) if convention == "imacsim"
                           else np.array_split(np.arange(n_rows), n_h))
-        col_parts = tuple(np.array_split(np.arange(fan_out), n_v))
+        col_parts = tuple(np.array_split(np.arange(n_cols), n_v))
         tiles = []
         for h, rp in enumerate(row_parts):
             for v, cp in enumerate(col_parts):
@@ -485,7 +616,7 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
         sign = -1 if (hidden and convention == "imaclab") else 1
         out_neurons = convention == "imacsim"  # IMAC-Sim: a neuron after the output layer too
         amps = []
-        for j in range(fan_out):
+        for j in range(0 if readout else fan_out):
             if join == "sum":
                 out_node = f"l{li}_u{j}" if (hidden or out_neurons) else f"out{j}"
                 amps.append(Amplifier(layer=li, column=j, partition=None, pos_node=f"l{li}_a{j}_p",
@@ -500,6 +631,9 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                                           input_resistance_ohm=amp.input_resistance_ohm,
                                           clamp_v=amp.output_clamp_v, tie_node=f"l{li}_u{j}",
                                           tie_resistance_ohm=amp.tie_resistance_ohm))
+        if readout:
+            amps = readout_amplifiers(li, fan_out, layer_slices, places, n_h if per_partition else 0,
+                                      transimpedance_ohm=gain / (n_rows * g_mid), sign=sign, amp=amp)
         neurons = []
         if hidden:
             buffered = circ.loading.mode != "direct"
@@ -514,8 +648,11 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                                    weight_scale=float(scale), gain=float(gain), column_gain=float(col_gain),
                                    row_partitions=row_parts, col_partitions=col_parts, tiles=tuple(tiles),
                                    amplifiers=tuple(amps), neurons=tuple(neurons), hidden=hidden,
-                                   bias_node=f"l{li}_bias", bias_source=f"vb{li}"))
-    layer_curves = hidden_layer_curves(curve, [lay.fan_out for lay in layers], neuron_kind=neu.kind,
+                                   bias_node=f"l{li}_bias", bias_source=f"vb{li}", slices=layer_slices,
+                                   column_weights=column_weights, digital_readout=readout,
+                                   read_sigma=read_sigma))
+    # the next layer's physical columns load a neuron (a sliced layer: S cells per output)
+    layer_curves = hidden_layer_curves(curve, [lay.n_columns for lay in layers], neuron_kind=neu.kind,
                                        loading=circ.loading.mode, convention=convention,
                                        r_low_ohm=dev.r_low_ohm, r_high_ohm=dev.r_high_ohm)
     return NetworkCircuit(layers=tuple(layers), supply_v=supply, layer_curves=tuple(layer_curves), ngspice_path=ngspice,
@@ -529,9 +666,57 @@ def build_circuit(config: CircuitBuildConfig, model: MLPModel, *, neuron_curve: 
                           neuron=neu, neuron_curve=curve, parasitics=par,
                           cell_area_m2=circ.parasitics.cell_area_m2, crossbar_rows=rows, crossbar_columns=cols,
                           amplifier_static_power_w=amp.static_power_w, model=model,
-                          meta={"weight_kind": kind, "convention": convention,
+                          meta={"weight_kind": kind, "convention": convention, "seed": dev.seed,
                                 **({"convention_note": convention_note} if convention_note else {})},
                           convention=convention)
+
+
+def readout_settings(config: Any) -> tuple[int, bool]:
+    """(weight slices, ADC per partition) of the output layer's digital readout, from the config's
+    ``converters`` (an :class:`~imaclab.imac.ImacConfig`; a config without them reads (1, False))."""
+    conv = getattr(config, "converters", None)
+    return int(getattr(conv, "weight_slices", 1) or 1), bool(getattr(conv, "adc_per_partition", False))
+
+
+def slice_weights(w: np.ndarray, kind: str, levels: int, slices: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bit-sliced weights: ``(column_weights [rows, columns * slices], places [slices])``.
+
+    ``w`` holds multilevel weights on the ``levels``-point grid ``-1 + 2k/(levels-1)``;
+    ``levels`` must be ``B^slices`` (``B`` >= 2 levels per slice).  Digit ``s`` (least
+    significant first) of ``k`` in base ``B`` becomes the ``B``-level weight
+    ``w_s = -1 + 2 k_s/(B-1)`` in physical column ``j slices + s``, and
+    ``w = sum_s places[s] w_s`` exactly, ``places[s] = B^s (B-1)/(levels-1)``.
+    """
+    if kind != "multilevel":
+        raise ConfigError(f"bit slicing (converters.weight_slices {slices}) needs multilevel weights, the layer's "
+                          f"are {kind}: set devices.weight_kind multilevel")
+    base = int(round(levels ** (1.0 / slices)))
+    if base < 2 or base ** slices != levels:
+        raise ConfigError(f"{slices} weight slices need devices.levels = B^{slices} (B >= 2 levels per slice, e.g. "
+                          f"{', '.join(str(b ** slices) for b in (2, 3, 4))}), got {levels}")
+    k = np.rint((np.asarray(w, dtype=np.float64) + 1.0) * (levels - 1) / 2.0).astype(np.int64)
+    digits = [(k // base ** s) % base for s in range(slices)]
+    stacked = np.stack([-1.0 + 2.0 * d / (base - 1) for d in digits], axis=-1)  # [rows, columns, slices]
+    places = np.array([base ** s * (base - 1) / (levels - 1) for s in range(slices)])
+    return stacked.reshape(w.shape[0], -1), places
+
+
+def readout_amplifiers(layer: int, fan_out: int, slices: int, places: np.ndarray, partitions: int, *,
+                       transimpedance_ohm: float, sign: int, amp: Any) -> list[Amplifier]:
+    """The readout channels of a digitally read output layer, ordered by physical column
+    ``j slices + s``, then by partition (``partitions`` 0: one amplifier per column, summing all
+    partitions in its input nodes)."""
+    out = []
+    for p in range(fan_out * slices):
+        j, s = divmod(p, slices)
+        for h in (range(partitions) if partitions else [None]):
+            tag = f"{p}" if h is None else f"{p}_h{h}"
+            name = f"out{j}" + (f"_s{s}" if slices > 1 else "") + (f"_h{h}" if h is not None else "")
+            out.append(Amplifier(layer=layer, column=p, partition=h, pos_node=f"l{layer}_a{tag}_p",
+                                 neg_node=f"l{layer}_a{tag}_n", out_node=name, transimpedance_ohm=transimpedance_ohm,
+                                 sign=sign, input_resistance_ohm=amp.input_resistance_ohm, clamp_v=amp.output_clamp_v,
+                                 output=j, place=float(places[s])))
+    return out
 
 
 def imacsim_row_partitions(n_rows: int, n_h: int, rows: int) -> list[np.ndarray]:

@@ -89,6 +89,10 @@ def write_netlist(circuit: NetworkCircuit, samples_v: np.ndarray, *, analysis: A
         raise ConfigError(f"unknown netlist dialect '{dialect}': use ngspice or hspice")
     if analysis not in ("dc", "tran"):
         raise ConfigError(f"unknown analysis '{analysis}': use dc or tran")
+    if any(lay.read_sigma is not None for lay in circuit.layers):
+        raise ConfigError("read noise drawn per sample (devices.read_noise_draw sample) is a model of the fast "
+                          "backend; a netlist reads fixed resistors: use --backend fast, or "
+                          "devices.read_noise_draw evaluation (one draw per evaluation)")
     n = samples_v.shape[0]
     w = _Writer(circuit, dialect, analysis)
     w.header(title, n)
@@ -176,13 +180,16 @@ class _Writer:
 
     def layer_ports(self, lay: LayerCircuit) -> list[str]:
         rows = [f"r{i}" for i in range(lay.fan_in)]
-        outs = [lay.signal_node(j) for j in range(lay.fan_out)]
-        return rows + ["bias"] + outs
+        return rows + ["bias"] + lay.output_ports()
 
     def layer_subckt(self, lay: LayerCircuit) -> None:
         ports = self.layer_ports(lay)
         self.line("*" * 78)
         role = "hidden" if lay.hidden else "output"
+        if lay.digital_readout:
+            self.comment(f"digital readout: {len(lay.amplifiers)} channels ({lay.slices} weight slices per output"
+                         f"{', one per row partition' if lay.amplifiers[0].partition is not None else ''}), each "
+                         "read by its own ADC and summed with its place value outside the circuit")
         self.comment(f"layer {lay.index}: {lay.fan_in} inputs + bias -> {lay.fan_out} outputs ({role}), "
                      f"{len(lay.row_partitions)} horizontal x {len(lay.col_partitions)} vertical partitions, "
                      f"amplifier gain {lay.gain:g}")
@@ -254,7 +261,8 @@ class _Writer:
                                       f"{_num(t.c_out_node[r, col])}")
 
     def amp_input(self, lay: LayerCircuit, j: int, h: int, pol: str) -> str:
-        if self.c.join == "sum":
+        """Input node of the amplifier reading column ``j`` (physical) of partition ``h``."""
+        if lay.amplifiers[0].partition is None:
             return f"a{j}_{pol}"
         return f"a{j}_h{h}_{pol}"
 
@@ -263,7 +271,10 @@ class _Writer:
         for a in lay.amplifiers:
             tag = f"{a.column}" if a.partition is None else f"{a.column}_h{a.partition}"
             pos, neg = f"a{tag}_p", f"a{tag}_n"
-            out = lay.signal_node(a.column) if a.partition is None else f"a{tag}_o"
+            if lay.digital_readout:  # a readout channel: its own output port, no tie
+                out = a.out_node
+            else:
+                out = lay.signal_node(a.column) if a.partition is None else f"a{tag}_o"
             gain = a.sign * a.transimpedance_ohm
             if a.input_resistance_ohm > 0:
                 self.line(f"Rsp{tag} {pos} 0 {_num(a.input_resistance_ohm)}")
@@ -284,8 +295,8 @@ class _Writer:
                     diff = f"{self.current_ref(f'sp{tag}')}-{self.current_ref(f'sn{tag}')}"
                     expr = f"max(-{_num(a.clamp_v)}, min({_num(a.clamp_v)}, {_num(gain)}*({diff})))"
                     self.line(self.bsource(f"a{tag}", out, "0", expr))
-            if a.partition is not None:
-                assert a.tie_resistance_ohm is not None  # set with the partition (join='average')
+            if a.tie_node is not None:
+                assert a.tie_resistance_ohm is not None  # set with the tie (join='average')
                 self.line(f"Rtie{tag} {out} {lay.signal_node(a.column)} {_num(a.tie_resistance_ohm)}")
 
     # top level ----------------------------------------------------------------------------------
@@ -336,8 +347,7 @@ class _Writer:
         li = lay.index
         self.comment(f"layer {li}")
         drivers = [c.row_driver_node(li, i) for i in range(lay.fan_in)]
-        outs = [lay.signal_node(j) for j in range(lay.fan_out)]
-        self.line(f"Xl{li} " + " ".join(drivers + [lay.bias_node] + outs) + f" imac_layer{li}")
+        self.line(f"Xl{li} " + " ".join(drivers + [lay.bias_node] + lay.output_ports()) + f" imac_layer{li}")
         if not lay.hidden:
             # imacsim: IMAC-Sim's neuron after every output (unloaded; the class is the largest)
             for nrn in lay.neurons:

@@ -21,7 +21,10 @@ into what a read at ``t = config.time_s`` seconds after programming sees.  In or
    at 1 h is still failed at 1 d); a failed device sits at R_low, R_high or flips state.
 5. **Read noise**, drawn anew per read: ``relative``: ``G (1 + N(0, pct/100))``; ``pcm``:
    aihwkit's accumulated 1/f noise ``G + |G| Q_s sqrt(ln((t + t0 + t_read)/(2 t_read))) N(0, 1)``
-   with ``Q_s = min(0.0088 / max((G_p/g_max)^0.65, 1e-3), 0.2)``.
+   with ``Q_s = min(0.0088 / max((G_p/g_max)^0.65, 1e-3), 0.2)``.  ``read_noise_draw: evaluation``
+   draws it here, once (every sample of an evaluation reads the same draw);
+   ``sample`` leaves it to the fast solver, which draws it per sample
+   (:func:`age_for_sampled_reads` gives the relative sigma of each device).
 6. **Global drift compensation** (``drift_compensation``; aihwkit ``GlobalDriftCompensation``):
    a reference read with every input at 1 gives column currents ``y`` at programming
    (``G_p``) and at ``t``; every conductance of the layer is scaled by
@@ -112,6 +115,37 @@ def age(g_pos: np.ndarray, g_neg: np.ndarray, config: DeviceConfig, rng: np.rand
     ``row_axis``: the axis along which a read with all inputs at 1 sums currents (0 for the
     circuit's [rows, columns] arrays, 1 for a torch layer's [out, in] weights).
     """
+    g, _ = _age(g_pos, g_neg, config, rng, row_axis=row_axis, read=True)
+    return g[0], g[1]
+
+
+def age_for_sampled_reads(g_pos: np.ndarray, g_neg: np.ndarray, config: DeviceConfig, rng: np.random.Generator, *,
+                          row_axis: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(G+, G-, sigma+, sigma-)``: the devices at ``config.time_s`` without a read-noise draw
+    (steps 1-4 and 6, the same draws as :func:`age`'s), and the relative standard deviation of
+    one read of each device (step 5), for a backend that draws the read noise per sample
+    (``devices.read_noise_draw: sample``): a read is ``G (1 + sigma N(0, 1))``."""
+    g, programmed = _age(g_pos, g_neg, config, rng, row_axis=row_axis, read=False)
+    sigma = read_sigma(programmed, config)
+    return g[0], g[1], sigma[0], sigma[1]
+
+
+def read_sigma(programmed: np.ndarray, config: DeviceConfig) -> np.ndarray:
+    """Relative standard deviation of one read of each device (``programmed``: the conductances
+    after programming, siemens): ``read_noise_pct/100`` (relative), aihwkit's ``Q_s sqrt(ln(...))``
+    (pcm), 0 (none)."""
+    programmed = np.asarray(programmed, dtype=np.float64)
+    if config.read_noise == "relative":
+        return np.full(programmed.shape, config.read_noise_pct / 100.0)
+    if config.read_noise == "pcm":
+        return pcm_read_sigma(programmed, g_max_of(config), float(config.time_s), config.drift_t0_s,
+                              config.read_time_s)
+    return np.zeros(programmed.shape)
+
+
+def _age(g_pos: np.ndarray, g_neg: np.ndarray, config: DeviceConfig, rng: np.random.Generator, *,
+         row_axis: int, read: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(stacked [G+, G-] at t, stacked programmed conductances); ``read``: draw the read noise."""
     g = np.stack([np.asarray(g_pos, dtype=np.float64), np.asarray(g_neg, dtype=np.float64)])
     target = g.copy()
     t = float(config.time_s)
@@ -148,10 +182,10 @@ def age(g_pos: np.ndarray, g_neg: np.ndarray, config: DeviceConfig, rng: np.rand
         else:  # flip: the other binary state (mirror within [G_high, G_low] for multi-level)
             stuck = np.clip(g_lo + g_hi - target, g_hi, g_lo)
         g = np.where(failed, stuck, g)
-    # 5. read noise (a fresh draw per read)
-    if config.read_noise == "relative" and config.read_noise_pct > 0:
+    # 5. read noise (a fresh draw per read; drawn by the backend per sample when not here)
+    if read and config.read_noise == "relative" and config.read_noise_pct > 0:
         g = g * (1.0 + config.read_noise_pct / 100.0 * rng.standard_normal(g.shape))
-    elif config.read_noise == "pcm":
+    elif read and config.read_noise == "pcm":
         sig = pcm_read_sigma(programmed, g_max, t, config.drift_t0_s, config.read_time_s)
         g = g + np.abs(g) * sig * rng.standard_normal(g.shape)
     g = np.maximum(g, G_FLOOR_S)
@@ -161,4 +195,4 @@ def age(g_pos: np.ndarray, g_neg: np.ndarray, config: DeviceConfig, rng: np.rand
         ref_t = _reference_read(g[0], g[1], row_axis)
         if ref_t > 0 and ref0 > 0:
             g = g * (ref0 / ref_t)
-    return g[0], g[1]
+    return g, programmed

@@ -83,6 +83,9 @@ class DeviceConfig(ConfigModel):
         "none", description="read noise per read: relative (G (1 + N(0, read_noise_pct/100))); pcm (aihwkit's "
                             "accumulated 1/f noise, sigma = Q_s(G) sqrt(ln((t + t_read)/(2 t_read))))")
     read_noise_pct: float = Field(0.0, ge=0, lt=100, description="relative read noise, sigma in percent of G")
+    read_noise_draw: Literal["evaluation", "sample"] = Field(
+        "evaluation", description="evaluation: one read-noise draw of the arrays per evaluation (every sample reads "
+                                  "it); sample: a fresh draw per sample (cycle-to-cycle, the fast backend)")
     read_time_s: float = Field(250e-9, gt=0, description="pcm read noise: t_read of the 1/f fit, s (aihwkit: 250 ns)")
     relaxation_pct_per_decade: float = Field(
         0.0, ge=0, lt=100, description="RRAM relaxation: sigma of G(t)/G_prog grows by this many percent per decade "

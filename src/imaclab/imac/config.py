@@ -99,8 +99,16 @@ class ConverterConfig(ConfigModel):
     adc_bits: int | None = Field(None, ge=1, le=24, description="output ADC resolution, bits (signed codes "
                                                                 "per output column; None: no ADC)")
     adc_range: Literal["calibrated"] | float = Field(
-        "calibrated", description="ADC full scale per column: calibrated (the column's largest |output| in "
-                                  "the software reference over the evaluated samples) or volts")
+        "calibrated", description="ADC full scale per column (per readout channel): calibrated (its largest "
+                                  "|output| in the software reference over the evaluated samples) or volts")
+    weight_slices: int = Field(1, ge=1, le=8, description=(
+        "bit slicing of the output layer: each multilevel weight of devices.levels = B^slices levels is held "
+        "by this many B-level device pairs on their own crossbar columns, each column read by its own ADC and "
+        "the codes summed with their place values B^s (B-1)/(levels-1) (CrossSim/ISAAC); 1: no slicing"))
+    adc_per_partition: bool = Field(False, description=(
+        "partial sums: where the output layer spans several crossbars (rows > crossbar rows) each crossbar's "
+        "partial sum gets its own amplifier and ADC and the codes are summed digitally (NeuroSim/ISAAC); "
+        "false: the partitions' currents meet at one amplifier (circuit.amplifier.join)"))
 
 
 class ImacConfig(NetworkConfig):

@@ -265,7 +265,10 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
     else:
         raise ConfigError(f"unknown backend '{sim.backend}': use spice or fast")
     if conv is not None and conv.adc_bits is not None:
-        outputs = _adc(outputs, sw_out, conv)
+        # one ADC per reported column: the outputs, or the readout channels of a digital readout
+        reference = circuit.ideal_readout(v_in) if circuit.digital_readout else sw_out
+        outputs = _adc(outputs, reference, conv)
+    outputs = circuit.combine_readout(outputs)  # the shift-and-add of the channels' codes
     pred = np.where(ok, np.argmax(np.nan_to_num(outputs, nan=-np.inf), axis=1), -1)
     result = ImacResult(labels=y, predicted=pred, software_predicted=sw_pred,
                         software_unloaded_predicted=sw_unloaded_pred, outputs=outputs,
@@ -284,7 +287,8 @@ def evaluate(*, config: ImacConfig, model: MLPModel, dataset: Any, out_dir: str 
 
 
 def _adc(outputs: np.ndarray, reference: np.ndarray, conv: Any) -> np.ndarray:
-    """The output columns as the ADC reads them (:mod:`imaclab.solver.adc`)."""
+    """The reported columns as their ADCs read them (:mod:`imaclab.solver.adc`): ``reference``
+    (the software reference of the same columns) sets a calibrated full scale."""
     from imaclab.solver.adc import adc_read, calibrated_full_scale
 
     fs = calibrated_full_scale(reference) if conv.adc_range == "calibrated" else float(conv.adc_range)

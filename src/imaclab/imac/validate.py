@@ -229,7 +229,9 @@ def validate(*, config: ImacConfig, model: MLPModel, dataset: Any, samples: int,
         if tmp is not None:
             tmp.cleanup()
     diff = np.abs(fast.outputs - spice.outputs)
-    mismatches = int(np.sum(np.argmax(fast.outputs, axis=1) != np.argmax(spice.outputs, axis=1)))
+    # (a digital readout reports its channels: the classes come from their digital sum)
+    mismatches = int(np.sum(np.argmax(circuit.combine_readout(fast.outputs), axis=1)
+                            != np.argmax(circuit.combine_readout(spice.outputs), axis=1)))
     p_fast, p_spice = fast.total_power_w, spice.total_power_w
     comp = {k: float(np.max(np.abs(fast.power_w[k] - spice.power_w[k]) / np.abs(p_spice))) for k in POWER_COMPONENTS}
     if m:

@@ -16,6 +16,12 @@ latency, with the measures the SPICE runner (:mod:`imaclab.spice.runner`) define
 Per layer: source voltages ``s`` -> amplifier currents ``s A^T`` (exact map from
 :mod:`imaclab.solver.reduction`) -> ideal amplifiers -> neurons (behavioral: ideal source;
 transistor: Newton with the next layer's source admittance as load) -> next layer.
+
+Read noise per sample (``devices.read_noise_draw: sample``, :attr:`LayerCircuit.read_sigma`):
+each amplifier output gets ``sqrt(v^2 @ V_amp) z`` with ``V_amp`` from
+:mod:`imaclab.solver.read_noise` and ``z ~ N(0, 1)`` drawn per sample and amplifier, from the generator
+``[devices.seed, READ_NOISE_STREAM, layer]`` in sample order (the same draws whatever the batch
+size or thread count).  The latency is estimated on the noiseless solution.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from imaclab.solver import kernels
 from imaclab.solver.backend import cpu_threads, get_backend, map_batches
 from imaclab.solver.blocks import BlockProduct
 from imaclab.solver.neurons import BehavioralNeuron, NeuronLoad, NewtonSettings, TransistorNeuron, solve_loaded
+from imaclab.solver.read_noise import layer_read_variance
 from imaclab.solver.reduction import LayerMap, reduce_network
 
 #: Power components, in the SPICE runner's order (imaclab.spice.runner.POWER_COMPONENTS).
@@ -49,6 +56,8 @@ _OUTPUT_BOUND_PER_VDD = 1.25
 #: thread and 10 % on two, 8192 is 1.5-2x slower; a GPU wants large batches).
 _CPU_BATCH = 512
 _GPU_BATCH = 8192
+#: Stream tag of the per-sample read-noise generator (apart from the devices' per-layer streams).
+READ_NOISE_STREAM = 104729
 
 
 class SolverOptions(ConfigModel):
@@ -201,9 +210,10 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
         plan = prepare(circuit, options)
     be = get_backend(options.array_backend, options.device)
     n = v_in.shape[0]
+    noise = read_noise_draws(circuit, plan.layers, n)
     with _blas_threads(be, options):
         while True:
-            outputs, power, hidden, pin_peak = _run_batches(be, plan, v_in, options)
+            outputs, power, hidden, pin_peak = _run_batches(be, plan, v_in, options, noise)
             table = plan.neuron
             if not isinstance(table, LoadedNeuronTable) or pin_peak <= table.pin_range_v:
                 break
@@ -215,7 +225,11 @@ def simulate(circuit: NetworkCircuit, input_volts: np.ndarray, *, options: Solve
         if options.latency and circuit.convention != "imacsim":  # (no transient model of IMAC-Sim's chain yet)
             from imaclab.solver.latency import estimate_latency
 
-            latency = estimate_latency(plan, v_in, outputs, hidden, options)
+            # the transient model is noiseless: it settles to the noiseless solution
+            quiet_out, quiet_hidden = outputs, hidden
+            if noise:
+                quiet_out, _, quiet_hidden, _ = _run_batches(be, plan, v_in, options)
+            latency = estimate_latency(plan, v_in, quiet_out, quiet_hidden, options)
     return SolverResult(outputs=outputs, power_w=power, latency_s=latency, ok=np.ones(n, dtype=bool),
                         hidden=hidden, wall_s=time.perf_counter() - start,
                         meta={"backend": f"fast/{be.name}:{be.device}", "prepare_s": plan.prepare_s})
@@ -316,9 +330,18 @@ def _blas_threads(be, options: SolverOptions):
 _THREADPOOLS = None
 
 
-def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions):
+def read_noise_draws(circuit: NetworkCircuit, layers: tuple[LayerMap, ...], n: int) -> dict[int, np.ndarray]:
+    """Per layer with per-sample read noise: ``z`` [n, amplifiers], standard normal (see the
+    module docstring)."""
+    seed = int(circuit.meta.get("seed", 0))
+    return {li: np.random.default_rng([seed, READ_NOISE_STREAM, li]).standard_normal((n, lm.amplifiers))
+            for li, (lay, lm) in enumerate(zip(circuit.layers, layers)) if lay.read_sigma is not None}
+
+
+def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions,
+                 noise: dict[int, np.ndarray] | None = None):
     n = v_in.shape[0]
-    outputs = np.zeros((n, plan.circuit.n_outputs))
+    outputs = np.zeros((n, plan.circuit.n_readout))
     power = {k: np.zeros(n) for k in POWER_COMPONENTS}
     hidden = [np.zeros((n, lm.fan_out)) for lm in plan.layers if lm.hidden]
     # the backend's copies of the matrices and neuron tables (~25 ms to build for the 400-120-84-10
@@ -334,7 +357,8 @@ def _run_batches(be, plan: SolverPlan, v_in: np.ndarray, options: SolverOptions)
 
     def run(lo: int) -> float:
         hi = min(n, lo + batch)
-        out, pw, hid, peak = _forward(be, plan, mats, tneuron, be.asarray(v_in[lo:hi]), options)
+        z = {li: be.asarray(draws[lo:hi]) for li, draws in (noise or {}).items()}
+        out, pw, hid, peak = _forward(be, plan, mats, tneuron, be.asarray(v_in[lo:hi]), options, z)
         outputs[lo:hi] = be.to_numpy(out)
         for k in POWER_COMPONENTS:
             power[k][lo:hi] = be.to_numpy(pw[k])
@@ -362,7 +386,12 @@ def _device_matrices(be, plan: SolverPlan) -> list[dict]:
     vb = plan.circuit.bias_v
     for li, lm in enumerate(plan.layers):
         amp_t, amp_bias = lm.amplifier_gain(vb)
+        lay = plan.circuit.layers[li]
+        noise_var = layer_read_variance(lay) if lay.read_sigma is not None else None
         mats.append({"amp_t": be.asarray(amp_t),                                  # rows -> unclamped amp outputs
+                     # per-sample read noise: rows' v^2 -> variance of the amp outputs (and the bias row's)
+                     "noise_t": be.asarray(noise_var[:lm.fan_in]) if noise_var is not None else None,
+                     "noise_bias": be.asarray(vb * vb * noise_var[lm.fan_in]) if noise_var is not None else None,
                      "amp_bias": be.asarray(amp_bias),                            # what the bias row adds
                      "y_src": BlockProduct(be, lm.source_admittance),             # sources -> source currents
                      "y_bias": be.asarray(lm.source_admittance[lm.fan_in]),       # sources -> bias source current
@@ -375,17 +404,18 @@ def _device_matrices(be, plan: SolverPlan) -> list[dict]:
 
 def join_amplifiers(be, lm: LayerMap, amp):
     """The neuron input nodes [..., fan_out] of unclamped amplifier outputs [..., n_amp], volts:
-    clamped to the amplifiers' swing, and the partitions of an output averaged (join='average')."""
+    clamped to the amplifiers' swing, and the partitions of an output averaged (join='average');
+    a digitally read layer's readout channels [..., n_amp] as they are (summed after the ADCs)."""
     if lm.clamp_v is not None:
         amp = be.clip(amp, -lm.clamp_v, lm.clamp_v)
-    if lm.partitions == 1:
+    if lm.partitions == 1 or lm.digital_readout:
         return amp
     parts = amp.reshape(*amp.shape[:-1], lm.fan_out, lm.partitions)
     return parts.mean(axis=-1) if be.name == "numpy" else parts.mean(dim=-1)
 
 
 def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron | None, v_in,
-             options: SolverOptions):
+             options: SolverOptions, noise: dict | None = None):
     """One batch through the network.  A layer's sources are its rows, at voltages ``v``
     [B, fan_in] (the inputs, then the neuron outputs), and the bias row at ``vb``, kept apart
     (never concatenated: each copy of a batch costs as much as a small product)."""
@@ -422,6 +452,8 @@ def _forward(be, plan: SolverPlan, mats: list[dict], tneuron: TransistorNeuron |
         pw["crossbars"] = pw["crossbars"] + vb * bias_i
         amp = v @ m["amp_t"]
         amp += m["amp_bias"]
+        if noise and li in noise:  # this sample's read of the cells: a Gaussian per amplifier
+            amp = amp + ((v * v) @ m["noise_t"] + m["noise_bias"]) ** 0.5 * noise[li]
         node = join_amplifiers(be, lm, amp)
         if not lm.hidden:
             if isinstance(neuron, ImacSimNeuron):  # IMAC-Sim's output neurons (unloaded, ideal)

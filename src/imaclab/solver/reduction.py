@@ -201,6 +201,7 @@ class LayerMap:
     tie_resistance_ohm: float           # join='average' tie resistors (0 for 'sum')
     internal_nodes: int
     amplifiers: int
+    digital_readout: bool = False       # the amplifiers are the readout channels (never joined)
 
     @property
     def n_sources(self) -> int:
@@ -241,6 +242,7 @@ def reduce_layer(circuit: NetworkCircuit, layer: int) -> LayerMap:
     amps = lay.amplifiers
     n_amp = len(amps)
     amp_index = {(a.column, a.partition): k for k, a in enumerate(amps)}
+    per_partition = amps[0].partition is not None  # join='average', or partial sums read one by one
     # layer port nodes: sources 0..n_src-1 (bias last), driver nodes behind a resistance,
     # then the positive and negative input of every amplifier
     behind = np.nonzero(r_src > 0)[0]
@@ -254,7 +256,7 @@ def reduce_layer(circuit: NetworkCircuit, layer: int) -> LayerMap:
     for tile in lay.tiles:
         ports = reduce_tile(tile)
         internal += ports.internal_nodes
-        part = tile.h if circuit.join == "average" else None
+        part = tile.h if per_partition else None
         amps_k = np.array([amp_index[(int(j), part)] for j in tile.cols])
         idx = np.concatenate([driver[tile.rows], amp_base + 2 * amps_k, amp_base + 2 * amps_k + 1])
         g[np.ix_(idx, idx)] += ports.admittance
@@ -304,14 +306,15 @@ def reduce_layer(circuit: NetworkCircuit, layer: int) -> LayerMap:
         else:
             amp_i[k] = (volt[pn] - volt[pn + 1]) / r_in[k]
             amp_m1[k] = (volt1[pn] - volt1[pn + 1]) / r_in[k]
-    partitions = 1 if circuit.join == "sum" else len(lay.row_partitions)
-    tie = amps[0].tie_resistance_ohm if circuit.join == "average" else 0.0
+    # amplifiers joined per output in the circuit (a digital readout joins none: its channels are the outputs)
+    partitions = len(lay.row_partitions) if per_partition and not lay.digital_readout else 1
+    tie = amps[0].tie_resistance_ohm if amps[0].tie_node is not None else 0.0
     return LayerMap(index=layer, hidden=lay.hidden, fan_in=lay.fan_in, fan_out=lay.fan_out,
                     source_admittance=y_src, amp_current=amp_i, source_moment1=m1_src, amp_moment1=amp_m1,
                     source_resistance_ohm=r_src, transimpedance_ohm=np.array([a.transimpedance_ohm for a in amps]),
                     sign=np.array([a.sign for a in amps], dtype=np.float64), clamp_v=amps[0].clamp_v,
                     partitions=partitions, tie_resistance_ohm=float(tie or 0.0), internal_nodes=internal,
-                    amplifiers=n_amp)
+                    amplifiers=n_amp, digital_readout=lay.digital_readout)
 
 
 def reduce_network(circuit: NetworkCircuit) -> tuple[LayerMap, ...]:

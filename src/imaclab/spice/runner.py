@@ -124,7 +124,7 @@ def run_spice(*, circuit: NetworkCircuit, samples_v: np.ndarray, options: SpiceO
     if options.analysis == "tran":
         check_transient_steps(circuit, min(per, n), options)
     chunks = [np.arange(k, min(k + per, n)) for k in range(0, n, per)]
-    outputs = np.full((n, circuit.n_outputs), np.nan)
+    outputs = np.full((n, circuit.n_readout), np.nan)
     power = {k: np.full(n, np.nan) for k in POWER_COMPONENTS}
     latency = np.full(n, np.nan)
     ok = np.zeros(n, dtype=bool)
