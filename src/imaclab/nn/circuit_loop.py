@@ -142,6 +142,10 @@ class CircuitLoop:
         if circuit.convention != "imaclab":
             raise ConfigError("circuit-in-the-loop training runs the imaclab circuit convention: set "
                               "circuit.convention to imaclab (or auto)")
+        if any(lay.slices > 1 or lay.digital_readout or lay.read_sigma is not None for lay in circuit.layers):
+            raise ConfigError("circuit-in-the-loop training runs one analog readout per output: turn off "
+                              "converters.weight_slices, converters.adc_per_partition and per-sample read noise "
+                              "(devices.read_noise_draw: evaluation) for training")
         plan = prepare(circuit, self.options)
         masks: list[np.ndarray | None] = []
         for lay, lm in zip(circuit.layers, plan.layers):
