@@ -231,3 +231,23 @@ def test_train_from_scratch_through_the_circuit(tmp_path, capsys):
     assert report["circuit_loop"]["programmings"] >= 2 * (400 // 32) // 5
     assert report["circuit_loop"]["circuit"]["crossbar"] == "16x16"
     assert main(["train", "finetune", "--checkpoint", str(tmp_path / "missing"), "-o", str(tmp_path / "x")]) == 2
+
+
+def test_lenet5_circuit_accuracy_equals_imac_run(tmp_path):
+    """A zoo CNN with an IMAC head: the circuit accuracy a circuit-in-the-loop fine-tune reports is the
+    one imaclab imac run measures on its export with the fast solver (same images, same circuit)."""
+    import json
+
+    from imaclab.cli import main
+
+    base, tuned = tmp_path / "lenet", tmp_path / "tuned"
+    common = ["--train-samples", "512", "--test-samples", "200", "--threads", "1", "--no-html"]
+    assert main(["train", "-m", "lenet5", "-d", "fashion-mnist", "-p", "tpu-imac", "-e", "1", "-o", str(base),
+                 *common]) == 0
+    assert main(["train", "finetune", "--checkpoint", str(base), "--circuit", "--crossbar", "16x16", "--epochs", "1",
+                 "--refresh-steps", "2", "-o", str(tuned), "--threads", "1", "--no-html"]) == 0  # the run's samples
+    report = json.loads((tuned / "report.json").read_text())
+    assert main(["imac", "run", "--model", str(tuned / "imac.npz"), "--data", str(tuned), "--backend", "fast",
+                 "--samples", "200", "-o", str(tmp_path / "eval"), "--no-html"]) == 0
+    evaluation = json.loads((tmp_path / "eval" / "summary.json").read_text())
+    assert evaluation["accuracy"] == pytest.approx(report["circuit_test_accuracy"], abs=1e-12)
