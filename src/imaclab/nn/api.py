@@ -32,8 +32,8 @@ from imaclab.nn.policy import POLICIES, PrecisionPolicy, get_policy
 from imaclab.nn.zoo import MODELS, canonical_model_name
 from imaclab.result import Result, Scalar, Table, flat_scalars
 
-__all__ = ["Catalogue", "CircuitLoopConfig", "NoiseConfig", "TrainJob", "TrainResult", "load_result", "model_zoo", "policy_presets",
-           "resume_command", "run"]
+__all__ = ["Catalogue", "CircuitLoopConfig", "NoiseConfig", "TrainJob", "TrainResult", "load_result", "model_zoo",
+           "policy_presets", "resume_command", "run"]
 
 CONFIG_FILE, CHECKPOINT_FILE, REPORT_FILE, CURVE_FILE = "config.yaml", "checkpoint.pt", "report.json", "accuracy.png"
 

@@ -187,8 +187,8 @@ class CircuitLoop:
                 from imaclab.devices.memristor import map_conductances
 
                 devices = self.network.devices
-                gp_now, gn_now = map_conductances(w_now, devices, self.kind)             # type: ignore[arg-type]
-                gp_old, gn_old = map_conductances(prog.weights[li], devices, self.kind)  # type: ignore[arg-type]
+                gp_now, gn_now = map_conductances(w_now, devices, self.kind)
+                gp_old, gn_old = map_conductances(prog.weights[li], devices, self.kind)
                 row_change = (gp_now + gn_now - gp_old - gn_old).sum(axis=1)
                 if row_change.any():
                     src = src + np.diag(row_change)
