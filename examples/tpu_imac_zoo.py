@@ -106,11 +106,13 @@ def zoo_table(runs: Path, out: Path, models: list[str], samples: int, data: str)
         head = (f"{'-'.join(str(n) for n in imac.layer_sizes)} ({sum(imac.crossbars_per_layer)} crossbars)"
                 if imac is not None else "none")
         lines.append(
-            f"| {row['model']} | {head} | {row['tpu_only_latency_s'] * 1e6:.1f} | {row['tpu_imac_latency_s'] * 1e6:.1f} "
+            f"| {row['model']} | {head} | {row['tpu_only_latency_s'] * 1e6:.1f} "
+            f"| {row['tpu_imac_latency_s'] * 1e6:.1f} "
             f"| {row['speedup']:.3f} | {row['throughput_gain']:.3f} | {row['tpu_only_weight_bytes'] / 1024:.1f} "
             f"| {row['tpu_imac_weight_bytes'] / 1024:.1f} | {pct(row['memory_reduction'])} "
             f"| {row['tpu_only_dram_bytes'] / 1024:.1f} | {row['tpu_imac_dram_bytes'] / 1024:.1f} "
-            f"| {row['tpu_only_energy_j'] * 1e6:.2f} | {row['tpu_imac_energy_j'] * 1e6:.2f} | {row['energy_ratio']:.3f} "
+            f"| {row['tpu_only_energy_j'] * 1e6:.2f} | {row['tpu_imac_energy_j'] * 1e6:.2f} "
+            f"| {row['energy_ratio']:.3f} "
             f"| {pct(row['tpu_only_accuracy'])} | {pct(row['tpu_imac_digital_accuracy'])} "
             f"| {pct(row['tpu_imac_accuracy'])} |")
     return lines
