@@ -60,6 +60,30 @@ def totals(rows: list[dict]) -> dict[str, int]:
     return {k: int(sum(r[k] for r in rows)) for k in keys}
 
 
+def scalesim_row(cfg, layers, key: str, cache: dict, cache_file: str | None) -> tuple[list[dict], float, float]:
+    """SCALE-Sim's reports for ``layers`` and its wall-clock and CPU seconds, layer by layer.
+
+    Each layer is a separate SCALE-Sim run (SCALE-Sim simulates layers independently, from empty
+    buffers, so the reports are those of one run over the topology); a layer found in ``cache``
+    (key ``"<row key> <layer>"``) is not rerun, and each new one is added to ``cache_file``.
+    """
+    rows, wall, cpu = [], 0.0, 0.0
+    for layer in layers:
+        entry = cache.get(f"{key} {layer.name}")
+        if entry is None:
+            start, cpu_start = time.perf_counter(), time.process_time()
+            report = run_scalesim(cfg, [layer])[0]
+            entry = {"row": report, "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start}
+            print(f"  SCALE-Sim {key} {layer.name}: {entry['wall_s']:.1f} s ({entry['cpu_s']:.1f} s CPU)", flush=True)
+            if cache_file:
+                cache[f"{key} {layer.name}"] = entry
+                Path(cache_file).write_text(json.dumps(cache, indent=1))
+        rows.append(entry["row"])
+        wall += entry["wall_s"]
+        cpu += entry["cpu_s"]
+    return rows, wall, cpu
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a subset of layers (see module docstring)")
@@ -68,8 +92,10 @@ def main() -> None:
     parser.add_argument("--only", choices=("resnet18", "gpt2"), help="run one topology only")
     parser.add_argument("--bandwidths", default="calc",
                         help="comma-separated: calc and/or DRAM words/cycle for USER mode (default calc)")
-    parser.add_argument("--scalesim-cache", help="JSON file keeping SCALE-Sim's reports and times per row: rows "
+    parser.add_argument("--scalesim-cache", help="JSON file keeping SCALE-Sim's reports and times per layer: layers "
                         "found there are not rerun (SCALE-Sim takes minutes per row)")
+    parser.add_argument("--scalesim-only", action="store_true",
+                        help="only run SCALE-Sim's missing layers into --scalesim-cache (no imaclab timing)")
     parser.add_argument("--repeats", type=int, default=5, help="imaclab runs per row, the best is used (default 5)")
     args = parser.parse_args()
 
@@ -97,6 +123,10 @@ def main() -> None:
             for df in args.dataflows.split(",")]
     for name, layers, bw, dataflow in rows:
         cfg = base.with_overrides({"dataflow": dataflow, "dram_bandwidth_words_per_cycle": bw})
+        if args.scalesim_only:      # fill the cache only
+            scalesim_row(cfg, layers, f"{name} {'calc' if bw is None else bw} {dataflow} {args.config}", cache,
+                         args.scalesim_cache)
+            continue
         walls, cpus = [], []
         for _ in range(max(1, args.repeats)):
             start, cpu = time.perf_counter(), time.process_time()
@@ -104,17 +134,8 @@ def main() -> None:
             walls.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu)
         t_ours, c_ours = min(walls), min(cpus)
-        subset = "quick" if args.quick else "full"
-        key = f"{name} {'calc' if bw is None else bw} {dataflow} {args.config} {subset}"
-        if key in cache:        # SCALE-Sim's reports and times from an earlier run of this script
-            theirs, t_theirs, c_theirs = cache[key]["rows"], cache[key]["wall_s"], cache[key]["cpu_s"]
-        else:
-            start, cpu = time.perf_counter(), time.process_time()
-            theirs = run_scalesim(cfg, layers)
-            t_theirs, c_theirs = time.perf_counter() - start, time.process_time() - cpu
-            if args.scalesim_cache:
-                cache[key] = {"rows": theirs, "wall_s": t_theirs, "cpu_s": c_theirs}
-                Path(args.scalesim_cache).write_text(json.dumps(cache, indent=1))
+        theirs, t_theirs, c_theirs = scalesim_row(cfg, layers, f"{name} {'calc' if bw is None else bw} "
+                                                  f"{dataflow} {args.config}", cache, args.scalesim_cache)
         mine = totals([r.to_dict() for r in ours])
         ref = totals(theirs)
         words = lambda t: t["dram_ifmap_reads"] + t["dram_filter_reads"] + t["dram_ofmap_writes"]  # noqa: E731
@@ -133,6 +154,8 @@ def main() -> None:
         all_theirs += t_theirs
         cpu_ours += c_ours
         cpu_theirs += c_theirs
+    if args.scalesim_only or not all_ours:
+        return
     print(f"all runs: imaclab {all_ours:.3f} s (best runs), SCALE-Sim {all_theirs:.1f} s wall-clock: speedup "
           f"{all_theirs / all_ours:.0f}x (CPU time {cpu_ours:.3f} s vs {cpu_theirs:.1f} s: {cpu_theirs / cpu_ours:.0f}x); "
           f"total cycles and DRAM words {'identical' if identical else 'DIFFER'}")

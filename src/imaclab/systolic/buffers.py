@@ -528,8 +528,13 @@ def user_memory(total_lines: int, ifmap: UserReads, filt: UserReads, ofmap_count
 
 
 def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap: bool = False,
-                    conv=None) -> UserReads:
-    """:func:`user_reads` with the prefetch order and demand walked in place (no stream arrays)."""
+                    conv=None, closed_form: bool = True) -> UserReads:
+    """:func:`user_reads` with the prefetch order and demand walked in place (no stream arrays).
+
+    ``closed_form``: where every operand cell is a valid read, each cell's set is a closed form of
+    its place in the prefetch order and runs of hits are passed over (False: walk the prefetch order
+    and every read, as for IFMAPs whose windows overhang; same results, the tests compare them).
+    """
     geom = layout.geom
     is_ifmap = layout.operand == "ifmap"
     if is_ifmap:
@@ -541,7 +546,7 @@ def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap
         layout.row_fold, layout.col_fold, layout.lines_per_fold, int(k), im2col.pixel_base, im2col.window_offset,
         im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid, addresses,
         buffer.items_per_set, buffer.active_words, buffer.prefetch_words, bool(unique_ifmap or not is_ifmap),
-        _im2col_geometry(conv))
+        _im2col_geometry(conv), bool(closed_form))
     prefetches = int(ks[-1]) if ks.size else 0
     first = buffer.first_lines(int(stats[1]))
     step = buffer.lines_per_prefetch

@@ -327,11 +327,70 @@ def _grown(ev_line, ev_k, n_ev, need):
 
 
 @numba.njit(cache=True, nogil=True)
+def _below_antidiagonal(x, a, b):
+    """Cells ``(i, j)`` of an ``a x b`` rectangle with ``i + j < x`` (closed form)."""
+    if x <= 0:
+        return np.int64(0)
+    if x >= a + b - 1:
+        return np.int64(a) * b
+    below = x * (x + 1) // 2 if x <= b else b * (b + 1) // 2 + (x - b) * b
+    if x > a:
+        below -= (x - a) * (x - a + 1) // 2
+    return np.int64(below)
+
+
+@numba.njit(cache=True, nogil=True)
+def _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, r0, c0, diag):
+    """Rank of operand cell ``(ii, jj)`` among the valid cells of the prefetch order (closed form).
+
+    The prefetch matrix has ``mrows = blocks * blk_len`` rows and ``width`` columns; cell ``y``
+    (pixel, window element or filter, as ``y_is_row`` says) of block ``y // width`` sits at row
+    ``block * blk_len + x``, column ``y % width``; the last block has valid columns ``< c0`` only
+    (rows ``r0 ..``).  ``diag``: rolled out along anti-diagonals (rows descending within one),
+    else row by row.  Every operand cell must be valid (no window overhang).
+    """
+    if y_is_row:
+        y = ii
+        x = jj
+    else:
+        y = jj
+        x = ii
+    blk = y // width
+    col = y - blk * width
+    row = blk * blk_len + x
+    b = width - c0              # invalid columns of the last block's rows
+    if not diag:
+        pos = np.int64(row) * width + col
+        if b > 0 and row > r0:
+            pos -= np.int64(row - r0) * b
+        return pos
+    d = row + col
+    pos = _below_antidiagonal(d, mrows, width) + min(d, mrows - 1) - row
+    if b > 0:
+        pos -= _below_antidiagonal(d - r0 - c0, mrows - r0, b)
+        lo_r = max(r0, d - width + 1, row + 1)
+        hi_r = min(mrows - 1, d - c0)
+        if hi_r >= lo_r:
+            pos -= hi_r - lo_r + 1
+    return pos
+
+
+@numba.njit(cache=True, nogil=True)
 def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
-               geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set):
+               geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set,
+               closed, pf):
     """One fold's demand through the USER read buffer (mode 0), or (mode 1) the lowest and highest
-    set holding any address of the fold (returned as the first two values)."""
+    set holding any address of the fold (returned as the first two values).
+
+    ``closed``: every cell is valid, so a cell's set is its prefetch rank (:func:`_prefetch_position`,
+    geometry ``pf``) over the items per set, no table needed; and since a skewed fold demands its
+    block in prefetch order (sets never decrease along it), a run of cycles whose sets all lie in the
+    window is passed over in one step (a binary search for its last cycle) -- only the cycles
+    where the window must move, or an im2col read finds its own copy outside, are walked read by read.
+    """
+    pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0, pf_diag, per_set = (
+        pf[0] != 0, pf[1], pf[2], pf[3], pf[4], pf[5], pf[6] != 0, pf[7])
     cu = min(cols, sc - fc * cols)
     ru = min(rows, sr - fr * rows)
     base = (fc * row_fold + fr) * lines_per_fold
@@ -362,13 +421,76 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
     hi_set = -1
     ulo = 0
     nit = cu
-    for cyc in range(ncyc):
+    cyc = -1
+    while cyc < ncyc - 1:
+        cyc += 1
         if skewed:
             line = base + offset + cyc
             ulo = max(0, cyc - t + 1)
             nit = min(used - 1, cyc) - ulo + 1
         else:
             line = base + rows - ru + cyc
+        if closed and not track:
+            # the cycle's first read: its set and its place in the window
+            if skewed:
+                u = ulo
+                e = cyc - u
+                if u_is_row:
+                    ii, jj = u_base + u, e
+                else:
+                    ii, jj = e, u_base + u
+            else:
+                w = fr * rows + ru - 1 - cyc
+                v = fc * cols
+                if w_is_row:
+                    ii, jj = w, v
+                else:
+                    ii, jj = v, w
+            s_first = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                         pf_diag) // per_set
+            rel_first = s_first - start
+            if rel_first < 0:
+                rel_first += n_sets
+            if rel_first < active:
+                limit = s_first + active - 1 - rel_first     # highest set still in the window
+                if skewed:
+                    # last cycle (from cyc on) whose last read's set is <= limit (sets never decrease)
+                    lo_c = cyc - 1
+                    hi_c = ncyc - 1
+                    while lo_c < hi_c:
+                        mid = (lo_c + hi_c + 1) // 2
+                        u = min(used - 1, mid)
+                        e = mid - u
+                        if u_is_row:
+                            ii, jj = u_base + u, e
+                        else:
+                            ii, jj = e, u_base + u
+                        s_mid = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0,
+                                                   pf_c0, pf_diag) // per_set
+                        if s_mid <= limit:
+                            lo_c = mid
+                        else:
+                            hi_c = mid - 1
+                    if lo_c >= cyc:
+                        if first_line < 0:
+                            first_line = line
+                        last_line = base + offset + lo_c
+                        cyc = lo_c
+                        continue
+                else:
+                    # a flipped line is one prefetch row: its reads' sets never decrease along it
+                    v = fc * cols + cu - 1
+                    if w_is_row:
+                        ii, jj = w, v
+                    else:
+                        ii, jj = v, w
+                    s_last = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                                pf_diag) // per_set
+                    if s_last <= limit:
+                        if first_line < 0:
+                            first_line = line
+                        last_line = line
+                        continue
         missed = False
         for it in range(nit):
             if skewed:
@@ -402,7 +524,11 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                 a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
             if not unique:
                 # im2col IFMAP: the demanded cell's own copy first, then every other copy of the address
-                own = cell_set[ii * k + jj]
+                if closed:
+                    own = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                             pf_diag) // per_set
+                else:
+                    own = cell_set[ii * k + jj]
                 if track:
                     if own < lo_set:
                         lo_set = own
@@ -428,7 +554,12 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                             ox = (ix - ss) // g_sw
                             if ox >= g_ow:
                                 continue
-                            rel = cell_set[(oy * g_ow + ox) * k + (rr * g_fw + ss) * g_c + ch] - start
+                            if closed:
+                                rel = _prefetch_position(oy * g_ow + ox, (rr * g_fw + ss) * g_c + ch, pf_y_is_row,
+                                                         pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                                         pf_diag) // per_set - start
+                            else:
+                                rel = cell_set[(oy * g_ow + ox) * k + (rr * g_fw + ss) * g_c + ch] - start
                             if rel < 0:
                                 rel += n_sets
                             if rel < active:
@@ -444,13 +575,18 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                     kk += 1
                     missed = True
                 continue
+            if closed:
+                set_a = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                           pf_diag) // per_set
+            else:
+                set_a = np.int64(sets[a])
             if track:
-                if sets[a] < lo_set:
-                    lo_set = sets[a]
-                if sets[a] > hi_set:
-                    hi_set = sets[a]
+                if set_a < lo_set:
+                    lo_set = set_a
+                if set_a > hi_set:
+                    hi_set = set_a
             while True:
-                rel = sets[a] - start
+                rel = set_a - start
                 if rel < 0:
                     rel += n_sets
                 if rel < active:
@@ -472,12 +608,14 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
 @numba.njit(cache=True, nogil=True)
 def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold, lines_per_fold, k,
                    pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, addresses,
-                   items_per_set, active_words, prefetch_words, unique, geo):
+                   items_per_set, active_words, prefetch_words, unique, geo, closed_form=True):
     """:func:`user_read_misses` without building the streams: the prefetch order and the demand are
     walked in place (SCALE-Sim's ``create_*_prefetch_mat`` / ``create_*_demand_mat`` orders).
 
     Returns ``(event_lines, event_prefetches, stats)``, stats = [valid fetches, prefetch-matrix
-    elements, first valid demand line, last valid demand line].
+    elements, first valid demand line, last valid demand line].  ``closed_form``: where every cell
+    is valid, sets come from :func:`_prefetch_position` instead of a walk of the prefetch order
+    (False: always walk it -- the tests compare the two).
     """
     # ---- prefetch matrix geometry: rows = nblk * blk_len, width columns
     if dataflow == 0:
@@ -508,12 +646,31 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
     block_lo = np.full(max(nblocks, 1), 1 << 62, dtype=np.int64)
     block_hi = np.full(max(nblocks, 1), -1, dtype=np.int64)
     sets = np.empty(0, dtype=np.int32)
+    # every cell valid (filters, IFMAPs without window overhang): sets in closed form, no prefetch walk
+    closed = closed_form and (all_valid or not is_ifmap)
+    c0 = ylim - (nblk - 1) * width          # valid columns of the last block
+    pf = np.array([1 if y_is_row else 0, width, blk_len, mrows, mrows - blk_len, c0, 1 if diag else 0,
+                   items_per_set], dtype=np.int64)
     # IFMAP with repeated addresses: the set of each operand cell (pixel, window element), the copy
     # a demand read most likely finds in the window (checked before the address's other copies)
-    cell_set = np.empty(0 if unique else max(sr, sc, t) * k if is_ifmap else 0, dtype=np.int32)
+    cell_set = np.empty(0 if unique or closed else max(sr, sc, t) * k if is_ifmap else 0, dtype=np.int32)
+    if closed:
+        valid = mrows * width - blk_len * (width - c0)
+        for bk in range(nblocks):
+            last_col = c0 - 1 if bk == nblk - 1 else width - 1
+            for end in range(2):
+                y = bk * width + (last_col if end else 0)
+                x = blk_len - 1 if end else 0
+                ii, jj = (y, x) if y_is_row else (x, y)
+                set_id = _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, mrows - blk_len, c0,
+                                            diag) // items_per_set
+                if end:
+                    block_hi[bk] = set_id
+                else:
+                    block_lo[bk] = set_id
     # one walk over the prefetch order: the set of each address (unique) or of each operand cell
     # unique addresses (GEMM IFMAP, filters): set of address a is sets[a] (one walk, no table)
-    for phase in range(1, 2):
+    for phase in range(1, 1 if closed else 2):     # (no walk in closed form)
         if phase == 1:
             if unique:
                 sets = np.empty(addresses, dtype=np.int32)
@@ -603,7 +760,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                 res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                                  pixel_base, window_offset, r, s, rows_left, cols_left, all_valid,
                                  fold // row_fold, fold % row_fold, geo, sets, n_sets, n_sets, 0, 0, 0,
-                                 ev_line, ev_k, 0, unique, False, cell_set)
+                                 ev_line, ev_k, 0, unique, False, cell_set, closed, pf)
                 if res[3] >= 0:
                     if direction == 0:
                         first_line = res[3]
@@ -650,7 +807,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
             res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                              pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
                              geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
-                             track, cell_set)
+                             track, cell_set, closed, pf)
             start, kk, n_ev = res[0], res[1], res[2]
             if track:
                 block_lo[b] = res[7]
