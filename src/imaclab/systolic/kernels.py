@@ -36,8 +36,10 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
     per-address tables).  Fold geometry as :class:`~imaclab.systolic.operands.OperandLayout`.
     """
     no_read = np.iinfo(prev.dtype).max
-    last = np.full(addresses, -1, dtype=np.int64)
-    first = np.full(addresses, -1, dtype=np.int64)
+    # per-address tables in the positions' own width (int32 for a pass below 2**31 reads): half the
+    # cache footprint of int64 for the random accesses of the walk
+    last = np.full(addresses, -1, dtype=prev.dtype)
+    first = np.full(addresses, -1, dtype=prev.dtype)
     position = 0
     # (the address and bookkeeping are written out in both loops: a helper taking the arrays
     # costs a reference-count update per call, ten times the work of the loop body, and one
@@ -376,10 +378,48 @@ def _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, r0, c0, diag):
 
 
 @numba.njit(cache=True, nogil=True)
+def _window_cells(start, active, n_sets, per_set, y_is_row, width, blk_len, mrows, r0, c0, diag, nblk):
+    """Range ``[y_lo, y_hi)`` of operand lines ``y`` (prefetch blocks of ``width``) that can hold a
+    cell of the window's sets ``start .. start + active - 1``: the blocks whose prefetch positions
+    meet the window's (each block's cells lie between its first and last cell's positions, both
+    increasing with the block).  Everything when the window wraps around."""
+    if start + active > n_sets:
+        return np.int64(0), np.int64(nblk) * width
+    p0 = np.int64(start) * per_set
+    p1 = np.int64(start + active) * per_set
+    # first block whose last cell is at or after p0
+    lo_b = 0
+    hi_b = nblk
+    while lo_b < hi_b:
+        mid = (lo_b + hi_b) // 2
+        last_col = c0 - 1 if mid == nblk - 1 else width - 1
+        y = mid * width + last_col
+        x = blk_len - 1
+        ii, jj = (y, x) if y_is_row else (x, y)
+        if _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, r0, c0, diag) >= p0:
+            hi_b = mid
+        else:
+            lo_b = mid + 1
+    first = lo_b
+    # first block whose first cell is at or after p1
+    lo_b = first
+    hi_b = nblk
+    while lo_b < hi_b:
+        mid = (lo_b + hi_b) // 2
+        y = mid * width
+        ii, jj = (y, np.int64(0)) if y_is_row else (np.int64(0), y)
+        if _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, r0, c0, diag) >= p1:
+            hi_b = mid
+        else:
+            lo_b = mid + 1
+    return np.int64(first) * width, np.int64(lo_b) * width
+
+
+@numba.njit(cache=True, nogil=True)
 def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
                geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set,
-               closed, pf):
+               closed, pf, pix_oy, pix_ox, win_r, win_s, win_ch):
     """One fold's demand through the USER read buffer (mode 0), or (mode 1) the lowest and highest
     set holding any address of the fold (returned as the first two values).
 
@@ -389,8 +429,14 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
     window is passed over in one step (a binary search for its last cycle) -- only the cycles
     where the window must move, or an im2col read finds its own copy outside, are walked read by read.
     """
-    pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0, pf_diag, per_set = (
-        pf[0] != 0, pf[1], pf[2], pf[3], pf[4], pf[5], pf[6] != 0, pf[7])
+    pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0, pf_diag, per_set, pf_nblk = (
+        pf[0] != 0, pf[1], pf[2], pf[3], pf[4], pf[5], pf[6] != 0, pf[7], pf[8])
+    window_at = -1          # the window start the candidate lines and positions below were found for
+    y_lo = np.int64(0)
+    y_hi = np.int64(0)
+    win_lo = np.int64(0)
+    win_hi = np.int64(0)
+    win_wrap = False
     cu = min(cols, sc - fc * cols)
     ru = min(rows, sr - fr * rows)
     base = (fc * row_fold + fr) * lines_per_fold
@@ -522,6 +568,73 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
             last_line = line
             if is_ifmap and unique:
                 a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+            if closed and not unique:
+                # im2col IFMAP, every cell valid: positions compared with the window's position range
+                # (no division by the set size), copies enumerated from per-pixel / per-window-element
+                # tables (no division), only those on operand lines that can hold the window looked up
+                if window_at != start:
+                    y_lo, y_hi = _window_cells(start, active, n_sets, per_set, pf_y_is_row, pf_width, pf_blk_len,
+                                               pf_mrows, pf_r0, pf_c0, pf_diag, pf_nblk)
+                    window_at = start
+                    win_lo = np.int64(start) * per_set
+                    win_wrap = start + active > n_sets
+                    win_hi = np.int64(start + active - n_sets if win_wrap else start + active) * per_set
+                own_pos = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                             pf_diag)
+                if (own_pos >= win_lo or own_pos < win_hi) if win_wrap else (win_lo <= own_pos < win_hi):
+                    continue
+                oy0 = pix_oy[ii]
+                ox0 = pix_ox[ii]
+                jr = win_r[jj]
+                js = win_s[jj]
+                ch = win_ch[jj]
+                iy = oy0 * g_sh + jr
+                ix = ox0 * g_sw + js
+                rr_first = jr % g_sh if g_sh > 1 else 0
+                ss_first = js % g_sw if g_sw > 1 else 0
+                oy_first = oy0 + (jr - rr_first) // g_sh if g_sh > 1 else oy0 + jr
+                ox_first = ox0 + (js - ss_first) // g_sw if g_sw > 1 else ox0 + js
+                rr_last = min(g_fh - 1, iy)
+                ss_last = min(g_fw - 1, ix)
+                while True:
+                    hit = False
+                    rr = rr_first
+                    oy = oy_first
+                    while rr <= rr_last:
+                        if oy < g_oh:
+                            ss = ss_first
+                            ox = ox_first
+                            while ss <= ss_last:
+                                if ox < g_ow:
+                                    ii2 = oy * g_ow + ox
+                                    jj2 = (rr * g_fw + ss) * g_c + ch
+                                    y2 = ii2 if pf_y_is_row else jj2
+                                    if y_lo <= y2 < y_hi:
+                                        pos = _prefetch_position(ii2, jj2, pf_y_is_row, pf_width, pf_blk_len,
+                                                                 pf_mrows, pf_r0, pf_c0, pf_diag)
+                                        if (pos >= win_lo or pos < win_hi) if win_wrap else (win_lo <= pos < win_hi):
+                                            hit = True
+                                            break
+                                ss += g_sw
+                                ox -= 1
+                            if hit:
+                                break
+                        rr += g_sh
+                        oy -= 1
+                    if hit:
+                        break
+                    start += step_sets
+                    if start >= n_sets:
+                        start -= n_sets
+                    kk += 1
+                    missed = True
+                    y_lo, y_hi = _window_cells(start, active, n_sets, per_set, pf_y_is_row, pf_width, pf_blk_len,
+                                               pf_mrows, pf_r0, pf_c0, pf_diag, pf_nblk)
+                    window_at = start
+                    win_lo = np.int64(start) * per_set
+                    win_wrap = start + active > n_sets
+                    win_hi = np.int64(start + active - n_sets if win_wrap else start + active) * per_set
+                continue
             if not unique:
                 # im2col IFMAP: the demanded cell's own copy first, then every other copy of the address
                 if closed:
@@ -546,6 +659,11 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                 ix = pix - iy * g_w
                 while True:
                     hit = False
+                    if closed and window_at != start:
+                        # copies outside these operand lines cannot be in the window: not looked up
+                        y_lo, y_hi = _window_cells(start, active, n_sets, per_set, pf_y_is_row, pf_width, pf_blk_len,
+                                                   pf_mrows, pf_r0, pf_c0, pf_diag, pf_nblk)
+                        window_at = start
                     for rr in range(iy % g_sh, min(g_fh - 1, iy) + 1, g_sh):
                         oy = (iy - rr) // g_sh
                         if oy >= g_oh:
@@ -555,9 +673,13 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                             if ox >= g_ow:
                                 continue
                             if closed:
-                                rel = _prefetch_position(oy * g_ow + ox, (rr * g_fw + ss) * g_c + ch, pf_y_is_row,
-                                                         pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
-                                                         pf_diag) // per_set - start
+                                ii2 = oy * g_ow + ox
+                                jj2 = (rr * g_fw + ss) * g_c + ch
+                                y2 = ii2 if pf_y_is_row else jj2
+                                if y2 < y_lo or y2 >= y_hi:
+                                    continue
+                                rel = _prefetch_position(ii2, jj2, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0,
+                                                         pf_c0, pf_diag) // per_set - start
                             else:
                                 rel = cell_set[(oy * g_ow + ox) * k + (rr * g_fw + ss) * g_c + ch] - start
                             if rel < 0:
@@ -650,7 +772,26 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
     closed = closed_form and (all_valid or not is_ifmap)
     c0 = ylim - (nblk - 1) * width          # valid columns of the last block
     pf = np.array([1 if y_is_row else 0, width, blk_len, mrows, mrows - blk_len, c0, 1 if diag else 0,
-                   items_per_set], dtype=np.int64)
+                   items_per_set, nblk], dtype=np.int64)
+    # closed-form im2col: output row / column of each pixel, window row / column / channel of each
+    # window element (the copies of an address are enumerated from these)
+    g_c, g_fw, g_ow = geo[1], geo[3], geo[7]
+    n_pix = max(sr, sc, t) if closed and is_ifmap and not unique else 0
+    n_win = k if closed and is_ifmap and not unique else 0
+    pix_oy = np.empty(n_pix, dtype=np.int64)
+    pix_ox = np.empty(n_pix, dtype=np.int64)
+    for p in range(n_pix):
+        pix_oy[p] = p // g_ow
+        pix_ox[p] = p - pix_oy[p] * g_ow
+    win_r = np.empty(n_win, dtype=np.int64)
+    win_s = np.empty(n_win, dtype=np.int64)
+    win_ch = np.empty(n_win, dtype=np.int64)
+    for j in range(n_win):
+        ch = j % g_c
+        rs = j // g_c
+        win_r[j] = rs // g_fw
+        win_s[j] = rs - win_r[j] * g_fw
+        win_ch[j] = ch
     # IFMAP with repeated addresses: the set of each operand cell (pixel, window element), the copy
     # a demand read most likely finds in the window (checked before the address's other copies)
     cell_set = np.empty(0 if unique or closed else max(sr, sc, t) * k if is_ifmap else 0, dtype=np.int32)
@@ -760,7 +901,8 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                 res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                                  pixel_base, window_offset, r, s, rows_left, cols_left, all_valid,
                                  fold // row_fold, fold % row_fold, geo, sets, n_sets, n_sets, 0, 0, 0,
-                                 ev_line, ev_k, 0, unique, False, cell_set, closed, pf)
+                                 ev_line, ev_k, 0, unique, False, cell_set, closed, pf,
+                                 pix_oy, pix_ox, win_r, win_s, win_ch)
                 if res[3] >= 0:
                     if direction == 0:
                         first_line = res[3]
@@ -807,7 +949,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
             res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                              pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
                              geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
-                             track, cell_set, closed, pf)
+                             track, cell_set, closed, pf, pix_oy, pix_ox, win_r, win_s, win_ch)
             start, kk, n_ev = res[0], res[1], res[2]
             if track:
                 block_lo[b] = res[7]
