@@ -258,13 +258,18 @@ class _Lines:
     def _all_counts(self, folds: int) -> np.ndarray:
         # group the folds by pattern (fold_kind takes an array of folds), then one row assignment per
         # pattern (not one per fold)
-        kinds = np.asarray(self.fold_kind(np.arange(folds, dtype=np.int64)))
         out = np.empty((folds, self.lines_per_fold), dtype=np.int64)
-        if kinds.ndim == 0 or kinds.size != folds:
-            kinds = np.array([self.fold_kind(f) for f in range(folds)])
-        for kind in sorted(set(kinds.tolist())):      # (np.unique's first call costs ~20 ms of imports)
-            members = kinds == kind
-            out[members] = self.fold_counts(int(np.argmax(members)))
+        kinds = np.asarray(self.fold_kind(np.arange(folds, dtype=np.int64)))
+        if kinds.shape == (folds,):
+            for kind in sorted(set(kinds.tolist())):      # (np.unique's first call costs ~20 ms of imports)
+                members = kinds == kind
+                out[members] = self.fold_counts(int(np.argmax(members)))
+            return out.reshape(-1)
+        groups: dict = {}           # a fold_kind that does not take arrays: one call per fold
+        for f in range(folds):
+            groups.setdefault(self.fold_kind(f), []).append(f)
+        for members_list in groups.values():
+            out[members_list] = self.fold_counts(members_list[0])
         return out.reshape(-1)
 
     def _cum(self, fold: int) -> np.ndarray:
