@@ -240,9 +240,13 @@ FULL_LINE_TABLE_LIMIT = 1 << 22
 class _Lines:
     """Cumulative OFMAP words per demand line, from per-fold closed forms."""
 
-    def __init__(self, fold_words: np.ndarray, lines_per_fold: SupportsInt, fold_counts, fold_kind=None):
+    def __init__(self, fold_words: np.ndarray, lines_per_fold: SupportsInt, fold_counts, fold_kind=None,
+                 table: bool | None = None):
         """``fold_counts(fold)``: words per line of a fold; ``fold_kind(fold)``: a key equal for folds
-        whose line pattern is the same (default: every fold its own)."""
+        whose line pattern is the same (default: every fold its own).  ``table``: keep one cumulative
+        array over all lines (None: below ``FULL_LINE_TABLE_LIMIT`` lines); without it each lookup
+        goes through its fold's pattern (a write-buffer replay makes a few lookups per drain, far
+        fewer than the lines)."""
         self.fold_kind = fold_kind if fold_kind is not None else (lambda fold: fold)
         self.fold_words = np.asarray(fold_words, dtype=np.int64)
         self.fold_cum = np.concatenate(([0], np.cumsum(self.fold_words)))
@@ -252,7 +256,7 @@ class _Lines:
         self.total = int(self.fold_cum[-1])
         self.full = None
         folds = self.fold_words.size
-        if folds * self.lines_per_fold <= FULL_LINE_TABLE_LIMIT:
+        if table or (table is None and folds * self.lines_per_fold <= FULL_LINE_TABLE_LIMIT):
             self.full = np.concatenate(([0], np.cumsum(self._all_counts(folds))))
 
     def _all_counts(self, folds: int) -> np.ndarray:
@@ -273,12 +277,13 @@ class _Lines:
         return out.reshape(-1)
 
     def _cum(self, fold: int) -> np.ndarray:
-        cum = self._cache.get(fold)
+        kind = self.fold_kind(fold)         # folds of one kind share their line pattern
+        cum = self._cache.get(kind)
         if cum is None:
             if len(self._cache) > 64:
                 self._cache.clear()
             cum = np.concatenate(([0], np.cumsum(self.fold_counts(fold))))
-            self._cache[fold] = cum
+            self._cache[kind] = cum
         return cum
 
     def line_of_word(self, word: int) -> int:
