@@ -25,8 +25,8 @@ SCALE-Sim runs each layer separately (it simulates layers independently, from em
 reports are those of one run over the topology; its time is the sum).  imaclab's time is the
 best of ``--repeats`` runs (default 5) of the whole topology, so that one-off costs (first-call
 imports, page faults of a cold process) and other jobs' bursts on a shared machine do not dominate
-a sub-second measurement; its first run is printed too.  SCALE-Sim runs once (minutes per row).  The speedup columns divide
-SCALE-Sim's wall-clock (CPU) time by imaclab's best wall-clock (CPU) time.
+a sub-second measurement; its first run is printed too.  SCALE-Sim runs once (minutes per row).
+The speedup columns divide SCALE-Sim's wall-clock (CPU) time by imaclab's best wall-clock (CPU) time.
 """
 
 from __future__ import annotations
