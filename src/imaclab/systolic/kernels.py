@@ -636,12 +636,9 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                     win_hi = np.int64(start + active - n_sets if win_wrap else start + active) * per_set
                 continue
             if not unique:
-                # im2col IFMAP: the demanded cell's own copy first, then every other copy of the address
-                if closed:
-                    own = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
-                                             pf_diag) // per_set
-                else:
-                    own = cell_set[ii * k + jj]
+                # im2col IFMAP (sets from the prefetch walk): the demanded cell's own copy first, then
+                # every other copy of the address
+                own = cell_set[ii * k + jj]
                 if track:
                     if own < lo_set:
                         lo_set = own
@@ -659,11 +656,6 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                 ix = pix - iy * g_w
                 while True:
                     hit = False
-                    if closed and window_at != start:
-                        # copies outside these operand lines cannot be in the window: not looked up
-                        y_lo, y_hi = _window_cells(start, active, n_sets, per_set, pf_y_is_row, pf_width, pf_blk_len,
-                                                   pf_mrows, pf_r0, pf_c0, pf_diag, pf_nblk)
-                        window_at = start
                     for rr in range(iy % g_sh, min(g_fh - 1, iy) + 1, g_sh):
                         oy = (iy - rr) // g_sh
                         if oy >= g_oh:
@@ -672,16 +664,7 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                             ox = (ix - ss) // g_sw
                             if ox >= g_ow:
                                 continue
-                            if closed:
-                                ii2 = oy * g_ow + ox
-                                jj2 = (rr * g_fw + ss) * g_c + ch
-                                y2 = ii2 if pf_y_is_row else jj2
-                                if y2 < y_lo or y2 >= y_hi:
-                                    continue
-                                rel = _prefetch_position(ii2, jj2, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0,
-                                                         pf_c0, pf_diag) // per_set - start
-                            else:
-                                rel = cell_set[(oy * g_ow + ox) * k + (rr * g_fw + ss) * g_c + ch] - start
+                            rel = cell_set[(oy * g_ow + ox) * k + (rr * g_fw + ss) * g_c + ch] - start
                             if rel < 0:
                                 rel += n_sets
                             if rel < active:
