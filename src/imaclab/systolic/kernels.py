@@ -261,14 +261,24 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
         # writes
         cur = c
         offset = 0
-        for _ in range(ofmap_counts[i]):
-            state[1] -= 1
-            fill += 1
-            if fill == width:
+        # the line's words in runs up to the next event (the word that fills the buffer while a drain
+        # runs, or the word that brings free space below the active half when none runs); within a
+        # run a word only takes space and fills trace lines
+        rem = ofmap_counts[i]
+        while rem > 0:
+            draining = cur < drain_end
+            if draining:
+                take = min(rem, state[1]) if state[1] >= 1 else 1
+            else:
+                take = min(rem, state[1] - active_words + 1) if state[1] >= active_words else 1
+            rem -= take
+            state[1] -= take
+            total = fill + take
+            for _ in range(total // width):
                 fills[closed] = width
                 closed += 1
-                fill = 0
-            if cur < drain_end:
+            fill = total % width
+            if draining:
                 if state[1] <= 0:
                     offset += max(drain_end - cur, 0)
                     cur = drain_end
@@ -467,6 +477,21 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
     hi_set = -1
     ulo = 0
     nit = cu
+    if closed and not skewed and not track:
+        # a flipped block is whole rows of a row-by-row prefetch order: one range of positions; when
+        # all its sets lie in the window every read hits (its first and last lines are all that matter)
+        w = fr * rows + ru - 1                    # the first line's row; the last line's is fr * rows
+        ii, jj = (w, fc * cols + cu - 1) if w_is_row else (fc * cols + cu - 1, w)
+        pos_hi = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0, pf_diag)
+        ii, jj = (fr * rows, fc * cols) if w_is_row else (fc * cols, fr * rows)
+        pos_lo = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0, pf_diag)
+        s_lo = min(pos_lo, pos_hi) // per_set
+        s_hi = max(pos_lo, pos_hi) // per_set
+        rel_lo = s_lo - start
+        if rel_lo < 0:
+            rel_lo += n_sets
+        if rel_lo < active and s_hi - s_lo + rel_lo < active:
+            return (start, kk, n_ev, base + rows - ru, base + rows - 1, ev_line, ev_k, lo_set, hi_set)
     cyc = -1
     while cyc < ncyc - 1:
         cyc += 1
