@@ -202,13 +202,19 @@ def user_read_misses(fetch, items_per_set, active_sets, prefetch_sets, demand, d
 
 
 @numba.njit(cache=True, nogil=True)
-def _wb_drain(start_cycle, drained, closed, fills, width, lines_per_drain, state):
-    # state: [dram_writes, free, first_drain_start (-1 none), last_drain_cycle, drains]
+def _wb_drain(start_cycle, drained, closed, part_line, part_fill, width, lines_per_drain, state):
+    # state: [dram_writes, free, first_drain_start (-1 none), last_drain_cycle, drains, partial lines,
+    # first partial line not yet passed]; trace lines are full (width words) except those in part_line
     end_line = min(drained + lines_per_drain, closed)
     count = end_line - drained
     if count <= 0:
         return -1, drained
-    data = count * width - (width - fills[end_line - 1])
+    last_fill = width
+    while state[6] < state[5] and part_line[state[6]] < end_line - 1:
+        state[6] += 1
+    if state[6] < state[5] and part_line[state[6]] == end_line - 1:
+        last_fill = part_fill[state[6]]
+    data = count * width - (width - last_fill)
     state[0] += data
     state[1] += data
     if state[2] < 0 and state[4] == 0:
@@ -233,8 +239,10 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
     total cycles, DRAM writes, first drain start, last drain cycle, drains, error];
     cycles = served cycle of first/last valid line per operand (6 values).
     """
-    fills = np.empty(int(ofmap_counts.sum()) + 2, dtype=np.int64)
-    state = np.zeros(5, dtype=np.int64)
+    # lines closed before they were full (at a drain start, and the last): where, and their words
+    part_line = np.empty(int(ofmap_counts.sum()) + 2, dtype=np.int64)
+    part_fill = np.empty(int(ofmap_counts.sum()) + 2, dtype=np.int64)
+    state = np.zeros(7, dtype=np.int64)
     state[1] = buffer_words
     state[2] = -1
     closed = 0
@@ -274,9 +282,7 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
             rem -= take
             state[1] -= take
             total = fill + take
-            for _ in range(total // width):
-                fills[closed] = width
-                closed += 1
+            closed += total // width
             fill = total % width
             if draining:
                 if state[1] <= 0:
@@ -284,10 +290,13 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
                     cur = drain_end
             elif state[1] < active_words:
                 if fill > 0:
-                    fills[closed] = fill
+                    part_line[state[5]] = closed
+                    part_fill[state[5]] = fill
+                    state[5] += 1
                     closed += 1
                     fill = 0
-                end, drained = _wb_drain(cur, drained, closed, fills, width, -(-drain_words // width), state)
+                end, drained = _wb_drain(cur, drained, closed, part_line, part_fill, width,
+                                         -(-drain_words // width), state)
                 if end < 0:
                     ints[6] = 1
                     return ints, out
@@ -309,12 +318,15 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
         stalls += max(if_out - c - 1, fl_out - c - 1, offset - 1)
     # empty_all_buffers at the last line's served cycle
     if fill > 0:
-        fills[closed] = fill
+        part_line[state[5]] = closed
+        part_fill[state[5]] = fill
+        state[5] += 1
         closed += 1
         fill = 0
     cycle = last_out
     while drained < closed:
-        end, drained = _wb_drain(cycle, drained, closed, fills, width, -(-drain_words // width), state)
+        end, drained = _wb_drain(cycle, drained, closed, part_line, part_fill, width, -(-drain_words // width),
+                                 state)
         cycle = end + 1
     ints[0] = stalls
     ints[1] = last_out
