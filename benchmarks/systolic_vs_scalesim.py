@@ -117,7 +117,7 @@ def main() -> None:
           f"{base.ofmap_sram_kb} kB{' (quick subset)' if args.quick else ''}")
     header = (f"{'topology':10s} {'bw':>4s} {'df':3s} {'layers':>6s} {'imaclab cycles':>15s} {'SCALE-Sim cycles':>17s} "
               f"{'stalls':>9s} {'DRAM words (imaclab / SCALE-Sim)':>34s} {'imaclab s':>10s} {'(1st run)':>10s} "
-              f"{'SCALE-Sim s':>12s} {'speedup':>9s} {'(CPU)':>9s}")
+              f"{'SCALE-Sim s':>12s} {'CPU s: imaclab / SCALE-Sim':>27s} {'speedup':>9s} {'(CPU)':>9s}")
     print(f"imaclab: best of {args.repeats} runs; SCALE-Sim: one run")
     print(header)
     cache = {}
@@ -162,6 +162,7 @@ def main() -> None:
               f"{mine['total_cycles']:15,d} {ref['total_cycles']:17,d} "
               f"{mine['stall_cycles']:>4d}/{ref['stall_cycles']:<4d} "
               f"{words(mine):>16,d} / {words(ref):<15,d} {t_ours:10.3f} {walls[0]:10.3f} {t_theirs:12.1f} "
+              f"{c_ours:12.4f} / {c_theirs:<12.1f} "
               f"{t_theirs / t_ours:8.0f}x {c_theirs / c_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}{subset}",
               flush=True)
         all_ours += t_ours
