@@ -10,6 +10,8 @@ process, which is less disturbed by other jobs on a shared machine).
     .venv/bin/python benchmarks/systolic_vs_scalesim.py            # full topologies (SCALE-Sim: hours)
     .venv/bin/python benchmarks/systolic_vs_scalesim.py --quick    # a subset of layers (minutes)
     .venv/bin/python benchmarks/systolic_vs_scalesim.py --quick --bandwidths 4,10   # USER mode rows
+    ... --scalesim-cache ss.json --scalesim-only     # SCALE-Sim's rows only, layer by layer, into a cache
+    ... --scalesim-cache ss.json --cached-only       # imaclab re-timed against the cached SCALE-Sim layers
 
 ``--bandwidths`` takes ``calc`` (SCALE-Sim's CALC mode, the default) and/or DRAM bandwidths in
 words/cycle (SCALE-Sim's USER mode; imaclab's default ``dram_model: scalesim``).  In USER mode
@@ -19,11 +21,12 @@ every figure is compared, layer by layer (cycles, stalls, SRAM and DRAM accesses
 layer, and of the GPT-2 layer one attention head (QKV, QK^T, AV, output
 projection, MLP) -- every kind of layer, fewer repeats.
 
-imaclab's time is the best of ``--repeats`` runs (default 5) of the whole topology, so
-that one-off costs (first-call imports, page faults of a cold process) and other jobs'
-bursts on a shared machine do not dominate a sub-second measurement; its first run is
-printed too.  SCALE-Sim runs once (minutes per row).  The speedup columns divide
-SCALE-Sim's wall-clock (CPU) time by imaclab's best wall-clock (CPU) time.
+SCALE-Sim runs each layer separately (it simulates layers independently, from empty buffers: the
+reports are those of one run over the topology; its time is the sum).  imaclab's time is the
+best of ``--repeats`` runs (default 5) of the whole topology, so that one-off costs (first-call
+imports, page faults of a cold process) and other jobs' bursts on a shared machine do not dominate
+a sub-second measurement; its first run is printed too.  SCALE-Sim runs once (minutes per row).
+The speedup columns divide SCALE-Sim's wall-clock (CPU) time by imaclab's best wall-clock (CPU) time.
 """
 
 from __future__ import annotations
@@ -52,12 +55,36 @@ FIGURES = {"total_cycles", "stall_cycles", "sram_ifmap_reads", "sram_filter_read
 def topology(name: str, gemm: bool, keep: tuple[str, ...] | None):
     with resources.as_file(resources.files("imaclab.systolic") / "topologies" / name) as path:
         layers = load_topology(path, gemm=gemm)
-    return [l for l in layers if keep is None or l.name in keep]
+    return [layer for layer in layers if keep is None or layer.name in keep]
 
 
 def totals(rows: list[dict]) -> dict[str, int]:
     keys = ("total_cycles", "stall_cycles", "dram_ifmap_reads", "dram_filter_reads", "dram_ofmap_writes")
     return {k: int(sum(r[k] for r in rows)) for k in keys}
+
+
+def scalesim_row(cfg, layers, key: str, cache: dict, cache_file: str | None) -> tuple[list[dict], float, float]:
+    """SCALE-Sim's reports for ``layers`` and its wall-clock and CPU seconds, layer by layer.
+
+    Each layer is a separate SCALE-Sim run (SCALE-Sim simulates layers independently, from empty
+    buffers, so the reports are those of one run over the topology); a layer found in ``cache``
+    (key ``"<row key> <layer>"``) is not rerun, and each new one is added to ``cache_file``.
+    """
+    rows, wall, cpu = [], 0.0, 0.0
+    for layer in layers:
+        entry = cache.get(f"{key} {layer.name}")
+        if entry is None:
+            start, cpu_start = time.perf_counter(), time.process_time()
+            report = run_scalesim(cfg, [layer])[0]
+            entry = {"row": report, "wall_s": time.perf_counter() - start, "cpu_s": time.process_time() - cpu_start}
+            print(f"  SCALE-Sim {key} {layer.name}: {entry['wall_s']:.1f} s ({entry['cpu_s']:.1f} s CPU)", flush=True)
+            if cache_file:
+                cache[f"{key} {layer.name}"] = entry
+                Path(cache_file).write_text(json.dumps(cache, indent=1))
+        rows.append(entry["row"])
+        wall += entry["wall_s"]
+        cpu += entry["cpu_s"]
+    return rows, wall, cpu
 
 
 def main() -> None:
@@ -68,8 +95,13 @@ def main() -> None:
     parser.add_argument("--only", choices=("resnet18", "gpt2"), help="run one topology only")
     parser.add_argument("--bandwidths", default="calc",
                         help="comma-separated: calc and/or DRAM words/cycle for USER mode (default calc)")
-    parser.add_argument("--scalesim-cache", help="JSON file keeping SCALE-Sim's reports and times per row: rows "
+    parser.add_argument("--scalesim-cache", help="JSON file keeping SCALE-Sim's reports and times per layer: layers "
                         "found there are not rerun (SCALE-Sim takes minutes per row)")
+    parser.add_argument("--scalesim-only", action="store_true",
+                        help="only run SCALE-Sim's missing layers into --scalesim-cache (no imaclab timing)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="run no SCALE-Sim: compare each row on the layers found in --scalesim-cache only (rows "
+                        "with fewer layers say so; a row with none is skipped)")
     parser.add_argument("--repeats", type=int, default=5, help="imaclab runs per row, the best is used (default 5)")
     args = parser.parse_args()
 
@@ -85,7 +117,7 @@ def main() -> None:
           f"{base.ofmap_sram_kb} kB{' (quick subset)' if args.quick else ''}")
     header = (f"{'topology':10s} {'bw':>4s} {'df':3s} {'layers':>6s} {'imaclab cycles':>15s} {'SCALE-Sim cycles':>17s} "
               f"{'stalls':>9s} {'DRAM words (imaclab / SCALE-Sim)':>34s} {'imaclab s':>10s} {'(1st run)':>10s} "
-              f"{'SCALE-Sim s':>12s} {'speedup':>9s} {'(CPU)':>9s}")
+              f"{'SCALE-Sim s':>12s} {'CPU s: imaclab / SCALE-Sim':>27s} {'speedup':>9s} {'(CPU)':>9s}")
     print(f"imaclab: best of {args.repeats} runs; SCALE-Sim: one run")
     print(header)
     cache = {}
@@ -97,6 +129,17 @@ def main() -> None:
             for df in args.dataflows.split(",")]
     for name, layers, bw, dataflow in rows:
         cfg = base.with_overrides({"dataflow": dataflow, "dram_bandwidth_words_per_cycle": bw})
+        if args.scalesim_only:      # fill the cache only
+            scalesim_row(cfg, layers, f"{name} {'calc' if bw is None else bw} {dataflow} {args.config}", cache,
+                         args.scalesim_cache)
+            continue
+        key = f"{name} {'calc' if bw is None else bw} {dataflow} {args.config}"
+        all_layers = len(layers)
+        if args.cached_only:
+            layers = [layer for layer in layers if f"{key} {layer.name}" in cache]
+            if not layers:
+                print(f"{name:10s} {'calc' if bw is None else bw:>4} {dataflow:3s}: no SCALE-Sim layer cached, skipped")
+                continue
         walls, cpus = [], []
         for _ in range(max(1, args.repeats)):
             start, cpu = time.perf_counter(), time.process_time()
@@ -104,17 +147,7 @@ def main() -> None:
             walls.append(time.perf_counter() - start)
             cpus.append(time.process_time() - cpu)
         t_ours, c_ours = min(walls), min(cpus)
-        subset = "quick" if args.quick else "full"
-        key = f"{name} {'calc' if bw is None else bw} {dataflow} {args.config} {subset}"
-        if key in cache:        # SCALE-Sim's reports and times from an earlier run of this script
-            theirs, t_theirs, c_theirs = cache[key]["rows"], cache[key]["wall_s"], cache[key]["cpu_s"]
-        else:
-            start, cpu = time.perf_counter(), time.process_time()
-            theirs = run_scalesim(cfg, layers)
-            t_theirs, c_theirs = time.perf_counter() - start, time.process_time() - cpu
-            if args.scalesim_cache:
-                cache[key] = {"rows": theirs, "wall_s": t_theirs, "cpu_s": c_theirs}
-                Path(args.scalesim_cache).write_text(json.dumps(cache, indent=1))
+        theirs, t_theirs, c_theirs = scalesim_row(cfg, layers, key, cache, args.scalesim_cache)
         mine = totals([r.to_dict() for r in ours])
         ref = totals(theirs)
         words = lambda t: t["dram_ifmap_reads"] + t["dram_filter_reads"] + t["dram_ofmap_writes"]  # noqa: E731
@@ -124,17 +157,23 @@ def main() -> None:
             same &= all(r.to_dict()[key] == value for r, t in zip(ours, theirs) for key, value in t.items()
                         if key in FIGURES)
         identical &= same
+        subset = "" if len(layers) == all_layers else f"  (only {', '.join(layer.name for layer in layers)})"
         print(f"{name:10s} {'calc' if bw is None else bw:>4} {dataflow:3s} {len(layers):6d} "
               f"{mine['total_cycles']:15,d} {ref['total_cycles']:17,d} "
               f"{mine['stall_cycles']:>4d}/{ref['stall_cycles']:<4d} "
               f"{words(mine):>16,d} / {words(ref):<15,d} {t_ours:10.3f} {walls[0]:10.3f} {t_theirs:12.1f} "
-              f"{t_theirs / t_ours:8.0f}x {c_theirs / c_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}", flush=True)
+              f"{c_ours:12.4f} / {c_theirs:<12.1f} "
+              f"{t_theirs / t_ours:8.0f}x {c_theirs / c_ours:8.0f}x{'' if same else '  TOTALS DIFFER'}{subset}",
+              flush=True)
         all_ours += t_ours
         all_theirs += t_theirs
         cpu_ours += c_ours
         cpu_theirs += c_theirs
+    if args.scalesim_only or not all_ours:
+        return
     print(f"all runs: imaclab {all_ours:.3f} s (best runs), SCALE-Sim {all_theirs:.1f} s wall-clock: speedup "
-          f"{all_theirs / all_ours:.0f}x (CPU time {cpu_ours:.3f} s vs {cpu_theirs:.1f} s: {cpu_theirs / cpu_ours:.0f}x); "
+          f"{all_theirs / all_ours:.0f}x (CPU time {cpu_ours:.3f} s vs {cpu_theirs:.1f} s: "
+          f"{cpu_theirs / cpu_ours:.0f}x); "
           f"total cycles and DRAM words {'identical' if identical else 'DIFFER'}")
 
 

@@ -136,14 +136,16 @@ def test_compute_cycles_user_mode():
 
 @pytest.mark.parametrize("dataflow", DATAFLOWS)
 def test_walk_equals_explicit_streams(dataflow):
-    """The in-place walk (fold skipping, pass replay, cell-first lookups) equals the read buffer replayed
-    over explicitly built prefetch and demand streams."""
+    """The in-place walk (fold skipping, pass replay, cell-first lookups; sets from the prefetch walk or in
+    closed form with runs of hits skipped) equals the read buffer replayed over explicitly built prefetch
+    and demand streams."""
     from imaclab.systolic.buffers import UserReadBuffer, user_reads, user_reads_walk
     from imaclab.systolic.model import _unique_addresses
     from imaclab.systolic.operands import OperandLayout, demand_stream, fetch_sequence, operand_im2col
     from imaclab.systolic.schedule import fold_geometry
 
     layers = [GemmLayer(name="g", m=70, n=45, k=33), GemmLayer(name="v", m=1, n=90, k=40),
+              GemmLayer(name="h", m=71, n=47, k=29),
               ConvLayer(name="c", ifmap_height=13, ifmap_width=12, filter_height=3, filter_width=3, channels=5,
                         num_filters=20, stride_height=2, stride_width=1),
               ConvLayer(name="p", ifmap_height=6, ifmap_width=6, filter_height=1, filter_width=1, channels=30,
@@ -160,8 +162,10 @@ def test_walk_equals_explicit_streams(dataflow):
                 demand, lines = demand_stream(layout, layer, im2col)
                 addresses = int(max(fetch.max(initial=0), demand.max(initial=0))) + 1
                 ref = user_reads(buffer, fetch, elements, demand, lines, addresses)
-                got = user_reads_walk(buffer, layout, im2col, k, _unique_addresses(layer), layer)
-                assert got.event_lines.tolist() == ref.event_lines.tolist(), (layer.name, op, words)
-                assert got.event_prefetches.tolist() == ref.event_prefetches.tolist(), (layer.name, op, words)
-                assert (got.dram_reads, got.start_cycle, got.stop_cycle, got.first_line, got.last_line) == \
-                       (ref.dram_reads, ref.start_cycle, ref.stop_cycle, ref.first_line, ref.last_line)
+                for closed_form in (True, False):     # sets in closed form (runs of hits skipped) / walked
+                    got = user_reads_walk(buffer, layout, im2col, k, _unique_addresses(layer), layer, closed_form)
+                    where = (layer.name, op, words, closed_form)
+                    assert got.event_lines.tolist() == ref.event_lines.tolist(), where
+                    assert got.event_prefetches.tolist() == ref.event_prefetches.tolist(), where
+                    assert (got.dram_reads, got.start_cycle, got.stop_cycle, got.first_line, got.last_line) == \
+                           (ref.dram_reads, ref.start_cycle, ref.stop_cycle, ref.first_line, ref.last_line), where

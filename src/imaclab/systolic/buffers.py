@@ -240,9 +240,13 @@ FULL_LINE_TABLE_LIMIT = 1 << 22
 class _Lines:
     """Cumulative OFMAP words per demand line, from per-fold closed forms."""
 
-    def __init__(self, fold_words: np.ndarray, lines_per_fold: SupportsInt, fold_counts, fold_kind=None):
+    def __init__(self, fold_words: np.ndarray, lines_per_fold: SupportsInt, fold_counts, fold_kind=None,
+                 table: bool | None = None):
         """``fold_counts(fold)``: words per line of a fold; ``fold_kind(fold)``: a key equal for folds
-        whose line pattern is the same (default: every fold its own)."""
+        whose line pattern is the same (default: every fold its own).  ``table``: keep one cumulative
+        array over all lines (None: below ``FULL_LINE_TABLE_LIMIT`` lines); without it each lookup
+        goes through its fold's pattern (a write-buffer replay makes a few lookups per drain, far
+        fewer than the lines)."""
         self.fold_kind = fold_kind if fold_kind is not None else (lambda fold: fold)
         self.fold_words = np.asarray(fold_words, dtype=np.int64)
         self.fold_cum = np.concatenate(([0], np.cumsum(self.fold_words)))
@@ -252,26 +256,34 @@ class _Lines:
         self.total = int(self.fold_cum[-1])
         self.full = None
         folds = self.fold_words.size
-        if folds * self.lines_per_fold <= FULL_LINE_TABLE_LIMIT:
+        if table or (table is None and folds * self.lines_per_fold <= FULL_LINE_TABLE_LIMIT):
             self.full = np.concatenate(([0], np.cumsum(self._all_counts(folds))))
 
     def _all_counts(self, folds: int) -> np.ndarray:
-        # group the folds by pattern, then one row assignment per pattern (not one per fold)
-        groups: dict = {}
+        # group the folds by pattern (fold_kind takes an array of folds), then one row assignment per
+        # pattern (not one per fold)
+        out = np.empty((folds, self.lines_per_fold), dtype=np.int64)
+        kinds = np.asarray(self.fold_kind(np.arange(folds, dtype=np.int64)))
+        if kinds.shape == (folds,):
+            for kind in sorted(set(kinds.tolist())):      # (np.unique's first call costs ~20 ms of imports)
+                members = kinds == kind
+                out[members] = self.fold_counts(int(np.argmax(members)))
+            return out.reshape(-1)
+        groups: dict = {}           # a fold_kind that does not take arrays: one call per fold
         for f in range(folds):
             groups.setdefault(self.fold_kind(f), []).append(f)
-        out = np.empty((folds, self.lines_per_fold), dtype=np.int64)
-        for members in groups.values():
-            out[members] = self.fold_counts(members[0])
+        for members_list in groups.values():
+            out[members_list] = self.fold_counts(members_list[0])
         return out.reshape(-1)
 
     def _cum(self, fold: int) -> np.ndarray:
-        cum = self._cache.get(fold)
+        kind = self.fold_kind(fold)         # folds of one kind share their line pattern
+        cum = self._cache.get(kind)
         if cum is None:
             if len(self._cache) > 64:
                 self._cache.clear()
             cum = np.concatenate(([0], np.cumsum(self.fold_counts(fold))))
-            self._cache[fold] = cum
+            self._cache[kind] = cum
         return cum
 
     def line_of_word(self, word: int) -> int:
@@ -528,8 +540,13 @@ def user_memory(total_lines: int, ifmap: UserReads, filt: UserReads, ofmap_count
 
 
 def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap: bool = False,
-                    conv=None) -> UserReads:
-    """:func:`user_reads` with the prefetch order and demand walked in place (no stream arrays)."""
+                    conv=None, closed_form: bool = True) -> UserReads:
+    """:func:`user_reads` with the prefetch order and demand walked in place (no stream arrays).
+
+    ``closed_form``: where every operand cell is a valid read, each cell's set is a closed form of
+    its place in the prefetch order and runs of hits are passed over (False: walk the prefetch order
+    and every read, as for IFMAPs whose windows overhang; same results, the tests compare them).
+    """
     geom = layout.geom
     is_ifmap = layout.operand == "ifmap"
     if is_ifmap:
@@ -541,7 +558,7 @@ def user_reads_walk(buffer: UserReadBuffer, layout, im2col, k: int, unique_ifmap
         layout.row_fold, layout.col_fold, layout.lines_per_fold, int(k), im2col.pixel_base, im2col.window_offset,
         im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid, addresses,
         buffer.items_per_set, buffer.active_words, buffer.prefetch_words, bool(unique_ifmap or not is_ifmap),
-        _im2col_geometry(conv))
+        _im2col_geometry(conv), bool(closed_form))
     prefetches = int(ks[-1]) if ks.size else 0
     first = buffer.first_lines(int(stats[1]))
     step = buffer.lines_per_prefetch

@@ -36,8 +36,10 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
     per-address tables).  Fold geometry as :class:`~imaclab.systolic.operands.OperandLayout`.
     """
     no_read = np.iinfo(prev.dtype).max
-    last = np.full(addresses, -1, dtype=np.int64)
-    first = np.full(addresses, -1, dtype=np.int64)
+    # per-address tables in the positions' own width (int32 for a pass below 2**31 reads): half the
+    # cache footprint of int64 for the random accesses of the walk
+    last = np.full(addresses, -1, dtype=prev.dtype)
+    first = np.full(addresses, -1, dtype=prev.dtype)
     position = 0
     # (the address and bookkeeping are written out in both loops: a helper taking the arrays
     # costs a reference-count update per call, ten times the work of the loop body, and one
@@ -200,13 +202,19 @@ def user_read_misses(fetch, items_per_set, active_sets, prefetch_sets, demand, d
 
 
 @numba.njit(cache=True, nogil=True)
-def _wb_drain(start_cycle, drained, closed, fills, width, lines_per_drain, state):
-    # state: [dram_writes, free, first_drain_start (-1 none), last_drain_cycle, drains]
+def _wb_drain(start_cycle, drained, closed, part_line, part_fill, width, lines_per_drain, state):
+    # state: [dram_writes, free, first_drain_start (-1 none), last_drain_cycle, drains, partial lines,
+    # first partial line not yet passed]; trace lines are full (width words) except those in part_line
     end_line = min(drained + lines_per_drain, closed)
     count = end_line - drained
     if count <= 0:
         return -1, drained
-    data = count * width - (width - fills[end_line - 1])
+    last_fill = width
+    while state[6] < state[5] and part_line[state[6]] < end_line - 1:
+        state[6] += 1
+    if state[6] < state[5] and part_line[state[6]] == end_line - 1:
+        last_fill = part_fill[state[6]]
+    data = count * width - (width - last_fill)
     state[0] += data
     state[1] += data
     if state[2] < 0 and state[4] == 0:
@@ -231,8 +239,10 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
     total cycles, DRAM writes, first drain start, last drain cycle, drains, error];
     cycles = served cycle of first/last valid line per operand (6 values).
     """
-    fills = np.empty(int(ofmap_counts.sum()) + 2, dtype=np.int64)
-    state = np.zeros(5, dtype=np.int64)
+    # lines closed before they were full (at a drain start, and the last): where, and their words
+    part_line = np.empty(int(ofmap_counts.sum()) + 2, dtype=np.int64)
+    part_fill = np.empty(int(ofmap_counts.sum()) + 2, dtype=np.int64)
+    state = np.zeros(7, dtype=np.int64)
     state[1] = buffer_words
     state[2] = -1
     closed = 0
@@ -259,23 +269,34 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
         # writes
         cur = c
         offset = 0
-        for _ in range(ofmap_counts[i]):
-            state[1] -= 1
-            fill += 1
-            if fill == width:
-                fills[closed] = width
-                closed += 1
-                fill = 0
-            if cur < drain_end:
+        # the line's words in runs up to the next event (the word that fills the buffer while a drain
+        # runs, or the word that brings free space below the active half when none runs); within a
+        # run a word only takes space and fills trace lines
+        rem = ofmap_counts[i]
+        while rem > 0:
+            draining = cur < drain_end
+            if draining:
+                take = min(rem, state[1]) if state[1] >= 1 else 1
+            else:
+                take = min(rem, state[1] - active_words + 1) if state[1] >= active_words else 1
+            rem -= take
+            state[1] -= take
+            total = fill + take
+            closed += total // width
+            fill = total % width
+            if draining:
                 if state[1] <= 0:
                     offset += max(drain_end - cur, 0)
                     cur = drain_end
             elif state[1] < active_words:
                 if fill > 0:
-                    fills[closed] = fill
+                    part_line[state[5]] = closed
+                    part_fill[state[5]] = fill
+                    state[5] += 1
                     closed += 1
                     fill = 0
-                end, drained = _wb_drain(cur, drained, closed, fills, width, -(-drain_words // width), state)
+                end, drained = _wb_drain(cur, drained, closed, part_line, part_fill, width,
+                                         -(-drain_words // width), state)
                 if end < 0:
                     ints[6] = 1
                     return ints, out
@@ -297,12 +318,15 @@ def user_stall_scan(lines, if_lines, if_k, if_step, fl_lines, fl_k, fl_step, ofm
         stalls += max(if_out - c - 1, fl_out - c - 1, offset - 1)
     # empty_all_buffers at the last line's served cycle
     if fill > 0:
-        fills[closed] = fill
+        part_line[state[5]] = closed
+        part_fill[state[5]] = fill
+        state[5] += 1
         closed += 1
         fill = 0
     cycle = last_out
     while drained < closed:
-        end, drained = _wb_drain(cycle, drained, closed, fills, width, -(-drain_words // width), state)
+        end, drained = _wb_drain(cycle, drained, closed, part_line, part_fill, width, -(-drain_words // width),
+                                 state)
         cycle = end + 1
     ints[0] = stalls
     ints[1] = last_out
@@ -327,11 +351,114 @@ def _grown(ev_line, ev_k, n_ev, need):
 
 
 @numba.njit(cache=True, nogil=True)
+def _below_antidiagonal(x, a, b):
+    """Cells ``(i, j)`` of an ``a x b`` rectangle with ``i + j < x`` (closed form)."""
+    if x <= 0:
+        return np.int64(0)
+    if x >= a + b - 1:
+        return np.int64(a) * b
+    below = x * (x + 1) // 2 if x <= b else b * (b + 1) // 2 + (x - b) * b
+    if x > a:
+        below -= (x - a) * (x - a + 1) // 2
+    return np.int64(below)
+
+
+@numba.njit(cache=True, nogil=True)
+def _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, r0, c0, diag):
+    """Rank of operand cell ``(ii, jj)`` among the valid cells of the prefetch order (closed form).
+
+    The prefetch matrix has ``mrows = blocks * blk_len`` rows and ``width`` columns; cell ``y``
+    (pixel, window element or filter, as ``y_is_row`` says) of block ``y // width`` sits at row
+    ``block * blk_len + x``, column ``y % width``; the last block has valid columns ``< c0`` only
+    (rows ``r0 ..``).  ``diag``: rolled out along anti-diagonals (rows descending within one),
+    else row by row.  Every operand cell must be valid (no window overhang).
+    """
+    if y_is_row:
+        y = ii
+        x = jj
+    else:
+        y = jj
+        x = ii
+    blk = y // width
+    col = y - blk * width
+    row = blk * blk_len + x
+    b = width - c0              # invalid columns of the last block's rows
+    if not diag:
+        pos = np.int64(row) * width + col
+        if b > 0 and row > r0:
+            pos -= np.int64(row - r0) * b
+        return pos
+    d = row + col
+    pos = _below_antidiagonal(d, mrows, width) + min(d, mrows - 1) - row
+    if b > 0:
+        pos -= _below_antidiagonal(d - r0 - c0, mrows - r0, b)
+        lo_r = max(r0, d - width + 1, row + 1)
+        hi_r = min(mrows - 1, d - c0)
+        if hi_r >= lo_r:
+            pos -= hi_r - lo_r + 1
+    return pos
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_cells(start, active, n_sets, per_set, y_is_row, width, blk_len, mrows, r0, c0, diag, nblk):
+    """Range ``[y_lo, y_hi)`` of operand lines ``y`` (prefetch blocks of ``width``) that can hold a
+    cell of the window's sets ``start .. start + active - 1``: the blocks whose prefetch positions
+    meet the window's (each block's cells lie between its first and last cell's positions, both
+    increasing with the block).  Everything when the window wraps around."""
+    if start + active > n_sets:
+        return np.int64(0), np.int64(nblk) * width
+    p0 = np.int64(start) * per_set
+    p1 = np.int64(start + active) * per_set
+    # first block whose last cell is at or after p0
+    lo_b = 0
+    hi_b = nblk
+    while lo_b < hi_b:
+        mid = (lo_b + hi_b) // 2
+        last_col = c0 - 1 if mid == nblk - 1 else width - 1
+        y = mid * width + last_col
+        x = blk_len - 1
+        ii, jj = (y, x) if y_is_row else (x, y)
+        if _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, r0, c0, diag) >= p0:
+            hi_b = mid
+        else:
+            lo_b = mid + 1
+    first = lo_b
+    # first block whose first cell is at or after p1
+    lo_b = first
+    hi_b = nblk
+    while lo_b < hi_b:
+        mid = (lo_b + hi_b) // 2
+        y = mid * width
+        ii, jj = (y, np.int64(0)) if y_is_row else (np.int64(0), y)
+        if _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, r0, c0, diag) >= p1:
+            hi_b = mid
+        else:
+            lo_b = mid + 1
+    return np.int64(first) * width, np.int64(lo_b) * width
+
+
+@numba.njit(cache=True, nogil=True)
 def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
-               geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set):
+               geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique, track, cell_set,
+               closed, pf, pix_oy, pix_ox, win_r, win_s, win_ch):
     """One fold's demand through the USER read buffer (mode 0), or (mode 1) the lowest and highest
-    set holding any address of the fold (returned as the first two values)."""
+    set holding any address of the fold (returned as the first two values).
+
+    ``closed``: every cell is valid, so a cell's set is its prefetch rank (:func:`_prefetch_position`,
+    geometry ``pf``) over the items per set, no table needed; and since a skewed fold demands its
+    block in prefetch order (sets never decrease along it), a run of cycles whose sets all lie in the
+    window is passed over in one step (a binary search for its last cycle) -- only the cycles
+    where the window must move, or an im2col read finds its own copy outside, are walked read by read.
+    """
+    pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0, pf_diag, per_set, pf_nblk = (
+        pf[0] != 0, pf[1], pf[2], pf[3], pf[4], pf[5], pf[6] != 0, pf[7], pf[8])
+    window_at = -1          # the window start the candidate lines and positions below were found for
+    y_lo = np.int64(0)
+    y_hi = np.int64(0)
+    win_lo = np.int64(0)
+    win_hi = np.int64(0)
+    win_wrap = False
     cu = min(cols, sc - fc * cols)
     ru = min(rows, sr - fr * rows)
     base = (fc * row_fold + fr) * lines_per_fold
@@ -362,13 +489,91 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
     hi_set = -1
     ulo = 0
     nit = cu
-    for cyc in range(ncyc):
+    if closed and not skewed and not track:
+        # a flipped block is whole rows of a row-by-row prefetch order: one range of positions; when
+        # all its sets lie in the window every read hits (its first and last lines are all that matter)
+        w = fr * rows + ru - 1                    # the first line's row; the last line's is fr * rows
+        ii, jj = (w, fc * cols + cu - 1) if w_is_row else (fc * cols + cu - 1, w)
+        pos_hi = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0, pf_diag)
+        ii, jj = (fr * rows, fc * cols) if w_is_row else (fc * cols, fr * rows)
+        pos_lo = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0, pf_diag)
+        s_lo = min(pos_lo, pos_hi) // per_set
+        s_hi = max(pos_lo, pos_hi) // per_set
+        rel_lo = s_lo - start
+        if rel_lo < 0:
+            rel_lo += n_sets
+        if rel_lo < active and s_hi - s_lo + rel_lo < active:
+            return (start, kk, n_ev, base + rows - ru, base + rows - 1, ev_line, ev_k, lo_set, hi_set)
+    cyc = -1
+    while cyc < ncyc - 1:
+        cyc += 1
         if skewed:
             line = base + offset + cyc
             ulo = max(0, cyc - t + 1)
             nit = min(used - 1, cyc) - ulo + 1
         else:
             line = base + rows - ru + cyc
+        if closed and not track:
+            # the cycle's first read: its set and its place in the window
+            if skewed:
+                u = ulo
+                e = cyc - u
+                if u_is_row:
+                    ii, jj = u_base + u, e
+                else:
+                    ii, jj = e, u_base + u
+            else:
+                w = fr * rows + ru - 1 - cyc
+                v = fc * cols
+                if w_is_row:
+                    ii, jj = w, v
+                else:
+                    ii, jj = v, w
+            s_first = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                         pf_diag) // per_set
+            rel_first = s_first - start
+            if rel_first < 0:
+                rel_first += n_sets
+            if rel_first < active:
+                limit = s_first + active - 1 - rel_first     # highest set still in the window
+                if skewed:
+                    # last cycle (from cyc on) whose last read's set is <= limit (sets never decrease)
+                    lo_c = cyc - 1
+                    hi_c = ncyc - 1
+                    while lo_c < hi_c:
+                        mid = (lo_c + hi_c + 1) // 2
+                        u = min(used - 1, mid)
+                        e = mid - u
+                        if u_is_row:
+                            ii, jj = u_base + u, e
+                        else:
+                            ii, jj = e, u_base + u
+                        s_mid = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0,
+                                                   pf_c0, pf_diag) // per_set
+                        if s_mid <= limit:
+                            lo_c = mid
+                        else:
+                            hi_c = mid - 1
+                    if lo_c >= cyc:
+                        if first_line < 0:
+                            first_line = line
+                        last_line = base + offset + lo_c
+                        cyc = lo_c
+                        continue
+                else:
+                    # a flipped line is one prefetch row: its reads' sets never decrease along it
+                    v = fc * cols + cu - 1
+                    if w_is_row:
+                        ii, jj = w, v
+                    else:
+                        ii, jj = v, w
+                    s_last = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                                pf_diag) // per_set
+                    if s_last <= limit:
+                        if first_line < 0:
+                            first_line = line
+                        last_line = line
+                        continue
         missed = False
         for it in range(nit):
             if skewed:
@@ -400,8 +605,76 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
             last_line = line
             if is_ifmap and unique:
                 a = np.int64(pixel_base[ii]) + np.int64(window_offset[jj])
+            if closed and not unique:
+                # im2col IFMAP, every cell valid: positions compared with the window's position range
+                # (no division by the set size), copies enumerated from per-pixel / per-window-element
+                # tables (no division), only those on operand lines that can hold the window looked up
+                if window_at != start:
+                    y_lo, y_hi = _window_cells(start, active, n_sets, per_set, pf_y_is_row, pf_width, pf_blk_len,
+                                               pf_mrows, pf_r0, pf_c0, pf_diag, pf_nblk)
+                    window_at = start
+                    win_lo = np.int64(start) * per_set
+                    win_wrap = start + active > n_sets
+                    win_hi = np.int64(start + active - n_sets if win_wrap else start + active) * per_set
+                own_pos = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                             pf_diag)
+                if (own_pos >= win_lo or own_pos < win_hi) if win_wrap else (win_lo <= own_pos < win_hi):
+                    continue
+                oy0 = pix_oy[ii]
+                ox0 = pix_ox[ii]
+                jr = win_r[jj]
+                js = win_s[jj]
+                ch = win_ch[jj]
+                iy = oy0 * g_sh + jr
+                ix = ox0 * g_sw + js
+                rr_first = jr % g_sh if g_sh > 1 else 0
+                ss_first = js % g_sw if g_sw > 1 else 0
+                oy_first = oy0 + (jr - rr_first) // g_sh if g_sh > 1 else oy0 + jr
+                ox_first = ox0 + (js - ss_first) // g_sw if g_sw > 1 else ox0 + js
+                rr_last = min(g_fh - 1, iy)
+                ss_last = min(g_fw - 1, ix)
+                while True:
+                    hit = False
+                    rr = rr_first
+                    oy = oy_first
+                    while rr <= rr_last:
+                        if oy < g_oh:
+                            ss = ss_first
+                            ox = ox_first
+                            while ss <= ss_last:
+                                if ox < g_ow:
+                                    ii2 = oy * g_ow + ox
+                                    jj2 = (rr * g_fw + ss) * g_c + ch
+                                    y2 = ii2 if pf_y_is_row else jj2
+                                    if y_lo <= y2 < y_hi:
+                                        pos = _prefetch_position(ii2, jj2, pf_y_is_row, pf_width, pf_blk_len,
+                                                                 pf_mrows, pf_r0, pf_c0, pf_diag)
+                                        if (pos >= win_lo or pos < win_hi) if win_wrap else (win_lo <= pos < win_hi):
+                                            hit = True
+                                            break
+                                ss += g_sw
+                                ox -= 1
+                            if hit:
+                                break
+                        rr += g_sh
+                        oy -= 1
+                    if hit:
+                        break
+                    start += step_sets
+                    if start >= n_sets:
+                        start -= n_sets
+                    kk += 1
+                    missed = True
+                    y_lo, y_hi = _window_cells(start, active, n_sets, per_set, pf_y_is_row, pf_width, pf_blk_len,
+                                               pf_mrows, pf_r0, pf_c0, pf_diag, pf_nblk)
+                    window_at = start
+                    win_lo = np.int64(start) * per_set
+                    win_wrap = start + active > n_sets
+                    win_hi = np.int64(start + active - n_sets if win_wrap else start + active) * per_set
+                continue
             if not unique:
-                # im2col IFMAP: the demanded cell's own copy first, then every other copy of the address
+                # im2col IFMAP (sets from the prefetch walk): the demanded cell's own copy first, then
+                # every other copy of the address
                 own = cell_set[ii * k + jj]
                 if track:
                     if own < lo_set:
@@ -444,13 +717,18 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
                     kk += 1
                     missed = True
                 continue
+            if closed:
+                set_a = _prefetch_position(ii, jj, pf_y_is_row, pf_width, pf_blk_len, pf_mrows, pf_r0, pf_c0,
+                                           pf_diag) // per_set
+            else:
+                set_a = np.int64(sets[a])
             if track:
-                if sets[a] < lo_set:
-                    lo_set = sets[a]
-                if sets[a] > hi_set:
-                    hi_set = sets[a]
+                if set_a < lo_set:
+                    lo_set = set_a
+                if set_a > hi_set:
+                    hi_set = set_a
             while True:
-                rel = sets[a] - start
+                rel = set_a - start
                 if rel < 0:
                     rel += n_sets
                 if rel < active:
@@ -472,12 +750,14 @@ def _walk_fold(mode, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_
 @numba.njit(cache=True, nogil=True)
 def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold, lines_per_fold, k,
                    pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, addresses,
-                   items_per_set, active_words, prefetch_words, unique, geo):
+                   items_per_set, active_words, prefetch_words, unique, geo, closed_form=True):
     """:func:`user_read_misses` without building the streams: the prefetch order and the demand are
     walked in place (SCALE-Sim's ``create_*_prefetch_mat`` / ``create_*_demand_mat`` orders).
 
     Returns ``(event_lines, event_prefetches, stats)``, stats = [valid fetches, prefetch-matrix
-    elements, first valid demand line, last valid demand line].
+    elements, first valid demand line, last valid demand line].  ``closed_form``: where every cell
+    is valid, sets come from :func:`_prefetch_position` instead of a walk of the prefetch order
+    (False: always walk it -- the tests compare the two).
     """
     # ---- prefetch matrix geometry: rows = nblk * blk_len, width columns
     if dataflow == 0:
@@ -508,12 +788,50 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
     block_lo = np.full(max(nblocks, 1), 1 << 62, dtype=np.int64)
     block_hi = np.full(max(nblocks, 1), -1, dtype=np.int64)
     sets = np.empty(0, dtype=np.int32)
+    # every cell valid (filters, IFMAPs without window overhang): sets in closed form, no prefetch walk
+    closed = closed_form and (all_valid or not is_ifmap)
+    c0 = ylim - (nblk - 1) * width          # valid columns of the last block
+    pf = np.array([1 if y_is_row else 0, width, blk_len, mrows, mrows - blk_len, c0, 1 if diag else 0,
+                   items_per_set, nblk], dtype=np.int64)
+    # closed-form im2col: output row / column of each pixel, window row / column / channel of each
+    # window element (the copies of an address are enumerated from these)
+    g_c, g_fw, g_ow = geo[1], geo[3], geo[7]
+    n_pix = max(sr, sc, t) if closed and is_ifmap and not unique else 0
+    n_win = k if closed and is_ifmap and not unique else 0
+    pix_oy = np.empty(n_pix, dtype=np.int64)
+    pix_ox = np.empty(n_pix, dtype=np.int64)
+    for p in range(n_pix):
+        pix_oy[p] = p // g_ow
+        pix_ox[p] = p - pix_oy[p] * g_ow
+    win_r = np.empty(n_win, dtype=np.int64)
+    win_s = np.empty(n_win, dtype=np.int64)
+    win_ch = np.empty(n_win, dtype=np.int64)
+    for j in range(n_win):
+        ch = j % g_c
+        rs = j // g_c
+        win_r[j] = rs // g_fw
+        win_s[j] = rs - win_r[j] * g_fw
+        win_ch[j] = ch
     # IFMAP with repeated addresses: the set of each operand cell (pixel, window element), the copy
     # a demand read most likely finds in the window (checked before the address's other copies)
-    cell_set = np.empty(0 if unique else max(sr, sc, t) * k if is_ifmap else 0, dtype=np.int32)
+    cell_set = np.empty(0 if unique or closed else max(sr, sc, t) * k if is_ifmap else 0, dtype=np.int32)
+    if closed:
+        valid = mrows * width - blk_len * (width - c0)
+        for bk in range(nblocks):
+            last_col = c0 - 1 if bk == nblk - 1 else width - 1
+            for end in range(2):
+                y = bk * width + (last_col if end else 0)
+                x = blk_len - 1 if end else 0
+                ii, jj = (y, x) if y_is_row else (x, y)
+                set_id = _prefetch_position(ii, jj, y_is_row, width, blk_len, mrows, mrows - blk_len, c0,
+                                            diag) // items_per_set
+                if end:
+                    block_hi[bk] = set_id
+                else:
+                    block_lo[bk] = set_id
     # one walk over the prefetch order: the set of each address (unique) or of each operand cell
     # unique addresses (GEMM IFMAP, filters): set of address a is sets[a] (one walk, no table)
-    for phase in range(1, 2):
+    for phase in range(1, 1 if closed else 2):     # (no walk in closed form)
         if phase == 1:
             if unique:
                 sets = np.empty(addresses, dtype=np.int32)
@@ -603,7 +921,8 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
                 res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                                  pixel_base, window_offset, r, s, rows_left, cols_left, all_valid,
                                  fold // row_fold, fold % row_fold, geo, sets, n_sets, n_sets, 0, 0, 0,
-                                 ev_line, ev_k, 0, unique, False, cell_set)
+                                 ev_line, ev_k, 0, unique, False, cell_set, closed, pf,
+                                 pix_oy, pix_ox, win_r, win_s, win_ch)
                 if res[3] >= 0:
                     if direction == 0:
                         first_line = res[3]
@@ -650,7 +969,7 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
             res = _walk_fold(0, dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, lines_per_fold, k,
                              pixel_base, window_offset, r, s, rows_left, cols_left, all_valid, fc, fr,
                              geo, sets, n_sets, active, step_sets, start, kk, ev_line, ev_k, n_ev, unique,
-                             track, cell_set)
+                             track, cell_set, closed, pf, pix_oy, pix_ox, win_r, win_s, win_ch)
             start, kk, n_ev = res[0], res[1], res[2]
             if track:
                 block_lo[b] = res[7]

@@ -170,7 +170,8 @@ def simulate_layer(cfg: SystolicConfig, layer: Layer) -> LayerReport:
     ofmap_layout = layouts["ofmap"]
     drain_width = cols if cfg.calc_bandwidth else int(cfg.dram_bandwidth_words_per_cycle or cols)
     fold_words = ofmap_layout.fold_elements()
-    ofmap_lines = _Lines(fold_words, geom.lines_per_fold, ofmap_layout.line_counts, ofmap_layout.fold_kind)
+    ofmap_lines = _Lines(fold_words, geom.lines_per_fold, ofmap_layout.line_counts, ofmap_layout.fold_kind,
+                         table=False)
     writes = simulate_write_buffer(ofmap_lines, lines, cfg.sram_words("ofmap"), drain_width)
     stall_cycles = writes.stall_cycles
 
@@ -248,9 +249,8 @@ def _simulate_user(cfg: SystolicConfig, layer: Layer, unit: Layer, geom, layouts
              for op in ("ifmap", "filter")}
     ofmap_layout = layouts["ofmap"]
     ofmap_lines = _Lines(ofmap_layout.fold_elements(), geom.lines_per_fold, ofmap_layout.line_counts,
-                         ofmap_layout.fold_kind)
-    counts = np.diff(ofmap_lines.full) if ofmap_lines.full is not None else \
-        ofmap_lines._all_counts(ofmap_lines.fold_words.size)
+                         ofmap_layout.fold_kind, table=False)
+    counts = ofmap_lines._all_counts(ofmap_lines.fold_words.size)      # words per line, every line
     mem = user_memory(lines, reads["ifmap"], reads["filter"], counts, cfg.sram_words("ofmap"), bw)
     sram = mem.sram_cycles
     peak_sram = _peak_sram(layouts)
