@@ -251,3 +251,23 @@ def test_lenet5_circuit_accuracy_equals_imac_run(tmp_path):
                  "--samples", "200", "-o", str(tmp_path / "eval"), "--no-html"]) == 0
     evaluation = json.loads((tmp_path / "eval" / "summary.json").read_text())
     assert evaluation["accuracy"] == pytest.approx(report["circuit_test_accuracy"], abs=1e-12)
+
+
+def test_transistor_neurons_on_their_real_load():
+    """Transistor neurons driving the next layer's rows directly: the loop's forward is the solver's
+    (Newton on the loaded table), and the twin's curve is the layer's loaded curve (the circuit's)."""
+    torch.manual_seed(0)
+    spec = IMACSpec().with_overrides({"neuron.kind": "transistor", "inputs.mode": "analog"})
+    head = IMACHead([20, 12, 4], [QuantSpec(kind="binary", bits=8, scale="none", per_channel=False)] * 2, spec,
+                    unit_inputs=True)
+    head.eval()
+    loop = CircuitLoop(head, _network(head)).attach()
+    x = _inputs()
+    with torch.no_grad():
+        u = head.column_signals(x).double().numpy()
+    circuit = loop.programmed.circuit
+    assert circuit.neuron.kind == "transistor" and circuit.loading == "direct"
+    exact = simulate(circuit, circuit.encode(x.double().numpy()), options=SolverOptions(latency=False)).outputs
+    np.testing.assert_allclose(u, exact, rtol=0, atol=1e-5 * np.abs(exact).max())
+    np.testing.assert_allclose(head.layers[0].neuron.v_out.double().numpy(), circuit.layer_curves[0].v_out,
+                               rtol=0, atol=1e-6)
