@@ -245,7 +245,7 @@ def test_lenet5_circuit_accuracy_equals_imac_run(tmp_path):
     assert main(["train", "-m", "lenet5", "-d", "fashion-mnist", "-p", "tpu-imac", "-e", "1", "-o", str(base),
                  *common]) == 0
     assert main(["train", "finetune", "--checkpoint", str(base), "--circuit", "--crossbar", "16x16", "--epochs", "1",
-                 "--refresh-steps", "2", "-o", str(tuned), "--threads", "1", "--no-html"]) == 0  # the run's samples
+                 "--refresh-steps", "2", "-o", str(tuned), *common]) == 0
     report = json.loads((tuned / "report.json").read_text())
     assert main(["imac", "run", "--model", str(tuned / "imac.npz"), "--data", str(tuned), "--backend", "fast",
                  "--samples", "200", "-o", str(tmp_path / "eval"), "--no-html"]) == 0

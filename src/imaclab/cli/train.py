@@ -140,6 +140,9 @@ def train_finetune(
     refresh_steps: int | None = typer.Option(None, "--refresh-steps", help="--circuit: re-program the circuit "
                                                                             "every N steps"),
     threads: int | None = typer.Option(None, "--threads", help="torch CPU threads"),
+    batch_size: int | None = typer.Option(None, "--batch-size", help="training batch size (default: the run's)"),
+    train_samples: int | None = typer.Option(None, "--train-samples", help="fine-tune on a seeded subset"),
+    test_samples: int | None = typer.Option(None, "--test-samples", help="evaluate on the first N test samples"),
     crossbar: str | None = CIRCUIT_OPTIONS["crossbar"](),
     parasitics: str | None = CIRCUIT_OPTIONS["parasitics"](),
     neuron: str | None = CIRCUIT_OPTIONS["neuron"](),
@@ -161,7 +164,8 @@ def train_finetune(
     base = TrainJob.load(source)
     options = {"init_from": str(checkpoint), "circuit_loop.enabled": circuit, "epochs": epochs,
                "lr": lr if lr is not None else base.lr * FINETUNE_LR_FRACTION, "baseline": False,
-               "circuit_loop.refresh_steps": refresh_steps, "threads": threads}
+               "circuit_loop.refresh_steps": refresh_steps, "threads": threads, "batch_size": batch_size,
+               "train_samples": train_samples, "test_samples": test_samples}
     # the circuit to fine-tune for (default: the one the run trained for); a neuron change retrains its curve
     options.update(circuit_overrides("policy.imac.", crossbar=crossbar, parasitics=parasitics, neuron=neuron,
                                      join=join, loading=loading, r_low=r_low, r_high=r_high))
