@@ -58,13 +58,7 @@ from imaclab.nn.api import CircuitLoopConfig
 from imaclab.solver.forward import SolverOptions, SolverPlan, network_outputs, prepare, with_layer_maps
 from imaclab.solver.reduction import LayerMap
 
-__all__ = ["CircuitLoop", "CircuitLoopConfig", "network_config_of"]
-
-
-def network_config_of(spec: Any, gains: list[float] | None = None) -> NetworkConfig:
-    """The circuit room's config of a training :class:`~imaclab.nn.imac_layers.IMACSpec`."""
-    return spec.network_config(gains)
-
+__all__ = ["CircuitLoop", "CircuitLoopConfig"]
 
 
 @dataclasses.dataclass
@@ -273,7 +267,6 @@ class CircuitLoop:
         bias_v = prog.circuit.bias_v
         for li, (layer, lm) in enumerate(zip(head.layers, plan.layers)):
             m = torch.from_numpy(self.unit_map(lm, bias_v) / layer.amplifier_gain_value).to(v.dtype)
-            m = m * 1.0  # (a copy the autograd graph may keep)
             wq, bq = layer.quantized()
             gain = layer.amplifier_gain
             exact = v @ m[:-1] + m[-1]

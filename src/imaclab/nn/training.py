@@ -295,7 +295,7 @@ def _circuit_loop(config: TrainJob, head: IMACHead | None):
         raise ConfigError("circuit-in-the-loop training needs IMAC layers: use a tpu-imac policy")
     from imaclab.nn.circuit_loop import CircuitLoop
 
-    return CircuitLoop(head, head.spec.network_config(), config.circuit_loop).attach()
+    return CircuitLoop(head, head.network_config(), config.circuit_loop).attach()
 
 
 # ------------------------------------------------------------------------------ the training loop
