@@ -31,6 +31,7 @@ replays that state machine event by event (one event per drain, not per cycle).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import SupportsInt
 
@@ -252,8 +253,11 @@ class _Lines:
         self.fold_cum = np.concatenate(([0], np.cumsum(self.fold_words)))
         self.lines_per_fold = int(lines_per_fold)
         self.fold_counts = fold_counts          # fold index -> words per line of that fold
-        self._cache: dict[int, np.ndarray] = {}
+        self._cache: dict[int, list[int]] = {}
         self.total = int(self.fold_cum[-1])
+        # the replay makes a few lookups per drain: Python lists and bisect cost a fraction of a
+        # numpy searchsorted call's overhead on them (per-fold cumulative counts cached likewise)
+        self._fold_cum = self.fold_cum.tolist()
         self.full = None
         folds = self.fold_words.size
         if table or (table is None and folds * self.lines_per_fold <= FULL_LINE_TABLE_LIMIT):
@@ -276,13 +280,13 @@ class _Lines:
             out[members_list] = self.fold_counts(members_list[0])
         return out.reshape(-1)
 
-    def _cum(self, fold: int) -> np.ndarray:
+    def _cum(self, fold: int) -> list[int]:
         kind = self.fold_kind(fold)         # folds of one kind share their line pattern
         cum = self._cache.get(kind)
         if cum is None:
             if len(self._cache) > 64:
                 self._cache.clear()
-            cum = np.concatenate(([0], np.cumsum(self.fold_counts(fold))))
+            cum = [0, *np.cumsum(self.fold_counts(fold)).tolist()]
             self._cache[kind] = cum
         return cum
 
@@ -290,10 +294,9 @@ class _Lines:
         """Demand line holding the ``word``-th OFMAP word (0-based)."""
         if self.full is not None:
             return int(self.full.searchsorted(word, side="right")) - 1
-        fold = int(self.fold_cum.searchsorted(word, side="right")) - 1
-        cum = self._cum(fold)
-        within = word - int(self.fold_cum[fold])
-        return fold * self.lines_per_fold + int(cum.searchsorted(within, side="right")) - 1
+        fold = bisect_right(self._fold_cum, word) - 1
+        within = word - self._fold_cum[fold]
+        return fold * self.lines_per_fold + bisect_right(self._cum(fold), within) - 1
 
     def words_before_line(self, line: int) -> int:
         """OFMAP words in demand lines ``0 .. line-1``."""
@@ -303,7 +306,7 @@ class _Lines:
         if fold >= self.fold_words.size:
             return self.total
         cum = self._cum(fold)
-        return int(self.fold_cum[fold]) + int(cum[min(within, cum.size - 1)])
+        return self._fold_cum[fold] + cum[min(within, len(cum) - 1)]
 
     def words_in_line(self, line: int) -> int:
         return self.words_before_line(line + 1) - self.words_before_line(line)
