@@ -26,7 +26,7 @@ DATAFLOW_CODES = {"os": 0, "ws": 1, "is": 2}
 
 @numba.njit(cache=True, nogil=True)
 def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pixel_base, window_offset, r, s,
-                         rows_left, cols_left, all_valid, addresses, prev):
+                         rows_left, cols_left, all_valid, addresses, prev, chunk, scan_state, swaps):
     """Previous-read position of every read of one IFMAP pass, written into ``prev`` (length ``M*K``).
 
     ``prev[n]``: position of the previous read of the same address in the pass, or, for the first
@@ -34,6 +34,12 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
     negative number); the dtype's maximum for a read of window padding (no address).  Returns the
     positions of the first reads (in address order).  ``addresses``: IFMAP words (the size of the
     per-address tables).  Fold geometry as :class:`~imaclab.systolic.operands.OperandLayout`.
+
+    With ``chunk > 0`` the walk also replays the flush-on-full read buffer over this first pass
+    (as :func:`scan_misses` would: a first read misses, a later one iff its previous read lies
+    before the last swap), so the scan need not read ``prev`` again for it: the misses, the misses
+    since the last swap and the position after the last swap go into ``scan_state[0:3]``, the
+    swap count into ``scan_state[3]`` and the swap positions into ``swaps``.
     """
     no_read = np.iinfo(prev.dtype).max
     # per-address tables in the positions' own width (int32 for a pass below 2**31 reads): half the
@@ -41,6 +47,11 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
     last = np.full(addresses, -1, dtype=prev.dtype)
     first = np.full(addresses, -1, dtype=prev.dtype)
     position = 0
+    scan = chunk > 0
+    misses = 0
+    in_chunk = 0
+    segment_start = 0
+    count = 0
     # (the address and bookkeeping are written out in both loops: a helper taking the arrays
     # costs a reference-count update per call, ten times the work of the loop body, and one
     # shared loop over per-fold (pixel, window) buffers was measured 30-40 % slower)
@@ -63,6 +74,14 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
                         else:
                             prev[position] = q
                         last[a] = position
+                        if scan and q < segment_start:      # a first read (q < 0) always misses
+                            misses += 1
+                            in_chunk += 1
+                            if in_chunk == chunk:
+                                swaps[count] = position
+                                count += 1
+                                in_chunk = 0
+                                segment_start = position + 1
                     else:
                         prev[position] = no_read
                     position += 1
@@ -83,41 +102,51 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
                             else:
                                 prev[position] = q
                             last[a] = position
+                            if scan and q < segment_start:
+                                misses += 1
+                                in_chunk += 1
+                                if in_chunk == chunk:
+                                    swaps[count] = position
+                                    count += 1
+                                    in_chunk = 0
+                                    segment_start = position + 1
                         else:
                             prev[position] = no_read
                         position += 1
-    count = 0
+    scan_state[0] = misses
+    scan_state[1] = in_chunk
+    scan_state[2] = segment_start
+    scan_state[3] = count
+    unique = 0
     for a in range(addresses):
         if first[a] >= 0:
-            count += 1
-    firsts = np.empty(count, dtype=np.int64)
-    count = 0
+            unique += 1
+    firsts = np.empty(unique, dtype=np.int64)
+    unique = 0
     for a in range(addresses):
         if first[a] >= 0:
             prev[first[a]] = last[a] - position
-            firsts[count] = first[a]
-            count += 1
+            firsts[unique] = first[a]
+            unique += 1
     return firsts
 
 
 @numba.njit(cache=True, nogil=True)
-def scan_misses(prev, passes, chunk):
+def scan_misses(prev, passes, chunk, first_pass=0, misses=0, in_chunk=0, segment_start=0):
     """Misses of the flush-on-full read buffer over ``passes`` repeats of a pass (``prev`` as
     :func:`ifmap_previous_reads` gives it) and the global stream positions of its swaps.
 
     A read misses iff its previous read lies before the current segment (the reads since the
     last swap); the read that brings a segment's misses to ``chunk`` swaps the buffer.  Stops
-    after a pass without a miss (every later pass is the same).
+    after a pass without a miss (every later pass is the same).  ``first_pass``, ``misses``,
+    ``in_chunk``, ``segment_start``: resume after passes already replayed (the walk's first pass).
     """
     length = prev.size
     # at most one swap per chunk of misses (an array grown inside the loop would cost a
     # reference-count update per read)
     swaps = np.empty(passes * length // chunk + 1, dtype=np.int64)
-    misses = 0
     count = 0
-    segment_start = 0
-    in_chunk = 0
-    for p in range(passes):
+    for p in range(first_pass, passes):
         base = p * length
         threshold = segment_start - base        # previous read before this -> miss
         misses_this_pass = 0
