@@ -325,6 +325,44 @@ class _Lines:
 
 
 def simulate_write_buffer(lines: _Lines, total_lines: int, buffer_words: int, drain_width: int) -> WriteBufferResult:
+    """Replay SCALE-Sim's OFMAP write buffer (``write_buffer.service_writes``) event by event, compiled.
+
+    The steps of :func:`replay_write_buffer` (which documents them) in one compiled loop
+    (:func:`imaclab.systolic.kernels.calc_write_buffer`): the per-drain line lookups go through
+    the folds' cumulative line counts, one row per fold kind.
+    """
+    folds = int(lines.fold_words.size)
+    if lines.full is not None:          # one cumulative table over all lines: one "fold"
+        fold_cum = np.array([0, lines.total], dtype=np.int64)
+        fold_kind = np.zeros(1, dtype=np.int64)
+        table = lines.full.reshape(1, -1)
+        lines_per_fold = int(lines.full.size - 1)
+    else:
+        kinds = np.asarray(lines.fold_kind(np.arange(folds, dtype=np.int64)))
+        if kinds.shape != (folds,):
+            kinds = np.array([lines.fold_kind(f) for f in range(folds)])
+        keys, fold_kind = np.unique(kinds, return_inverse=True)
+        fold_kind = np.asarray(fold_kind, dtype=np.int64).reshape(-1)
+        table = np.zeros((keys.size, lines.lines_per_fold + 1), dtype=np.int64)
+        first_fold = np.zeros(keys.size, dtype=np.int64)
+        first_fold[fold_kind[::-1]] = np.arange(folds - 1, -1, -1)      # first fold of each kind
+        for row in range(keys.size):
+            np.cumsum(lines.fold_counts(int(first_fold[row])), out=table[row, 1:])
+        fold_cum = lines.fold_cum
+        lines_per_fold = lines.lines_per_fold
+    active = int(math.ceil(buffer_words * ACTIVE_BUFFER_FRACTION))
+    writes, start, stop, stalls, drains = kernels.calc_write_buffer(
+        fold_cum, fold_kind, table, lines_per_fold, int(total_lines), int(buffer_words), active, int(drain_width))
+    if drains == -1:
+        raise SimulationError("SCALE-Sim write-buffer model: drain with no data (SCALE-Sim itself fails here)")
+    if drains == -2:
+        raise SimulationError("write-buffer model: repeated stall within one line is not modelled")
+    if drains == -3:
+        raise SimulationError("write-buffer model out of sync")
+    return WriteBufferResult(int(writes), int(start), int(stop), int(stalls), int(drains))
+
+
+def replay_write_buffer(lines: _Lines, total_lines: int, buffer_words: int, drain_width: int) -> WriteBufferResult:
     """Replay SCALE-Sim's OFMAP write buffer (``write_buffer.service_writes``) event by event.
 
     Words arrive in demand order, a line per cycle.  The buffer keeps a free-space
