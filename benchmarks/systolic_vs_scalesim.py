@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 from importlib import resources
 
+from imaclab.files import write_text
 from imaclab.systolic import SystolicConfig, load_topology, simulate_topology
 from imaclab.systolic.reference import run_scalesim
 
@@ -80,7 +81,7 @@ def scalesim_row(cfg, layers, key: str, cache: dict, cache_file: str | None) -> 
             print(f"  SCALE-Sim {key} {layer.name}: {entry['wall_s']:.1f} s ({entry['cpu_s']:.1f} s CPU)", flush=True)
             if cache_file:
                 cache[f"{key} {layer.name}"] = entry
-                Path(cache_file).write_text(json.dumps(cache, indent=1))
+                write_text(cache_file, json.dumps(cache, indent=1))   # atomic: a kill keeps the last layer
         rows.append(entry["row"])
         wall += entry["wall_s"]
         cpu += entry["cpu_s"]

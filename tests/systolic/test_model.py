@@ -112,8 +112,8 @@ def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
     """ifmap_previous_reads (a compiled walk that computes each read's address on the way) ==
     previous_reads on the explicit address stream (a sort by address), and the compiled miss scan
     == the closed forms where they apply."""
-    from imaclab.systolic.buffers import previous_reads, scan_previous_reads
-    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, ifmap_previous_reads
+    from imaclab.systolic.buffers import previous_reads, scan_after_first_pass, scan_previous_reads
+    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, ifmap_previous_reads, ifmap_walk
 
     rng = np.random.default_rng({"os": 1, "ws": 2, "is": 3}[dataflow])
     for case in range(12):
@@ -131,9 +131,14 @@ def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
         assert passes == passes_b and unique_a == unique_b
         assert set(first_a.tolist()) == set(first_b.tolist())
         assert np.array_equal(prev_a.astype(np.int64), prev_b.astype(np.int64))
-        for chunk in (1, 3, max(1, unique_a // 2)):
+        for chunk in (1, 3, max(1, unique_a // 2), unique_a + 1):
             result = scan_previous_reads(prev_b, unique_b, passes, chunk)
             assert result.misses == _misses_by_replay(stream, passes, chunk)
+            # the walk that replays the first pass itself, then the scan resumed: the same misses and swaps
+            prev_c, first_c, passes_c, state, first_swaps = ifmap_walk(conv, layout, chunk)
+            assert np.array_equal(prev_c, prev_b) and passes_c == passes
+            fused = scan_after_first_pass(prev_c, int(first_c.size), passes_c, chunk, state, first_swaps)
+            assert (fused.misses, fused.swap_positions) == (result.misses, result.swap_positions)
 
 
 def _misses_by_replay(stream, passes, chunk):

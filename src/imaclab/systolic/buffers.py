@@ -31,6 +31,7 @@ replays that state machine event by event (one event per drain, not per cycle).
 from __future__ import annotations
 
 import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from typing import SupportsInt
 
@@ -178,6 +179,18 @@ def scan_previous_reads(prev: np.ndarray, unique: int, passes: int, chunk: int) 
     return ReadMisses(int(misses), swaps.tolist())
 
 
+def scan_after_first_pass(prev: np.ndarray, unique: int, passes: int, chunk: int, state: np.ndarray,
+                          first_swaps: np.ndarray) -> ReadMisses:
+    """:func:`scan_previous_reads`, resumed after a first pass already replayed by the walk
+    (:func:`imaclab.systolic.operands.ifmap_walk`: its ``state`` and swap positions)."""
+    misses, in_chunk, segment_start = (int(x) for x in state)
+    if unique < chunk or passes <= 1:
+        # unique < chunk: the first pass fetched every address once and never swapped; later passes hit
+        return ReadMisses(misses, first_swaps.tolist())
+    more, swaps = kernels.scan_misses(prev, int(passes), int(chunk), 1, misses, in_chunk, segment_start)
+    return ReadMisses(int(more), first_swaps.tolist() + swaps.tolist())
+
+
 # ------------------------------------------------------------------ read timing
 @dataclass(frozen=True)
 class ReadTiming:
@@ -252,8 +265,11 @@ class _Lines:
         self.fold_cum = np.concatenate(([0], np.cumsum(self.fold_words)))
         self.lines_per_fold = int(lines_per_fold)
         self.fold_counts = fold_counts          # fold index -> words per line of that fold
-        self._cache: dict[int, np.ndarray] = {}
+        self._cache: dict[int, list[int]] = {}
         self.total = int(self.fold_cum[-1])
+        # the replay makes a few lookups per drain: Python lists and bisect cost a fraction of a
+        # numpy searchsorted call's overhead on them (per-fold cumulative counts cached likewise)
+        self._fold_cum = self.fold_cum.tolist()
         self.full = None
         folds = self.fold_words.size
         if table or (table is None and folds * self.lines_per_fold <= FULL_LINE_TABLE_LIMIT):
@@ -276,13 +292,13 @@ class _Lines:
             out[members_list] = self.fold_counts(members_list[0])
         return out.reshape(-1)
 
-    def _cum(self, fold: int) -> np.ndarray:
+    def _cum(self, fold: int) -> list[int]:
         kind = self.fold_kind(fold)         # folds of one kind share their line pattern
         cum = self._cache.get(kind)
         if cum is None:
             if len(self._cache) > 64:
                 self._cache.clear()
-            cum = np.concatenate(([0], np.cumsum(self.fold_counts(fold))))
+            cum = [0, *np.cumsum(self.fold_counts(fold)).tolist()]
             self._cache[kind] = cum
         return cum
 
@@ -290,10 +306,9 @@ class _Lines:
         """Demand line holding the ``word``-th OFMAP word (0-based)."""
         if self.full is not None:
             return int(self.full.searchsorted(word, side="right")) - 1
-        fold = int(self.fold_cum.searchsorted(word, side="right")) - 1
-        cum = self._cum(fold)
-        within = word - int(self.fold_cum[fold])
-        return fold * self.lines_per_fold + int(cum.searchsorted(within, side="right")) - 1
+        fold = bisect_right(self._fold_cum, word) - 1
+        within = word - self._fold_cum[fold]
+        return fold * self.lines_per_fold + bisect_right(self._cum(fold), within) - 1
 
     def words_before_line(self, line: int) -> int:
         """OFMAP words in demand lines ``0 .. line-1``."""
@@ -303,13 +318,51 @@ class _Lines:
         if fold >= self.fold_words.size:
             return self.total
         cum = self._cum(fold)
-        return int(self.fold_cum[fold]) + int(cum[min(within, cum.size - 1)])
+        return self._fold_cum[fold] + cum[min(within, len(cum) - 1)]
 
     def words_in_line(self, line: int) -> int:
         return self.words_before_line(line + 1) - self.words_before_line(line)
 
 
 def simulate_write_buffer(lines: _Lines, total_lines: int, buffer_words: int, drain_width: int) -> WriteBufferResult:
+    """Replay SCALE-Sim's OFMAP write buffer (``write_buffer.service_writes``) event by event, compiled.
+
+    The steps of :func:`replay_write_buffer` (which documents them) in one compiled loop
+    (:func:`imaclab.systolic.kernels.calc_write_buffer`): the per-drain line lookups go through
+    the folds' cumulative line counts, one row per fold kind.
+    """
+    folds = int(lines.fold_words.size)
+    if lines.full is not None:          # one cumulative table over all lines: one "fold"
+        fold_cum = np.array([0, lines.total], dtype=np.int64)
+        fold_kind = np.zeros(1, dtype=np.int64)
+        table = lines.full.reshape(1, -1)
+        lines_per_fold = int(lines.full.size - 1)
+    else:
+        kinds = np.asarray(lines.fold_kind(np.arange(folds, dtype=np.int64)))
+        if kinds.shape != (folds,):
+            kinds = np.array([lines.fold_kind(f) for f in range(folds)])
+        keys, fold_kind = np.unique(kinds, return_inverse=True)
+        fold_kind = np.asarray(fold_kind, dtype=np.int64).reshape(-1)
+        table = np.zeros((keys.size, lines.lines_per_fold + 1), dtype=np.int64)
+        first_fold = np.zeros(keys.size, dtype=np.int64)
+        first_fold[fold_kind[::-1]] = np.arange(folds - 1, -1, -1)      # first fold of each kind
+        for row in range(keys.size):
+            np.cumsum(lines.fold_counts(int(first_fold[row])), out=table[row, 1:])
+        fold_cum = lines.fold_cum
+        lines_per_fold = lines.lines_per_fold
+    active = int(math.ceil(buffer_words * ACTIVE_BUFFER_FRACTION))
+    writes, start, stop, stalls, drains = kernels.calc_write_buffer(
+        fold_cum, fold_kind, table, lines_per_fold, int(total_lines), int(buffer_words), active, int(drain_width))
+    if drains == -1:
+        raise SimulationError("SCALE-Sim write-buffer model: drain with no data (SCALE-Sim itself fails here)")
+    if drains == -2:
+        raise SimulationError("write-buffer model: repeated stall within one line is not modelled")
+    if drains == -3:
+        raise SimulationError("write-buffer model out of sync")
+    return WriteBufferResult(int(writes), int(start), int(stop), int(stalls), int(drains))
+
+
+def replay_write_buffer(lines: _Lines, total_lines: int, buffer_words: int, drain_width: int) -> WriteBufferResult:
     """Replay SCALE-Sim's OFMAP write buffer (``write_buffer.service_writes``) event by event.
 
     Words arrive in demand order, a line per cycle.  The buffer keeps a free-space

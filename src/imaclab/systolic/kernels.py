@@ -26,7 +26,7 @@ DATAFLOW_CODES = {"os": 0, "ws": 1, "is": 2}
 
 @numba.njit(cache=True, nogil=True)
 def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pixel_base, window_offset, r, s,
-                         rows_left, cols_left, all_valid, addresses, prev):
+                         rows_left, cols_left, all_valid, addresses, prev, chunk, scan_state, swaps):
     """Previous-read position of every read of one IFMAP pass, written into ``prev`` (length ``M*K``).
 
     ``prev[n]``: position of the previous read of the same address in the pass, or, for the first
@@ -34,6 +34,12 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
     negative number); the dtype's maximum for a read of window padding (no address).  Returns the
     positions of the first reads (in address order).  ``addresses``: IFMAP words (the size of the
     per-address tables).  Fold geometry as :class:`~imaclab.systolic.operands.OperandLayout`.
+
+    With ``chunk > 0`` the walk also replays the flush-on-full read buffer over this first pass
+    (as :func:`scan_misses` would: a first read misses, a later one iff its previous read lies
+    before the last swap), so the scan need not read ``prev`` again for it: the misses, the misses
+    since the last swap and the position after the last swap go into ``scan_state[0:3]``, the
+    swap count into ``scan_state[3]`` and the swap positions into ``swaps``.
     """
     no_read = np.iinfo(prev.dtype).max
     # per-address tables in the positions' own width (int32 for a pass below 2**31 reads): half the
@@ -41,6 +47,11 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
     last = np.full(addresses, -1, dtype=prev.dtype)
     first = np.full(addresses, -1, dtype=prev.dtype)
     position = 0
+    scan = chunk > 0
+    misses = 0
+    in_chunk = 0
+    segment_start = 0
+    count = 0
     # (the address and bookkeeping are written out in both loops: a helper taking the arrays
     # costs a reference-count update per call, ten times the work of the loop body, and one
     # shared loop over per-fold (pixel, window) buffers was measured 30-40 % slower)
@@ -63,6 +74,14 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
                         else:
                             prev[position] = q
                         last[a] = position
+                        if scan and q < segment_start:      # a first read (q < 0) always misses
+                            misses += 1
+                            in_chunk += 1
+                            if in_chunk == chunk:
+                                swaps[count] = position
+                                count += 1
+                                in_chunk = 0
+                                segment_start = position + 1
                     else:
                         prev[position] = no_read
                     position += 1
@@ -83,41 +102,51 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
                             else:
                                 prev[position] = q
                             last[a] = position
+                            if scan and q < segment_start:
+                                misses += 1
+                                in_chunk += 1
+                                if in_chunk == chunk:
+                                    swaps[count] = position
+                                    count += 1
+                                    in_chunk = 0
+                                    segment_start = position + 1
                         else:
                             prev[position] = no_read
                         position += 1
-    count = 0
+    scan_state[0] = misses
+    scan_state[1] = in_chunk
+    scan_state[2] = segment_start
+    scan_state[3] = count
+    unique = 0
     for a in range(addresses):
         if first[a] >= 0:
-            count += 1
-    firsts = np.empty(count, dtype=np.int64)
-    count = 0
+            unique += 1
+    firsts = np.empty(unique, dtype=np.int64)
+    unique = 0
     for a in range(addresses):
         if first[a] >= 0:
             prev[first[a]] = last[a] - position
-            firsts[count] = first[a]
-            count += 1
+            firsts[unique] = first[a]
+            unique += 1
     return firsts
 
 
 @numba.njit(cache=True, nogil=True)
-def scan_misses(prev, passes, chunk):
+def scan_misses(prev, passes, chunk, first_pass=0, misses=0, in_chunk=0, segment_start=0):
     """Misses of the flush-on-full read buffer over ``passes`` repeats of a pass (``prev`` as
     :func:`ifmap_previous_reads` gives it) and the global stream positions of its swaps.
 
     A read misses iff its previous read lies before the current segment (the reads since the
     last swap); the read that brings a segment's misses to ``chunk`` swaps the buffer.  Stops
-    after a pass without a miss (every later pass is the same).
+    after a pass without a miss (every later pass is the same).  ``first_pass``, ``misses``,
+    ``in_chunk``, ``segment_start``: resume after passes already replayed (the walk's first pass).
     """
     length = prev.size
     # at most one swap per chunk of misses (an array grown inside the loop would cost a
     # reference-count update per read)
     swaps = np.empty(passes * length // chunk + 1, dtype=np.int64)
-    misses = 0
     count = 0
-    segment_start = 0
-    in_chunk = 0
-    for p in range(passes):
+    for p in range(first_pass, passes):
         base = p * length
         threshold = segment_start - base        # previous read before this -> miss
         misses_this_pass = 0
@@ -989,3 +1018,189 @@ def user_read_walk(dataflow, is_ifmap, rows, cols, t, sr, sc, row_fold, col_fold
     stats[2] = first_line
     stats[3] = last_line
     return ev_line[:n_ev].copy(), ev_k[:n_ev].copy(), stats
+
+
+# ------------------------------------------------------------------ CALC write buffer (write_buffer.py)
+@numba.njit(cache=True, nogil=True)
+def _wb_line_of_word(word, fold_cum, fold_kind, table, lines_per_fold):
+    fold = np.searchsorted(fold_cum, word, side="right") - 1
+    cum = table[fold_kind[fold]]
+    return fold * lines_per_fold + np.searchsorted(cum, word - fold_cum[fold], side="right") - 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _wb_words_before_line(line, fold_cum, fold_kind, table, lines_per_fold):
+    fold = line // lines_per_fold
+    if fold >= fold_kind.size:
+        return fold_cum[-1]
+    within = min(line - fold * lines_per_fold, table.shape[1] - 1)
+    return fold_cum[fold] + table[fold_kind[fold], within]
+
+
+@numba.njit(cache=True, nogil=True)
+def calc_write_buffer(fold_cum, fold_kind, table, lines_per_fold, total_lines, size, active, drain_width):
+    """:func:`imaclab.systolic.buffers.simulate_write_buffer`'s replay, compiled (the same steps).
+
+    ``fold_cum``: OFMAP words before each fold (and the total); ``table[fold_kind[f]]``: words before
+    each line of fold ``f`` (cumulative, from 0).  Returns ``(dram_writes, first drain start, last
+    drain cycle, stall cycles, drains)``; drains = -1 for a drain with no data (SCALE-Sim fails there),
+    -2 for a repeated stall within one line (not modelled), -3 for a replay out of sync.
+    """
+    drain_size = size - active
+    lines_per_drain = -(-drain_size // drain_width)
+    free = size
+    drain_end = 0
+    total_words = fold_cum[-1]
+    closed_lines = 0
+    partial_line = np.empty(16, dtype=np.int64)     # lines closed early and their fill, in line order
+    partial_fill = np.empty(16, dtype=np.int64)
+    n_partial = 0
+    partial_ptr = 0
+    fill = 0
+    drained_lines = 0
+    dram_writes = 0
+    drains = 0
+    first_start = 0
+    last_drain_cycle = 0
+    stall_total = 0
+    word = 0
+    while True:
+        # one event: a drain trigger, a run of words up to the drain's end, or a stall
+        do_drain = False
+        drain_cycle = 0
+        if word >= total_words:
+            break
+        line = _wb_line_of_word(word, fold_cum, fold_kind, table, lines_per_fold)
+        cycle = line + stall_total
+        rest = 0
+        if cycle >= drain_end:
+            need = free - active + 1
+            if need <= 0:
+                need = 1
+            target = word + need - 1
+            if target >= total_words:
+                n = total_words - word
+                free -= n
+                fill += n
+                closed_lines += fill // drain_width
+                fill = fill % drain_width
+                word = total_words
+                break
+            n = target + 1 - word
+            free -= n
+            fill += n
+            closed_lines += fill // drain_width
+            fill = fill % drain_width
+            word = target + 1
+            drain_cycle = _wb_line_of_word(target, fold_cum, fold_kind, table, lines_per_fold) + stall_total
+            do_drain = True
+        else:
+            first_free_line = drain_end - stall_total
+            words_until = _wb_words_before_line(first_free_line, fold_cum, fold_kind, table, lines_per_fold) - word
+            if free - words_until > 0 or words_until <= 0:
+                n = max(words_until, 0)
+                n = min(n, total_words - word)
+                free -= n
+                fill += n
+                closed_lines += fill // drain_width
+                fill = fill % drain_width
+                word += n
+                if word < total_words and (_wb_line_of_word(word, fold_cum, fold_kind, table, lines_per_fold)
+                                           + stall_total < drain_end):
+                    return 0, 0, 0, 0, -3
+                continue
+            target = word + free - 1 if free > 0 else word
+            n = target + 1 - word
+            free -= n
+            fill += n
+            closed_lines += fill // drain_width
+            fill = fill % drain_width
+            word = target + 1
+            stall_line = _wb_line_of_word(target, fold_cum, fold_kind, table, lines_per_fold)
+            offset = drain_end - (stall_line + stall_total)
+            rest = _wb_words_before_line(stall_line + 1, fold_cum, fold_kind, table, lines_per_fold) - word
+            stall_total += max(0, offset - 1)
+            drain_cycle = drain_end        # the stall's drains start at the running drain's end
+            # (stall_total grows after the same-line drains in the Python replay; they use drain_end only)
+        # drains: one for a trigger, or as many as the stalled line's remaining words trigger
+        while True:
+            if do_drain:
+                if fill:
+                    if n_partial == partial_line.size:
+                        partial_line = np.concatenate((partial_line, np.empty(n_partial, dtype=np.int64)))
+                        partial_fill = np.concatenate((partial_fill, np.empty(n_partial, dtype=np.int64)))
+                    partial_line[n_partial] = closed_lines
+                    partial_fill[n_partial] = fill
+                    n_partial += 1
+                    closed_lines += 1
+                    fill = 0
+                end_line = min(drained_lines + lines_per_drain, closed_lines)
+                count = end_line - drained_lines
+                if count <= 0:
+                    return 0, 0, 0, 0, -1
+                last = end_line - 1
+                while partial_ptr < n_partial and partial_line[partial_ptr] < last:
+                    partial_ptr += 1
+                last_fill = drain_width
+                if partial_ptr < n_partial and partial_line[partial_ptr] == last:
+                    last_fill = partial_fill[partial_ptr]
+                data = count * drain_width - (drain_width - last_fill)
+                dram_writes += data
+                free += data
+                drained_lines = end_line
+                if drains == 0:
+                    first_start = drain_cycle
+                drains += 1
+                last_drain_cycle = drain_cycle + count - 1
+                drain_end = last_drain_cycle
+                if rest > 0 and drain_cycle < drain_end and free <= 0:
+                    return 0, 0, 0, 0, -2
+                do_drain = False
+            if rest <= 0:
+                break
+            need = max(free - active + 1, 1)
+            if need > rest:
+                free -= rest
+                fill += rest
+                closed_lines += fill // drain_width
+                fill = fill % drain_width
+                word += rest
+                rest = 0
+                break
+            free -= need
+            fill += need
+            closed_lines += fill // drain_width
+            fill = fill % drain_width
+            word += need
+            rest -= need
+            do_drain = True
+    # empty_all_buffers at the last line's cycle: drain everything left, one drain after another
+    if fill:
+        if n_partial == partial_line.size:
+            partial_line = np.concatenate((partial_line, np.empty(n_partial, dtype=np.int64)))
+            partial_fill = np.concatenate((partial_fill, np.empty(n_partial, dtype=np.int64)))
+        partial_line[n_partial] = closed_lines
+        partial_fill[n_partial] = fill
+        n_partial += 1
+        closed_lines += 1
+        fill = 0
+    cycle = total_lines - 1 + stall_total
+    while drained_lines < closed_lines:
+        end_line = min(drained_lines + lines_per_drain, closed_lines)
+        count = end_line - drained_lines
+        last = end_line - 1
+        while partial_ptr < n_partial and partial_line[partial_ptr] < last:
+            partial_ptr += 1
+        last_fill = drain_width
+        if partial_ptr < n_partial and partial_line[partial_ptr] == last:
+            last_fill = partial_fill[partial_ptr]
+        data = count * drain_width - (drain_width - last_fill)
+        dram_writes += data
+        free += data
+        drained_lines = end_line
+        if drains == 0:
+            first_start = cycle
+        drains += 1
+        last_drain_cycle = cycle + count - 1
+        cycle = last_drain_cycle + 1
+    return dram_writes, first_start, last_drain_cycle, stall_total, drains

@@ -31,11 +31,11 @@ import numpy as np
 from imaclab.errors import ConfigError
 from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, UserReadBuffer, _Lines,
                                       misses_block_repeats, misses_repeated_unique, read_timing,
-                                      scan_previous_reads, simulate_write_buffer, user_memory,
+                                      scan_after_first_pass, simulate_write_buffer, user_memory,
                                       user_reads_walk)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
-from imaclab.systolic.operands import OperandLayout, conv_all_valid, ifmap_previous_reads, operand_im2col
+from imaclab.systolic.operands import OperandLayout, conv_all_valid, ifmap_walk, operand_im2col
 from imaclab.systolic.report import LayerReport
 from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
                                        total_cycles_calc)
@@ -313,8 +313,9 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
     if covered is not None and covered < chunk:
         # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
         return ReadMisses(covered), 0, total - 1
-    prev, _, unique, passes = ifmap_previous_reads(unit, layout)
-    result = scan_previous_reads(prev, unique, passes, chunk)
+    # one compiled walk gives the previous reads and replays the buffer over the first pass
+    prev, first, passes, state, first_swaps = ifmap_walk(unit, layout, chunk)
+    result = scan_after_first_pass(prev, int(first.size), passes, chunk, state, first_swaps)
     if conv_all_valid(unit):
         return result, 0, total - 1
     # first / last read position of the stream that is a real read (not window padding)

@@ -228,18 +228,28 @@ def ifmap_previous_reads(conv, layout: OperandLayout) -> tuple[np.ndarray, np.nd
     each read's address computed from the im2col geometry on the way: no ``M x K`` address or
     position table, no sort.  Positions are int32 when a pass fits, else int64.
     """
+    prev, first, passes, _, _ = ifmap_walk(conv, layout, 0)
+    return prev, first, int(first.size), passes
+
+
+def ifmap_walk(conv, layout: OperandLayout, chunk: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
+    """:func:`ifmap_previous_reads`' walk, which also replays the read buffer of swap ``chunk`` (> 0)
+    over the first pass: ``(prev, first, passes, state, swaps)`` with ``state`` = (misses, misses
+    since the last swap, position after the last swap) and the first pass's swap positions."""
     m, _, k = conv.gemm_dims()
     length = m * k
     im2col = Im2col(conv.ifmap_height, conv.ifmap_width, conv.filter_height, conv.filter_width, conv.channels,
                     conv.stride_height, conv.stride_width, conv.ofmap_height, conv.ofmap_width)
     prev = np.empty(length, dtype=np.int32 if length < 2 ** 31 - 1 else np.int64)
+    state = np.zeros(4, dtype=np.int64)
+    swaps = np.empty(length // chunk + 1 if chunk > 0 else 0, dtype=np.int64)
     first = kernels.ifmap_previous_reads(
         kernels.DATAFLOW_CODES[layout.geom.dataflow], layout.rows, layout.cols, layout.t, layout.sr, layout.sc,
         layout.row_fold, layout.col_fold, im2col.pixel_base, im2col.window_offset, im2col.r, im2col.s,
         im2col.rows_left, im2col.cols_left, im2col.all_valid,
-        conv.ifmap_height * conv.ifmap_width * conv.channels, prev)
+        conv.ifmap_height * conv.ifmap_width * conv.channels, prev, int(chunk), state, swaps)
     passes = 1 if layout.geom.dataflow == "is" else layout.col_fold
-    return prev, first, int(first.size), passes
+    return prev, first, passes, state[:3], swaps[:int(state[3])]
 
 
 def conv_all_valid(conv) -> bool:
