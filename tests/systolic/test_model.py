@@ -141,18 +141,63 @@ def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
             assert (fused.misses, fused.swap_positions) == (result.misses, result.swap_positions)
 
 
+def test_os_fold_count_equals_the_read_by_read_replay():
+    """The output-stationary IFMAP count (distinct words per fold, replay only in folds where the
+    buffer swaps, passes stopped once they repeat) == the flush-on-full buffer replayed over the
+    explicit stream: misses, every swap position, and the first/last real read; convolutions with
+    window padding, strides wider than the filter, many passes (filters >> array columns) and
+    chunks from 1 word to more than the layer holds."""
+    from imaclab.systolic.buffers import previous_reads, scan_previous_reads
+    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, os_ifmap_misses
+    from imaclab.systolic.operands import ifmap_previous_reads as walk
+
+    rng = np.random.default_rng(11)
+    passes_seen = set()
+    for _ in range(40):
+        fh, fw = (int(x) for x in rng.integers(1, 6, size=2))
+        sh, sw = (int(x) for x in rng.integers(1, 4, size=2))
+        cols = int(rng.integers(1, 4))
+        conv = ConvLayer(name="c", ifmap_height=int(rng.integers(fh, 15)), ifmap_width=int(rng.integers(fw, 15)),
+                         filter_height=fh, filter_width=fw, channels=int(rng.choice([1, 2, 3, 4, 5, 8])),
+                         num_filters=int(rng.integers(1, 25)), stride_height=sh, stride_width=sw)
+        m, n, k = conv.gemm_dims()
+        layout = OperandLayout(fold_geometry("os", int(rng.integers(2, 7)), cols, m, n, k), "ifmap")
+        stream, _ = ifmap_pass_stream(layout, Im2col(conv.ifmap_height, conv.ifmap_width, fh, fw, conv.channels,
+                                                     sh, sw, conv.ofmap_height, conv.ofmap_width))
+        passes = int(layout.col_fold)
+        passes_seen.add(passes)
+        prev, _, unique = previous_reads(stream)
+        assert np.array_equal(prev.astype(np.int64), walk(conv, layout)[0].astype(np.int64))
+        real = np.flatnonzero(stream >= 0)
+        for chunk in (1, 2, 7, max(1, unique // 3), max(1, unique // 2), unique, unique + 1):
+            misses, swaps, first, last = os_ifmap_misses(conv, layout, chunk)
+            assert (misses, swaps.tolist()) == _replay(stream, passes, chunk)
+            if unique >= chunk:     # the compiled scan (passes stopped once they repeat) agrees too
+                scanned = scan_previous_reads(prev, unique, passes, chunk)
+                assert (scanned.misses, scanned.swap_positions) == (misses, swaps.tolist())
+            if real.size:
+                assert (first, last) == (int(real[0]), (passes - 1) * stream.size + int(real[-1]))
+    assert max(passes_seen) >= 8
+
+
 def _misses_by_replay(stream, passes, chunk):
     """The flush-on-full buffer replayed read by read with a Python set (the definition)."""
-    held, misses = set(), 0
-    for _ in range(passes):
-        for address in stream.tolist():
+    return _replay(stream, passes, chunk)[0]
+
+
+def _replay(stream, passes, chunk):
+    """:func:`_misses_by_replay` and the stream positions where the buffer swapped."""
+    held, misses, swaps = set(), 0, []
+    for p in range(passes):
+        for n, address in enumerate(stream.tolist()):
             if address < 0 or address in held:
                 continue
             held.add(address)
             misses += 1
             if len(held) == chunk:
                 held.clear()
-    return misses
+                swaps.append(p * stream.size + n)
+    return misses, swaps
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])

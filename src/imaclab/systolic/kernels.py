@@ -132,24 +132,67 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
 
 
 @numba.njit(cache=True, nogil=True)
+def _close_pass(p, passes, length, misses, misses_this_pass, in_chunk, segment_start, swaps, count,
+                pass_misses, pass_first, end_in_chunk, end_segment, earliest):
+    """Book pass ``p`` of a repeated read stream (its misses, its swaps ``swaps[pass_first[p]:count]``,
+    the state it ended in) and say whether the rest is known.
+
+    The buffer's state at a pass boundary is (misses since the last swap, last swap relative to
+    the boundary); the passes read the same stream, so a pass that ends in the state an earlier
+    pass ``q`` (``>= earliest``) ended in is followed by repeats of passes ``q+1 .. p``, and a pass
+    without a miss by passes without one.  Then the later passes' swaps are written and their
+    misses added.  Returns ``(misses, count, done)``.
+    """
+    pass_misses[p] = misses_this_pass
+    pass_first[p + 1] = count
+    if misses_this_pass == 0:
+        return misses, count, True
+    end_in_chunk[p] = in_chunk
+    end_segment[p] = segment_start - (p + 1) * length
+    for q in range(earliest, p):
+        if end_in_chunk[q] == in_chunk and end_segment[q] == end_segment[p]:
+            period = p - q
+            for x in range(p + 1, passes):
+                src = q + 1 + (x - p - 1) % period
+                for i in range(pass_first[src], pass_first[src + 1]):
+                    swaps[count] = swaps[i] + (x - src) * length
+                    count += 1
+                misses += pass_misses[src]
+            return misses, count, True
+    return misses, count, False
+
+
+@numba.njit(cache=True, nogil=True)
 def scan_misses(prev, passes, chunk, first_pass=0, misses=0, in_chunk=0, segment_start=0):
     """Misses of the flush-on-full read buffer over ``passes`` repeats of a pass (``prev`` as
     :func:`ifmap_previous_reads` gives it) and the global stream positions of its swaps.
 
     A read misses iff its previous read lies before the current segment (the reads since the
     last swap); the read that brings a segment's misses to ``chunk`` swaps the buffer.  Stops
-    after a pass without a miss (every later pass is the same).  ``first_pass``, ``misses``,
-    ``in_chunk``, ``segment_start``: resume after passes already replayed (the walk's first pass).
+    once the passes repeat (:func:`_close_pass`).  ``first_pass``, ``misses``, ``in_chunk``,
+    ``segment_start``: resume after passes already replayed (the walk's first pass); the swaps
+    returned are those of the passes from ``first_pass`` on.
     """
     length = prev.size
     # at most one swap per chunk of misses (an array grown inside the loop would cost a
     # reference-count update per read)
     swaps = np.empty(passes * length // chunk + 1, dtype=np.int64)
+    pass_misses = np.zeros(passes, dtype=np.int64)
+    pass_first = np.zeros(passes + 1, dtype=np.int64)
+    end_in_chunk = np.full(passes, -1, dtype=np.int64)
+    end_segment = np.zeros(passes, dtype=np.int64)
+    earliest = max(0, first_pass - 1)
+    if first_pass > 0:          # the state the replayed passes ended in
+        end_in_chunk[first_pass - 1] = in_chunk
+        end_segment[first_pass - 1] = segment_start - first_pass * length
     count = 0
     for p in range(first_pass, passes):
         base = p * length
         threshold = segment_start - base        # previous read before this -> miss
         misses_this_pass = 0
+        pass_first[p] = count
+        # (the loop keeps its rare swap branch inside: an exit from the loop at a swap stops the
+        # compiler from turning the miss test into branch-free adds, twice the time per read)
         for n in range(length):
             if prev[n] < threshold:
                 misses_this_pass += 1
@@ -161,9 +204,214 @@ def scan_misses(prev, passes, chunk, first_pass=0, misses=0, in_chunk=0, segment
                     segment_start = base + n + 1
                     threshold = n + 1
         misses += misses_this_pass
-        if misses_this_pass == 0:
+        misses, count, done = _close_pass(p, passes, length, misses, misses_this_pass, in_chunk, segment_start,
+                                          swaps, count, pass_misses, pass_first, end_in_chunk, end_segment, earliest)
+        if done:
             break
     return misses, swaps[:count].copy()
+
+
+#: Reads per band of diagonals in :func:`os_ifmap_misses` (a band is replayed in order only when the
+#: buffer swaps inside it).
+BAND_READS = 2048
+
+
+@numba.njit(cache=True, nogil=True)
+def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r, s, rows_left, cols_left,
+                    all_valid, ifmap_h, ifmap_w, filter_h, filter_w, channels, stride_h, stride_w, ofmap_w, chunk):
+    """Misses and swap positions of the CALC read buffer over an output-stationary convolution's
+    IFMAP stream (``passes`` repeats of the pass), as :func:`ifmap_previous_reads` and
+    :func:`scan_misses` give them, without a per-read walk where no swap can happen.
+
+    Between two swaps the order of the reads does not matter: a segment's misses are its distinct
+    words.  An os fold reads the windows of ``ru`` consecutive output pixels, i.e. for each output
+    row it spans, a rectangle of IFMAP rows x columns (all channels: contiguous addresses), so a
+    fold whose distinct words cannot reach the next swap is counted word by word over those
+    rectangles (each word stamped with the segment that read it).  A fold in which the buffer
+    swaps is replayed read by read in stream order (the skewed walk of :func:`ifmap_previous_reads`).
+    Passes stop once they repeat (:func:`_close_pass`).  Fold geometry as
+    :class:`~imaclab.systolic.operands.OperandLayout`, addresses as :class:`~imaclab.systolic.operands.Im2col`.
+    """
+    length = sr * t
+    stamp = np.zeros(ifmap_h * ifmap_w * channels, dtype=np.int32)
+    fresh = np.empty(max(chunk, BAND_READS + rows), dtype=np.int64)   # words counted tentatively
+    swaps = np.empty(passes * length // chunk + 1, dtype=np.int64)
+    pass_misses = np.zeros(passes, dtype=np.int64)
+    pass_first = np.zeros(passes + 1, dtype=np.int64)
+    end_in_chunk = np.full(passes, -1, dtype=np.int64)
+    end_segment = np.zeros(passes, dtype=np.int64)
+    count = 0
+    segment = 1              # stamp of the words read since the last swap (0: never)
+    segment_start = 0
+    misses = 0
+    in_chunk = 0
+    last_fresh = 0           # new words of the last fold
+    row_words = filter_w * channels     # window elements per window row
+    for ps in range(passes):
+        pass_base = ps * length
+        pass_first[ps] = count
+        misses_before = misses
+        for fr in range(row_fold):
+            ru = min(rows, sr - fr * rows)
+            p0 = fr * rows
+            p1 = p0 + ru
+            # words of the fold's rectangles, overlaps counted twice: an upper bound of its distinct words
+            bound = 0
+            p = p0
+            while p < p1:
+                oy = p // ofmap_w
+                ox0 = p - oy * ofmap_w
+                ox1 = min(ofmap_w - 1, ox0 + p1 - p - 1)
+                height = max(0, min(oy * stride_h + filter_h, ifmap_h) - oy * stride_h)
+                if stride_w <= filter_w:
+                    width = max(0, min(ox1 * stride_w + filter_w, ifmap_w) - ox0 * stride_w)
+                else:
+                    width = (ox1 - ox0 + 1) * filter_w
+                bound += height * width * channels
+                p += ox1 - ox0 + 1
+            certain = in_chunk + bound < chunk       # no swap can fall inside this fold
+            # (a fold expected to swap -- the last fold's new words would reach the chunk -- goes
+            # straight to the bands: counting it whole first would be undone)
+            if certain or (bound < chunk and in_chunk + last_fresh < chunk):
+                fresh_count = 0
+                p = p0
+                while p < p1:
+                    oy = p // ofmap_w
+                    ox0 = p - oy * ofmap_w
+                    ox1 = min(ofmap_w - 1, ox0 + p1 - p - 1)
+                    iy0 = oy * stride_h
+                    iy1 = min(iy0 + filter_h, ifmap_h)
+                    # one column range when the windows of the row overlap or touch, else one per window
+                    runs = 1 if stride_w <= filter_w else ox1 - ox0 + 1
+                    for run in range(runs):
+                        if stride_w <= filter_w:
+                            ix0 = ox0 * stride_w
+                            ix1 = min(ox1 * stride_w + filter_w, ifmap_w)
+                        else:
+                            ix0 = (ox0 + run) * stride_w
+                            ix1 = min(ix0 + filter_w, ifmap_w)
+                        for iy in range(iy0, iy1):
+                            line = iy * ifmap_w
+                            if certain:     # branch-free over a contiguous run: the compiler vectorizes it
+                                for a in range((line + ix0) * channels, (line + ix1) * channels):
+                                    fresh_count += stamp[a] != segment
+                                    stamp[a] = segment
+                                continue
+                            for a in range((line + ix0) * channels, (line + ix1) * channels):
+                                if stamp[a] != segment:
+                                    stamp[a] = segment
+                                    fresh[fresh_count] = a
+                                    fresh_count += 1
+                    p += ox1 - ox0 + 1
+                if in_chunk + fresh_count < chunk:
+                    misses += fresh_count
+                    in_chunk += fresh_count
+                    last_fresh = fresh_count
+                    continue
+                for i in range(fresh_count):        # the buffer swaps inside: undo, replay in order
+                    stamp[fresh[i]] = 0
+            fold_misses = misses
+            # the buffer swaps inside this fold: the same again over bands of diagonals (each
+            # pixel's reads in a band are one run of window elements), in stream order only
+            # inside the band where the swap falls
+            position = pass_base + p0 * t
+            band = max(1, BAND_READS // ru)
+            for d0 in range(0, ru + t - 1, band):
+                d1 = min(d0 + band, ru + t - 1)
+                reads = 0
+                for u in range(ru):
+                    reads += max(0, min(t - 1, d1 - 1 - u) - max(0, d0 - u) + 1)
+                certain = in_chunk + reads < chunk
+                fresh_count = 0
+                for u in range(ru):
+                    pp = p0 + u
+                    j_lo = max(0, d0 - u)
+                    j_hi = min(t - 1, d1 - 1 - u)
+                    if certain:
+                        # a window row's elements are contiguous words: one branch-free run per row
+                        while j_lo <= j_hi:
+                            row_start = j_lo - j_lo % row_words
+                            stop = min(j_hi, row_start + row_words - 1)
+                            if not all_valid:
+                                if r[row_start] >= rows_left[pp]:
+                                    break           # this and later window rows hang below the IFMAP
+                                stop = min(stop, row_start + cols_left[pp] * channels - 1)
+                            base = pixel_base[pp] + window_offset[row_start] - row_start
+                            for a in range(base + j_lo, base + stop + 1):
+                                fresh_count += stamp[a] != segment
+                                stamp[a] = segment
+                            j_lo = row_start + row_words
+                        continue
+                    for j in range(j_lo, j_hi + 1):
+                        if all_valid or (r[j] < rows_left[pp] and s[j] < cols_left[pp]):
+                            a = pixel_base[pp] + window_offset[j]
+                            if stamp[a] != segment:
+                                stamp[a] = segment
+                                fresh[fresh_count] = a
+                                fresh_count += 1
+                if in_chunk + fresh_count < chunk:
+                    misses += fresh_count
+                    in_chunk += fresh_count
+                    position += reads
+                    continue
+                for i in range(fresh_count):
+                    stamp[fresh[i]] = 0
+                for d in range(d0, d1):
+                    for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
+                        pp = p0 + u
+                        j = d - u
+                        if all_valid or (r[j] < rows_left[pp] and s[j] < cols_left[pp]):
+                            a = pixel_base[pp] + window_offset[j]
+                            if stamp[a] != segment:
+                                stamp[a] = segment
+                                misses += 1
+                                in_chunk += 1
+                                if in_chunk == chunk:
+                                    swaps[count] = position
+                                    count += 1
+                                    in_chunk = 0
+                                    segment += 1
+                                    segment_start = position + 1
+                        position += 1
+            last_fresh = misses - fold_misses
+        misses, count, done = _close_pass(ps, passes, length, misses, misses - misses_before, in_chunk,
+                                          segment_start, swaps, count, pass_misses, pass_first, end_in_chunk,
+                                          end_segment, 0)
+        if done:
+            break
+    return misses, swaps[:count].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def os_real_read_span(rows, t, sr, row_fold, r, s, rows_left, cols_left):
+    """Stream positions (within one pass) of the first and the last IFMAP read of an output-stationary
+    convolution that is not window padding (the order of :func:`ifmap_previous_reads`); -1 if none.
+    Walks the folds from each end only until it finds one."""
+    first = -1
+    last = -1
+    for fr in range(row_fold):
+        ru = min(rows, sr - fr * rows)
+        position = fr * rows * t
+        for d in range(ru + t - 1):
+            for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
+                p, j = fr * rows + u, d - u
+                if first < 0 and r[j] < rows_left[p] and s[j] < cols_left[p]:
+                    first = position
+                position += 1
+        if first >= 0:
+            break
+    for fr in range(row_fold - 1, -1, -1):
+        ru = min(rows, sr - fr * rows)
+        position = fr * rows * t
+        for d in range(ru + t - 1):
+            for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
+                p, j = fr * rows + u, d - u
+                if r[j] < rows_left[p] and s[j] < cols_left[p]:
+                    last = position
+                position += 1
+        if last >= 0:
+            break
+    return first, last
 
 
 # ------------------------------------------------------------------ USER mode (SCALE-Sim's read_buffer.py)

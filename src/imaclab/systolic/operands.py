@@ -14,7 +14,7 @@ import numpy as np
 
 from imaclab.systolic import kernels
 from imaclab.systolic.schedule import FoldGeometry
-from imaclab.systolic.streams import FoldStream, antidiagonal_order
+from imaclab.systolic.streams import FoldStream, antidiagonal_order, skewed_cycle
 
 
 class OperandLayout:
@@ -29,6 +29,7 @@ class OperandLayout:
         self.row_fold, self.col_fold = int(geom.row_fold), int(geom.col_fold)
         self.lines_per_fold = int(geom.lines_per_fold)
         self.pattern = _PATTERNS[geom.dataflow][operand]
+        self._elements: np.ndarray | None = None
 
     # used rows / columns of the array in a fold
     def rows_used(self, fr: int) -> int:
@@ -45,6 +46,12 @@ class OperandLayout:
 
     def fold_elements(self) -> np.ndarray:
         """Elements of each fold's block, in fold order (``fc`` outer, ``fr`` inner)."""
+        if self._elements is None:      # asked for several times per layer
+            self._elements = self._fold_elements()
+            self._elements.setflags(write=False)
+        return self._elements
+
+    def _fold_elements(self) -> np.ndarray:
         ru = np.minimum(self.rows, self.sr - np.arange(self.row_fold, dtype=np.int64) * self.rows)
         cu = np.minimum(self.cols, self.sc - np.arange(self.col_fold, dtype=np.int64) * self.cols)
         used_r = np.tile(ru, self.col_fold)
@@ -61,8 +68,16 @@ class OperandLayout:
         return (fr == self.row_fold - 1) * 2 + (fc == self.col_fold - 1)
 
     def cycle_of_position(self, position: int, fold_starts: np.ndarray) -> int:
-        """Cycle (stall free) at which stream element ``position`` is read."""
-        return int(self.cycles_of_positions([position], fold_starts)[0])
+        """Cycle (stall free) at which stream element ``position`` is read (scalar arithmetic:
+        :meth:`cycles_of_positions` for one element, without its array set-up)."""
+        fold = int(np.searchsorted(fold_starts, position, side="right")) - 1
+        within = int(position) - int(fold_starts[fold])
+        stream = self.fold_stream(fold)
+        if stream.pattern == "skewed":
+            cycle = stream.offset + skewed_cycle(stream.used, stream.length, within)
+        else:
+            cycle = stream.array_rows - stream.used + within // stream.length
+        return fold * self.lines_per_fold + cycle
 
     def cycles_of_positions(self, positions, fold_starts: np.ndarray) -> np.ndarray:
         """Cycles (stall free) at which the stream elements ``positions`` are read."""
@@ -250,6 +265,51 @@ def ifmap_walk(conv, layout: OperandLayout, chunk: int) -> tuple[np.ndarray, np.
         conv.ifmap_height * conv.ifmap_width * conv.channels, prev, int(chunk), state, swaps)
     passes = 1 if layout.geom.dataflow == "is" else layout.col_fold
     return prev, first, passes, state[:3], swaps[:int(state[3])]
+
+
+def os_fold_words(conv, pixels: int) -> int:
+    """Words of the IFMAP rectangles read by the first ``pixels`` output pixels of ``conv`` (one
+    rectangle per output row they span; overlaps between rows counted twice): an upper bound of
+    the distinct words of an output-stationary fold of that many pixels."""
+    words, p = 0, 0
+    while p < pixels:
+        oy, ox0 = divmod(p, conv.ofmap_width)
+        ox1 = min(conv.ofmap_width - 1, ox0 + pixels - p - 1)
+        height = max(0, min(oy * conv.stride_height + conv.filter_height, conv.ifmap_height)
+                     - oy * conv.stride_height)
+        if conv.stride_width <= conv.filter_width:
+            width = max(0, min(ox1 * conv.stride_width + conv.filter_width, conv.ifmap_width)
+                        - ox0 * conv.stride_width)
+        else:
+            width = (ox1 - ox0 + 1) * conv.filter_width
+        words += height * width * conv.channels
+        p += ox1 - ox0 + 1
+    return words
+
+
+def os_ifmap_misses(conv, layout: OperandLayout, chunk: int) -> tuple[int, np.ndarray, int, int]:
+    """CALC read-buffer misses of an output-stationary convolution's IFMAP over all its passes, the
+    swap positions, and the first and last stream positions holding a real read (not window padding).
+
+    Counts each fold's distinct words where no swap can fall inside it and replays only the folds
+    where one does (:func:`imaclab.systolic.kernels.os_ifmap_misses`): the model's choice when a fold
+    holds under half a chunk of words (:func:`os_fold_words`), where the per-read walk of
+    :func:`ifmap_walk` would spend its time on folds without a swap.
+    """
+    im2col = operand_im2col(conv)
+    length = layout.sr * layout.t
+    misses, swaps = kernels.os_ifmap_misses(
+        layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, im2col.pixel_base, im2col.window_offset,
+        im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid, conv.ifmap_height,
+        conv.ifmap_width, conv.filter_height, conv.filter_width, conv.channels, conv.stride_height,
+        conv.stride_width, conv.ofmap_width, int(chunk))
+    first, last = 0, length - 1
+    if not im2col.all_valid:
+        first, last = kernels.os_real_read_span(layout.rows, layout.t, layout.sr, layout.row_fold, im2col.r,
+                                                im2col.s, im2col.rows_left, im2col.cols_left)
+        if first < 0:           # no real read at all: as the walk reports it
+            first, last = 0, length - 1
+    return int(misses), swaps, int(first), (layout.col_fold - 1) * length + int(last)
 
 
 def conv_all_valid(conv) -> bool:

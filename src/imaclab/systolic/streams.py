@@ -16,6 +16,7 @@ element counts per cycle (to time events), all vectorized.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -53,6 +54,24 @@ def _antidiagonal_cumsum(used: int, length: int) -> np.ndarray:
 def antidiagonal_position(used: int, length: int, index):
     """Cycle (``u + e``) of the ``index``-th element(s) of a skewed ``used x length`` block."""
     return np.searchsorted(_antidiagonal_cumsum(int(used), int(length)), index, side="right")
+
+
+def skewed_cycle(used: int, length: int, index: int) -> int:
+    """:func:`antidiagonal_position` of one element, in closed form (integer arithmetic).
+
+    The diagonals of a skewed ``used x length`` block hold 1, 2, .., a-1 elements, then
+    ``a = min(used, length)`` up to diagonal ``max(used, length) - 1``, then a-1, .., 1: the
+    ``i``-th element of the first ``a - 1`` diagonals lies on diagonal ``(isqrt(8i + 1) - 1) // 2``,
+    and the last ones mirror the first.
+    """
+    a, b = min(used, length), max(used, length)
+    head = a * (a - 1) // 2
+    if index < head:
+        return (math.isqrt(8 * index + 1) - 1) // 2
+    if index < head + (b - a + 1) * a:
+        return a - 1 + (index - head) // a
+    rest = used * length - 1 - index
+    return used + length - 2 - (math.isqrt(8 * rest + 1) - 1) // 2
 
 
 @dataclass(frozen=True)
