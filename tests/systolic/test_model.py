@@ -141,17 +141,18 @@ def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
             assert (fused.misses, fused.swap_positions) == (result.misses, result.swap_positions)
 
 
-def test_os_fold_count_equals_the_read_by_read_replay():
-    """The output-stationary IFMAP count (distinct words per fold, replay only in folds where the
-    buffer swaps, passes stopped once they repeat) == the flush-on-full buffer replayed over the
-    explicit stream: misses, every swap position, and the first/last real read; convolutions with
-    window padding, strides wider than the filter, many passes (filters >> array columns) and
-    chunks from 1 word to more than the layer holds."""
+@pytest.mark.parametrize("dataflow", ["os", "ws"])
+def test_run_count_equals_the_read_by_read_replay(dataflow):
+    """The output/weight-stationary IFMAP count (distinct words over runs of contiguous addresses,
+    replay in stream order only around swaps, passes stopped once they repeat) == the
+    flush-on-full buffer replayed over the explicit stream: misses, every swap position, and the
+    first/last real read; convolutions with window padding, strides wider than the filter, many
+    passes (filters >> array columns) and chunks from 1 word to more than the layer holds."""
     from imaclab.systolic.buffers import previous_reads, scan_previous_reads
-    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, os_ifmap_misses
+    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, stationary_ifmap_misses
     from imaclab.systolic.operands import ifmap_previous_reads as walk
 
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng({"os": 11, "ws": 12}[dataflow])
     passes_seen = set()
     for _ in range(40):
         fh, fw = (int(x) for x in rng.integers(1, 6, size=2))
@@ -161,7 +162,7 @@ def test_os_fold_count_equals_the_read_by_read_replay():
                          filter_height=fh, filter_width=fw, channels=int(rng.choice([1, 2, 3, 4, 5, 8])),
                          num_filters=int(rng.integers(1, 25)), stride_height=sh, stride_width=sw)
         m, n, k = conv.gemm_dims()
-        layout = OperandLayout(fold_geometry("os", int(rng.integers(2, 7)), cols, m, n, k), "ifmap")
+        layout = OperandLayout(fold_geometry(dataflow, int(rng.integers(2, 7)), cols, m, n, k), "ifmap")
         stream, _ = ifmap_pass_stream(layout, Im2col(conv.ifmap_height, conv.ifmap_width, fh, fw, conv.channels,
                                                      sh, sw, conv.ofmap_height, conv.ofmap_width))
         passes = int(layout.col_fold)
@@ -170,8 +171,10 @@ def test_os_fold_count_equals_the_read_by_read_replay():
         assert np.array_equal(prev.astype(np.int64), walk(conv, layout)[0].astype(np.int64))
         real = np.flatnonzero(stream >= 0)
         for chunk in (1, 2, 7, max(1, unique // 3), max(1, unique // 2), unique, unique + 1):
-            misses, swaps, first, last = os_ifmap_misses(conv, layout, chunk)
-            assert (misses, swaps.tolist()) == _replay(stream, passes, chunk)
+            reference = _replay(stream, passes, chunk)
+            for band_reads in (1, 5, 64, 2048):
+                misses, swaps, first, last = stationary_ifmap_misses(conv, layout, chunk, band_reads)
+                assert (misses, swaps.tolist()) == reference
             if unique >= chunk:     # the compiled scan (passes stopped once they repeat) agrees too
                 scanned = scan_previous_reads(prev, unique, passes, chunk)
                 assert (scanned.misses, scanned.swap_positions) == (misses, swaps.tolist())

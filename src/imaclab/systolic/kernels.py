@@ -211,14 +211,15 @@ def scan_misses(prev, passes, chunk, first_pass=0, misses=0, in_chunk=0, segment
     return misses, swaps[:count].copy()
 
 
-#: Reads per band of diagonals in :func:`os_ifmap_misses` (a band is replayed in order only when the
-#: buffer swaps inside it).
-BAND_READS = 2048
+#: Reads per band of diagonals replayed in stream order around a swap (:func:`os_ifmap_misses`,
+#: :func:`ws_ifmap_misses`); elsewhere the order does not matter.
+BAND_READS = 512
 
 
 @numba.njit(cache=True, nogil=True)
 def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r, s, rows_left, cols_left,
-                    all_valid, ifmap_h, ifmap_w, filter_h, filter_w, channels, stride_h, stride_w, ofmap_w, chunk):
+                    all_valid, ifmap_h, ifmap_w, filter_h, filter_w, channels, stride_h, stride_w, ofmap_w, chunk,
+                    band_reads=BAND_READS):
     """Misses and swap positions of the CALC read buffer over an output-stationary convolution's
     IFMAP stream (``passes`` repeats of the pass), as :func:`ifmap_previous_reads` and
     :func:`scan_misses` give them, without a per-read walk where no swap can happen.
@@ -233,8 +234,10 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
     :class:`~imaclab.systolic.operands.OperandLayout`, addresses as :class:`~imaclab.systolic.operands.Im2col`.
     """
     length = sr * t
-    stamp = np.zeros(ifmap_h * ifmap_w * channels, dtype=np.int32)
-    fresh = np.empty(max(chunk, BAND_READS + rows), dtype=np.int64)   # words counted tentatively
+    # one byte a word (a quarter of the memory traffic of int32); the segment numbers wrap at 256,
+    # clearing the stamps (every word is stale after a swap anyway)
+    stamp = np.zeros(ifmap_h * ifmap_w * channels, dtype=np.uint8)
+    fresh = np.empty(chunk, dtype=np.int64)         # words counted tentatively in a fold
     swaps = np.empty(passes * length // chunk + 1, dtype=np.int64)
     pass_misses = np.zeros(passes, dtype=np.int64)
     pass_first = np.zeros(passes + 1, dtype=np.int64)
@@ -311,23 +314,24 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
                 for i in range(fresh_count):        # the buffer swaps inside: undo, replay in order
                     stamp[fresh[i]] = 0
             fold_misses = misses
-            # the buffer swaps inside this fold: the same again over bands of diagonals (each
-            # pixel's reads in a band are one run of window elements), in stream order only
-            # inside the band where the swap falls
+            # the buffer swaps inside this fold: bands of diagonals (a pixel's reads in a band are
+            # one run of window elements) as long as the band's reads cannot reach the swap, then
+            # ``band_reads`` reads in stream order, and so on
             position = pass_base + p0 * t
-            band = max(1, BAND_READS // ru)
-            for d0 in range(0, ru + t - 1, band):
-                d1 = min(d0 + band, ru + t - 1)
-                reads = 0
-                for u in range(ru):
-                    reads += max(0, min(t - 1, d1 - 1 - u) - max(0, d0 - u) + 1)
-                certain = in_chunk + reads < chunk
-                fresh_count = 0
-                for u in range(ru):
-                    pp = p0 + u
-                    j_lo = max(0, d0 - u)
-                    j_hi = min(t - 1, d1 - 1 - u)
-                    if certain:
+            min_band = max(1, band_reads // ru)
+            diagonals = ru + t - 1
+            d0 = 0
+            while d0 < diagonals:
+                band = (chunk - in_chunk - 1) // ru         # its reads cannot reach the swap
+                if band >= min_band:
+                    d1 = min(diagonals, d0 + band)
+                    reads = 0
+                    fresh_count = 0
+                    for u in range(ru):
+                        pp = p0 + u
+                        j_lo = max(0, d0 - u)
+                        j_hi = min(t - 1, d1 - 1 - u)
+                        reads += max(0, j_hi - j_lo + 1)
                         # a window row's elements are contiguous words: one branch-free run per row
                         while j_lo <= j_hi:
                             row_start = j_lo - j_lo % row_words
@@ -341,21 +345,13 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
                                 fresh_count += stamp[a] != segment
                                 stamp[a] = segment
                             j_lo = row_start + row_words
-                        continue
-                    for j in range(j_lo, j_hi + 1):
-                        if all_valid or (r[j] < rows_left[pp] and s[j] < cols_left[pp]):
-                            a = pixel_base[pp] + window_offset[j]
-                            if stamp[a] != segment:
-                                stamp[a] = segment
-                                fresh[fresh_count] = a
-                                fresh_count += 1
-                if in_chunk + fresh_count < chunk:
                     misses += fresh_count
                     in_chunk += fresh_count
                     position += reads
+                    d0 = d1
                     continue
-                for i in range(fresh_count):
-                    stamp[fresh[i]] = 0
+                # the swap is near: these diagonals in stream order
+                d1 = min(diagonals, d0 + min_band)
                 for d in range(d0, d1):
                     for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
                         pp = p0 + u
@@ -371,8 +367,12 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
                                     count += 1
                                     in_chunk = 0
                                     segment += 1
+                                    if segment == 256:
+                                        stamp[:] = 0
+                                        segment = 1
                                     segment_start = position + 1
                         position += 1
+                d0 = d1
             last_fresh = misses - fold_misses
         misses, count, done = _close_pass(ps, passes, length, misses, misses - misses_before, in_chunk,
                                           segment_start, swaps, count, pass_misses, pass_first, end_in_chunk,
@@ -383,32 +383,179 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
 
 
 @numba.njit(cache=True, nogil=True)
-def os_real_read_span(rows, t, sr, row_fold, r, s, rows_left, cols_left):
-    """Stream positions (within one pass) of the first and the last IFMAP read of an output-stationary
-    convolution that is not window padding (the order of :func:`ifmap_previous_reads`); -1 if none.
-    Walks the folds from each end only until it finds one."""
+def ws_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r, s, rows_left, cols_left,
+                    all_valid, ifmap_h, ifmap_w, filter_w, channels, stride_h, stride_w, ofmap_w, chunk,
+                    band_reads=BAND_READS):
+    """:func:`os_ifmap_misses` for a weight-stationary convolution: misses and swap positions of the
+    CALC read buffer over the IFMAP stream, ``passes`` repeats of the pass.
+
+    A ws fold holds ``ru`` window elements on the PE rows while the ``t`` output pixels stream
+    through, skewed: diagonal ``d`` reads pixel ``d - u`` at element ``u``.  A band of diagonals
+    reads, besides two small triangles at its ends, every element of the fold at a run of
+    pixels; for one output row and the fold's elements within one window row, those words are
+    runs of contiguous addresses (one run when neighbouring windows overlap).  A band that
+    cannot reach the next swap (its reads fit in what is left of the chunk) is counted word by
+    word over those runs, in any order; bands shrink as the chunk fills, and the last
+    ``band_reads`` reads before each swap are replayed in stream order.  Passes stop once they
+    repeat (:func:`_close_pass`).
+    """
+    length = sr * t
+    # one byte a word (a quarter of the memory traffic of int32); the segment numbers wrap at 256,
+    # clearing the stamps (every word is stale after a swap anyway)
+    stamp = np.zeros(ifmap_h * ifmap_w * channels, dtype=np.uint8)
+    swaps = np.empty(passes * length // chunk + 1, dtype=np.int64)
+    pass_misses = np.zeros(passes, dtype=np.int64)
+    pass_first = np.zeros(passes + 1, dtype=np.int64)
+    end_in_chunk = np.full(passes, -1, dtype=np.int64)
+    end_segment = np.zeros(passes, dtype=np.int64)
+    count = 0
+    segment = 1
+    segment_start = 0
+    misses = 0
+    in_chunk = 0
+    row_words = filter_w * channels
+    step = stride_w * channels             # words between neighbouring windows of an output row
+    for ps in range(passes):
+        pass_base = ps * length
+        pass_first[ps] = count
+        misses_before = misses
+        for fr in range(row_fold):
+            ru = min(rows, sr - fr * rows)
+            j0 = fr * rows
+            diagonals = ru + t - 1
+            min_band = max(1, band_reads // ru)
+            position = pass_base + j0 * t
+            d0 = 0
+            while d0 < diagonals:
+                band = (chunk - in_chunk - 1) // ru         # its reads cannot reach the swap
+                if band < min_band:
+                    # the swap is near: this many diagonals in stream order
+                    d1 = min(diagonals, d0 + min_band)
+                    for d in range(d0, d1):
+                        for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
+                            p = d - u
+                            j = j0 + u
+                            if all_valid or (r[j] < rows_left[p] and s[j] < cols_left[p]):
+                                a = pixel_base[p] + window_offset[j]
+                                if stamp[a] != segment:
+                                    stamp[a] = segment
+                                    misses += 1
+                                    in_chunk += 1
+                                    if in_chunk == chunk:
+                                        swaps[count] = position
+                                        count += 1
+                                        in_chunk = 0
+                                        segment += 1
+                                        if segment == 256:
+                                            stamp[:] = 0
+                                            segment = 1
+                                        segment_start = position + 1
+                            position += 1
+                    d0 = d1
+                    continue
+                d1 = min(diagonals, d0 + band)
+                fresh_count = 0
+                reads = 0
+                # pixels every element of the fold reads in this band
+                q0 = max(0, d0)
+                q1 = min(t - 1, d1 - ru)
+                for u in range(ru):
+                    lo = max(0, d0 - u)
+                    hi = min(t - 1, d1 - 1 - u)
+                    if hi < lo:
+                        continue
+                    reads += hi - lo + 1
+                    j = j0 + u
+                    # the triangles at the band's ends, read by read
+                    for part in range(2):
+                        if q1 < q0:
+                            if part == 1:
+                                break
+                            a_lo, a_hi = lo, hi
+                        elif part == 0:
+                            a_lo, a_hi = lo, min(hi, q0 - 1)
+                        else:
+                            a_lo, a_hi = max(lo, q1 + 1), hi
+                        for p in range(a_lo, a_hi + 1):
+                            if all_valid or (r[j] < rows_left[p] and s[j] < cols_left[p]):
+                                a = pixel_base[p] + window_offset[j]
+                                fresh_count += stamp[a] != segment
+                                stamp[a] = segment
+                # the rectangle: per output row, per window row of the fold's elements, runs of words
+                p = q0
+                while p <= q1:
+                    oy = p // ofmap_w
+                    oxa = p - oy * ofmap_w
+                    oxb = min(ofmap_w - 1, oxa + q1 - p)
+                    j = j0
+                    while j < j0 + ru:
+                        wr = j // row_words
+                        ea = j - wr * row_words
+                        eb = min(row_words - 1, j0 + ru - 1 - wr * row_words)
+                        iy = oy * stride_h + wr
+                        if iy < ifmap_h:
+                            line = iy * ifmap_w * channels
+                            line_end = line + ifmap_w * channels - 1
+                            if eb - ea + 1 >= step:         # the windows' runs touch: one run
+                                start = line + oxa * step + ea
+                                stop = min(line + oxb * step + eb, line_end)
+                                for a in range(start, stop + 1):
+                                    fresh_count += stamp[a] != segment
+                                    stamp[a] = segment
+                            else:
+                                for ox in range(oxa, oxb + 1):
+                                    start = line + ox * step + ea
+                                    stop = min(line + ox * step + eb, line_end)
+                                    for a in range(start, stop + 1):
+                                        fresh_count += stamp[a] != segment
+                                        stamp[a] = segment
+                        j = (wr + 1) * row_words
+                    p += oxb - oxa + 1
+                misses += fresh_count
+                in_chunk += fresh_count
+                position += reads
+                d0 = d1
+        misses, count, done = _close_pass(ps, passes, length, misses, misses - misses_before, in_chunk,
+                                          segment_start, swaps, count, pass_misses, pass_first, end_in_chunk,
+                                          end_segment, 0)
+        if done:
+            break
+    return misses, swaps[:count].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def real_read_span(dataflow, rows, t, sr, row_fold, r, s, rows_left, cols_left):
+    """Stream positions (within one pass) of the first and the last IFMAP read of an output- or
+    weight-stationary convolution (``dataflow`` 0 or 1) that is not window padding, in the order of
+    :func:`ifmap_previous_reads`; -1 if none.  Walks the stream from each end until it finds one."""
     first = -1
-    last = -1
+    position = 0
     for fr in range(row_fold):
         ru = min(rows, sr - fr * rows)
-        position = fr * rows * t
         for d in range(ru + t - 1):
             for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
-                p, j = fr * rows + u, d - u
-                if first < 0 and r[j] < rows_left[p] and s[j] < cols_left[p]:
+                p, j = (fr * rows + u, d - u) if dataflow == 0 else (d - u, fr * rows + u)
+                if r[j] < rows_left[p] and s[j] < cols_left[p]:
                     first = position
+                    break
                 position += 1
+            if first >= 0:
+                break
         if first >= 0:
             break
+    last = -1
+    position = sr * t - 1
     for fr in range(row_fold - 1, -1, -1):
         ru = min(rows, sr - fr * rows)
-        position = fr * rows * t
-        for d in range(ru + t - 1):
-            for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
-                p, j = fr * rows + u, d - u
+        for d in range(ru + t - 2, -1, -1):
+            for u in range(min(ru - 1, d), max(0, d - t + 1) - 1, -1):
+                p, j = (fr * rows + u, d - u) if dataflow == 0 else (d - u, fr * rows + u)
                 if r[j] < rows_left[p] and s[j] < cols_left[p]:
                     last = position
-                position += 1
+                    break
+                position -= 1
+            if last >= 0:
+                break
         if last >= 0:
             break
     return first, last

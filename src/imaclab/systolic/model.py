@@ -35,8 +35,8 @@ from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, UserReadBu
                                       user_reads_walk)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
-from imaclab.systolic.operands import (OperandLayout, conv_all_valid, ifmap_walk, operand_im2col, os_fold_words,
-                                      os_ifmap_misses)
+from imaclab.systolic.operands import (OperandLayout, conv_all_valid, ifmap_walk, operand_im2col,
+                                      stationary_ifmap_misses)
 from imaclab.systolic.report import LayerReport
 from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
                                        total_cycles_calc)
@@ -314,11 +314,9 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
     if covered is not None and covered < chunk:
         # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
         return ReadMisses(covered), 0, total - 1
-    if geom.dataflow == "os" and isinstance(unit, ConvLayer) and os_fold_words(unit, layout.rows) < chunk:
-        # folds well below a chunk (most hold no swap): count distinct words per fold, replay only
-        # where the buffer swaps (measured on ResNet-18: 1.7-6x faster there, slower for folds
-        # near a chunk, where the walk's later passes -- a cheap scan -- win)
-        misses, swaps, first_pos, last_pos = os_ifmap_misses(unit, layout, chunk)
+    if isinstance(unit, ConvLayer) and df in ("os", "ws"):
+        # distinct words over runs of contiguous addresses, replay in stream order only around the swaps
+        misses, swaps, first_pos, last_pos = stationary_ifmap_misses(unit, layout, chunk)
         return ReadMisses(misses, swaps.tolist()), first_pos, last_pos
     # one compiled walk gives the previous reads and replays the buffer over the first pass
     prev, first, passes, state, first_swaps = ifmap_walk(unit, layout, chunk)

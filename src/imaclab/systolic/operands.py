@@ -267,46 +267,39 @@ def ifmap_walk(conv, layout: OperandLayout, chunk: int) -> tuple[np.ndarray, np.
     return prev, first, passes, state[:3], swaps[:int(state[3])]
 
 
-def os_fold_words(conv, pixels: int) -> int:
-    """Words of the IFMAP rectangles read by the first ``pixels`` output pixels of ``conv`` (one
-    rectangle per output row they span; overlaps between rows counted twice): an upper bound of
-    the distinct words of an output-stationary fold of that many pixels."""
-    words, p = 0, 0
-    while p < pixels:
-        oy, ox0 = divmod(p, conv.ofmap_width)
-        ox1 = min(conv.ofmap_width - 1, ox0 + pixels - p - 1)
-        height = max(0, min(oy * conv.stride_height + conv.filter_height, conv.ifmap_height)
-                     - oy * conv.stride_height)
-        if conv.stride_width <= conv.filter_width:
-            width = max(0, min(ox1 * conv.stride_width + conv.filter_width, conv.ifmap_width)
-                        - ox0 * conv.stride_width)
-        else:
-            width = (ox1 - ox0 + 1) * conv.filter_width
-        words += height * width * conv.channels
-        p += ox1 - ox0 + 1
-    return words
+def stationary_ifmap_misses(conv, layout: OperandLayout, chunk: int,
+                            band_reads: int = kernels.BAND_READS) -> tuple[int, np.ndarray, int, int]:
+    """CALC read-buffer misses of an output- or weight-stationary convolution's IFMAP over all its
+    passes, the swap positions, and the first and last stream positions holding a real read (not
+    window padding).
 
-
-def os_ifmap_misses(conv, layout: OperandLayout, chunk: int) -> tuple[int, np.ndarray, int, int]:
-    """CALC read-buffer misses of an output-stationary convolution's IFMAP over all its passes, the
-    swap positions, and the first and last stream positions holding a real read (not window padding).
-
-    Counts each fold's distinct words where no swap can fall inside it and replays only the folds
-    where one does (:func:`imaclab.systolic.kernels.os_ifmap_misses`): the model's choice when a fold
-    holds under half a chunk of words (:func:`os_fold_words`), where the per-read walk of
-    :func:`ifmap_walk` would spend its time on folds without a swap.
+    Counts distinct words over runs of contiguous addresses wherever no swap can fall, and replays
+    in stream order only around the swaps (:func:`imaclab.systolic.kernels.os_ifmap_misses`,
+    :func:`imaclab.systolic.kernels.ws_ifmap_misses`), where the per-read walk of :func:`ifmap_walk`
+    spends its time on reads between swaps.  ``band_reads``: reads replayed in order around a swap
+    (any value gives the same answer; the tests use small ones to exercise every path).
     """
+    if layout.geom.dataflow not in ("os", "ws"):
+        raise ValueError(f"stationary_ifmap_misses: os or ws dataflow, not {layout.geom.dataflow!r}")
     im2col = operand_im2col(conv)
     length = layout.sr * layout.t
-    misses, swaps = kernels.os_ifmap_misses(
-        layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, im2col.pixel_base, im2col.window_offset,
-        im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid, conv.ifmap_height,
-        conv.ifmap_width, conv.filter_height, conv.filter_width, conv.channels, conv.stride_height,
-        conv.stride_width, conv.ofmap_width, int(chunk))
+    if layout.geom.dataflow == "os":
+        misses, swaps = kernels.os_ifmap_misses(
+            layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, im2col.pixel_base,
+            im2col.window_offset, im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid,
+            conv.ifmap_height, conv.ifmap_width, conv.filter_height, conv.filter_width, conv.channels,
+            conv.stride_height, conv.stride_width, conv.ofmap_width, int(chunk), int(band_reads))
+    else:
+        misses, swaps = kernels.ws_ifmap_misses(
+            layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, im2col.pixel_base,
+            im2col.window_offset, im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid,
+            conv.ifmap_height, conv.ifmap_width, conv.filter_width, conv.channels, conv.stride_height,
+            conv.stride_width, conv.ofmap_width, int(chunk), int(band_reads))
     first, last = 0, length - 1
     if not im2col.all_valid:
-        first, last = kernels.os_real_read_span(layout.rows, layout.t, layout.sr, layout.row_fold, im2col.r,
-                                                im2col.s, im2col.rows_left, im2col.cols_left)
+        first, last = kernels.real_read_span(kernels.DATAFLOW_CODES[layout.geom.dataflow], layout.rows, layout.t,
+                                             layout.sr, layout.row_fold, im2col.r, im2col.s, im2col.rows_left,
+                                             im2col.cols_left)
         if first < 0:           # no real read at all: as the walk reports it
             first, last = 0, length - 1
     return int(misses), swaps, int(first), (layout.col_fold - 1) * length + int(last)
