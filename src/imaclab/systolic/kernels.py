@@ -219,7 +219,7 @@ BAND_READS = 512
 @numba.njit(cache=True, nogil=True)
 def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r, s, rows_left, cols_left,
                     all_valid, ifmap_h, ifmap_w, filter_h, filter_w, channels, stride_h, stride_w, ofmap_w, chunk,
-                    band_reads=BAND_READS):
+                    stamp, band_reads=BAND_READS):
     """Misses and swap positions of the CALC read buffer over an output-stationary convolution's
     IFMAP stream (``passes`` repeats of the pass), as :func:`ifmap_previous_reads` and
     :func:`scan_misses` give them, without a per-read walk where no swap can happen.
@@ -232,11 +232,10 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
     swaps is replayed read by read in stream order (the skewed walk of :func:`ifmap_previous_reads`).
     Passes stop once they repeat (:func:`_close_pass`).  Fold geometry as
     :class:`~imaclab.systolic.operands.OperandLayout`, addresses as :class:`~imaclab.systolic.operands.Im2col`.
+    ``stamp``: one zeroed byte per IFMAP word (the segment that last read it, numbers wrapping at
+    256 with a clear: every word is stale after a swap anyway).
     """
     length = sr * t
-    # one byte a word (a quarter of the memory traffic of int32); the segment numbers wrap at 256,
-    # clearing the stamps (every word is stale after a swap anyway)
-    stamp = np.zeros(ifmap_h * ifmap_w * channels, dtype=np.uint8)
     fresh = np.empty(chunk, dtype=np.int64)         # words counted tentatively in a fold
     swaps = np.empty(passes * length // chunk + 1, dtype=np.int64)
     pass_misses = np.zeros(passes, dtype=np.int64)
@@ -385,7 +384,7 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
 @numba.njit(cache=True, nogil=True)
 def ws_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r, s, rows_left, cols_left,
                     all_valid, ifmap_h, ifmap_w, filter_w, channels, stride_h, stride_w, ofmap_w, chunk,
-                    band_reads=BAND_READS):
+                    stamp, band_reads=BAND_READS):
     """:func:`os_ifmap_misses` for a weight-stationary convolution: misses and swap positions of the
     CALC read buffer over the IFMAP stream, ``passes`` repeats of the pass.
 
@@ -397,12 +396,9 @@ def ws_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
     cannot reach the next swap (its reads fit in what is left of the chunk) is counted word by
     word over those runs, in any order; bands shrink as the chunk fills, and the last
     ``band_reads`` reads before each swap are replayed in stream order.  Passes stop once they
-    repeat (:func:`_close_pass`).
+    repeat (:func:`_close_pass`).  ``stamp`` as :func:`os_ifmap_misses`.
     """
     length = sr * t
-    # one byte a word (a quarter of the memory traffic of int32); the segment numbers wrap at 256,
-    # clearing the stamps (every word is stale after a swap anyway)
-    stamp = np.zeros(ifmap_h * ifmap_w * channels, dtype=np.uint8)
     swaps = np.empty(passes * length // chunk + 1, dtype=np.int64)
     pass_misses = np.zeros(passes, dtype=np.int64)
     pass_first = np.zeros(passes + 1, dtype=np.int64)
@@ -424,96 +420,99 @@ def ws_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
             j0 = fr * rows
             diagonals = ru + t - 1
             min_band = max(1, band_reads // ru)
-            position = pass_base + j0 * t
-            d0 = 0
+            triangle = ru * (ru - 1) // 2
+            d0 = 0      # the reads on diagonals before d0 are counted
             while d0 < diagonals:
-                band = (chunk - in_chunk - 1) // ru         # its reads cannot reach the swap
-                if band < min_band:
-                    # the swap is near: this many diagonals in stream order
-                    d1 = min(diagonals, d0 + min_band)
-                    for d in range(d0, d1):
-                        for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
-                            p = d - u
-                            j = j0 + u
-                            if all_valid or (r[j] < rows_left[p] and s[j] < cols_left[p]):
-                                a = pixel_base[p] + window_offset[j]
-                                if stamp[a] != segment:
-                                    stamp[a] = segment
-                                    misses += 1
-                                    in_chunk += 1
-                                    if in_chunk == chunk:
-                                        swaps[count] = position
-                                        count += 1
-                                        in_chunk = 0
-                                        segment += 1
-                                        if segment == 256:
-                                            stamp[:] = 0
-                                            segment = 1
-                                        segment_start = position + 1
-                            position += 1
-                    d0 = d1
-                    continue
-                d1 = min(diagonals, d0 + band)
-                fresh_count = 0
-                reads = 0
-                # pixels every element of the fold reads in this band
-                q0 = max(0, d0)
-                q1 = min(t - 1, d1 - ru)
-                for u in range(ru):
-                    lo = max(0, d0 - u)
-                    hi = min(t - 1, d1 - 1 - u)
-                    if hi < lo:
-                        continue
-                    reads += hi - lo + 1
-                    j = j0 + u
-                    # the triangles at the band's ends, read by read
-                    for part in range(2):
-                        if q1 < q0:
-                            if part == 1:
-                                break
-                            a_lo, a_hi = lo, hi
-                        elif part == 0:
-                            a_lo, a_hi = lo, min(hi, q0 - 1)
-                        else:
-                            a_lo, a_hi = max(lo, q1 + 1), hi
-                        for p in range(a_lo, a_hi + 1):
+                if chunk - in_chunk - 1 >= 2 * triangle + min_band * ru:
+                    # no swap before a few blocks: cut along pixels instead of diagonals (every
+                    # element of a block of pixels: runs of words), with a triangle of reads at each end
+                    fresh_count = 0
+                    for u in range(1, ru):      # the rest of the pixels before d0
+                        j = j0 + u
+                        for p in range(max(0, d0 - u), min(t, d0)):
                             if all_valid or (r[j] < rows_left[p] and s[j] < cols_left[p]):
                                 a = pixel_base[p] + window_offset[j]
                                 fresh_count += stamp[a] != segment
                                 stamp[a] = segment
-                # the rectangle: per output row, per window row of the fold's elements, runs of words
-                p = q0
-                while p <= q1:
-                    oy = p // ofmap_w
-                    oxa = p - oy * ofmap_w
-                    oxb = min(ofmap_w - 1, oxa + q1 - p)
-                    j = j0
-                    while j < j0 + ru:
-                        wr = j // row_words
-                        ea = j - wr * row_words
-                        eb = min(row_words - 1, j0 + ru - 1 - wr * row_words)
-                        iy = oy * stride_h + wr
-                        if iy < ifmap_h:
-                            line = iy * ifmap_w * channels
-                            line_end = line + ifmap_w * channels - 1
-                            if eb - ea + 1 >= step:         # the windows' runs touch: one run
-                                start = line + oxa * step + ea
-                                stop = min(line + oxb * step + eb, line_end)
-                                for a in range(start, stop + 1):
-                                    fresh_count += stamp[a] != segment
-                                    stamp[a] = segment
-                            else:
-                                for ox in range(oxa, oxb + 1):
-                                    start = line + ox * step + ea
-                                    stop = min(line + ox * step + eb, line_end)
-                                    for a in range(start, stop + 1):
-                                        fresh_count += stamp[a] != segment
-                                        stamp[a] = segment
-                        j = (wr + 1) * row_words
-                    p += oxb - oxa + 1
-                misses += fresh_count
-                in_chunk += fresh_count
-                position += reads
+                    in_chunk += fresh_count
+                    misses += fresh_count
+                    q0 = min(d0, t)
+                    while q0 < t:
+                        pixels = (chunk - in_chunk - 1 - triangle) // ru     # a triangle kept in reserve
+                        if pixels < min_band:
+                            break
+                        q1 = min(t, q0 + pixels) - 1
+                        fresh_count = 0
+                        # per output row, per window row of the fold's elements: runs of words
+                        p = q0
+                        while p <= q1:
+                            oy = p // ofmap_w
+                            oxa = p - oy * ofmap_w
+                            oxb = min(ofmap_w - 1, oxa + q1 - p)
+                            j = j0
+                            while j < j0 + ru:
+                                wr = j // row_words
+                                ea = j - wr * row_words
+                                eb = min(row_words - 1, j0 + ru - 1 - wr * row_words)
+                                iy = oy * stride_h + wr
+                                if iy < ifmap_h:
+                                    line = iy * ifmap_w * channels
+                                    line_end = line + ifmap_w * channels - 1
+                                    if eb - ea + 1 >= step:         # the windows' runs touch: one run
+                                        start = line + oxa * step + ea
+                                        stop = min(line + oxb * step + eb, line_end)
+                                        for a in range(start, stop + 1):
+                                            fresh_count += stamp[a] != segment
+                                            stamp[a] = segment
+                                    else:
+                                        for ox in range(oxa, oxb + 1):
+                                            start = line + ox * step + ea
+                                            stop = min(line + ox * step + eb, line_end)
+                                            for a in range(start, stop + 1):
+                                                fresh_count += stamp[a] != segment
+                                                stamp[a] = segment
+                                j = (wr + 1) * row_words
+                            p += oxb - oxa + 1
+                        in_chunk += fresh_count
+                        misses += fresh_count
+                        q0 = q1 + 1
+                    fresh_count = 0
+                    for u in range(ru - 1):     # back to a diagonal: the reads before q0 + ru - 1
+                        j = j0 + u
+                        for p in range(q0, min(t, q0 + ru - 1 - u)):
+                            if all_valid or (r[j] < rows_left[p] and s[j] < cols_left[p]):
+                                a = pixel_base[p] + window_offset[j]
+                                fresh_count += stamp[a] != segment
+                                stamp[a] = segment
+                    in_chunk += fresh_count
+                    misses += fresh_count
+                    d0 = q0 + ru - 1
+                    continue
+                # the swap is near: diagonals in stream order
+                position = pass_base + j0 * t
+                for u in range(ru):
+                    position += min(t, max(0, d0 - u))
+                d1 = min(diagonals, d0 + min_band)
+                for d in range(d0, d1):
+                    for u in range(max(0, d - t + 1), min(ru - 1, d) + 1):
+                        p = d - u
+                        j = j0 + u
+                        if all_valid or (r[j] < rows_left[p] and s[j] < cols_left[p]):
+                            a = pixel_base[p] + window_offset[j]
+                            if stamp[a] != segment:
+                                stamp[a] = segment
+                                misses += 1
+                                in_chunk += 1
+                                if in_chunk == chunk:
+                                    swaps[count] = position
+                                    count += 1
+                                    in_chunk = 0
+                                    segment += 1
+                                    if segment == 256:
+                                        stamp[:] = 0
+                                        segment = 1
+                                    segment_start = position + 1
+                        position += 1
                 d0 = d1
         misses, count, done = _close_pass(ps, passes, length, misses, misses - misses_before, in_chunk,
                                           segment_start, swaps, count, pass_misses, pass_first, end_in_chunk,

@@ -10,6 +10,8 @@ convolution's im2col operand (``operand_matrix.calc_ifmap_elem_addr``);
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 
 from imaclab.systolic import kernels
@@ -267,6 +269,25 @@ def ifmap_walk(conv, layout: OperandLayout, chunk: int) -> tuple[np.ndarray, np.
     return prev, first, passes, state[:3], swaps[:int(state[3])]
 
 
+#: Largest work array kept between calls (bytes); a larger one is allocated for its call only.
+SCRATCH_LIMIT_BYTES = 64 * 2 ** 20
+_scratch = threading.local()
+
+
+def _zeroed_bytes(n: int) -> np.ndarray:
+    """A zeroed ``uint8`` work array of ``n`` bytes, on this thread's reused buffer: a fresh
+    allocation of a few hundred kB per layer costs more in page faults than the count itself."""
+    if n > SCRATCH_LIMIT_BYTES:
+        return np.zeros(n, dtype=np.uint8)
+    buffer = getattr(_scratch, "bytes", None)
+    if buffer is None or buffer.size < n:
+        buffer = np.empty(n, dtype=np.uint8)
+        _scratch.bytes = buffer
+    view = buffer[:n]
+    view.fill(0)
+    return view
+
+
 def stationary_ifmap_misses(conv, layout: OperandLayout, chunk: int,
                             band_reads: int = kernels.BAND_READS) -> tuple[int, np.ndarray, int, int]:
     """CALC read-buffer misses of an output- or weight-stationary convolution's IFMAP over all its
@@ -283,18 +304,19 @@ def stationary_ifmap_misses(conv, layout: OperandLayout, chunk: int,
         raise ValueError(f"stationary_ifmap_misses: os or ws dataflow, not {layout.geom.dataflow!r}")
     im2col = operand_im2col(conv)
     length = layout.sr * layout.t
+    stamp = _zeroed_bytes(conv.ifmap_height * conv.ifmap_width * conv.channels)
     if layout.geom.dataflow == "os":
         misses, swaps = kernels.os_ifmap_misses(
             layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, im2col.pixel_base,
             im2col.window_offset, im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid,
             conv.ifmap_height, conv.ifmap_width, conv.filter_height, conv.filter_width, conv.channels,
-            conv.stride_height, conv.stride_width, conv.ofmap_width, int(chunk), int(band_reads))
+            conv.stride_height, conv.stride_width, conv.ofmap_width, int(chunk), stamp, int(band_reads))
     else:
         misses, swaps = kernels.ws_ifmap_misses(
             layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, im2col.pixel_base,
             im2col.window_offset, im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid,
             conv.ifmap_height, conv.ifmap_width, conv.filter_width, conv.channels, conv.stride_height,
-            conv.stride_width, conv.ofmap_width, int(chunk), int(band_reads))
+            conv.stride_width, conv.ofmap_width, int(chunk), stamp, int(band_reads))
     first, last = 0, length - 1
     if not im2col.all_valid:
         first, last = kernels.real_read_span(kernels.DATAFLOW_CODES[layout.geom.dataflow], layout.rows, layout.t,
