@@ -149,11 +149,12 @@ def test_run_count_equals_the_read_by_read_replay(dataflow):
     first/last real read; convolutions with window padding, strides wider than the filter, many
     passes (filters >> array columns) and chunks from 1 word to more than the layer holds."""
     from imaclab.systolic.buffers import previous_reads, scan_previous_reads
-    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, stationary_ifmap_misses
+    from imaclab.systolic.operands import (Im2col, OperandLayout, ifmap_pass_stream, stationary_ifmap_misses,
+                                           ws_reads_all_miss)
     from imaclab.systolic.operands import ifmap_previous_reads as walk
 
     rng = np.random.default_rng({"os": 11, "ws": 12}[dataflow])
-    passes_seen = set()
+    passes_seen, closed_form = set(), 0
     for _ in range(40):
         fh, fw = (int(x) for x in rng.integers(1, 6, size=2))
         sh, sw = (int(x) for x in rng.integers(1, 4, size=2))
@@ -172,6 +173,9 @@ def test_run_count_equals_the_read_by_read_replay(dataflow):
         real = np.flatnonzero(stream >= 0)
         for chunk in (1, 2, 7, max(1, unique // 3), max(1, unique // 2), unique, unique + 1):
             reference = _replay(stream, passes, chunk)
+            if dataflow == "ws" and np.all(stream >= 0) and ws_reads_all_miss(conv, layout, chunk):
+                closed_form += 1        # every read misses: checked against the replay below
+                assert reference[0] == passes * stream.size
             for band_reads in (1, 5, 64, 2048):
                 misses, swaps, first, last = stationary_ifmap_misses(conv, layout, chunk, band_reads)
                 assert (misses, swaps.tolist()) == reference
@@ -181,6 +185,7 @@ def test_run_count_equals_the_read_by_read_replay(dataflow):
             if real.size:
                 assert (first, last) == (int(real[0]), (passes - 1) * stream.size + int(real[-1]))
     assert max(passes_seen) >= 8
+    assert dataflow == "os" or closed_form >= 10
 
 
 def _misses_by_replay(stream, passes, chunk):

@@ -288,6 +288,13 @@ def _zeroed_bytes(n: int) -> np.ndarray:
     return view
 
 
+def ws_reads_all_miss(conv, layout: OperandLayout, chunk: int) -> bool:
+    """:func:`imaclab.systolic.kernels.ws_reads_all_miss` for a weight-stationary convolution."""
+    return bool(kernels.ws_reads_all_miss(
+        layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, conv.filter_width, conv.channels,
+        conv.stride_height, conv.stride_width, conv.ofmap_height, conv.ofmap_width, int(chunk)))
+
+
 def stationary_ifmap_misses(conv, layout: OperandLayout, chunk: int,
                             band_reads: int = kernels.BAND_READS) -> tuple[int, np.ndarray, int, int]:
     """CALC read-buffer misses of an output- or weight-stationary convolution's IFMAP over all its
@@ -304,6 +311,10 @@ def stationary_ifmap_misses(conv, layout: OperandLayout, chunk: int,
         raise ValueError(f"stationary_ifmap_misses: os or ws dataflow, not {layout.geom.dataflow!r}")
     im2col = operand_im2col(conv)
     length = layout.sr * layout.t
+    if layout.geom.dataflow == "ws" and im2col.all_valid and ws_reads_all_miss(conv, layout, chunk):
+        # no word read twice within a chunk: every read misses, the buffer swaps every chunk reads
+        total = layout.col_fold * length
+        return total, np.arange(chunk - 1, total, chunk, dtype=np.int64), 0, total - 1
     stamp = _zeroed_bytes(conv.ifmap_height * conv.ifmap_width * conv.channels)
     if layout.geom.dataflow == "os":
         misses, swaps = kernels.os_ifmap_misses(
