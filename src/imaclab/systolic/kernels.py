@@ -229,6 +229,39 @@ def _stamp_run(stamp, start, stop, segment):
     return np.int64(fresh)
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _stamp_rectangle(stamp, q0, q1, j0, j1, ofmap_w, row_words, stride_h, step, ifmap_h, ifmap_w, channels, segment):
+    """:func:`_stamp_run` over the IFMAP words that output pixels ``q0 .. q1`` read at window
+    elements ``j0 .. j1-1``: per output row and per window row of the elements, one run of
+    contiguous words (or one per window where neighbouring windows, ``step`` words apart, do not
+    touch), clipped at the IFMAP's edges.  Returns the words not yet read in ``segment``."""
+    fresh = 0
+    p = q0
+    while p <= q1:
+        oy = p // ofmap_w
+        oxa = p - oy * ofmap_w
+        oxb = min(ofmap_w - 1, oxa + q1 - p)
+        j = j0
+        while j < j1:
+            wr = j // row_words
+            ea = j - wr * row_words
+            eb = min(row_words - 1, j1 - 1 - wr * row_words)
+            iy = oy * stride_h + wr
+            if iy < ifmap_h:
+                line = iy * ifmap_w * channels
+                line_end = line + ifmap_w * channels - 1
+                if eb - ea + 1 >= step:         # the windows' runs touch: one run
+                    fresh += _stamp_run(stamp, line + oxa * step + ea, min(line + oxb * step + eb, line_end) + 1,
+                                        segment)
+                else:
+                    for ox in range(oxa, oxb + 1):
+                        fresh += _stamp_run(stamp, line + ox * step + ea, min(line + ox * step + eb, line_end) + 1,
+                                            segment)
+            j = (wr + 1) * row_words
+        p += oxb - oxa + 1
+    return fresh
+
+
 #: Reads per band of diagonals replayed in stream order around a swap (:func:`os_ifmap_misses`,
 #: :func:`ws_ifmap_misses`); elsewhere the order does not matter.
 BAND_READS = 512
@@ -457,33 +490,8 @@ def ws_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
                         if pixels < min_band:
                             break
                         q1 = min(t, q0 + pixels) - 1
-                        fresh_count = 0
-                        # per output row, per window row of the fold's elements: runs of words
-                        p = q0
-                        while p <= q1:
-                            oy = p // ofmap_w
-                            oxa = p - oy * ofmap_w
-                            oxb = min(ofmap_w - 1, oxa + q1 - p)
-                            j = j0
-                            while j < j0 + ru:
-                                wr = j // row_words
-                                ea = j - wr * row_words
-                                eb = min(row_words - 1, j0 + ru - 1 - wr * row_words)
-                                iy = oy * stride_h + wr
-                                if iy < ifmap_h:
-                                    line = iy * ifmap_w * channels
-                                    line_end = line + ifmap_w * channels - 1
-                                    if eb - ea + 1 >= step:         # the windows' runs touch: one run
-                                        start = line + oxa * step + ea
-                                        stop = min(line + oxb * step + eb, line_end)
-                                        fresh_count += _stamp_run(stamp, start, stop + 1, segment)
-                                    else:
-                                        for ox in range(oxa, oxb + 1):
-                                            start = line + ox * step + ea
-                                            stop = min(line + ox * step + eb, line_end)
-                                            fresh_count += _stamp_run(stamp, start, stop + 1, segment)
-                                j = (wr + 1) * row_words
-                            p += oxb - oxa + 1
+                        fresh_count = _stamp_rectangle(stamp, q0, q1, j0, j0 + ru, ofmap_w, row_words, stride_h,
+                                                       step, ifmap_h, ifmap_w, channels, segment)
                         in_chunk += fresh_count
                         misses += fresh_count
                         q0 = q1 + 1
@@ -530,6 +538,56 @@ def ws_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
                                           end_segment, 0)
         if done:
             break
+    return misses, swaps[:count].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def is_ifmap_misses(rows, cols, sr, sc, row_fold, col_fold, pixel_base, window_offset, r, s, rows_left, cols_left,
+                    all_valid, ifmap_h, ifmap_w, filter_w, channels, stride_h, stride_w, ofmap_w, chunk, stamp):
+    """:func:`os_ifmap_misses` for an input-stationary convolution (one pass): fold ``(fc, fr)``
+    holds output pixels ``fc*C ..`` on the array columns and window elements ``fr*R ..`` on the
+    rows, pushed one window element per cycle (last first), each across the fold's pixels.  A fold
+    whose reads cannot reach the next swap is counted over runs of words (:func:`_stamp_rectangle`);
+    one that may is replayed in stream order.  ``stamp`` as :func:`os_ifmap_misses`."""
+    swaps = np.empty(sr * sc // chunk + 1, dtype=np.int64)
+    count = 0
+    segment = 1
+    misses = 0
+    in_chunk = 0
+    row_words = filter_w * channels
+    step = stride_w * channels
+    position = 0
+    for fc in range(col_fold):
+        cu = min(cols, sc - fc * cols)
+        p0 = fc * cols
+        for fr in range(row_fold):
+            ru = min(rows, sr - fr * rows)
+            j0 = fr * rows
+            if in_chunk + ru * cu < chunk:
+                fresh = _stamp_rectangle(stamp, p0, p0 + cu - 1, j0, j0 + ru, ofmap_w, row_words, stride_h, step,
+                                         ifmap_h, ifmap_w, channels, segment)
+                misses += fresh
+                in_chunk += fresh
+                position += ru * cu
+                continue
+            for w in range(ru - 1, -1, -1):
+                j = j0 + w
+                for p in range(p0, p0 + cu):
+                    if all_valid or (r[j] < rows_left[p] and s[j] < cols_left[p]):
+                        a = pixel_base[p] + window_offset[j]
+                        if stamp[a] != segment:
+                            stamp[a] = segment
+                            misses += 1
+                            in_chunk += 1
+                            if in_chunk == chunk:
+                                swaps[count] = position
+                                count += 1
+                                in_chunk = 0
+                                segment += 1
+                                if segment == 256:
+                                    stamp[:] = 0
+                                    segment = 1
+                    position += 1
     return misses, swaps[:count].copy()
 
 
@@ -614,11 +672,51 @@ def ws_reads_all_miss(rows, t, sr, row_fold, passes, filter_w, channels, stride_
 
 
 @numba.njit(cache=True, nogil=True)
-def real_read_span(dataflow, rows, t, sr, row_fold, r, s, rows_left, cols_left):
-    """Stream positions (within one pass) of the first and the last IFMAP read of an output- or
-    weight-stationary convolution (``dataflow`` 0 or 1) that is not window padding, in the order of
-    :func:`ifmap_previous_reads`; -1 if none.  Walks the stream from each end until it finds one."""
+def real_read_span(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, r, s, rows_left, cols_left):
+    """Stream positions (within one pass) of the first and the last IFMAP read of a convolution
+    that is not window padding, in the order of :func:`ifmap_previous_reads`; -1 if none.
+    Walks the stream from each end until it finds one."""
     first = -1
+    last = -1
+    if dataflow == 2:
+        # is: fold (fc, fr) pushes elements fr*R + (ru-1 .. 0), each across pixels fc*C + (0 .. cu-1)
+        position = 0
+        for fc in range(col_fold):
+            cu = min(cols, sc - fc * cols)
+            for fr in range(row_fold):
+                ru = min(rows, sr - fr * rows)
+                for w in range(ru - 1, -1, -1):
+                    j = fr * rows + w
+                    for p in range(fc * cols, fc * cols + cu):
+                        if r[j] < rows_left[p] and s[j] < cols_left[p]:
+                            first = position
+                            break
+                        position += 1
+                    if first >= 0:
+                        break
+                if first >= 0:
+                    break
+            if first >= 0:
+                break
+        position = sr * sc - 1
+        for fc in range(col_fold - 1, -1, -1):
+            cu = min(cols, sc - fc * cols)
+            for fr in range(row_fold - 1, -1, -1):
+                ru = min(rows, sr - fr * rows)
+                for w in range(ru):
+                    j = fr * rows + w
+                    for p in range(fc * cols + cu - 1, fc * cols - 1, -1):
+                        if r[j] < rows_left[p] and s[j] < cols_left[p]:
+                            last = position
+                            break
+                        position -= 1
+                    if last >= 0:
+                        break
+                if last >= 0:
+                    break
+            if last >= 0:
+                break
+        return first, last
     position = 0
     for fr in range(row_fold):
         ru = min(rows, sr - fr * rows)
@@ -633,7 +731,6 @@ def real_read_span(dataflow, rows, t, sr, row_fold, r, s, rows_left, cols_left):
                 break
         if first >= 0:
             break
-    last = -1
     position = sr * t - 1
     for fr in range(row_fold - 1, -1, -1):
         ru = min(rows, sr - fr * rows)

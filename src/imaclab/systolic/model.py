@@ -31,12 +31,10 @@ import numpy as np
 from imaclab.errors import ConfigError
 from imaclab.systolic.buffers import (ReadBufferGeometry, ReadMisses, UserReadBuffer, _Lines,
                                       misses_block_repeats, misses_repeated_unique, read_timing,
-                                      scan_after_first_pass, simulate_write_buffer, user_memory,
-                                      user_reads_walk)
+                                      simulate_write_buffer, user_memory, user_reads_walk)
 from imaclab.systolic.config import SystolicConfig
 from imaclab.systolic.layers import ConvLayer, DepthwiseConvLayer, GemmLayer, Layer
-from imaclab.systolic.operands import (OperandLayout, conv_all_valid, ifmap_walk, operand_im2col,
-                                      stationary_ifmap_misses)
+from imaclab.systolic.operands import OperandLayout, operand_im2col, stationary_ifmap_misses
 from imaclab.systolic.report import LayerReport
 from imaclab.systolic.schedule import (SRAM_HIT_LATENCY, fold_geometry, per_fold_efficiencies, sram_accesses,
                                        total_cycles_calc)
@@ -314,21 +312,11 @@ def _read_misses(geom, layout: OperandLayout, unit: Layer, operand: str, chunk: 
     if covered is not None and covered < chunk:
         # every IFMAP word read is fetched once and the buffer never swaps; no padding reads
         return ReadMisses(covered), 0, total - 1
-    if isinstance(unit, ConvLayer) and df in ("os", "ws"):
-        # distinct words over runs of contiguous addresses, replay in stream order only around the swaps
-        misses, swaps, first_pos, last_pos = stationary_ifmap_misses(unit, layout, chunk)
-        return ReadMisses(misses, swaps.tolist()), first_pos, last_pos
-    # one compiled walk gives the previous reads and replays the buffer over the first pass
-    prev, first, passes, state, first_swaps = ifmap_walk(unit, layout, chunk)
-    result = scan_after_first_pass(prev, int(first.size), passes, chunk, state, first_swaps)
-    if conv_all_valid(unit):
-        return result, 0, total - 1
-    # first / last read position of the stream that is a real read (not window padding)
-    pass_length = prev.size
-    real = prev != np.iinfo(prev.dtype).max
-    first_pos = int(np.argmax(real))
-    last_pos = (passes - 1) * pass_length + pass_length - 1 - int(np.argmax(real[::-1]))
-    return result, first_pos, last_pos
+    # a convolution whose windows overlap: distinct words over runs of contiguous addresses,
+    # replayed in stream order only around the swaps
+    assert isinstance(unit, ConvLayer)      # a GEMM's addresses are unique (above)
+    misses, swaps, first_pos, last_pos = stationary_ifmap_misses(unit, layout, chunk)
+    return ReadMisses(misses, swaps.tolist()), first_pos, last_pos
 
 
 def _covered_ifmap_words(conv: ConvLayer) -> int | None:

@@ -297,45 +297,51 @@ def ws_reads_all_miss(conv, layout: OperandLayout, chunk: int) -> bool:
 
 def stationary_ifmap_misses(conv, layout: OperandLayout, chunk: int,
                             band_reads: int = kernels.BAND_READS) -> tuple[int, np.ndarray, int, int]:
-    """CALC read-buffer misses of an output- or weight-stationary convolution's IFMAP over all its
-    passes, the swap positions, and the first and last stream positions holding a real read (not
-    window padding).
+    """CALC read-buffer misses of a convolution's IFMAP over all its passes (os, ws, is), the swap
+    positions, and the first and last stream positions holding a real read (not window padding).
 
     Counts distinct words over runs of contiguous addresses wherever no swap can fall, and replays
     in stream order only around the swaps (:func:`imaclab.systolic.kernels.os_ifmap_misses`,
-    :func:`imaclab.systolic.kernels.ws_ifmap_misses`), where the per-read walk of :func:`ifmap_walk`
-    spends its time on reads between swaps.  ``band_reads``: reads replayed in order around a swap
-    (any value gives the same answer; the tests use small ones to exercise every path).
+    :func:`~imaclab.systolic.kernels.ws_ifmap_misses`, :func:`~imaclab.systolic.kernels.is_ifmap_misses`);
+    a ws layer that reads no word twice within a chunk is a closed form (:func:`ws_reads_all_miss`).
+    ``band_reads``: reads replayed in order around a swap (any value gives the same answer; the
+    tests use small ones to exercise every path).  The per-read walk (:func:`ifmap_walk`) and the
+    explicit stream (:func:`ifmap_pass_stream`) remain as the tests' references.
     """
-    if layout.geom.dataflow not in ("os", "ws"):
-        raise ValueError(f"stationary_ifmap_misses: os or ws dataflow, not {layout.geom.dataflow!r}")
     im2col = operand_im2col(conv)
-    length = layout.sr * layout.t
-    if layout.geom.dataflow == "ws" and im2col.all_valid and ws_reads_all_miss(conv, layout, chunk):
+    dataflow = layout.geom.dataflow
+    length = layout.sr * (layout.t if dataflow != "is" else layout.sc)
+    passes = 1 if dataflow == "is" else layout.col_fold
+    if dataflow == "ws" and im2col.all_valid and ws_reads_all_miss(conv, layout, chunk):
         # no word read twice within a chunk: every read misses, the buffer swaps every chunk reads
-        total = layout.col_fold * length
+        total = passes * length
         return total, np.arange(chunk - 1, total, chunk, dtype=np.int64), 0, total - 1
     stamp = _zeroed_bytes(conv.ifmap_height * conv.ifmap_width * conv.channels)
-    if layout.geom.dataflow == "os":
+    geometry = (im2col.pixel_base, im2col.window_offset, im2col.r, im2col.s, im2col.rows_left, im2col.cols_left,
+                im2col.all_valid, conv.ifmap_height, conv.ifmap_width)
+    if dataflow == "os":
         misses, swaps = kernels.os_ifmap_misses(
-            layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, im2col.pixel_base,
-            im2col.window_offset, im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid,
-            conv.ifmap_height, conv.ifmap_width, conv.filter_height, conv.filter_width, conv.channels,
-            conv.stride_height, conv.stride_width, conv.ofmap_width, int(chunk), stamp, int(band_reads))
-    else:
+            layout.rows, layout.t, layout.sr, layout.row_fold, passes, *geometry, conv.filter_height,
+            conv.filter_width, conv.channels, conv.stride_height, conv.stride_width, conv.ofmap_width, int(chunk),
+            stamp, int(band_reads))
+    elif dataflow == "ws":
         misses, swaps = kernels.ws_ifmap_misses(
-            layout.rows, layout.t, layout.sr, layout.row_fold, layout.col_fold, im2col.pixel_base,
-            im2col.window_offset, im2col.r, im2col.s, im2col.rows_left, im2col.cols_left, im2col.all_valid,
-            conv.ifmap_height, conv.ifmap_width, conv.filter_width, conv.channels, conv.stride_height,
-            conv.stride_width, conv.ofmap_width, int(chunk), stamp, int(band_reads))
+            layout.rows, layout.t, layout.sr, layout.row_fold, passes, *geometry, conv.filter_width,
+            conv.channels, conv.stride_height, conv.stride_width, conv.ofmap_width, int(chunk), stamp,
+            int(band_reads))
+    else:
+        misses, swaps = kernels.is_ifmap_misses(
+            layout.rows, layout.cols, layout.sr, layout.sc, layout.row_fold, layout.col_fold, *geometry,
+            conv.filter_width, conv.channels, conv.stride_height, conv.stride_width, conv.ofmap_width, int(chunk),
+            stamp)
     first, last = 0, length - 1
     if not im2col.all_valid:
-        first, last = kernels.real_read_span(kernels.DATAFLOW_CODES[layout.geom.dataflow], layout.rows, layout.t,
-                                             layout.sr, layout.row_fold, im2col.r, im2col.s, im2col.rows_left,
-                                             im2col.cols_left)
+        first, last = kernels.real_read_span(kernels.DATAFLOW_CODES[dataflow], layout.rows, layout.cols, layout.t,
+                                             layout.sr, layout.sc, layout.row_fold, layout.col_fold, im2col.r,
+                                             im2col.s, im2col.rows_left, im2col.cols_left)
         if first < 0:           # no real read at all: as the walk reports it
             first, last = 0, length - 1
-    return int(misses), swaps, int(first), (layout.col_fold - 1) * length + int(last)
+    return int(misses), swaps, int(first), (passes - 1) * length + int(last)
 
 
 def conv_all_valid(conv) -> bool:
