@@ -1,18 +1,22 @@
-"""Compiled loops of the IFMAP read-buffer model (numba): one pass over the read stream each.
+"""Compiled loops of the systolic model's buffers (numba).
 
 A convolution's IFMAP operand is the im2col matrix: ``M x K`` reads of far fewer addresses,
-streamed in the dataflow's order.  The read buffer's DRAM traffic depends on when each address
-was read before (:mod:`imaclab.systolic.buffers`).  Both questions are sequential walks over the
-stream, which compiled code does at a few nanoseconds per read, where vectorized numpy needs a
-sort or an inverse permutation of the whole ``M x K`` table (and its page faults).
+streamed in the dataflow's order.  The CALC read buffer's DRAM traffic depends on which words
+were read since its last swap (:mod:`imaclab.systolic.buffers`):
 
-* :func:`ifmap_previous_reads` walks one pass of the stream in order, computing each read's
-  address from the im2col geometry on the fly, and notes the previous read of every address;
-* :func:`scan_misses` replays the flush-on-full buffer over that (every pass) and returns
-  the misses and the positions of the swaps.
+* :func:`os_ifmap_misses`, :func:`ws_ifmap_misses`, :func:`is_ifmap_misses` count the words each
+  stretch of the stream reads that were not read since the last swap, over runs of contiguous
+  addresses wherever no swap can fall, and replay the stream read by read only around the swaps;
+  :func:`ws_reads_all_miss` recognises ws layers where every read misses; the passes of a stream
+  stop once they repeat (:func:`_close_pass`);
+* :func:`ifmap_previous_reads` (each read's previous read of its word, one pass in order) and
+  :func:`scan_misses` (the buffer replayed over that) are the per-read references the tests
+  compare the counts with.
 
-The stream orders are those of :func:`imaclab.systolic.operands.ifmap_pass_stream` (which
-builds the stream explicitly; the tests compare the two).
+The in-order replays write their bookkeeping out in each loop: a helper per read (a function
+taking the arrays), inlined or not, doubled the time of the ResNet-18 rows (measured).  The USER
+mode's walks and the write buffer follow below.  The stream orders are those of
+:func:`imaclab.systolic.operands.ifmap_pass_stream` (which builds the stream explicitly).
 """
 
 from __future__ import annotations
