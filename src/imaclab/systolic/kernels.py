@@ -643,12 +643,11 @@ def ws_reads_all_miss(rows, t, sr, row_fold, passes, filter_w, channels, stride_
             for ua in range(ru_f):
                 ja = a0 + ua
                 ra, sa, ca = ja // row_words, (ja // channels) % filter_w, ja % channels
-                for ub in range(ru_g):
-                    jb = b0 + ub
+                # the elements of fold g on channel ca only
+                for jb in range(b0 + (ca - b0 % channels) % channels, b0 + ru_g, channels):
+                    ub = jb - b0
                     if g == f and jb == ja:
                         continue        # one element reads each word once in a fold
-                    if jb % channels != ca:
-                        continue
                     dr = jb // row_words - ra
                     ds = (jb // channels) % filter_w - sa
                     if dr % stride_h != 0 or abs(dr // stride_h) >= ofmap_h or ds % stride_w != 0 \
