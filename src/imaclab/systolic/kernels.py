@@ -283,9 +283,12 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
     words.  An os fold reads the windows of ``ru`` consecutive output pixels, i.e. for each output
     row it spans, a rectangle of IFMAP rows x columns (all channels: contiguous addresses), so a
     fold whose distinct words cannot reach the next swap is counted word by word over those
-    rectangles (each word stamped with the segment that read it).  A fold in which the buffer
-    swaps is replayed read by read in stream order (the skewed walk of :func:`ifmap_previous_reads`).
-    Passes stop once they repeat (:func:`_close_pass`).  Fold geometry as
+    rectangles (each word stamped with the segment that read it); one that may reach it is counted
+    tentatively and undone if it does.  A fold in which the buffer swaps is cut into bands of
+    diagonals (a pixel's reads in a band: one run of window elements per window row) as long as a
+    band's reads cannot reach the swap; the last ``band_reads`` reads before it are replayed in
+    stream order (the skewed walk of :func:`ifmap_previous_reads`).  Passes stop once they repeat
+    (:func:`_close_pass`).  Fold geometry as
     :class:`~imaclab.systolic.operands.OperandLayout`, addresses as :class:`~imaclab.systolic.operands.Im2col`.
     ``stamp``: one zeroed byte per IFMAP word (the segment that last read it, numbers wrapping at
     256 with a clear: every word is stale after a swap anyway).
