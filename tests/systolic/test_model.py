@@ -143,7 +143,7 @@ def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
 def test_run_count_equals_the_read_by_read_replay(dataflow):
-    """The output/weight-stationary IFMAP count (distinct words over runs of contiguous addresses,
+    """The IFMAP run count of each dataflow (distinct words over runs of contiguous addresses,
     replay in stream order only around swaps, passes stopped once they repeat) == the
     flush-on-full buffer replayed over the explicit stream: misses, every swap position, and the
     first/last real read; convolutions with window padding, strides wider than the filter, many
@@ -186,6 +186,34 @@ def test_run_count_equals_the_read_by_read_replay(dataflow):
                 assert (first, last) == (int(real[0]), (passes - 1) * stream.size + int(real[-1]))
     assert max(passes_seen) >= (1 if dataflow == "is" else 8)
     assert dataflow != "ws" or closed_form >= 10
+
+
+@pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
+def test_run_count_equals_the_walk_on_resnet18_layers(dataflow):
+    """At full size (ResNet-18's convolutions on a 32x32 array, 64 kB and 2 kB IFMAP SRAMs: tens to
+    thousands of swaps, up to 16 passes, the ws closed form on the layers where it holds): the run
+    count == the per-read walk and scan it replaced, misses and every swap position."""
+    from importlib import resources
+
+    from imaclab.systolic import load_topology
+    from imaclab.systolic.buffers import ReadBufferGeometry, scan_after_first_pass
+    from imaclab.systolic.operands import OperandLayout, ifmap_walk, stationary_ifmap_misses, ws_reads_all_miss
+
+    with resources.as_file(resources.files("imaclab.systolic") / "topologies" / "resnet18.csv") as path:
+        layers = [layer for layer in load_topology(path, gemm=False)
+                  if layer.name in ("conv1", "layer1_0_conv1", "layer2_0_conv1", "layer3_0_conv1", "layer4_0_conv2")]
+    closed_form = 0
+    for words in (64 * 1024, 2 * 1024):
+        chunk = ReadBufferGeometry.for_words(words).chunk
+        for conv in layers:
+            m, n, k = conv.gemm_dims()
+            layout = OperandLayout(fold_geometry(dataflow, 32, 32, m, n, k), "ifmap")
+            prev, first, passes, state, first_swaps = ifmap_walk(conv, layout, chunk)
+            walked = scan_after_first_pass(prev, int(first.size), passes, chunk, state, first_swaps)
+            misses, swaps, _, _ = stationary_ifmap_misses(conv, layout, chunk)
+            assert (misses, swaps.tolist()) == (walked.misses, walked.swap_positions), (conv.name, words)
+            closed_form += dataflow == "ws" and ws_reads_all_miss(conv, layout, chunk)
+    assert dataflow != "ws" or closed_form >= 2
 
 
 def _misses_by_replay(stream, passes, chunk):
