@@ -307,6 +307,7 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
     in_chunk = 0
     last_fresh = 0           # new words of the last fold
     row_words = filter_w * channels     # window elements per window row
+    step = stride_w * channels          # words between neighbouring windows of an output row
     for ps in range(passes):
         pass_base = ps * length
         pass_first[ps] = count
@@ -333,35 +334,36 @@ def os_ifmap_misses(rows, t, sr, row_fold, passes, pixel_base, window_offset, r,
             # (a fold expected to swap -- the last fold's new words would reach the chunk -- goes
             # straight to the bands: counting it whole first would be undone)
             if certain or (bound < chunk and in_chunk + last_fresh < chunk):
-                fresh_count = 0
-                p = p0
-                while p < p1:
-                    oy = p // ofmap_w
-                    ox0 = p - oy * ofmap_w
-                    ox1 = min(ofmap_w - 1, ox0 + p1 - p - 1)
-                    iy0 = oy * stride_h
-                    iy1 = min(iy0 + filter_h, ifmap_h)
-                    # one column range when the windows of the row overlap or touch, else one per window
-                    runs = 1 if stride_w <= filter_w else ox1 - ox0 + 1
-                    for run in range(runs):
-                        if stride_w <= filter_w:
-                            ix0 = ox0 * stride_w
-                            ix1 = min(ox1 * stride_w + filter_w, ifmap_w)
-                        else:
-                            ix0 = (ox0 + run) * stride_w
-                            ix1 = min(ix0 + filter_w, ifmap_w)
-                        for iy in range(iy0, iy1):
-                            line = iy * ifmap_w
-                            if certain:
-                                fresh_count += _stamp_run(stamp, (line + ix0) * channels, (line + ix1) * channels,
-                                                          segment)
-                                continue
-                            for a in range((line + ix0) * channels, (line + ix1) * channels):
-                                if stamp[a] != segment:
-                                    stamp[a] = segment
-                                    fresh[fresh_count] = a
-                                    fresh_count += 1
-                    p += ox1 - ox0 + 1
+                if certain:
+                    fresh_count = _stamp_rectangle(stamp, p0, p1 - 1, 0, t, ofmap_w, row_words, stride_h, step,
+                                                   ifmap_h, ifmap_w, channels, segment)
+                else:
+                    # tentatively, noting each new word, so that a swap inside can be undone
+                    fresh_count = 0
+                    p = p0
+                    while p < p1:
+                        oy = p // ofmap_w
+                        ox0 = p - oy * ofmap_w
+                        ox1 = min(ofmap_w - 1, ox0 + p1 - p - 1)
+                        iy0 = oy * stride_h
+                        iy1 = min(iy0 + filter_h, ifmap_h)
+                        # one column range when the windows of the row overlap or touch, else one per window
+                        runs = 1 if stride_w <= filter_w else ox1 - ox0 + 1
+                        for run in range(runs):
+                            if stride_w <= filter_w:
+                                ix0 = ox0 * stride_w
+                                ix1 = min(ox1 * stride_w + filter_w, ifmap_w)
+                            else:
+                                ix0 = (ox0 + run) * stride_w
+                                ix1 = min(ix0 + filter_w, ifmap_w)
+                            for iy in range(iy0, iy1):
+                                line = iy * ifmap_w
+                                for a in range((line + ix0) * channels, (line + ix1) * channels):
+                                    if stamp[a] != segment:
+                                        stamp[a] = segment
+                                        fresh[fresh_count] = a
+                                        fresh_count += 1
+                        p += ox1 - ox0 + 1
                 if in_chunk + fresh_count < chunk:
                     misses += fresh_count
                     in_chunk += fresh_count
