@@ -112,8 +112,8 @@ def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
     """ifmap_previous_reads (a compiled walk that computes each read's address on the way) ==
     previous_reads on the explicit address stream (a sort by address), and the compiled miss scan
     == the closed forms where they apply."""
-    from imaclab.systolic.buffers import previous_reads, scan_after_first_pass, scan_previous_reads
-    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, ifmap_previous_reads, ifmap_walk
+    from imaclab.systolic.buffers import previous_reads, scan_previous_reads
+    from imaclab.systolic.operands import Im2col, OperandLayout, ifmap_pass_stream, ifmap_previous_reads
 
     rng = np.random.default_rng({"os": 1, "ws": 2, "is": 3}[dataflow])
     for case in range(12):
@@ -134,11 +134,6 @@ def test_compiled_stream_walk_equals_sorting_the_read_stream(dataflow):
         for chunk in (1, 3, max(1, unique_a // 2), unique_a + 1):
             result = scan_previous_reads(prev_b, unique_b, passes, chunk)
             assert result.misses == _misses_by_replay(stream, passes, chunk)
-            # the walk that replays the first pass itself, then the scan resumed: the same misses and swaps
-            prev_c, first_c, passes_c, state, first_swaps = ifmap_walk(conv, layout, chunk)
-            assert np.array_equal(prev_c, prev_b) and passes_c == passes
-            fused = scan_after_first_pass(prev_c, int(first_c.size), passes_c, chunk, state, first_swaps)
-            assert (fused.misses, fused.swap_positions) == (result.misses, result.swap_positions)
 
 
 @pytest.mark.parametrize("dataflow", ["os", "ws", "is"])
@@ -196,8 +191,9 @@ def test_run_count_equals_the_walk_on_resnet18_layers(dataflow):
     from importlib import resources
 
     from imaclab.systolic import load_topology
-    from imaclab.systolic.buffers import ReadBufferGeometry, scan_after_first_pass
-    from imaclab.systolic.operands import OperandLayout, ifmap_walk, stationary_ifmap_misses, ws_reads_all_miss
+    from imaclab.systolic.buffers import ReadBufferGeometry, scan_previous_reads
+    from imaclab.systolic.operands import (OperandLayout, ifmap_previous_reads, stationary_ifmap_misses,
+                                           ws_reads_all_miss)
 
     with resources.as_file(resources.files("imaclab.systolic") / "topologies" / "resnet18.csv") as path:
         layers = [layer for layer in load_topology(path, gemm=False)
@@ -208,8 +204,8 @@ def test_run_count_equals_the_walk_on_resnet18_layers(dataflow):
         for conv in layers:
             m, n, k = conv.gemm_dims()
             layout = OperandLayout(fold_geometry(dataflow, 32, 32, m, n, k), "ifmap")
-            prev, first, passes, state, first_swaps = ifmap_walk(conv, layout, chunk)
-            walked = scan_after_first_pass(prev, int(first.size), passes, chunk, state, first_swaps)
+            prev, _, unique, passes = ifmap_previous_reads(conv, layout)
+            walked = scan_previous_reads(prev, unique, passes, chunk)
             misses, swaps, _, _ = stationary_ifmap_misses(conv, layout, chunk)
             assert (misses, swaps.tolist()) == (walked.misses, walked.swap_positions), (conv.name, words)
             closed_form += dataflow == "ws" and ws_reads_all_miss(conv, layout, chunk)
@@ -249,3 +245,16 @@ def test_ofmap_line_table_equals_per_fold_patterns(dataflow):
                    lambda f: (f % row_fold == row_fold - 1, f // row_fold == col_fold - 1))
     counts = np.concatenate([layout.line_counts(f) for f in range(int(geom.folds))])
     assert np.array_equal(lines.full, np.concatenate(([0], np.cumsum(counts))))
+
+
+def test_fold_stream_cycle_of_closed_form_equals_the_vectorized_lookup():
+    """FoldStream.cycle_of (integer closed form, used per swap and per first/last read) == cycles_of
+    (a search in the cumulative diagonal counts) for every element of skewed and flipped blocks."""
+    from imaclab.systolic.streams import FoldStream
+
+    for pattern in ("skewed", "flipped"):
+        for used in range(1, 9):
+            for length in range(1, 9):
+                stream = FoldStream(pattern, used, length, 3, 8)
+                index = np.arange(used * length)
+                assert [stream.cycle_of(i) for i in index] == stream.cycles_of(index).tolist()

@@ -179,18 +179,6 @@ def scan_previous_reads(prev: np.ndarray, unique: int, passes: int, chunk: int) 
     return ReadMisses(int(misses), swaps.tolist())
 
 
-def scan_after_first_pass(prev: np.ndarray, unique: int, passes: int, chunk: int, state: np.ndarray,
-                          first_swaps: np.ndarray) -> ReadMisses:
-    """:func:`scan_previous_reads`, resumed after a first pass already replayed by the walk
-    (:func:`imaclab.systolic.operands.ifmap_walk`: its ``state`` and swap positions)."""
-    misses, in_chunk, segment_start = (int(x) for x in state)
-    if unique < chunk or passes <= 1:
-        # unique < chunk: the first pass fetched every address once and never swapped; later passes hit
-        return ReadMisses(misses, first_swaps.tolist())
-    more, swaps = kernels.scan_misses(prev, int(passes), int(chunk), 1, misses, in_chunk, segment_start)
-    return ReadMisses(int(more), first_swaps.tolist() + swaps.tolist())
-
-
 # ------------------------------------------------------------------ read timing
 @dataclass(frozen=True)
 class ReadTiming:

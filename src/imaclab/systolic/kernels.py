@@ -30,7 +30,7 @@ DATAFLOW_CODES = {"os": 0, "ws": 1, "is": 2}
 
 @numba.njit(cache=True, nogil=True)
 def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pixel_base, window_offset, r, s,
-                         rows_left, cols_left, all_valid, addresses, prev, chunk, scan_state, swaps):
+                         rows_left, cols_left, all_valid, addresses, prev):
     """Previous-read position of every read of one IFMAP pass, written into ``prev`` (length ``M*K``).
 
     ``prev[n]``: position of the previous read of the same address in the pass, or, for the first
@@ -38,12 +38,6 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
     negative number); the dtype's maximum for a read of window padding (no address).  Returns the
     positions of the first reads (in address order).  ``addresses``: IFMAP words (the size of the
     per-address tables).  Fold geometry as :class:`~imaclab.systolic.operands.OperandLayout`.
-
-    With ``chunk > 0`` the walk also replays the flush-on-full read buffer over this first pass
-    (as :func:`scan_misses` would: a first read misses, a later one iff its previous read lies
-    before the last swap), so the scan need not read ``prev`` again for it: the misses, the misses
-    since the last swap and the position after the last swap go into ``scan_state[0:3]``, the
-    swap count into ``scan_state[3]`` and the swap positions into ``swaps``.
     """
     no_read = np.iinfo(prev.dtype).max
     # per-address tables in the positions' own width (int32 for a pass below 2**31 reads): half the
@@ -51,11 +45,6 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
     last = np.full(addresses, -1, dtype=prev.dtype)
     first = np.full(addresses, -1, dtype=prev.dtype)
     position = 0
-    scan = chunk > 0
-    misses = 0
-    in_chunk = 0
-    segment_start = 0
-    count = 0
     # (the address and bookkeeping are written out in both loops: a helper taking the arrays
     # costs a reference-count update per call, ten times the work of the loop body, and one
     # shared loop over per-fold (pixel, window) buffers was measured 30-40 % slower)
@@ -78,14 +67,6 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
                         else:
                             prev[position] = q
                         last[a] = position
-                        if scan and q < segment_start:      # a first read (q < 0) always misses
-                            misses += 1
-                            in_chunk += 1
-                            if in_chunk == chunk:
-                                swaps[count] = position
-                                count += 1
-                                in_chunk = 0
-                                segment_start = position + 1
                     else:
                         prev[position] = no_read
                     position += 1
@@ -106,21 +87,9 @@ def ifmap_previous_reads(dataflow, rows, cols, t, sr, sc, row_fold, col_fold, pi
                             else:
                                 prev[position] = q
                             last[a] = position
-                            if scan and q < segment_start:
-                                misses += 1
-                                in_chunk += 1
-                                if in_chunk == chunk:
-                                    swaps[count] = position
-                                    count += 1
-                                    in_chunk = 0
-                                    segment_start = position + 1
                         else:
                             prev[position] = no_read
                         position += 1
-    scan_state[0] = misses
-    scan_state[1] = in_chunk
-    scan_state[2] = segment_start
-    scan_state[3] = count
     unique = 0
     for a in range(addresses):
         if first[a] >= 0:

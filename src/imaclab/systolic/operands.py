@@ -16,7 +16,7 @@ import numpy as np
 
 from imaclab.systolic import kernels
 from imaclab.systolic.schedule import FoldGeometry
-from imaclab.systolic.streams import FoldStream, antidiagonal_order, skewed_cycle
+from imaclab.systolic.streams import FoldStream, antidiagonal_order
 
 
 class OperandLayout:
@@ -74,12 +74,7 @@ class OperandLayout:
         :meth:`cycles_of_positions` for one element, without its array set-up)."""
         fold = int(np.searchsorted(fold_starts, position, side="right")) - 1
         within = int(position) - int(fold_starts[fold])
-        stream = self.fold_stream(fold)
-        if stream.pattern == "skewed":
-            cycle = stream.offset + skewed_cycle(stream.used, stream.length, within)
-        else:
-            cycle = stream.array_rows - stream.used + within // stream.length
-        return fold * self.lines_per_fold + cycle
+        return fold * self.lines_per_fold + self.fold_stream(fold).cycle_of(within)
 
     def cycles_of_positions(self, positions, fold_starts: np.ndarray) -> np.ndarray:
         """Cycles (stall free) at which the stream elements ``positions`` are read."""
@@ -245,28 +240,18 @@ def ifmap_previous_reads(conv, layout: OperandLayout) -> tuple[np.ndarray, np.nd
     each read's address computed from the im2col geometry on the way: no ``M x K`` address or
     position table, no sort.  Positions are int32 when a pass fits, else int64.
     """
-    prev, first, passes, _, _ = ifmap_walk(conv, layout, 0)
-    return prev, first, int(first.size), passes
-
-
-def ifmap_walk(conv, layout: OperandLayout, chunk: int) -> tuple[np.ndarray, np.ndarray, int, np.ndarray, np.ndarray]:
-    """:func:`ifmap_previous_reads`' walk, which also replays the read buffer of swap ``chunk`` (> 0)
-    over the first pass: ``(prev, first, passes, state, swaps)`` with ``state`` = (misses, misses
-    since the last swap, position after the last swap) and the first pass's swap positions."""
     m, _, k = conv.gemm_dims()
     length = m * k
     im2col = Im2col(conv.ifmap_height, conv.ifmap_width, conv.filter_height, conv.filter_width, conv.channels,
                     conv.stride_height, conv.stride_width, conv.ofmap_height, conv.ofmap_width)
     prev = np.empty(length, dtype=np.int32 if length < 2 ** 31 - 1 else np.int64)
-    state = np.zeros(4, dtype=np.int64)
-    swaps = np.empty(length // chunk + 1 if chunk > 0 else 0, dtype=np.int64)
     first = kernels.ifmap_previous_reads(
         kernels.DATAFLOW_CODES[layout.geom.dataflow], layout.rows, layout.cols, layout.t, layout.sr, layout.sc,
         layout.row_fold, layout.col_fold, im2col.pixel_base, im2col.window_offset, im2col.r, im2col.s,
         im2col.rows_left, im2col.cols_left, im2col.all_valid,
-        conv.ifmap_height * conv.ifmap_width * conv.channels, prev, int(chunk), state, swaps)
+        conv.ifmap_height * conv.ifmap_width * conv.channels, prev)
     passes = 1 if layout.geom.dataflow == "is" else layout.col_fold
-    return prev, first, passes, state[:3], swaps[:int(state[3])]
+    return prev, first, int(first.size), passes
 
 
 #: Largest work array kept between calls (bytes); a larger one is allocated for its call only.
@@ -305,8 +290,8 @@ def stationary_ifmap_misses(conv, layout: OperandLayout, chunk: int,
     :func:`~imaclab.systolic.kernels.ws_ifmap_misses`, :func:`~imaclab.systolic.kernels.is_ifmap_misses`);
     a ws layer that reads no word twice within a chunk is a closed form (:func:`ws_reads_all_miss`).
     ``band_reads``: reads replayed in order around a swap (any value gives the same answer; the
-    tests use small ones to exercise every path).  The per-read walk (:func:`ifmap_walk`) and the
-    explicit stream (:func:`ifmap_pass_stream`) remain as the tests' references.
+    tests use small ones to exercise every path).  The per-read walk (:func:`ifmap_previous_reads`) and
+    the explicit stream (:func:`ifmap_pass_stream`) remain as the tests' references.
     """
     im2col = operand_im2col(conv)
     dataflow = layout.geom.dataflow
@@ -344,13 +329,6 @@ def stationary_ifmap_misses(conv, layout: OperandLayout, chunk: int,
     return int(misses), swaps, int(first), (passes - 1) * length + int(last)
 
 
-def conv_all_valid(conv) -> bool:
-    """True when no window of ``conv`` hangs over the IFMAP edge (every operand element is a real read)."""
-    return ((conv.ofmap_height - 1) * conv.stride_height + conv.filter_height <= conv.ifmap_height
-            and (conv.ofmap_width - 1) * conv.stride_width + conv.filter_width <= conv.ifmap_width)
-
-
-# ------------------------------------------------------------------ USER mode: prefetch order and full demand streams
 def operand_im2col(layer) -> Im2col:
     """The IFMAP operand's address map of a GEMM or convolution (SCALE-Sim's lowering)."""
     if hasattr(layer, "ifmap_height"):

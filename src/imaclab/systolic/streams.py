@@ -95,8 +95,10 @@ class FoldStream:
         return self.array_rows - self.used, np.full(self.used, self.length, dtype=np.int64)
 
     def cycle_of(self, index: int) -> int:
-        """Fold-relative cycle of the ``index``-th element of this block."""
-        return int(self.cycles_of(index))
+        """Fold-relative cycle of the ``index``-th element of this block (integer arithmetic)."""
+        if self.pattern == "skewed":
+            return self.offset + skewed_cycle(self.used, self.length, int(index))
+        return self.array_rows - self.used + int(index) // self.length
 
     def cycles_of(self, indices):
         """Fold-relative cycles of element indices (an int or an int64 array)."""
